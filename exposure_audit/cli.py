@@ -1,0 +1,93 @@
+"""Command-line entry point: argument parsing and error-to-exit-code mapping only."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from exposure_audit import __version__
+from exposure_audit.errors import EXIT_COLLECTION, EXIT_USAGE, AuditError
+
+# Subcommand modules under exposure_audit.commands, in --help order. Each defines
+# ``register(subparsers) -> None`` which sets ``func`` (args -> exit code) on its parser.
+COMMANDS = ("run", "collect", "port", "upnp", "rules", "diff", "schedule")
+
+EPILOG = """\
+exit codes:
+  0  no unwaived finding at or above --fail-on
+  1  an unwaived finding at or above --fail-on (default: high)
+  2  usage, configuration, rule or input-file error (nothing was written)
+  3  collection failed outright
+
+environment:
+  EXPOSURE_AUDIT_NO_UPNP=1  never send UPnP/SSDP traffic (same as --no-upnp)
+  NO_COLOR                  no colour in terminal output
+
+Run 'exposure-audit COMMAND --help' for each command's options.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="exposure-audit",
+        description=(
+            "Which services on this machine can someone other than me reach, from where, "
+            "and what should I do about it? Inspects interfaces, listening sockets and the "
+            "router's UPnP port mappings, and reports each exposure with the fix."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"exposure-audit {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show a traceback on internal errors"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"exposure_audit.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"exposure_audit.commands.{name}":
+                continue  # not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except AuditError as exc:
+        print(f"exposure-audit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("exposure-audit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and closed: not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # last resort: never a bare traceback for users
+        if args.debug or os.environ.get("EXPOSURE_AUDIT_DEBUG"):
+            raise
+        print(
+            f"exposure-audit: internal error: {type(exc).__name__}: {exc}\n"
+            "  (re-run with --debug for a traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_COLLECTION

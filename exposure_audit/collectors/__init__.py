@@ -1,0 +1,1 @@
+"""Collectors: the only code that touches the machine or the LAN."""

@@ -1,0 +1,40 @@
+"""Error types. Each maps to an exit code; none should escape as a traceback."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1  # an unwaived finding at or above --fail-on
+EXIT_USAGE = 2  # usage, configuration, rule or input-file errors
+EXIT_COLLECTION = 3  # collection failed outright
+
+
+class AuditError(Exception):
+    """Base class: a message for the user, and the exit code it means."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(AuditError):
+    exit_code = EXIT_USAGE
+
+
+class FormatError(AuditError):
+    """A Facts, report or baseline file that is not what it claims to be."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(AuditError):
+    """A broken rule, catalogue, template or config file."""
+
+    exit_code = EXIT_USAGE
+
+
+class CollectionError(AuditError):
+    """Collection failed outright (not a partial failure: those are warnings)."""
+
+    exit_code = EXIT_COLLECTION
+
+
+class OutputError(AuditError):
+    exit_code = EXIT_USAGE

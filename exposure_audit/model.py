@@ -1,0 +1,245 @@
+"""The data model: frozen dataclasses passed between pipeline stages.
+
+Facts (what the collectors saw) -> Exposure (where each listener is reachable)
+-> Finding (what a rule says about it). Everything here is JSON-able through
+``exposure_audit.serialize``; nothing here touches the OS or the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Facts document format; bump on any incompatible change (see serialize.py).
+FACTS_SCHEMA_VERSION = "1.0"
+
+# Reach scopes, narrowest first. ``internet`` = forwarded by a UPnP mapping.
+SCOPES: tuple[str, ...] = ("loopback", "link_local", "lan", "vpn", "public", "internet")
+SCOPE_RANK: dict[str, int] = {s: i for i, s in enumerate(SCOPES)}
+
+SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
+SEVERITY_RANK: dict[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
+
+INTERFACE_KINDS: tuple[str, ...] = (
+    "loopback",
+    "physical",
+    "vpn",
+    "container_bridge",
+    "veth",
+    "other",
+)
+
+
+def widest(scopes: list[str] | tuple[str, ...]) -> str | None:
+    """The widest of ``scopes`` by SCOPE_RANK, or None for an empty list."""
+    return max(scopes, key=SCOPE_RANK.__getitem__) if scopes else None
+
+
+# --------------------------------------------------------------------------- facts
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    hostname: str
+    os: str  # platform.system(): Linux, Darwin, ...
+    os_release: str  # PRETTY_NAME from os-release, or platform.release()
+    kernel: str
+    privileged: bool  # effective uid 0: full process attribution
+    uid: int | None
+    tool_version: str
+    python: str
+
+
+@dataclass(frozen=True)
+class Address:
+    address: str  # no zone suffix
+    prefixlen: int
+    family: str  # "ipv4" | "ipv6"
+    scope: str  # one of SCOPES except "internet"
+    network: str  # CIDR of the on-link network, e.g. "192.168.1.0/24"
+    zone: str | None = None  # IPv6 link-local zone (interface name)
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str
+    up: bool
+    kind: str  # one of INTERFACE_KINDS
+    addresses: tuple[Address, ...] = ()
+    index: int | None = None
+    mac: str | None = None
+
+
+@dataclass(frozen=True)
+class Gateway:
+    family: str  # "ipv4" | "ipv6"
+    address: str
+    interface: str
+    default: bool
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    pid: int | None
+    name: str | None = None
+    exe: str | None = None
+    cmdline: tuple[str, ...] = ()
+    username: str | None = None
+    uid: int | None = None
+    container_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Listener:
+    protocol: str  # "tcp" | "udp"
+    family: str  # "ipv4" | "ipv6"
+    address: str  # bound address without zone; "0.0.0.0" / "::" for wildcard
+    port: int
+    v6only: bool | None = None  # None = unknown (psutil fallback)
+    bound_interface: str | None = None  # SO_BINDTODEVICE, if any
+    zone: str | None = None  # link-local scope id as an interface name
+    uid: int | None = None  # socket owner (from sock_diag even without root)
+    inode: int | None = None
+    process: ProcessInfo | None = None  # None = not attributable
+    source: str = "sock_diag"  # "sock_diag" | "psutil"
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CollectorWarning:
+    collector: str  # "interfaces" | "listeners" | "upnp" | "firewall" | ...
+    message: str
+    hint: str | None = None  # what the user can do about it
+
+
+@dataclass(frozen=True)
+class UpnpMapping:
+    protocol: str  # "tcp" | "udp" (lower case)
+    external_port: int
+    internal_client: str
+    internal_port: int
+    description: str = ""
+    enabled: bool = True
+    lease_duration: int = 0
+    remote_host: str = ""  # "" = any
+
+
+@dataclass(frozen=True)
+class UpnpPinhole:
+    protocol: str
+    internal_client: str
+    internal_port: int
+    remote_host: str = ""
+    remote_port: int = 0
+    lease_time: int = 0
+    unique_id: str = ""
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class UpnpFacts:
+    # "disabled" (--no-upnp), "not_found" (no IGD answered), "ok", "error"
+    status: str
+    location: str | None = None  # description URL
+    control_url: str | None = None
+    service_type: str | None = None
+    friendly_name: str | None = None
+    manufacturer: str | None = None
+    model_name: str | None = None
+    external_ip: str | None = None
+    external_scope: str | None = None  # scope of the WAN address: public / lan / vpn
+    mappings: tuple[UpnpMapping, ...] = ()
+    pinholes: tuple[UpnpPinhole, ...] = ()
+    truncated: bool = False  # stopped at the mapping cap
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    host: HostInfo
+    collected_at: str  # ISO 8601 UTC
+    interfaces: tuple[Interface, ...] = ()
+    gateways: tuple[Gateway, ...] = ()
+    listeners: tuple[Listener, ...] = ()
+    upnp: UpnpFacts | None = None
+    warnings: tuple[CollectorWarning, ...] = ()
+    # "bindv6only" sysctl: default for sockets whose own v6only flag is unknown
+    ipv6_bindv6only: bool | None = None
+    schema_version: str = FACTS_SCHEMA_VERSION
+
+
+# --------------------------------------------------------------------------- exposure
+
+
+@dataclass(frozen=True)
+class Reach:
+    interface: str
+    address: str
+    scope: str  # one of SCOPES
+    network: str | None = None
+    up: bool = True  # reach via a down interface is listed but does not count
+
+
+@dataclass(frozen=True)
+class Exposure:
+    listener: Listener
+    reach: tuple[Reach, ...]  # includes down interfaces (up=False)
+    widest_scope: str  # over reach with up=True, plus "internet" when mapped
+    scopes: tuple[str, ...]  # distinct scopes, narrowest first (up=True only)
+    interface_kinds: tuple[str, ...] = ()  # kinds of the interfaces reached
+    upnp_mappings: tuple[UpnpMapping, ...] = ()
+
+    @property
+    def key(self) -> str:
+        lst = self.listener
+        return f"{lst.protocol}/{lst.address}/{lst.port}"
+
+
+@dataclass(frozen=True)
+class DanglingMapping:
+    """A UPnP mapping to one of this host's addresses with no listener behind it."""
+
+    mapping: UpnpMapping
+
+
+# --------------------------------------------------------------------------- findings
+
+
+@dataclass(frozen=True)
+class Waiver:
+    rule: str
+    reason: str
+    port: int | None = None
+    process: str | None = None  # glob
+    address: str | None = None
+    expires: str | None = None  # ISO date
+    source: str = "config"  # "config" | "builtin"
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    severity: str
+    title: str
+    message: str
+    remediation: str
+    fingerprint: str
+    references: tuple[str, ...] = ()
+    exposure: Exposure | None = None  # None for a dangling mapping
+    dangling: DanglingMapping | None = None
+    waived: bool = False
+    waiver_reason: str | None = None
+    waiver_expired: bool = False  # a waiver matched but has expired
+    tags: tuple[str, ...] = ()
+    service: str | None = None  # catalogue service name
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything the renderers need: facts, exposures, findings."""
+
+    facts: Facts
+    exposures: tuple[Exposure, ...]
+    findings: tuple[Finding, ...]
+    dangling: tuple[DanglingMapping, ...] = ()
+    rules_evaluated: tuple[str, ...] = ()
+    warnings: tuple[CollectorWarning, ...] = field(default=())

@@ -1,0 +1,97 @@
+"""Classify addresses and interfaces. ``ipaddress`` only: never regexes on address text."""
+
+from __future__ import annotations
+
+import ipaddress
+
+CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_V4_PRIVATE = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+_ULA = ipaddress.ip_network("fc00::/7")
+
+_VPN_PREFIXES = ("tun", "tap", "wg", "tailscale", "utun", "ppp", "zt", "ipsec", "nebula", "vti")
+_BRIDGE_PREFIXES = ("docker", "br-", "cni", "podman", "virbr", "lxcbr", "lxdbr", "cbr", "flannel")
+_VETH_PREFIXES = ("veth",)
+
+
+def strip_zone(address: str) -> tuple[str, str | None]:
+    """``fe80::1%eth0`` -> (``fe80::1``, ``eth0``)."""
+    if "%" in address:
+        addr, zone = address.split("%", 1)
+        return addr, zone or None
+    return address, None
+
+
+def address_scope(address: str, interface_kind: str | None = None) -> str:
+    """Scope of one address: loopback, link_local, lan, vpn or public.
+
+    An address on a VPN/tunnel interface is ``vpn`` whatever its range (a WireGuard
+    peer network is often 10.x). CGNAT 100.64/10 is ``vpn`` (Tailscale lives there).
+    """
+    ip = ipaddress.ip_address(strip_zone(address)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link_local"
+    if interface_kind == "vpn":
+        return "vpn"
+    if isinstance(ip, ipaddress.IPv4Address):
+        if ip in CGNAT:
+            return "vpn"
+        if any(ip in n for n in _V4_PRIVATE):
+            return "lan"
+        if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+            return "lan"
+        # Documentation, benchmarking and other special ranges are not routed on the
+        # internet; treat them as a local network rather than overclaiming "public".
+        return "lan" if ip.is_private else "public"
+    if ip in _ULA:
+        return "lan"
+    if ip.is_site_local:
+        return "lan"
+    if ip.is_global:
+        return "public"
+    return "lan"
+
+
+def is_public(address: str) -> bool:
+    return address_scope(address) == "public"
+
+
+def fetch_allowed(address: str) -> bool:
+    """May we fetch a UPnP description from this address? Private, link-local, loopback only.
+
+    Cloud metadata (169.254.169.254) is link-local but is refused explicitly.
+    """
+    try:
+        ip = ipaddress.ip_address(strip_zone(address)[0])
+    except ValueError:
+        return False
+    if str(ip) in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200"):
+        return False
+    if ip.is_multicast or ip.is_unspecified:
+        return False
+    return address_scope(str(ip)) in ("loopback", "link_local", "lan")
+
+
+def interface_kind(name: str, is_loopback: bool = False, sysfs_type: str | None = None) -> str:
+    """Kind of an interface from its name (and, on Linux, sysfs hints)."""
+    lname = name.lower()
+    if is_loopback or lname == "lo" or lname.startswith("lo0"):
+        return "loopback"
+    if sysfs_type in ("wireguard", "tun", "tap", "ipip", "gre", "sit", "ip6tnl", "vti"):
+        return "vpn"
+    if sysfs_type == "veth" or lname.startswith(_VETH_PREFIXES):
+        return "veth"
+    if sysfs_type == "bridge" and lname.startswith(_BRIDGE_PREFIXES):
+        return "container_bridge"
+    if lname.startswith(_VPN_PREFIXES):
+        return "vpn"
+    if lname.startswith(_BRIDGE_PREFIXES):
+        return "container_bridge"
+    if sysfs_type in (None, "physical", "ether", "wlan", "wifi"):
+        return "physical"
+    return "other"

@@ -1,0 +1,159 @@
+"""Dataclasses <-> JSON-able dicts, with validation on the way in.
+
+``load`` is strict: a Facts file may come from another host or a bug report, so a
+wrong type or unknown key is a ``FormatError`` naming the path (``listeners[3].port``),
+never a traceback deep in the pipeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from exposure_audit.errors import FormatError
+from exposure_audit.model import FACTS_SCHEMA_VERSION, Facts
+
+T = TypeVar("T")
+
+MAX_FACTS_BYTES = 256 * 1024 * 1024
+
+
+def to_jsonable(obj: Any) -> Any:
+    """A dataclass tree as plain dicts/lists (tuples become lists)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    return obj
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def from_jsonable(cls: type[T], data: Any, path: str = "") -> T:
+    """Build ``cls`` from ``data``, checking every field's type."""
+    return typing.cast(T, _convert(cls, data, path or cls.__name__))
+
+
+def _convert(tp: Any, data: Any, path: str) -> Any:
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if data is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, data, path)
+            except FormatError as exc:
+                errors.append(exc)
+        raise errors[0] if errors else FormatError(f"{path}: unexpected null")
+    if origin is tuple:
+        if not isinstance(data, list):
+            raise FormatError(f"{path}: expected a list, got {type(data).__name__}")
+        (item_tp, _ellipsis) = get_args(tp)
+        return tuple(_convert(item_tp, v, f"{path}[{i}]") for i, v in enumerate(data))
+    if origin is dict:
+        if not isinstance(data, dict):
+            raise FormatError(f"{path}: expected an object, got {type(data).__name__}")
+        _k, v_tp = get_args(tp)
+        return {str(k): _convert(v_tp, v, f"{path}.{k}") for k, v in data.items()}
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(data, dict):
+            raise FormatError(f"{path}: expected an object, got {type(data).__name__}")
+        hints = _hints(tp)
+        names = {f.name for f in dataclasses.fields(tp)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise FormatError(f"{path}: unknown key {unknown[0]!r}")
+        kwargs = {}
+        for f in dataclasses.fields(tp):
+            if f.name in data:
+                kwargs[f.name] = _convert(hints[f.name], data[f.name], f"{path}.{f.name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise FormatError(f"{path}: missing key {f.name!r}")
+        return tp(**kwargs)
+    if tp is Any:
+        return data
+    if tp is bool:
+        if not isinstance(data, bool):
+            raise FormatError(f"{path}: expected true/false, got {type(data).__name__}")
+        return data
+    if tp is int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise FormatError(f"{path}: expected an integer, got {type(data).__name__}")
+        return data
+    if tp is float:
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            raise FormatError(f"{path}: expected a number, got {type(data).__name__}")
+        return float(data)
+    if tp is str:
+        if not isinstance(data, str):
+            raise FormatError(f"{path}: expected a string, got {type(data).__name__}")
+        return data
+    raise FormatError(f"{path}: cannot read a value of type {_type_name(tp)}")
+
+
+def facts_to_dict(facts: Facts) -> dict[str, Any]:
+    return typing.cast(dict[str, Any], to_jsonable(facts))
+
+
+def facts_from_dict(data: Any, source: str = "facts") -> Facts:
+    if not isinstance(data, dict):
+        raise FormatError(f"{source}: not a Facts document (expected a JSON object)")
+    # A full JSON report embeds the facts under "facts": accept it too.
+    if "facts" in data and isinstance(data["facts"], dict) and "host" not in data:
+        data = data["facts"]
+    version = data.get("schema_version")
+    if not isinstance(version, str):
+        raise FormatError(f"{source}: no schema_version: not an exposure-audit Facts document")
+    major = version.split(".", 1)[0]
+    if major != FACTS_SCHEMA_VERSION.split(".", 1)[0]:
+        raise FormatError(
+            f"{source}: Facts schema_version {version} is not supported "
+            f"(this exposure-audit reads {FACTS_SCHEMA_VERSION.split('.')[0]}.x)"
+        )
+    data = dict(data)
+    data["schema_version"] = FACTS_SCHEMA_VERSION
+    try:
+        return from_jsonable(Facts, data, "facts")
+    except FormatError as exc:
+        raise FormatError(f"{source}: {exc}") from None
+
+
+def load_facts(path: str | Path) -> Facts:
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_FACTS_BYTES + 1)
+    except OSError as exc:
+        raise FormatError(f"cannot read facts file {p}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FACTS_BYTES:
+        raise FormatError(f"{p}: larger than {MAX_FACTS_BYTES // (1024 * 1024)} MiB")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{p}: not valid JSON ({exc})") from None
+    return facts_from_dict(data, str(p))
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False, sort_keys=False) + "\n"

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install what the tests need and run the whole suite.
+#   - as root (CI, a fresh Debian machine): apt-get installs the system packages
+#     (miniupnpd-nftables, miniupnpc, iproute2, nftables, iptables, chromium, ...);
+#   - a virtualenv in .venv gets the package and its test dependencies;
+#   - pytest runs everything; tests needing root/namespaces skip with a reason when not root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  miniupnpd-nftables miniupnpc iproute2 nftables iptables chromium lsof
+  procps util-linux cron systemd python3-venv
+)
+
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "== apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # miniupnpd's postinst must not start a daemon on the host's real interfaces.
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    rm -f /usr/sbin/policy-rc.d
+  fi
+else
+  echo "== not root (or no apt-get): system packages not installed; tests needing them will skip"
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -m pip install -q ".[test]"
+
+# Never send UPnP/SSDP traffic from the host namespace while testing.
+export EXPOSURE_AUDIT_NO_UPNP=1
+.venv/bin/ruff check exposure_audit tests bench
+.venv/bin/ruff format --check exposure_audit tests bench
+exec .venv/bin/python -m pytest -q "$@"
