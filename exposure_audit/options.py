@@ -7,7 +7,12 @@ import os
 
 
 def env_no_upnp() -> bool:
-    return os.environ.get("EXPOSURE_AUDIT_NO_UPNP", "").strip().lower() in ("1", "yes", "true", "on")
+    return os.environ.get("EXPOSURE_AUDIT_NO_UPNP", "").strip().lower() in (
+        "1",
+        "yes",
+        "true",
+        "on",
+    )
 
 
 def add_collect_options(p: argparse.ArgumentParser) -> None:
