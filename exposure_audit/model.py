@@ -154,6 +154,86 @@ class UpnpFacts:
 
 
 @dataclass(frozen=True)
+class FirewallMatch:
+    """One condition of a normalised firewall rule; ``values`` are ORed.
+
+    field: "iifname" (globs such as "eth*"), "saddr" / "daddr" (addresses or CIDRs),
+    "l4proto" ("tcp", "udp", ...), "dport" ("22" or "1000-2000"), "ct_state"
+    ("new", "established", ...), "nfproto" ("ipv4" | "ipv6"), "pkttype" ("host", ...).
+    """
+
+    field: str
+    values: tuple[str, ...]
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class FirewallRule:
+    text: str  # the rule as its tool prints it: quoted as evidence
+    matches: tuple[FirewallMatch, ...] = ()
+    # "accept" | "drop" | "reject" | "jump" | "goto" | "return" | None (counter, log...)
+    verdict: str | None = None
+    target: str | None = None  # chain name for jump / goto (same table)
+    # constructs the collector could not model: the rule may or may not match
+    unknown: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FirewallChain:
+    table: str
+    family: str  # nftables family: "ip" | "ip6" | "inet" | "netdev" | "bridge" | "arp"
+    name: str
+    hook: str | None = None  # base chains only: "input", "prerouting", ...
+    type: str | None = None  # base chains only: "filter" | "nat" | "route"
+    priority: int | None = None
+    policy: str | None = None  # base chains only: "accept" | "drop"
+    rules: tuple[FirewallRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    runtime: str  # "docker" | "podman"
+    name: str | None = None
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FirewallFacts:
+    # "nftables" | "iptables-legacy" | "iptables-nft" | "none" (no rules at all)
+    # | "unavailable" (could not read: not root, no tools)
+    backend: str
+    chains: tuple[FirewallChain, ...] = ()  # the inbound path only (filter input etc.)
+    containers: tuple[ContainerInfo, ...] = ()
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    """A port published to a container by a DNAT rule (Docker, Podman).
+
+    Such traffic takes FORWARD, not INPUT: host input filters (ufw, firewalld's
+    INPUT zones) do not apply (``bypasses_input_filter``). ``host_address`` None =
+    every address of the host. Listed whether or not a proxy also listens on the port
+    (Docker's userland proxy does); see firewall.published_without_listener.
+    """
+
+    protocol: str  # "tcp" | "udp"
+    host_port: int
+    target_address: str
+    target_port: int
+    published_by: str  # "docker" | "podman"
+    family: str = "ipv4"
+    host_address: str | None = None
+    host_port_end: int | None = None  # a published range: host_port..host_port_end
+    excluded_interface: str | None = None  # Docker: "! -i docker0"
+    container_id: str | None = None
+    container_name: str | None = None
+    bypasses_input_filter: bool = True
+    evidence: str = ""  # the NAT rule
+
+
+@dataclass(frozen=True)
 class Facts:
     host: HostInfo
     collected_at: str  # ISO 8601 UTC
@@ -165,6 +245,8 @@ class Facts:
     # "bindv6only" sysctl: default for sockets whose own v6only flag is unknown
     ipv6_bindv6only: bool | None = None
     schema_version: str = FACTS_SCHEMA_VERSION
+    firewall: FirewallFacts | None = None  # None = not collected
+    published: tuple[PublishedPort, ...] = ()
 
 
 # --------------------------------------------------------------------------- exposure
@@ -177,6 +259,9 @@ class Reach:
     scope: str  # one of SCOPES
     network: str | None = None
     up: bool = True  # reach via a down interface is listed but does not count
+    # "open" | "filtered" | "unknown"; None = not evaluated (firewall.annotate)
+    firewall: str | None = None
+    firewall_evidence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +272,11 @@ class Exposure:
     scopes: tuple[str, ...]  # distinct scopes, narrowest first (up=True only)
     interface_kinds: tuple[str, ...] = ()  # kinds of the interfaces reached
     upnp_mappings: tuple[UpnpMapping, ...] = ()
+    # most open over up reach entries: open > unknown > filtered; None = not evaluated
+    firewall: str | None = None
+    firewall_evidence: str | None = None
+    published_by: str | None = None  # "docker" | "podman"
+    container: str | None = None  # container name, else id, else its address
 
     @property
     def key(self) -> str:
