@@ -1,0 +1,320 @@
+"""Listeners: every TCP socket in LISTEN and every bound, unconnected UDP socket.
+
+On Linux the sockets come from sock_diag (``sockdiag.py``: v6only, owner uid, inode,
+bound interface, link-local zone, no root needed) and the processes behind them from
+/proc (``procinfo.py``: inode -> pid via /proc/PID/fd, then name/exe/cmdline/user and
+container id). Where sock_diag is unavailable (other systems, or a kernel without the
+diag module for a protocol) psutil's ``net_connections`` is the fallback for that
+protocol, with v6only unknown and a warning.
+
+Deduplication: one Listener per (protocol, family, address, port, inode). Each socket
+is its own row, so an SO_REUSEPORT group of N sockets is N rows (each may belong to a
+different process, and a report should be able to say so); a socket shared by several
+processes (inherited across fork) is one row, attributed to the lowest pid holding it.
+A socket seen twice in one dump (the kernel's dump is not a snapshot) is one row.
+
+Privilege: without root, /proc/PID/fd of other users' processes cannot be read. Such a
+listener is still reported, with the owner uid from sock_diag, ``process=None`` and a
+note, and the result carries one warning saying how to get full attribution.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+from exposure_audit.collectors import procinfo, sockdiag
+from exposure_audit.model import CollectorWarning, Listener, ProcessInfo
+
+COLLECTOR = "listeners"
+ROOT_HINT = "run as root (sudo exposure-audit ...) for full process attribution"
+BINDV6ONLY_PATH = "/proc/sys/net/ipv6/bindv6only"
+
+NOTE_NOT_VISIBLE = (
+    "process not visible to this user (socket owner uid {uid}); run as root to see it"
+)
+NOTE_NOT_FOUND = (
+    "no process found holding this socket (it may have closed during the scan, "
+    "belong to the kernel, or to a process in another PID namespace)"
+)
+NOTE_EXITED = "the process exited during the scan"
+NOTE_BOUND_GONE = "bound to interface index {index}, which no longer exists"
+
+
+@dataclass(frozen=True)
+class ListenerResult:
+    listeners: list[Listener]
+    warnings: list[CollectorWarning] = field(default_factory=list)
+    ipv6_bindv6only: bool | None = None  # net.ipv6.bindv6only; None = unknown
+
+
+def read_bindv6only(path: str = BINDV6ONLY_PATH) -> bool | None:
+    try:
+        with open(path, "rb") as f:
+            text = f.read(16).strip()
+    except OSError:
+        return None
+    if text in (b"0", b"1"):
+        return text == b"1"
+    return None
+
+
+def collect_listeners() -> ListenerResult:
+    """Every listener on this host (this network namespace). Never raises for a partial
+    failure: what could not be seen becomes a warning or a per-listener note."""
+    warnings: list[CollectorWarning] = []
+    listeners: list[Listener] = []
+    fallback: list[str] = []
+    if sys.platform.startswith("linux"):
+        sockets: list[sockdiag.DiagSocket] = []
+        for protocol in ("tcp", "udp"):
+            try:
+                res = sockdiag.dump(protocol)
+            except sockdiag.SockDiagError as exc:
+                fallback.append(protocol)
+                warnings.append(
+                    CollectorWarning(
+                        COLLECTOR,
+                        f"{protocol.upper()} listeners read through psutil instead of the "
+                        f"kernel's sock_diag ({exc}): IPv6 v6-only flags and link-local "
+                        "zones are unknown for them",
+                    )
+                )
+                continue
+            if res.truncated:
+                warnings.append(
+                    CollectorWarning(
+                        COLLECTOR,
+                        f"stopped reading {protocol.upper()} sockets after "
+                        f"{sum(1 for s in res.sockets if s.protocol == protocol)}: "
+                        "the list is incomplete",
+                    )
+                )
+            sockets.extend(res.sockets)
+        listeners.extend(_from_sockdiag(sockets, warnings))
+    else:
+        fallback = ["tcp", "udp"]
+        warnings.append(
+            CollectorWarning(
+                COLLECTOR,
+                "listeners read through psutil (no sock_diag on this system): IPv6 "
+                "v6-only flags are unknown",
+            )
+        )
+    if fallback:
+        listeners.extend(_from_psutil(tuple(fallback), warnings))
+    listeners.sort(key=_sort_key)
+    return ListenerResult(listeners=listeners, warnings=warnings, ipv6_bindv6only=read_bindv6only())
+
+
+def _sort_key(lst: Listener) -> tuple[str, str, int, str, int]:
+    return (lst.protocol, lst.family, lst.port, lst.address, lst.inode or 0)
+
+
+def _from_sockdiag(
+    sockets: list[sockdiag.DiagSocket], warnings: list[CollectorWarning]
+) -> list[Listener]:
+    # One row per (protocol, family, address, port, inode): a socket that shows up
+    # twice because the table changed during the dump is reported once.
+    unique: dict[tuple[str, str, str, int, int], sockdiag.DiagSocket] = {}
+    for s in sockets:
+        unique.setdefault((s.protocol, s.family, s.address, s.port, s.inode), s)
+    socks = list(unique.values())
+
+    scan = procinfo.socket_owners({s.inode for s in socks})
+    euid = os.geteuid()
+    infos: dict[int, tuple[ProcessInfo, bool]] = {}
+    for pid in sorted(set(scan.owners.values())):
+        infos[pid] = procinfo.process_info(pid)
+
+    out: list[Listener] = []
+    hidden = 0
+    new = Listener
+    for s in socks:
+        pid = scan.owners.get(s.inode)
+        notes: tuple[str, ...] = ()
+        process: ProcessInfo | None = None
+        if pid is not None:
+            process, alive = infos[pid]
+            if not alive:
+                notes = (NOTE_EXITED,)
+        elif euid != 0 and (s.uid != euid or scan.denied):
+            hidden += 1
+            notes = (NOTE_NOT_VISIBLE.format(uid=s.uid),)
+        else:
+            notes = (NOTE_NOT_FOUND,)
+        if s.ifindex and s.interface is None:
+            notes = (*notes, NOTE_BOUND_GONE.format(index=s.ifindex))
+        out.append(
+            new(
+                protocol=s.protocol,
+                family=s.family,
+                address=s.address,
+                port=s.port,
+                v6only=s.v6only,
+                bound_interface=s.interface,
+                zone=s.zone,
+                uid=s.uid,
+                inode=s.inode or None,
+                process=process,
+                source="sock_diag",
+                notes=notes,
+            )
+        )
+    if hidden:
+        warnings.append(
+            CollectorWarning(
+                COLLECTOR,
+                f"{hidden} listener(s) belong to processes this user (uid {euid}) cannot "
+                "inspect: they are reported with their owner uid but no process",
+                hint=ROOT_HINT,
+            )
+        )
+    elif scan.denied and euid == 0:
+        unattributed = sum(1 for lst in out if lst.process is None)
+        if unattributed:
+            warnings.append(
+                CollectorWarning(
+                    COLLECTOR,
+                    f"could not read the open files of {scan.denied} process(es) even as "
+                    f"root (a security module or container restriction?); {unattributed} "
+                    "listener(s) have no process",
+                )
+            )
+    return out
+
+
+# --------------------------------------------------------------------------- fallback
+
+
+def _from_psutil(protocols: tuple[str, ...], warnings: list[CollectorWarning]) -> list[Listener]:
+    """Listeners from psutil.net_connections (other systems, or no sock_diag)."""
+    import socket
+
+    try:
+        import psutil
+    except ImportError:
+        warnings.append(
+            CollectorWarning(COLLECTOR, "psutil is not installed: no listeners could be read")
+        )
+        return []
+    kind = protocols[0] if len(protocols) == 1 else "inet"
+    try:
+        conns = psutil.net_connections(kind=kind)
+    except psutil.AccessDenied:
+        warnings.append(
+            CollectorWarning(
+                COLLECTOR,
+                "this system only lists sockets to root: no listeners could be read",
+                hint=ROOT_HINT,
+            )
+        )
+        return []
+    except (OSError, psutil.Error) as exc:
+        warnings.append(CollectorWarning(COLLECTOR, f"could not list sockets: {exc}"))
+        return []
+    seen: set[tuple[str, str, str, int, int | None]] = set()
+    infos: dict[int, ProcessInfo] = {}
+    out: list[Listener] = []
+    hidden = 0
+    for c in conns:
+        if c.type == socket.SOCK_STREAM:
+            protocol = "tcp"
+            if c.status != psutil.CONN_LISTEN:
+                continue
+        elif c.type == socket.SOCK_DGRAM:
+            protocol = "udp"
+            if c.raddr:
+                continue  # connected: talks to its peer only
+        else:
+            continue
+        if protocol not in protocols or not c.laddr:
+            continue
+        family = "ipv6" if c.family == socket.AF_INET6 else "ipv4"
+        address, zone = _split_zone(str(c.laddr[0]))
+        key = (protocol, family, address, int(c.laddr[1]), c.pid)
+        if key in seen:
+            continue
+        seen.add(key)
+        process: ProcessInfo | None = None
+        notes: tuple[str, ...] = ()
+        if c.pid is not None:
+            if c.pid not in infos:
+                infos[c.pid] = _psutil_process(psutil, c.pid)
+            process = infos[c.pid]
+        elif os.name == "posix" and os.geteuid() != 0:
+            hidden += 1
+            notes = ("process not visible to this user; run as root to see it",)
+        else:
+            notes = (NOTE_NOT_FOUND,)
+        out.append(
+            Listener(
+                protocol=protocol,
+                family=family,
+                address=address,
+                port=int(c.laddr[1]),
+                v6only=None,
+                zone=zone,
+                uid=process.uid if process else None,
+                process=process,
+                source="psutil",
+                notes=notes,
+            )
+        )
+    if hidden:
+        warnings.append(
+            CollectorWarning(
+                COLLECTOR,
+                f"{hidden} listener(s) belong to processes this user cannot inspect",
+                hint=ROOT_HINT,
+            )
+        )
+    return out
+
+
+def _split_zone(address: str) -> tuple[str, str | None]:
+    if "%" in address:
+        addr, zone = address.split("%", 1)
+        return addr, zone or None
+    return address, None
+
+
+def _psutil_process(psutil, pid: int) -> ProcessInfo:  # type: ignore[no-untyped-def]
+    """Name, exe, cmdline, user of ``pid`` through psutil; whatever can be read."""
+    try:
+        proc = psutil.Process(pid)
+    except psutil.Error:
+        return ProcessInfo(pid=pid)
+    values: dict[str, object] = {}
+    with proc.oneshot():
+        for attr in ("name", "exe", "cmdline", "username", "uids"):
+            try:
+                values[attr] = getattr(proc, attr)()
+            except (psutil.Error, OSError):
+                values[attr] = None
+    uids = values.get("uids")
+    cmdline = values.get("cmdline")
+    return ProcessInfo(
+        pid=pid,
+        name=_text(values.get("name")),
+        exe=_text(values.get("exe")) or None,
+        cmdline=tuple(_text(a) or "" for a in cmdline) if isinstance(cmdline, list) else (),
+        username=_text(values.get("username")),
+        uid=getattr(uids, "real", None),
+        container_id=None,
+    )
+
+
+def _text(value: object) -> str | None:
+    """psutil returns str decoded with surrogateescape on POSIX: re-encode the raw bytes
+    and decode them the way procinfo does (backslashreplace), so output is valid UTF-8."""
+    if value is None:
+        return None
+    text = str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape")
+        text = raw.decode("utf-8", "backslashreplace")
+    return text
