@@ -41,6 +41,7 @@ mappings (``enabled=False``) forward nothing and are neither exposure nor dangli
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass
@@ -244,13 +245,8 @@ def _apply_upnp(
     for i, maps in matched.items():
         exp = out[i]
         scopes = exp.scopes if "internet" in exp.scopes else (*exp.scopes, "internet")
-        out[i] = Exposure(
-            listener=exp.listener,
-            reach=exp.reach,
-            widest_scope="internet",
-            scopes=scopes,
-            interface_kinds=exp.interface_kinds,
-            upnp_mappings=tuple(maps),
+        out[i] = dataclasses.replace(
+            exp, widest_scope="internet", scopes=scopes, upnp_mappings=tuple(maps)
         )
     dangling.sort(key=lambda d: (d.mapping.protocol, d.mapping.external_port))
     return out, dangling
