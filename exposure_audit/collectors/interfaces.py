@@ -1,0 +1,547 @@
+"""Interfaces: every interface (up or down), its addresses with prefix and scope, its
+kind, and the gateways.
+
+Addresses and gateways come from netifaces (the netifaces-plus distribution). Link
+state and kind come, on Linux, from one rtnetlink RTM_GETLINK dump (stdlib socket: the
+kernel's own ``IFLA_INFO_KIND`` says veth / bridge / wireguard / tun exactly, with no
+guessing from names and no per-interface sysfs reads); /sys/class/net is the fallback
+when netlink is refused, and psutil's ``net_if_stats`` on other systems.
+
+"Up" means administratively up *and* with a carrier: operstate UP, or operstate
+UNKNOWN (loopback, dummy, some tunnels) with IFF_LOWER_UP. A veth whose peer is down,
+a cable that is unplugged, a tun no process holds: all down.
+
+Gateways: ``netifaces.gateways()['default']`` keeps one route per family and misses an
+IPv4 default under policy routing or multipath routes, so the per-family lists are read
+(each entry says whether it is a default route), merged with ``'default'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import socket
+import struct
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from exposure_audit.model import Address, CollectorWarning, Gateway, Interface
+from exposure_audit.scopes import address_scope, interface_kind
+
+COLLECTOR = "interfaces"
+SYS_CLASS_NET = "/sys/class/net"
+
+# linux/netlink.h, linux/rtnetlink.h, linux/if_link.h, linux/if.h, linux/if_arp.h
+_RTM_NEWLINK = 16
+_RTM_GETLINK = 18
+_NLM_F_REQUEST = 0x01
+_NLM_F_DUMP = 0x300
+_NLMSG_ERROR = 2
+_NLMSG_DONE = 3
+_RTM_NEWADDR = 20
+_RTM_GETADDR = 22
+_IFA_ADDRESS = 1
+_IFA_LOCAL = 2
+_IFLA_ADDRESS = 1
+_IFLA_IFNAME = 3
+_IFLA_OPERSTATE = 16
+_IFLA_LINKINFO = 18
+_IFLA_INFO_KIND = 1
+_IFF_UP = 0x1
+_IFF_LOOPBACK = 0x8
+_IFF_LOWER_UP = 0x10000
+_IF_OPER_UNKNOWN = 0
+_IF_OPER_UP = 6
+_OPERSTATES = {"unknown": 0, "notpresent": 1, "down": 2, "lowerlayerdown": 3}
+_OPERSTATES.update({"testing": 4, "dormant": 5, "up": 6})
+_ARPHRD = {772: "loopback", 1: "ether", 512: "ppp", 768: "ipip", 769: "ip6tnl"}
+_ARPHRD.update({776: "sit", 778: "gre", 823: "ip6gre", 65534: "none"})
+
+_NLMSGHDR = struct.Struct("=IHHII")
+_IFINFOMSG = struct.Struct("=BxHiII")
+_IFADDRMSG = struct.Struct("=BBBBI")
+_RTATTR = struct.Struct("=HH")
+
+_MAX_DUMP_BYTES = 64 * 1024 * 1024  # bound on one dump
+_MAX_DUMP_ITEMS = 262144
+
+# IFLA_INFO_KIND (or ARPHRD type) -> the hint scopes.interface_kind understands.
+_KIND_HINTS = {
+    "wireguard": "wireguard",
+    "tun": "tun",  # tun and tap both say "tun"
+    "ipip": "ipip",
+    "gre": "gre",
+    "gretap": "gre",
+    "ip6gre": "gre",
+    "ip6gretap": "gre",
+    "erspan": "gre",
+    "sit": "sit",
+    "ip6tnl": "ip6tnl",
+    "vti": "vti",
+    "vti6": "vti",
+    "xfrm": "vti",
+    "veth": "veth",
+    "bridge": "bridge",
+    # Links that are the LAN they sit on (a VLAN or bond of a NIC): physical.
+    "vlan": "ether",
+    "bond": "ether",
+    "team": "ether",
+    "macvlan": "ether",
+    "macvtap": "ether",
+    "ipvlan": "ether",
+    "ether": "ether",
+    "wlan": "wlan",
+    "loopback": "loopback",
+}
+
+
+@dataclass(frozen=True)
+class InterfaceResult:
+    interfaces: list[Interface]
+    gateways: list[Gateway]
+    warnings: list[CollectorWarning] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Link:
+    index: int | None
+    up: bool
+    loopback: bool
+    hint: str | None  # IFLA_INFO_KIND, or from the ARPHRD type / sysfs
+    mac: str | None
+
+
+def collect_interfaces() -> InterfaceResult:
+    """Every interface of this network namespace. Never raises for a partial failure."""
+    warnings: list[CollectorWarning] = []
+    links = _links(warnings)
+    try:
+        import netifaces
+    except ImportError as exc:
+        netifaces = None
+        warnings.append(
+            CollectorWarning(
+                COLLECTOR,
+                f"netifaces is not importable ({exc}): addresses read from the kernel directly",
+                hint="reinstall exposure-audit (it depends on netifaces-plus)",
+            )
+        )
+    names: list[str] = []
+    if netifaces is not None:
+        try:
+            names = [str(n) for n in netifaces.interfaces()]
+        except Exception as exc:  # a C extension: SystemError on a non-UTF-8 name
+            warnings.append(
+                CollectorWarning(
+                    COLLECTOR,
+                    f"netifaces could not list interfaces ({type(exc).__name__}: {exc}); "
+                    "addresses read from the kernel directly",
+                )
+            )
+    for name in links:
+        if name not in names:
+            names.append(name)  # no address netifaces reports, or netifaces failed
+
+    fallback = _FallbackAddresses(warnings)
+    interfaces: list[Interface] = []
+    for name in names:
+        iface = _interface(netifaces, name, links.get(name), fallback, warnings)
+        if iface is not None:
+            interfaces.append(iface)
+    interfaces.sort(key=lambda i: (i.index if i.index is not None else 1 << 31, i.name))
+    gateways = _gateways(netifaces, warnings)
+    return InterfaceResult(interfaces, gateways, warnings)
+
+
+def display_name(name: str) -> str:
+    """A name that is valid text: bytes that are not UTF-8 become ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+class _FallbackAddresses:
+    """rtnetlink RTM_GETADDR, read once and only if netifaces fails for some interface."""
+
+    def __init__(self, warnings: list[CollectorWarning]) -> None:
+        self._warnings = warnings
+        self._table: dict[int, dict[int, list[dict[str, str]]]] | None = None
+
+    def get(self, index: int | None) -> dict[int, list[dict[str, str]]]:
+        if self._table is None:
+            self._table = {}
+            if sys.platform.startswith("linux"):
+                try:
+                    self._table = _netlink_addresses()
+                except OSError as exc:
+                    self._warnings.append(
+                        CollectorWarning(COLLECTOR, f"cannot read addresses (netlink: {exc})")
+                    )
+        return self._table.get(index, {}) if index is not None else {}
+
+
+def _interface(
+    netifaces: Any,
+    name: str,
+    link: _Link | None,
+    fallback: _FallbackAddresses,
+    warnings: list[CollectorWarning],
+) -> Interface | None:
+    shown = display_name(name)
+    families: dict[int, list[dict[str, str]]] | None = None
+    if netifaces is not None and shown == name:
+        try:
+            families = netifaces.ifaddresses(name)
+        except ValueError:
+            if link is None:  # listed by netifaces, gone by now
+                warnings.append(CollectorWarning(COLLECTOR, f"interface {shown!r} vanished"))
+                return None
+            families = None
+        except Exception:  # a C extension: anything; the kernel is asked instead
+            families = None
+    if families is None:
+        families = fallback.get(link.index if link else None)
+    if link is None:
+        link = _Link(None, True, name == "lo", None, None)
+        warnings.append(
+            CollectorWarning(COLLECTOR, f"no link state for interface {shown!r}: assumed up")
+        )
+    kind = interface_kind(shown, is_loopback=link.loopback, sysfs_type=link.hint)
+    mac = link.mac
+    if mac is None and netifaces is not None:
+        for entry in families.get(netifaces.AF_LINK, ()):
+            mac = entry.get("addr") or None
+            break
+    addresses: list[Address] = []
+    seen: set[tuple[str, int]] = set()
+    for af, family in ((socket.AF_INET, "ipv4"), (socket.AF_INET6, "ipv6")):
+        for entry in families.get(af, ()):
+            addr = _address(entry, family, shown, kind, warnings)
+            if addr is not None and (addr.address, addr.prefixlen) not in seen:
+                seen.add((addr.address, addr.prefixlen))
+                addresses.append(addr)
+    return Interface(
+        name=shown,
+        up=link.up,
+        kind=kind,
+        addresses=tuple(addresses),
+        index=link.index,
+        mac=mac,
+    )
+
+
+def _address(
+    entry: dict[str, str], family: str, ifname: str, kind: str, warnings: list[CollectorWarning]
+) -> Address | None:
+    raw = entry.get("addr") or ""
+    text = raw.split("%", 1)[0]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        warnings.append(CollectorWarning(COLLECTOR, f"{ifname}: unreadable address {raw!r}"))
+        return None
+    prefixlen = _prefixlen(entry.get("netmask"), ip.max_prefixlen)
+    if prefixlen is None:
+        warnings.append(
+            CollectorWarning(
+                COLLECTOR,
+                f"{ifname}: unreadable netmask {entry.get('netmask')!r} for {ip}; "
+                f"assumed /{ip.max_prefixlen}",
+            )
+        )
+        prefixlen = ip.max_prefixlen
+    network = ipaddress.ip_network(f"{ip}/{prefixlen}", strict=False)
+    zone = ifname if ip.version == 6 and ip.is_link_local else None
+    return Address(
+        address=str(ip),
+        prefixlen=prefixlen,
+        family=family,
+        scope=address_scope(str(ip), kind),
+        network=str(network),
+        zone=zone,
+    )
+
+
+def _prefixlen(netmask: str | None, max_len: int) -> int | None:
+    """'255.255.255.0' -> 24; 'ffff:ffff:ffff:ffff::/64' -> 64; None -> host prefix."""
+    if not netmask:
+        return max_len
+    if "/" in netmask:
+        tail = netmask.rsplit("/", 1)[1]
+        if tail.isdigit() and int(tail) <= max_len:
+            return int(tail)
+        netmask = netmask.rsplit("/", 1)[0]
+    try:
+        mask = int(ipaddress.ip_address(netmask))
+    except ValueError:
+        return None
+    bits = bin(mask)[2:].zfill(max_len)
+    prefix = bits.find("0") if "0" in bits else max_len
+    if "1" in bits[prefix:]:
+        return None  # a non-contiguous mask
+    return prefix
+
+
+# --------------------------------------------------------------------------- gateways
+
+
+def _gateways(netifaces: Any, warnings: list[CollectorWarning]) -> list[Gateway]:
+    table: dict[Any, Any] = {}
+    if netifaces is not None:
+        try:
+            table = netifaces.gateways()
+        except Exception as exc:  # a C extension: anything
+            warnings.append(CollectorWarning(COLLECTOR, f"cannot read the routing table: {exc}"))
+    found: dict[tuple[str, str, str], bool] = {}
+    for af, family in ((socket.AF_INET, "ipv4"), (socket.AF_INET6, "ipv6")):
+        for entry in table.get(af, ()) or ():
+            if len(entry) >= 2:
+                key = (family, str(entry[0]).split("%", 1)[0], display_name(str(entry[1])))
+                default = bool(entry[2]) if len(entry) >= 3 else False
+                found[key] = found.get(key, False) or default
+        default_entry = (table.get("default") or {}).get(af)
+        if default_entry and len(default_entry) >= 2:
+            gw = str(default_entry[0]).split("%", 1)[0]
+            key = (family, gw, display_name(str(default_entry[1])))
+            found[key] = True
+    gateways = [
+        Gateway(family=fam, address=addr, interface=ifname, default=default)
+        for (fam, addr, ifname), default in found.items()
+    ]
+    gateways.sort(key=lambda g: (g.family, not g.default, g.interface, g.address))
+    if not any(g.family == "ipv4" and g.default for g in gateways):
+        warnings.append(CollectorWarning(COLLECTOR, "no default IPv4 gateway found"))
+    return gateways
+
+
+# --------------------------------------------------------------------------- link state
+
+
+def _links(warnings: list[CollectorWarning]) -> dict[str, _Link]:
+    if sys.platform.startswith("linux"):
+        try:
+            return _netlink_links()
+        except OSError as exc:
+            links = _sysfs_links()
+            if links:
+                return links
+            warnings.append(CollectorWarning(COLLECTOR, f"cannot read link state (netlink: {exc})"))
+            return {}
+    return _psutil_links(warnings)
+
+
+def _netlink_dump(request: int, body: bytes, reply: int, timeout: float = 2.0) -> list[bytes]:
+    """One rtnetlink dump: the payloads of every ``reply`` message. Raises OSError on
+    anything unexpected (the caller falls back)."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
+    try:
+        sock.settimeout(timeout)
+        sock.bind((0, 0))
+        seq = 1
+        header = _NLMSGHDR.pack(
+            _NLMSGHDR.size + len(body), request, _NLM_F_REQUEST | _NLM_F_DUMP, seq, 0
+        )
+        sock.sendto(header + body, (0, 0))
+        out: list[bytes] = []
+        total = 0
+        while True:
+            data = sock.recv(1 << 16)
+            total += len(data)
+            if not data or total > _MAX_DUMP_BYTES or len(out) > _MAX_DUMP_ITEMS:
+                raise OSError("rtnetlink dump too large or truncated")
+            offset = 0
+            while offset + _NLMSGHDR.size <= len(data):
+                length, mtype, _flags, mseq, _pid = _NLMSGHDR.unpack_from(data, offset)
+                if length < _NLMSGHDR.size or offset + length > len(data):
+                    raise OSError("malformed rtnetlink message")
+                if mseq == seq:
+                    if mtype == _NLMSG_DONE:
+                        return out
+                    if mtype == _NLMSG_ERROR:
+                        (code,) = struct.unpack_from("=i", data, offset + _NLMSGHDR.size)
+                        raise OSError(-code, os.strerror(-code))
+                    if mtype == reply:
+                        out.append(data[offset + _NLMSGHDR.size : offset + length])
+                offset += (length + 3) & ~3
+    finally:
+        sock.close()
+
+
+def _netlink_links() -> dict[str, _Link]:
+    body = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+    links: dict[str, _Link] = {}
+    for msg in _netlink_dump(_RTM_GETLINK, body, _RTM_NEWLINK):
+        parsed = _parse_link(msg)
+        if parsed is not None:
+            links[parsed[0]] = parsed[1]
+    return links
+
+
+def _netlink_addresses() -> dict[int, dict[int, list[dict[str, str]]]]:
+    """Addresses by interface index, shaped like ``netifaces.ifaddresses``: the fallback
+    when netifaces fails (it raises on an interface name that is not valid UTF-8)."""
+    body = _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+    out: dict[int, dict[int, list[dict[str, str]]]] = {}
+    for msg in _netlink_dump(_RTM_GETADDR, body, _RTM_NEWADDR):
+        if len(msg) < _IFADDRMSG.size:
+            continue
+        family, prefixlen, _flags, _scope, index = _IFADDRMSG.unpack_from(msg)
+        attrs = _attrs(msg[_IFADDRMSG.size :])
+        # IPv4: IFA_LOCAL is this host's address (IFA_ADDRESS is the peer on a
+        # point-to-point link). IPv6: IFA_ADDRESS.
+        raw = attrs.get(_IFA_LOCAL) if family == socket.AF_INET else None
+        raw = raw or attrs.get(_IFA_ADDRESS)
+        if family not in (socket.AF_INET, socket.AF_INET6) or not raw:
+            continue
+        try:
+            text = socket.inet_ntop(family, raw)
+        except (OSError, ValueError):
+            continue
+        entry = {"addr": text, "netmask": f"/{prefixlen}"}
+        out.setdefault(index, {}).setdefault(family, []).append(entry)
+    return out
+
+
+def _attrs(buf: bytes) -> dict[int, bytes]:
+    out: dict[int, bytes] = {}
+    offset = 0
+    while offset + _RTATTR.size <= len(buf):
+        length, atype = _RTATTR.unpack_from(buf, offset)
+        if length < _RTATTR.size or offset + length > len(buf):
+            break
+        out.setdefault(atype & 0x3FFF, buf[offset + _RTATTR.size : offset + length])
+        offset += (length + 3) & ~3
+    return out
+
+
+def _cstr(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _parse_link(msg: bytes) -> tuple[str, _Link] | None:
+    if len(msg) < _IFINFOMSG.size:
+        return None
+    _family, arphrd, index, flags, _change = _IFINFOMSG.unpack_from(msg)
+    attrs = _attrs(msg[_IFINFOMSG.size :])
+    if _IFLA_IFNAME not in attrs:
+        return None
+    name = _cstr(attrs[_IFLA_IFNAME])
+    oper = attrs[_IFLA_OPERSTATE][0] if attrs.get(_IFLA_OPERSTATE) else _IF_OPER_UNKNOWN
+    hint = None
+    if _IFLA_LINKINFO in attrs:
+        info = _attrs(attrs[_IFLA_LINKINFO])
+        if _IFLA_INFO_KIND in info:
+            hint = _KIND_HINTS.get(_cstr(info[_IFLA_INFO_KIND]), _cstr(info[_IFLA_INFO_KIND]))
+    if hint is None:
+        hint = _type_hint(name, arphrd)
+    mac_raw = attrs.get(_IFLA_ADDRESS)
+    mac = ":".join(f"{b:02x}" for b in mac_raw) if mac_raw and len(mac_raw) == 6 else None
+    return name, _Link(
+        index=index,
+        up=_is_up(flags, oper),
+        loopback=bool(flags & _IFF_LOOPBACK),
+        hint=hint,
+        mac=mac,
+    )
+
+
+def _is_up(flags: int, oper: int) -> bool:
+    if not flags & _IFF_UP:
+        return False
+    return oper == _IF_OPER_UP or (oper == _IF_OPER_UNKNOWN and bool(flags & _IFF_LOWER_UP))
+
+
+def _type_hint(name: str, arphrd: int) -> str | None:
+    base = _ARPHRD.get(arphrd)
+    if base == "ether" and _is_wireless(name):
+        return "wlan"
+    if base == "none":
+        return None
+    return _KIND_HINTS.get(base or "", base)
+
+
+def _is_wireless(name: str) -> bool:
+    if "/" in name or name in (".", ".."):
+        return False
+    base = os.path.join(SYS_CLASS_NET, name)
+    return os.path.exists(os.path.join(base, "wireless")) or os.path.exists(
+        os.path.join(base, "phy80211")
+    )
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read(4096).strip()
+    except OSError:
+        return None
+
+
+def _sysfs_links() -> dict[str, _Link]:
+    """/sys/class/net, for when rtnetlink is refused (seccomp, odd sandboxes)."""
+    links: dict[str, _Link] = {}
+    try:
+        names = os.listdir(SYS_CLASS_NET)
+    except OSError:
+        return links
+    for name in names:
+        base = os.path.join(SYS_CLASS_NET, name)
+        flags_text = _read(os.path.join(base, "flags")) or "0"
+        try:
+            flags = int(flags_text, 16)
+        except ValueError:
+            flags = 0
+        oper = _OPERSTATES.get(_read(os.path.join(base, "operstate")) or "", _IF_OPER_UNKNOWN)
+        carrier = _read(os.path.join(base, "carrier")) == "1"
+        if carrier:
+            flags |= _IFF_LOWER_UP  # sysfs flags omit IFF_LOWER_UP; carrier stands in
+        uevent = _read(os.path.join(base, "uevent")) or ""
+        devtype = next(
+            (ln.split("=", 1)[1] for ln in uevent.splitlines() if ln.startswith("DEVTYPE=")),
+            None,
+        )
+        hint: str | None
+        if os.path.isdir(os.path.join(base, "bridge")):
+            hint = "bridge"
+        elif os.path.exists(os.path.join(base, "tun_flags")):
+            hint = "tun"
+        elif devtype:
+            hint = _KIND_HINTS.get(devtype, devtype)
+        else:
+            try:
+                arphrd = int(_read(os.path.join(base, "type")) or "-1")
+            except ValueError:
+                arphrd = -1
+            hint = _type_hint(name, arphrd)
+        index: int | None = None
+        with contextlib.suppress(ValueError):
+            index = int(_read(os.path.join(base, "ifindex")) or "")
+        mac = _read(os.path.join(base, "address")) or None
+        links[name] = _Link(
+            index=index,
+            up=_is_up(flags, oper),
+            loopback=bool(flags & _IFF_LOOPBACK),
+            hint=hint,
+            mac=mac if mac and len(mac) == 17 else None,
+        )
+    return links
+
+
+def _psutil_links(warnings: list[CollectorWarning]) -> dict[str, _Link]:
+    try:
+        import psutil
+
+        stats = psutil.net_if_stats()
+    except Exception as exc:  # psutil raises its own types per platform
+        warnings.append(CollectorWarning(COLLECTOR, f"cannot read link state: {exc}"))
+        return {}
+    index_of: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        index_of = {n: i for i, n in socket.if_nameindex()}
+    return {
+        name: _Link(index_of.get(name), bool(st.isup), name.startswith("lo"), None, None)
+        for name, st in stats.items()
+    }
