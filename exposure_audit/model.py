@@ -151,10 +151,6 @@ class UpnpFacts:
     pinholes: tuple[UpnpPinhole, ...] = ()
     truncated: bool = False  # stopped at the mapping cap
     message: str | None = None
-    # WANIPv6FirewallControl:1 GetFirewallStatus, where the IGD offers it (None = not
-    # offered / not answered). IGD:2 has no action that lists pinholes: see collectors/upnp.
-    ipv6_firewall_enabled: bool | None = None
-    ipv6_inbound_pinholes_allowed: bool | None = None
 
 
 @dataclass(frozen=True)
