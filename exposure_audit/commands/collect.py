@@ -1,0 +1,102 @@
+"""``exposure-audit collect``: run the collectors and write the Facts document (JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from exposure_audit.atomicio import write_atomic
+from exposure_audit.errors import EXIT_OK, UsageError
+from exposure_audit.model import Facts
+from exposure_audit.options import add_collect_options
+from exposure_audit.pipeline import CollectOptions, collect_facts
+from exposure_audit.serialize import facts_to_dict
+
+MAX_UPNP_TIMEOUT = 300.0
+
+DESCRIPTION = """\
+Collect what this machine exposes — interfaces and addresses, default gateways,
+every listening TCP socket and bound UDP socket with the process behind it, and
+(unless --no-upnp) the router's UPnP port mappings — and write it as one JSON
+Facts document. Nothing is judged here: evaluate the file later, here or on
+another machine, with 'exposure-audit run --facts FILE'.
+"""
+
+EPILOG = """\
+examples:
+  exposure-audit collect --no-upnp                 print the Facts to standard output
+  sudo exposure-audit collect -o facts.json        full process attribution, to a file
+  exposure-audit run --facts facts.json            evaluate them later, offline
+
+The file is written atomically: a reader never sees half of it, and a failed run
+leaves any previous file untouched. Without root, sockets of other users' processes
+are still listed (with their owner uid) but without the process.
+
+exit codes:
+  0  the Facts were written (collector warnings are inside them)
+  2  usage error, or the output file could not be written
+  3  collection failed outright
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "collect",
+        help="collect interfaces, listeners and UPnP mappings into a JSON Facts file",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        default="-",
+        help="write the Facts to FILE (atomically); '-' or absent: standard output",
+    )
+    add_collect_options(p)
+    p.set_defaults(func=run)
+
+
+def options_from_args(args: argparse.Namespace) -> CollectOptions:
+    """CollectOptions from the shared collection flags, validated."""
+    timeout = args.upnp_timeout
+    if not math.isfinite(timeout) or timeout <= 0 or timeout > MAX_UPNP_TIMEOUT:
+        raise UsageError(
+            f"--upnp-timeout must be a number of seconds above 0 and at most "
+            f"{MAX_UPNP_TIMEOUT:g} (got {timeout:g})"
+        )
+    if args.no_upnp and args.igd:
+        print("exposure-audit: note: --igd ignored: UPnP is off (--no-upnp)", file=sys.stderr)
+    return CollectOptions(
+        upnp=not args.no_upnp,
+        igd_url=None if args.no_upnp else args.igd,
+        upnp_timeout=timeout,
+    )
+
+
+def facts_json(facts: Facts) -> str:
+    """The Facts as JSON text. Raw non-UTF-8 bytes (a process name, an interface name)
+    cannot be written as UTF-8: such a document is written with ASCII escapes."""
+    data = facts_to_dict(facts)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+    return text
+
+
+def run(args: argparse.Namespace) -> int:
+    opts = options_from_args(args)
+    facts = collect_facts(opts)
+    write_atomic(args.output, facts_json(facts))
+    if args.output != "-":
+        print(
+            f"exposure-audit: wrote {args.output}: {len(facts.interfaces)} interfaces, "
+            f"{len(facts.listeners)} listeners, {len(facts.warnings)} warnings",
+            file=sys.stderr,
+        )
+    return EXIT_OK
