@@ -1,0 +1,131 @@
+"""``exposure-audit schedule``: print (or install) a crontab line or systemd timer."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from exposure_audit.errors import EXIT_OK
+from exposure_audit.history import default_state_dir
+from exposure_audit.model import SEVERITIES
+from exposure_audit.options import env_no_upnp
+from exposure_audit.schedule import (
+    UNIT_NAME,
+    crontab_entry,
+    install_crontab,
+    install_systemd,
+    make_plan,
+    systemd_units,
+    user_unit_dir,
+)
+
+EPILOG = """\
+The scheduled command is 'exposure-audit run --since-last --state-dir DIR --fail-on SEV':
+it prints only what changed since the previous run (nothing when nothing did), so cron
+mails you only then; exit 1 when a new finding is at or above --fail-on.
+
+examples:
+  exposure-audit schedule --every 1h                  print a crontab line
+  exposure-audit schedule --every 1h --install        add it to your crontab
+  exposure-audit schedule --every 6h --systemd        print a service + timer pair
+  exposure-audit schedule --every 1h -- --webhook https://hooks.example/x
+                                                      extra 'run' options after --
+
+Nothing is installed without --install.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "schedule",
+        help="print or install a crontab line or systemd timer for periodic runs",
+        description="Print (or, with --install, install) a periodic 'exposure-audit run'.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--every", required=True, metavar="INTERVAL", help="e.g. 15m, 1h, 6h, 1d, 1w")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--cron", action="store_true", help="a crontab line (the default)")
+    kind.add_argument("--systemd", action="store_true", help="a systemd service + timer pair")
+    p.add_argument(
+        "--install",
+        action="store_true",
+        help="write it: your crontab (crontab -l / crontab -), or "
+        "~/.config/systemd/user/ for --systemd",
+    )
+    p.add_argument(
+        "--fail-on",
+        choices=SEVERITIES,
+        default="high",
+        metavar="SEVERITY",
+        help="passed to run (default: high)",
+    )
+    p.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="where runs keep their reports (default: $XDG_STATE_HOME/exposure-audit "
+        "or ~/.local/state/exposure-audit, made absolute now)",
+    )
+    p.add_argument(
+        "--no-upnp",
+        action="store_true",
+        default=env_no_upnp(),
+        help="scheduled runs send no UPnP/SSDP traffic (also: EXPOSURE_AUDIT_NO_UPNP=1)",
+    )
+    p.add_argument(
+        "--executable",
+        metavar="PATH",
+        help="the exposure-audit to run (default: this one, by absolute path)",
+    )
+    p.add_argument("--unit-name", default=UNIT_NAME, metavar="NAME", help=f"default: {UNIT_NAME}")
+    p.add_argument("run_args", nargs="*", metavar="-- RUN_OPTIONS", help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from exposure_audit.errors import UsageError
+
+    if not all(c.isalnum() or c in "-_." for c in args.unit_name) or not args.unit_name:
+        raise UsageError("--unit-name: letters, digits, '-', '_' and '.' only")
+    state = Path(args.state_dir).expanduser().absolute() if args.state_dir else default_state_dir()
+    plan = make_plan(
+        args.every,
+        state,
+        args.fail_on,
+        args.no_upnp,
+        extra=args.run_args,
+        executable=args.executable,
+    )
+    if args.systemd:
+        units = systemd_units(plan, args.unit_name)
+        if not args.install:
+            for fname, text in units.items():
+                sys.stdout.write(f"# --- {fname}\n{text}\n")
+            sys.stdout.write(
+                f"# Install with --install (writes {user_unit_dir()}/), then:\n"
+                f"#   systemctl --user daemon-reload\n"
+                f"#   systemctl --user enable --now {args.unit_name}.timer\n"
+            )
+            return EXIT_OK
+        written = install_systemd(units)
+        for path in written:
+            print(f"wrote {path}")
+        print(
+            "next:\n"
+            "  systemctl --user daemon-reload\n"
+            f"  systemctl --user enable --now {args.unit_name}.timer"
+        )
+        if os.geteuid() != 0:
+            print("  loginctl enable-linger   # so it runs while you are logged out")
+        else:
+            print("  (system-wide instead: copy them to /etc/systemd/system/)")
+        return EXIT_OK
+    entry = crontab_entry(plan)
+    if not args.install:
+        sys.stdout.write(entry)
+        return EXIT_OK
+    install_crontab(entry)
+    print(f"installed in your crontab (replacing any earlier managed entry):\n{entry}", end="")
+    return EXIT_OK

@@ -1,0 +1,306 @@
+"""Run history for cron and timers: a state directory of past JSON reports.
+
+Layout of the state directory (``--state-dir``, else ``$XDG_STATE_HOME/exposure-audit``,
+else ``~/.local/state/exposure-audit``; created 0700, since reports name every service):
+
+    lock                                    flock run lock (see locking.py)
+    reports/report-0000000042-20261127T151120Z.json
+
+The sequence number orders the reports even if the clock jumps back; each file is
+written atomically, so a reader (or the next run) never sees half a report.
+
+Cron semantics (``--since-last`` / ``--baseline FILE``): standard output carries only
+the changes (new and resolved findings, listener reach changes), and nothing at all
+when nothing changed. ``--fail-on`` then considers only the *new* findings, so a known
+exposure does not fail (and mail) every hour; ``--fail-on-existing`` makes it consider
+every current finding again, as a plain ``run`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exposure_audit.atomicio import write_atomic
+from exposure_audit.diffing import ReportDiff, check_report, diff_reports, fails, load_report
+from exposure_audit.errors import EXIT_FINDINGS, EXIT_OK, FormatError, UsageError
+from exposure_audit.locking import DEFAULT_LOCK_TIMEOUT, run_lock
+
+DEFAULT_KEEP = 50
+REPORTS_SUBDIR = "reports"
+_NAME_RE = re.compile(r"^report-(\d{1,18})-(\d{8}T\d{6}Z)\.json$")
+
+
+def default_state_dir(env: dict[str, str] | None = None) -> Path:
+    env = dict(os.environ) if env is None else env
+    xdg = env.get("XDG_STATE_HOME", "")
+    if xdg and os.path.isabs(xdg):  # the XDG spec: ignore a relative value
+        return Path(xdg) / "exposure-audit"
+    home = env.get("HOME") or os.path.expanduser("~")
+    return Path(home) / ".local" / "state" / "exposure-audit"
+
+
+def _warn(message: str) -> None:
+    print(f"exposure-audit: warning: {message}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class History:
+    """Past reports in a state directory. Callers hold ``run_lock`` while writing."""
+
+    root: Path
+
+    @property
+    def reports(self) -> Path:
+        return self.root / REPORTS_SUBDIR
+
+    def ensure(self) -> None:
+        for d in (self.root, self.reports):
+            try:
+                d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot create state directory {d}: {exc.strerror or exc}"
+                ) from None
+            if not d.is_dir():
+                raise UsageError(f"state directory {d} is not a directory")
+
+    def report_paths(self) -> list[Path]:
+        """Stored reports, oldest first."""
+        try:
+            entries = list(self.reports.iterdir())
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise UsageError(f"cannot read {self.reports}: {exc.strerror or exc}") from None
+        found = []
+        for p in entries:
+            m = _NAME_RE.match(p.name)
+            if m:
+                found.append((int(m.group(1)), p.name, p))
+        return [p for _seq, _name, p in sorted(found)]
+
+    def save(self, report: dict[str, Any], now: float | None = None) -> Path:
+        paths = self.report_paths()
+        seq = int(_NAME_RE.match(paths[-1].name).group(1)) + 1 if paths else 1  # type: ignore[union-attr]
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
+        target = self.reports / f"report-{seq:010d}-{stamp}.json"
+        write_atomic(target, json.dumps(report, indent=1, ensure_ascii=False) + "\n", mode=0o600)
+        return target
+
+    def previous(self) -> tuple[Path, dict[str, Any]] | None:
+        """The newest stored report that reads back, or None. An unreadable one (a disk
+        that filled up, a hand edit) is skipped with a warning, not a failed run."""
+        for p in reversed(self.report_paths()):
+            try:
+                return p, load_report(p)
+            except FormatError as exc:
+                _warn(f"skipping unreadable stored report: {exc}")
+        return None
+
+    def prune(self, keep: int) -> list[Path]:
+        """Keep the newest ``keep`` reports; also drop temp files of killed runs."""
+        removed = []
+        paths = self.report_paths()
+        for p in paths[: max(0, len(paths) - keep)]:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                removed.append(p)
+        # Under the run lock no other writer is active: any temp file is a leftover.
+        for p in self.reports.glob(".report-*.tmp"):
+            with contextlib.suppress(OSError):
+                p.unlink()
+        return removed
+
+
+# --------------------------------------------------------------------------- CLI glue
+
+
+def add_cron_options(parser: argparse.ArgumentParser) -> None:
+    """History, cron and delivery options of ``exposure-audit run``."""
+    g = parser.add_argument_group(
+        "history and cron",
+        "With --since-last or --baseline, output shows only what changed (nothing when "
+        "nothing did), and --fail-on counts only new findings.",
+    )
+    g.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="keep each run's JSON report here "
+        "(default with --since-last: $XDG_STATE_HOME/exposure-audit or "
+        "~/.local/state/exposure-audit)",
+    )
+    g.add_argument(
+        "--since-last",
+        action="store_true",
+        help="report what is new and what was resolved since the last stored run",
+    )
+    g.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="report what is new and resolved compared with this JSON report",
+    )
+    g.add_argument(
+        "--keep",
+        metavar="N",
+        type=_positive_int,
+        default=None,
+        help=f"keep the newest N reports in the state directory (default: {DEFAULT_KEEP})",
+    )
+    g.add_argument(
+        "--fail-on-existing",
+        action="store_true",
+        help="with --since-last/--baseline, let --fail-on count every current finding, "
+        "not only new ones",
+    )
+    g.add_argument(
+        "--lock-timeout",
+        metavar="SECONDS",
+        type=_non_negative_float,
+        default=DEFAULT_LOCK_TIMEOUT,
+        help="wait at most this long for another run using the state directory, then "
+        f"exit 5 (default: {DEFAULT_LOCK_TIMEOUT:g})",
+    )
+    from exposure_audit.webhook import add_webhook_options
+
+    add_webhook_options(parser)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= x <= 86400:
+        raise argparse.ArgumentTypeError("must be between 0 and 86400")
+    return x
+
+
+@dataclass
+class CronOutcome:
+    """What ``finish`` decided: the changes, what to print instead of the usual report
+    (None: print the usual report), and the exit code."""
+
+    exit_code: int
+    diff: ReportDiff | None = None
+    stdout_text: str | None = None
+    saved: Path | None = None
+    webhook_ok: bool | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CronSession:
+    """State held across one run: the lock, the history and the baseline."""
+
+    args: argparse.Namespace
+    history: History | None = None
+    baseline: dict[str, Any] | None = None
+    comparing: bool = False
+
+    def finish(
+        self,
+        report: dict[str, Any],
+        fail_on: str | None,
+        stdout_format: str = "text",
+    ) -> CronOutcome:
+        """Store the report, compare it, deliver it; return what to print and the exit code.
+
+        ``fail_on``: the --fail-on severity (None: never exit 1). ``stdout_format``:
+        "json" prints the changes as JSON, anything else as text.
+        """
+        from exposure_audit.diffing import diff_to_dict, render_diff_text
+
+        check_report(report, "this run's report")
+        diff = diff_reports(self.baseline, report) if self.comparing else None
+        if diff is None:
+            code = EXIT_FINDINGS if fail_on and fails(report["findings"], fail_on) else EXIT_OK
+            text = None
+        else:
+            considered = (
+                report["findings"] if getattr(self.args, "fail_on_existing", False) else diff.new
+            )
+            code = EXIT_FINDINGS if fail_on and fails(considered, fail_on) else EXIT_OK
+            if stdout_format == "json":
+                text = json.dumps(diff_to_dict(diff), indent=2, ensure_ascii=False) + "\n"
+                text = text if diff.changed else ""
+            else:
+                text = render_diff_text(diff)
+        outcome = CronOutcome(exit_code=code, diff=diff, stdout_text=text)
+        if self.history is not None:
+            outcome.saved = self.history.save(report)
+            keep = getattr(self.args, "keep", None) or DEFAULT_KEEP
+            self.history.prune(keep)
+        from exposure_audit.webhook import deliver_from_args
+
+        code_after = deliver_from_args(self.args, report, diff, outcome.exit_code)
+        if code_after is not None:
+            outcome.webhook_ok = code_after == outcome.exit_code
+            outcome.exit_code = code_after
+        return outcome
+
+
+def state_dir_from_args(args: argparse.Namespace) -> Path | None:
+    """The state directory this run uses, or None when it keeps no history."""
+    given = getattr(args, "state_dir", None)
+    if given:
+        return Path(given).expanduser().absolute()
+    if getattr(args, "since_last", False) or getattr(args, "keep", None):
+        return default_state_dir()
+    return None
+
+
+@contextlib.contextmanager
+def cron_session(args: argparse.Namespace) -> Iterator[CronSession]:
+    """Validate the history options, take the state directory's lock (when there is
+    one) and load the baseline. Use around collection + evaluation + ``finish``."""
+    since_last = bool(getattr(args, "since_last", False))
+    baseline_file = getattr(args, "baseline", None)
+    if since_last and baseline_file:
+        raise UsageError("use --since-last or --baseline FILE, not both")
+    session = CronSession(args=args, comparing=since_last or bool(baseline_file))
+    if baseline_file:
+        session.baseline = load_report(baseline_file)
+    root = state_dir_from_args(args)
+    if root is None:
+        yield session
+        return
+    history = History(root)
+    history.ensure()
+    session.history = history
+    with run_lock(root, getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT)):
+        if since_last:
+            prev = history.previous()
+            session.baseline = prev[1] if prev else None
+        yield session
+
+
+def apply_history_and_delivery(
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    fail_on: str | None,
+    stdout_format: str = "text",
+) -> CronOutcome:
+    """One-call form for callers that have the report already: lock, compare, store,
+    deliver. (``cron_session`` is better: it holds the lock across collection too.)"""
+    with cron_session(args) as session:
+        return session.finish(report, fail_on, stdout_format)

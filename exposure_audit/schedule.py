@@ -1,0 +1,285 @@
+"""Crontab lines and systemd timer units that run ``exposure-audit run`` periodically.
+
+The command names the installed executable by absolute path (cron's PATH is
+/usr/bin:/bin, which rarely contains a virtualenv or ~/.local/bin), sets a PATH that
+includes the sbin directories (nft and iptables live there), and passes --since-last
+with an absolute --state-dir, so a run mails (cron) or logs (journal) only what changed.
+The minute is derived from the hostname so a fleet does not run all at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from exposure_audit.atomicio import write_atomic
+from exposure_audit.errors import UsageError
+
+SANE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CRON_MARKER = "# exposure-audit: managed by 'exposure-audit schedule --install'"
+UNIT_NAME = "exposure-audit"
+MIN_SECONDS = 60
+MAX_SECONDS = 31 * 86400
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_EVERY_RE = re.compile(r"^\s*(\d{1,6})\s*(s|m|min|h|d|w)\s*$")
+
+
+def parse_every(text: str) -> int:
+    """``15m``, ``1h``, ``6h``, ``1d``, ``1w`` -> seconds (at least 1 minute)."""
+    m = _EVERY_RE.match(text.lower())
+    if not m:
+        raise UsageError(
+            f"--every {text!r}: expected a number and a unit, "
+            "e.g. 15m, 1h, 6h, 1d (units: m, h, d, w)"
+        )
+    seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    if seconds < MIN_SECONDS:
+        raise UsageError(f"--every {text!r}: at least 1m (a run takes a few seconds)")
+    if seconds > MAX_SECONDS:
+        raise UsageError(f"--every {text!r}: at most 31d")
+    if seconds % 60:
+        raise UsageError(f"--every {text!r}: use whole minutes")
+    return seconds
+
+
+def human(seconds: int) -> str:
+    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _seed(host: str | None = None) -> int:
+    return zlib.crc32((host or socket.gethostname()).encode("utf-8", "replace"))
+
+
+def cron_schedule(seconds: int, seed: int) -> str:
+    """The five cron time fields for ``seconds``; UsageError if cron cannot express it."""
+    minutes = seconds // 60
+    if minutes < 60:
+        if 60 % minutes:
+            raise UsageError(
+                f"cron cannot run every {minutes}m evenly: use a divisor of 60 minutes "
+                "(1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30m), whole hours dividing 24, 1d or 1w, "
+                "or --systemd (any interval)"
+            )
+        if minutes == 1:
+            return "* * * * *"
+        first = seed % minutes
+        return f"{','.join(str(x) for x in range(first, 60, minutes))} * * * *"
+    minute = seed % 60
+    if minutes % 60 == 0 and minutes < 24 * 60:
+        hours = minutes // 60
+        if 24 % hours:
+            raise UsageError(
+                f"cron cannot run every {hours}h evenly: use 1, 2, 3, 4, 6, 8 or 12h, "
+                "or --systemd (any interval)"
+            )
+        if hours == 1:
+            return f"{minute} * * * *"
+        first = (seed >> 8) % hours
+        return f"{minute} {','.join(str(x) for x in range(first, 24, hours))} * * *"
+    hour = (seed >> 8) % 24
+    if minutes == 24 * 60:
+        return f"{minute} {hour} * * *"
+    if minutes == 7 * 24 * 60:
+        return f"{minute} {hour} * * {(seed >> 16) % 7}"
+    raise UsageError(
+        f"cron cannot run every {human(seconds)} evenly: use 1d or 1w, or --systemd (any interval)"
+    )
+
+
+def resolve_command(explicit: str | None = None) -> list[str]:
+    """Absolute argv prefix that runs this exposure-audit from anywhere."""
+    if explicit:
+        path = shutil.which(explicit) if os.sep not in explicit else explicit
+        if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
+            raise UsageError(f"--executable {explicit!r}: not an executable file")
+        return [os.path.abspath(path)]
+    argv0 = sys.argv[0] if sys.argv else ""
+    if os.path.basename(argv0).startswith("exposure-audit"):
+        path = os.path.abspath(argv0) if os.sep in argv0 else shutil.which(argv0)
+        if path and os.path.isfile(path) and os.access(path, os.X_OK):
+            return [os.path.abspath(path)]
+    # python -m exposure_audit, or called as a library: the venv's own entry point
+    # next to this interpreter, else the interpreter itself.
+    beside = Path(sys.executable).with_name("exposure-audit")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
+    return [os.path.abspath(sys.executable), "-m", "exposure_audit"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    seconds: int
+    command: tuple[str, ...]  # absolute argv of the scheduled run
+    environment: tuple[tuple[str, str], ...]  # set for the run, PATH first
+    state_dir: Path
+
+
+def make_plan(
+    every: str,
+    state_dir: Path,
+    fail_on: str,
+    no_upnp: bool,
+    extra: Sequence[str] = (),
+    executable: str | None = None,
+) -> Plan:
+    seconds = parse_every(every)
+    for arg in extra:
+        if "\n" in arg or "\r" in arg or "\0" in arg:
+            raise UsageError("extra run arguments must not contain newlines or NUL")
+    command = [
+        *resolve_command(executable),
+        "run",
+        "--since-last",
+        "--state-dir",
+        str(state_dir),
+        "--fail-on",
+        fail_on,
+    ]
+    if no_upnp:
+        command.append("--no-upnp")
+    command.extend(extra)
+    env = [("PATH", SANE_PATH)]
+    if no_upnp:
+        env.append(("EXPOSURE_AUDIT_NO_UPNP", "1"))
+    return Plan(seconds, tuple(command), tuple(env), state_dir)
+
+
+def shell_command(plan: Plan) -> str:
+    """The command as /bin/sh reads it (what cron runs)."""
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in plan.environment)
+    return f"{env} {shlex.join(plan.command)}"
+
+
+def crontab_entry(plan: Plan, seed: int | None = None) -> str:
+    """Marker comment and crontab line. ``%`` means newline to cron: escaped."""
+    when = cron_schedule(plan.seconds, _seed() if seed is None else seed)
+    line = shell_command(plan).replace("%", "\\%")
+    return f"{CRON_MARKER}\n{when} {line}\n"
+
+
+def _systemd_quote(arg: str, exec_line: bool = True) -> str:
+    # Specifiers (%) are expanded everywhere, variables ($) in ExecStart= only.
+    arg = arg.replace("%", "%%")
+    if exec_line:
+        arg = arg.replace("$", "$$")
+    if arg and re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]+", arg):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def systemd_units(plan: Plan, name: str = UNIT_NAME) -> dict[str, str]:
+    every = human(plan.seconds)
+    exec_start = " ".join(_systemd_quote(a) for a in plan.command)
+    env = "\n".join(
+        f"Environment={_systemd_quote(f'{k}={v}', exec_line=False)}" for k, v in plan.environment
+    )
+    spread = max(1, min(300, plan.seconds // 10))
+    service = f"""\
+[Unit]
+Description=exposure-audit: report services newly reachable from other machines
+
+[Service]
+Type=oneshot
+{env}
+ExecStart={exec_start}
+Nice=10
+# Exit 1 = a new finding at or above --fail-on: the unit shows as failed until the next
+# clean run, and OnFailure= hooks can alert on it.
+"""
+    timer = f"""\
+[Unit]
+Description=Run exposure-audit every {every}
+
+[Timer]
+OnBootSec=5min
+OnUnitActiveSec={plan.seconds}s
+RandomizedDelaySec={spread}s
+AccuracySec=1min
+Unit={name}.service
+
+[Install]
+WantedBy=timers.target
+"""
+    return {f"{name}.service": service, f"{name}.timer": timer}
+
+
+def user_unit_dir(env: dict[str, str] | None = None) -> Path:
+    env = dict(os.environ) if env is None else env
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    base = (
+        Path(xdg)
+        if xdg and os.path.isabs(xdg)
+        else Path(env.get("HOME") or "~").expanduser() / ".config"
+    )
+    return base / "systemd" / "user"
+
+
+def install_systemd(units: dict[str, str], directory: Path | None = None) -> list[Path]:
+    directory = directory or user_unit_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {directory}: {exc.strerror or exc}") from None
+    written = []
+    for fname, text in units.items():
+        write_atomic(directory / fname, text, mode=0o644)
+        written.append(directory / fname)
+    return written
+
+
+def merge_crontab(current: str, entry: str) -> str:
+    """``current`` without any earlier managed entry, plus ``entry``."""
+    out: list[str] = []
+    skip_next = False
+    for line in current.splitlines():
+        if skip_next:
+            skip_next = False
+            continue
+        if line.strip() == CRON_MARKER:
+            skip_next = True
+            continue
+        out.append(line)
+    while out and not out[-1].strip():
+        out.pop()
+    body = "\n".join(out)
+    return (body + "\n" if body else "") + entry
+
+
+def install_crontab(entry: str) -> None:
+    """Replace the managed entry in the invoking user's crontab (``crontab -l``/``-``)."""
+    crontab = shutil.which("crontab")
+    if not crontab:
+        raise UsageError("no 'crontab' command on PATH: install cron, or use --systemd")
+    try:
+        cur = subprocess.run(
+            [crontab, "-l"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UsageError(f"crontab -l failed: {exc}") from None
+    if cur.returncode == 0:
+        current = cur.stdout
+    elif "no crontab" in cur.stderr.lower():
+        current = ""
+    else:
+        raise UsageError(f"crontab -l failed: {cur.stderr.strip() or cur.returncode}")
+    new = merge_crontab(current, entry)
+    try:
+        res = subprocess.run(
+            [crontab, "-"], input=new, capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UsageError(f"crontab - failed: {exc}") from None
+    if res.returncode != 0:
+        raise UsageError(f"crontab refused the new table: {res.stderr.strip() or res.returncode}")

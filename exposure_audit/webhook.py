@@ -1,0 +1,241 @@
+"""Deliver the report to an HTTP(S) webhook: bounded in time, never fatal by default.
+
+Bounds: each attempt has a connect/read timeout *and* runs in a worker thread joined
+with the remaining budget, so even a receiver that drips its answer one byte at a time
+cannot hold the run past ``total``. Retries (connection errors, timeouts, 429, 5xx)
+back off 0.5 s, 1 s, 2 s ... within that budget; other 4xx and redirects are not retried
+(a redirect is not followed: the body would go to another address).
+
+A failed delivery is a warning on stderr and the audit's own exit code stands, unless
+``--webhook-strict`` asks for exit 4. Messages name the receiver only as
+scheme://host:port: URLs often carry tokens in userinfo, path or query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from exposure_audit import __version__
+from exposure_audit.errors import UsageError
+
+if TYPE_CHECKING:
+    from exposure_audit.diffing import ReportDiff
+
+EXIT_WEBHOOK = 4  # only with --webhook-strict
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_RETRIES = 2
+DEFAULT_TOTAL = 20.0
+
+
+@dataclass(frozen=True)
+class WebhookOptions:
+    url: str
+    timeout: float = DEFAULT_TIMEOUT  # per attempt
+    retries: int = DEFAULT_RETRIES  # attempts after the first
+    total: float = DEFAULT_TOTAL  # hard bound on the whole delivery
+    backoff: float = 0.5
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    ok: bool
+    attempts: int
+    status: int | None  # last HTTP status, None if none was received
+    message: str  # safe to print: no secrets from the URL
+    elapsed: float
+
+
+def redact_url(url: str) -> str:
+    """scheme://host[:port] only: userinfo, path and query may hold secrets."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}"
+
+
+def validate_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a bad port
+    except ValueError:
+        raise UsageError("--webhook: not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError("--webhook: expected an http:// or https:// URL with a host")
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise UsageError("--webhook: the URL contains spaces or control characters")
+    return url
+
+
+def _attempt(session: Any, url: str, body: bytes, timeout: float, box: dict[str, Any]) -> None:
+    import requests
+
+    try:
+        resp = session.post(
+            url,
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": f"exposure-audit/{__version__}",
+            },
+            timeout=(timeout, timeout),
+            allow_redirects=False,
+            stream=True,  # the answer's body is not needed: do not read it
+        )
+        box["status"] = resp.status_code
+        resp.close()
+    except requests.exceptions.Timeout:
+        box["error"] = "timed out"
+    except requests.exceptions.SSLError:
+        box["error"] = "TLS error"
+    except requests.exceptions.ConnectionError:
+        box["error"] = "connection failed"
+    except requests.exceptions.RequestException as exc:
+        box["error"] = type(exc).__name__
+    except Exception as exc:  # a worker thread must not die with a traceback
+        box["error"] = type(exc).__name__
+
+
+def deliver(payload: bytes, opts: WebhookOptions) -> DeliveryResult:
+    """POST ``payload`` (JSON bytes) to ``opts.url``; never raises for delivery problems."""
+    import requests
+
+    start = time.monotonic()
+    deadline = start + opts.total
+    where = redact_url(opts.url)
+    status: int | None = None
+    message = ""
+    attempts = 0
+    with requests.Session() as session:
+        for attempt in range(opts.retries + 1):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0.05:
+                message = f"{message}; gave up at the {opts.total:g} s bound"
+                break
+            attempts += 1
+            box: dict[str, Any] = {}
+            worker = threading.Thread(
+                target=_attempt,
+                args=(session, opts.url, payload, min(opts.timeout, remaining), box),
+                daemon=True,  # abandoned on timeout; dies with the process
+                name="exposure-audit-webhook",
+            )
+            worker.start()
+            worker.join(remaining)
+            if worker.is_alive():
+                message = f"no answer from {where} within the {opts.total:g} s bound"
+                break
+            status = box.get("status")
+            if status is not None and 200 <= status < 300:
+                return DeliveryResult(
+                    True, attempts, status, f"delivered to {where}", time.monotonic() - start
+                )
+            if status is not None:
+                message = f"{where} answered HTTP {status}"
+                if not (status == 429 or status >= 500):
+                    break  # the receiver rejects this request: retrying will not help
+            else:
+                message = f"{where}: {box.get('error', 'failed')}"
+            if attempt < opts.retries:
+                pause = min(opts.backoff * (2**attempt), deadline - time.monotonic())
+                if pause > 0:
+                    time.sleep(pause)
+    return DeliveryResult(False, attempts, status, message, time.monotonic() - start)
+
+
+def changes_payload(report: dict[str, Any], diff: ReportDiff) -> dict[str, Any]:
+    from exposure_audit.diffing import diff_to_dict
+
+    out = diff_to_dict(diff, full=True)
+    out["host"] = (report.get("host") or {}) if isinstance(report.get("host"), dict) else {}
+    out["generated_at"] = report.get("generated_at")
+    out["report_schema_version"] = report.get("schema_version")
+    return out
+
+
+# --------------------------------------------------------------------------- CLI glue
+
+
+def add_webhook_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group(
+        "delivery",
+        "A failed delivery is a warning; the audit's exit code stands unless --webhook-strict.",
+    )
+    g.add_argument("--webhook", metavar="URL", help="POST the JSON report to this http(s) URL")
+    g.add_argument(
+        "--webhook-changes-only",
+        action="store_true",
+        help="post only the changes (needs --since-last or --baseline); nothing when none",
+    )
+    g.add_argument(
+        "--webhook-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"per-attempt timeout (default: {DEFAULT_TIMEOUT:g}); "
+        f"{DEFAULT_RETRIES} retries, all within {DEFAULT_TOTAL:g} s",
+    )
+    g.add_argument(
+        "--webhook-strict",
+        action="store_true",
+        help=f"exit {EXIT_WEBHOOK} when delivery fails (after the report is written)",
+    )
+
+
+def check_webhook_args(args: argparse.Namespace) -> None:
+    """Usage errors, raised before any collection happens."""
+    url = getattr(args, "webhook", None)
+    if url:
+        validate_url(url)
+        t = getattr(args, "webhook_timeout", DEFAULT_TIMEOUT)
+        if not 0 < t <= 300:
+            raise UsageError("--webhook-timeout must be between 0 and 300 seconds")
+    elif getattr(args, "webhook_changes_only", False) or getattr(args, "webhook_strict", False):
+        raise UsageError("--webhook-changes-only and --webhook-strict need --webhook URL")
+    if getattr(args, "webhook_changes_only", False) and not (
+        getattr(args, "since_last", False) or getattr(args, "baseline", None)
+    ):
+        raise UsageError("--webhook-changes-only needs --since-last or --baseline FILE")
+
+
+def deliver_from_args(
+    args: argparse.Namespace, report: dict[str, Any], diff: ReportDiff | None, exit_code: int
+) -> int | None:
+    """Deliver as the options say. Returns the exit code to use, or None when no
+    webhook was asked for (or there was nothing to post)."""
+    import json
+
+    url = getattr(args, "webhook", None)
+    if not url:
+        return None
+    check_webhook_args(args)
+    if getattr(args, "webhook_changes_only", False):
+        if diff is None or not diff.changed:
+            return None
+        payload: dict[str, Any] = changes_payload(report, diff)
+    else:
+        payload = report
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8", "backslashreplace")
+    timeout = float(getattr(args, "webhook_timeout", DEFAULT_TIMEOUT))
+    opts = WebhookOptions(url=url, timeout=timeout, total=max(DEFAULT_TOTAL, 3 * timeout + 3.5))
+    result = deliver(body, opts)
+    if result.ok:
+        return exit_code
+    print(
+        f"exposure-audit: warning: webhook not delivered after {result.attempts} attempt(s), "
+        f"{result.elapsed:.1f} s: {result.message}",
+        file=sys.stderr,
+    )
+    if getattr(args, "webhook_strict", False):
+        return EXIT_WEBHOOK
+    return exit_code

@@ -1,0 +1,162 @@
+"""history.py: the state directory, retention and the cron-mode decisions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+from test_diff import finding, report
+
+from exposure_audit.errors import UsageError
+from exposure_audit.history import (
+    DEFAULT_KEEP,
+    History,
+    add_cron_options,
+    apply_history_and_delivery,
+    cron_session,
+    default_state_dir,
+)
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    add_cron_options(p)
+    return p.parse_args(list(argv))
+
+
+def test_default_state_dir_follows_xdg() -> None:
+    assert default_state_dir({"XDG_STATE_HOME": "/x/state", "HOME": "/h"}) == Path(
+        "/x/state/exposure-audit"
+    )
+    # The XDG spec says a relative value is invalid and must be ignored.
+    assert default_state_dir({"XDG_STATE_HOME": "rel", "HOME": "/h"}) == Path(
+        "/h/.local/state/exposure-audit"
+    )
+    assert default_state_dir({"HOME": "/h"}) == Path("/h/.local/state/exposure-audit")
+
+
+def test_save_orders_by_sequence_even_if_the_clock_goes_back(tmp_path: Path) -> None:
+    h = History(tmp_path / "state")
+    h.ensure()
+    assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
+    first = h.save(report([finding("a")]), now=2_000_000_000)
+    second = h.save(report([finding("b")]), now=1_000_000_000)  # clock jumped back
+    assert h.report_paths() == [first, second]
+    assert second.stat().st_mode & 0o777 == 0o600
+    prev = h.previous()
+    assert prev is not None and prev[0] == second
+    assert prev[1]["findings"][0]["fingerprint"] == "b"
+    assert not list(h.reports.glob(".*.tmp"))
+
+
+def test_prune_keeps_the_newest_and_removes_stale_temp_files(tmp_path: Path) -> None:
+    h = History(tmp_path)
+    h.ensure()
+    saved = [h.save(report([finding(str(i))])) for i in range(7)]
+    (h.reports / ".report-0000000099-x.json.abc.tmp").write_text("half")
+    (h.reports / "notes.txt").write_text("mine")  # not ours: left alone
+    removed = h.prune(3)
+    assert removed == saved[:4]
+    assert h.report_paths() == saved[4:]
+    assert not list(h.reports.glob(".*.tmp"))
+    assert (h.reports / "notes.txt").exists()
+
+
+def test_previous_skips_a_corrupt_report_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = History(tmp_path)
+    h.ensure()
+    good = h.save(report([finding("a")]))
+    bad = h.save(report([]))
+    bad.write_text('{"truncated": ')
+    prev = h.previous()
+    assert prev is not None and prev[0] == good
+    assert "skipping unreadable stored report" in capsys.readouterr().err
+
+
+def _finish(state: Path, findings: list[dict], *extra: str, fail_on: str | None = "high"):
+    args = _args("--since-last", "--state-dir", str(state), *extra)
+    return apply_history_and_delivery(args, report(findings), fail_on)
+
+
+def test_since_last_cron_semantics(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    # First run: no baseline, everything is new and fails.
+    out = _finish(state, [finding("a", "high")])
+    assert out.diff is not None and out.diff.no_baseline
+    assert out.exit_code == 1 and "every finding is listed as new" in (out.stdout_text or "")
+    # Nothing new: prints nothing, exit 0 although a high finding is still there.
+    out = _finish(state, [finding("a", "high")])
+    assert out.stdout_text == "" and out.exit_code == 0
+    # ... unless --fail-on-existing asks to count it.
+    out = _finish(state, [finding("a", "high")], "--fail-on-existing")
+    assert out.stdout_text == "" and out.exit_code == 1
+    # A new low finding: printed, but below --fail-on.
+    out = _finish(state, [finding("a", "high"), finding("b", "low")])
+    assert "EA-DEV-001" in (out.stdout_text or "") and out.exit_code == 0
+    assert [f["fingerprint"] for f in out.diff.new] == ["b"]  # type: ignore[union-attr]
+    # "a" goes away: resolved is printed, exit 0.
+    out = _finish(state, [finding("b", "low")])
+    assert "Resolved findings (1)" in (out.stdout_text or "") and out.exit_code == 0
+    # A new waived high finding does not fail.
+    out = _finish(state, [finding("b", "low"), finding("w", "critical", waived=True)])
+    assert out.exit_code == 0
+    assert len(History(state).report_paths()) == 6
+
+
+def test_keep_bounds_the_state_directory(tmp_path: Path) -> None:
+    for i in range(5):
+        _finish(tmp_path, [finding(str(i))], "--keep", "2")
+    assert len(History(tmp_path).report_paths()) == 2
+    assert DEFAULT_KEEP >= 10
+
+
+def test_json_stdout_format_prints_the_diff_document(tmp_path: Path) -> None:
+    args = _args("--since-last", "--state-dir", str(tmp_path))
+    out = apply_history_and_delivery(args, report([finding("a")]), "high", stdout_format="json")
+    doc = json.loads(out.stdout_text or "")
+    assert doc["summary"]["new"] == 1
+    out = apply_history_and_delivery(args, report([finding("a")]), "high", stdout_format="json")
+    assert out.stdout_text == ""  # nothing changed: nothing printed, in JSON mode too
+
+
+def test_plain_run_keeps_no_history_and_uses_all_findings(tmp_path: Path) -> None:
+    out = apply_history_and_delivery(_args(), report([finding("a", "high")]), "high")
+    assert out.diff is None and out.stdout_text is None and out.saved is None
+    assert out.exit_code == 1
+    out = apply_history_and_delivery(_args(), report([finding("a", "high")]), None)
+    assert out.exit_code == 0
+
+
+def test_state_dir_alone_stores_without_comparing(tmp_path: Path) -> None:
+    out = apply_history_and_delivery(
+        _args("--state-dir", str(tmp_path)), report([finding("a")]), "high"
+    )
+    assert out.diff is None and out.saved is not None and out.saved.exists()
+
+
+def test_baseline_file(tmp_path: Path) -> None:
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(report([finding("a", "critical")])))
+    args = _args("--baseline", str(base))
+    out = apply_history_and_delivery(args, report([finding("a", "critical")]), "high")
+    assert out.exit_code == 0 and out.stdout_text == "" and out.saved is None
+    out = apply_history_and_delivery(args, report([finding("z", "critical")]), "high")
+    assert out.exit_code == 1
+    assert [f["fingerprint"] for f in out.diff.resolved] == ["a"]  # type: ignore[union-attr]
+
+
+def test_option_conflicts_are_usage_errors(tmp_path: Path) -> None:
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(report([])))
+    with pytest.raises(UsageError, match="not both"):
+        with cron_session(_args("--since-last", "--baseline", str(base))):
+            pass
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(UsageError, match="state directory"):
+        with cron_session(_args("--since-last", "--state-dir", str(blocker / "x"))):
+            pass
