@@ -1,0 +1,272 @@
+"""Bounded HTTP for talking to a (possibly hostile) LAN device.
+
+Every request has a connect timeout, a per-read timeout and a *total* deadline. The
+total deadline is what stops a device that dribbles one byte a second: requests' read
+timeout restarts on every byte, so it alone would wait forever. It is enforced by the
+socket itself (``_DeadlineSocket``), so it also covers the status line and headers,
+which http.client reads before requests returns.
+
+Other rules: bodies are read with a byte cap (``Content-Length`` above the cap is
+refused unread), no redirect is followed, no proxy / netrc / environment settings are
+used (``trust_env=False``: a LAN device must never see credentials), no compression
+is accepted (no decompression bombs), http:// only.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection
+from urllib3.connectionpool import HTTPConnectionPool
+
+from exposure_audit.collectors.upnp.description import inert
+
+# Monotonic time after which any read or write on our sockets fails.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "exposure_audit_upnp_deadline", default=None
+)
+
+USER_AGENT = "exposure-audit UPnP/1.1"
+
+
+class FetchError(Exception):
+    """A request failed: the message is ready for a warning."""
+
+
+class DeadlineExceeded(TimeoutError):
+    pass
+
+
+class _DeadlineSocket(socket.socket):
+    """A socket whose every recv/send is bounded by the current request's deadline."""
+
+    def _bounded(self) -> float | None:
+        deadline = _DEADLINE.get()
+        base = self.gettimeout()
+        if deadline is None:
+            return base
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeadlineExceeded("total time limit for the request reached")
+        return remaining if base is None or remaining < base else base
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        base = self.gettimeout()
+        limit = self._bounded()
+        if limit == base:
+            return fn(*args)
+        super().settimeout(limit)
+        try:
+            return fn(*args)
+        except TimeoutError:
+            if _DEADLINE.get() is not None and time.monotonic() >= (_DEADLINE.get() or 0):
+                raise DeadlineExceeded("total time limit for the request reached") from None
+            raise
+        finally:
+            super().settimeout(base)
+
+    def recv_into(self, *args: Any) -> int:  # type: ignore[override]
+        return int(self._call(super().recv_into, *args))
+
+    def recv(self, *args: Any) -> bytes:  # type: ignore[override]
+        return bytes(self._call(super().recv, *args))
+
+    def sendall(self, *args: Any) -> None:  # type: ignore[override]
+        self._call(super().sendall, *args)
+
+    def send(self, *args: Any) -> int:  # type: ignore[override]
+        return int(self._call(super().send, *args))
+
+
+class _Connection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        timeout = sock.gettimeout()
+        wrapped = _DeadlineSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+        wrapped.settimeout(timeout)
+        return wrapped
+
+
+class _Pool(HTTPConnectionPool):
+    ConnectionCls = _Connection
+
+
+class _Adapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _Pool}  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    url: str
+
+
+def check_url(url: str) -> tuple[str, int]:
+    """(host, port) of an http:// URL, or FetchError."""
+    shown = inert(url, 200)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 80
+    except ValueError as exc:
+        raise FetchError(f"invalid URL {shown!r}: {exc}") from None
+    if parts.scheme.lower() != "http":
+        raise FetchError(f"only http:// URLs are used for UPnP, not {shown!r}")
+    if not parts.hostname:
+        raise FetchError(f"URL without a host: {shown!r}")
+    if parts.username or parts.password:
+        raise FetchError(f"URL with credentials refused: {shown!r}")
+    return parts.hostname, port
+
+
+class HttpClient:
+    """One keep-alive session to one device, with bounded requests."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.trust_env = False  # no proxies, no .netrc credentials for LAN devices
+        self.session.headers.clear()
+        self.session.headers.update(
+            {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", "Connection": "keep-alive"}
+        )
+        self._adapter = _Adapter(pool_connections=2, pool_maxsize=1, max_retries=0)
+        self.session.mount("http://", self._adapter)
+        self.session.mount("https://", self._adapter)  # refused by check_url anyway
+        self.requests = 0
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _timeouts(self, deadline: float) -> tuple[float, float]:
+        remaining = max(0.01, deadline - time.monotonic())
+        return min(self.timeout, remaining), min(self.timeout, remaining)
+
+    def get(self, url: str, max_bytes: int, deadline: float | None = None) -> HttpResponse:
+        """GET with requests (no redirects). Raises FetchError."""
+        check_url(url)
+        deadline = deadline or time.monotonic() + self.timeout
+        token = _DEADLINE.set(deadline)
+        self.requests += 1
+        try:
+            resp = self.session.get(
+                url, timeout=self._timeouts(deadline), allow_redirects=False, stream=True
+            )
+            try:
+                return _finish(url, resp.status_code, resp.raw, max_bytes)
+            finally:
+                resp.close()
+        except FetchError:
+            raise
+        except Exception as exc:  # requests/urllib3/socket errors of every kind
+            raise FetchError(_describe(exc, url, deadline)) from None
+        finally:
+            _DEADLINE.reset(token)
+
+    def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        max_bytes: int,
+        deadline: float | None = None,
+    ) -> HttpResponse:
+        """POST through the session's connection pool directly (urllib3: the same
+        bounded sockets and kept-alive connections, ~0.3 ms less per call than
+        ``Session.post``, which matters for thousands of mapping entries)."""
+        host, port = check_url(url)
+        deadline = deadline or time.monotonic() + self.timeout
+        token = _DEADLINE.set(deadline)
+        self.requests += 1
+        parts = urlsplit(url)
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        try:
+            pool = self._adapter.poolmanager.connection_from_host(host, port, scheme="http")
+            all_headers = dict(self.session.headers)
+            all_headers.update(headers)
+            connect, read = self._timeouts(deadline)
+            resp = pool.urlopen(
+                "POST",
+                path,
+                body=body,
+                headers=all_headers,
+                retries=False,
+                redirect=False,
+                preload_content=False,
+                decode_content=False,
+                timeout=urllib3.Timeout(connect=connect, read=read),
+            )
+            try:
+                return _finish(url, resp.status, resp, max_bytes)
+            finally:
+                resp.release_conn()
+        except FetchError:
+            raise
+        except Exception as exc:
+            raise FetchError(_describe(exc, url, deadline)) from None
+        finally:
+            _DEADLINE.reset(token)
+
+
+def _finish(full_url: str, status: int, raw: Any, max_bytes: int) -> HttpResponse:
+    url = inert(full_url, 200)
+    headers = {str(k).lower(): str(v) for k, v in raw.headers.items()}
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise FetchError(f"{url}: compressed response ({encoding[:40]!r}) refused")
+    length = headers.get("content-length")
+    if length is not None:
+        try:
+            declared = int(length)
+        except ValueError:
+            raise FetchError(f"{url}: invalid Content-Length {length[:40]!r}") from None
+        if declared > max_bytes:
+            raise FetchError(
+                f"{url}: response of {declared} bytes refused (limit {max_bytes} bytes)"
+            )
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in raw.stream(16384, decode_content=False):
+        total += len(chunk)
+        if total > max_bytes:
+            raise FetchError(f"{url}: response larger than {max_bytes} bytes: stopped reading")
+        chunks.append(chunk)
+    return HttpResponse(status=status, headers=headers, body=b"".join(chunks), url=full_url)
+
+
+def _describe(exc: BaseException, full_url: str, deadline: float) -> str:
+    url = inert(full_url, 200)
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(chain) < 10:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+        if cur is not None and cur in chain:
+            break
+    if any(isinstance(e, DeadlineExceeded) for e in chain) or time.monotonic() >= deadline:
+        return f"{url}: no complete answer within the time limit (device too slow or stalling)"
+    text = " ".join(str(e) for e in chain[-1:]) or type(exc).__name__
+    if any(isinstance(e, (TimeoutError, socket.timeout)) for e in chain) or "timed out" in text:
+        return f"{url}: timed out"
+    if "refused" in text.lower():
+        return f"{url}: connection refused"
+    return f"{url}: {type(chain[-1]).__name__}: {text[:200]}"

@@ -1,0 +1,176 @@
+"""``exposure-audit upnp``: the router's external IP and UPnP port mappings (like
+``upnpc -l``), as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from exposure_audit.errors import EXIT_COLLECTION, EXIT_OK, UsageError
+from exposure_audit.options import env_no_upnp
+
+if TYPE_CHECKING:
+    from exposure_audit.model import CollectorWarning, UpnpFacts
+
+MAX_UPNP_TIMEOUT = 300.0
+
+DESCRIPTION = """\
+Find the router's Internet Gateway Device (SSDP discovery on the local network, or
+--igd URL), and list its external IP address and every UPnP port mapping: which
+port on the router forwards to which LAN address and port. A mapping makes a LAN
+service reachable from outside the router, usually from the internet.
+"""
+
+EPILOG = """\
+examples:
+  exposure-audit upnp                                      discover the router
+  exposure-audit upnp --igd http://192.168.1.1:5000/rootDesc.xml
+  exposure-audit upnp --format json
+
+SSDP discovery stops as soon as a gateway has answered (at most --upnp-timeout).
+The router's answers are treated as hostile: descriptions are fetched only from
+the address that answered, only from private/link-local/loopback addresses, with
+size and time limits, and no redirects are followed.
+
+UPnP off: with EXPOSURE_AUDIT_NO_UPNP=1 (or --no-upnp) this command sends nothing
+and exits 2, unless --igd names the one router to ask (then only that host is
+contacted).
+
+exit codes:
+  0  the mappings were listed, or no UPnP gateway answered (a normal outcome)
+  2  usage error, or UPnP is turned off
+  3  a gateway answered but could not be read
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "upnp",
+        help="list the router's UPnP port mappings (like upnpc -l)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--igd",
+        metavar="URL",
+        help="the router's IGD description URL (skips SSDP discovery)",
+    )
+    p.add_argument(
+        "--upnp-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=2.0,
+        help="bound on UPnP discovery and on each request (default: 2)",
+    )
+    p.add_argument(
+        "--no-upnp",
+        action="store_true",
+        help="send no UPnP traffic (this command then has nothing to do: exit 2)",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
+    p.set_defaults(func=run)
+
+
+def _local_addresses() -> frozenset[str]:
+    try:
+        from exposure_audit.collectors.interfaces import collect_interfaces
+
+        ifaces = collect_interfaces()
+        return frozenset(a.address for i in ifaces.interfaces for a in i.addresses)
+    except Exception:  # marking "this host" rows is a nicety, never a failure
+        return frozenset()
+
+
+def run(args: argparse.Namespace) -> int:
+    timeout = args.upnp_timeout
+    if not math.isfinite(timeout) or timeout <= 0 or timeout > MAX_UPNP_TIMEOUT:
+        raise UsageError(
+            f"--upnp-timeout must be a number of seconds above 0 and at most "
+            f"{MAX_UPNP_TIMEOUT:g} (got {timeout:g})"
+        )
+    if args.no_upnp:
+        raise UsageError("UPnP is disabled by --no-upnp: nothing to list")
+    if env_no_upnp() and not args.igd:
+        value = os.environ.get("EXPOSURE_AUDIT_NO_UPNP", "")
+        raise UsageError(
+            f"UPnP is disabled by EXPOSURE_AUDIT_NO_UPNP={value}; unset it, or pass "
+            "--igd URL to ask one router only"
+        )
+    from exposure_audit.collectors.upnp import UpnpOptions, collect_upnp
+
+    local = _local_addresses()
+    facts, warnings = collect_upnp(UpnpOptions(igd_url=args.igd, timeout=timeout), local)
+    if args.format == "json":
+        sys.stdout.write(render_json(facts, warnings))
+    else:
+        sys.stdout.write(render_text(facts, warnings, local))
+    return EXIT_COLLECTION if facts.status == "error" else EXIT_OK
+
+
+def render_json(facts: UpnpFacts, warnings: list[CollectorWarning]) -> str:
+    from exposure_audit.serialize import to_jsonable
+
+    doc = {"upnp": to_jsonable(facts), "warnings": to_jsonable(warnings)}
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_text(facts: UpnpFacts, warnings: list[CollectorWarning], local: frozenset[str]) -> str:
+    """The gateway, external IP and mapping table, like ``upnpc -l``. Every string
+    from the device was made inert by the collector (no control characters)."""
+    out: list[str] = []
+    if facts.status == "not_found":
+        out.append(f"No UPnP gateway found: {facts.message}")
+    elif facts.status == "error":
+        out.append(f"UPnP gateway could not be read: {facts.message}")
+    else:
+        name = ", ".join(
+            x for x in (facts.friendly_name, facts.manufacturer, facts.model_name) if x
+        )
+        out.append(f"Gateway      {facts.location}" + (f"  ({name})" if name else ""))
+        out.append(f"Service      {facts.service_type} at {facts.control_url}")
+        ext = facts.external_ip or "(none reported)"
+        scope = f" ({facts.external_scope})" if facts.external_scope else ""
+        out.append(f"External IP  {ext}{scope}")
+        out.append(f"Summary      {facts.message}")
+        out.append("")
+        if facts.mappings:
+            rows = [("i", "proto", "external", "", "internal", "lease", "on", "remote", "desc")]
+            for i, m in enumerate(facts.mappings):
+                mark = " *" if m.internal_client in local else ""
+                rows.append(
+                    (
+                        str(i),
+                        m.protocol.upper(),
+                        str(m.external_port),
+                        "->",
+                        f"{_hostport(m.internal_client, m.internal_port)}{mark}",
+                        str(m.lease_duration) if m.lease_duration else "permanent",
+                        "yes" if m.enabled else "no",
+                        m.remote_host or "any",
+                        repr(m.description),
+                    )
+                )
+            widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]) - 1)]
+            for r in rows:
+                cells = [r[c].ljust(widths[c]) for c in range(len(widths))]
+                out.append((" ".join(cells) + " " + r[-1]).rstrip())
+            if any(m.internal_client in local for m in facts.mappings):
+                out.append("(* = an address of this host)")
+        else:
+            out.append("No port mappings.")
+        if facts.truncated:
+            out.append("The list is incomplete (see the warnings).")
+    if warnings:
+        out.append("")
+        out.append("Warnings:")
+        out.extend(f"  - {w.message}" + (f" ({w.hint})" if w.hint else "") for w in warnings)
+    return "\n".join(out) + "\n"
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
