@@ -1,0 +1,166 @@
+"""The firewall collector: the live inbound ruleset and container port publishing.
+
+Reads ``nft -j list ruleset`` (plus ``nft -a list ruleset`` for the rule text quoted as
+evidence), ``iptables-save`` / ``ip6tables-save`` for tables written by iptables-nft
+(their extensions, e.g. ``-m addrtype``, are opaque in nft's JSON) and
+``iptables-legacy-save`` / ``ip6tables-legacy-save`` for the legacy backend (both may be
+active at once: a packet must pass both). Needs root; otherwise the backend is
+"unavailable" with a warning and every exposure stays ``unknown``. Never changes a rule.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+from exposure_audit.collectors.firewall import containers, iptables, nftables
+from exposure_audit.model import (
+    CollectorWarning,
+    FirewallChain,
+    FirewallFacts,
+    PublishedPort,
+)
+
+TIMEOUT = 5.0
+_MAX_OUTPUT = 64 * 1024 * 1024
+
+
+def _run(argv: list[str], timeout: float) -> tuple[str | None, str]:
+    """(stdout, error message). stdout None when the command could not run or failed."""
+    exe = shutil.which(argv[0])
+    if exe is None:
+        return None, f"{argv[0]} not found"
+    try:
+        proc = subprocess.run(
+            [exe, *argv[1:]],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "LC_ALL": "C"},
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"{' '.join(argv)} timed out after {timeout:.0f}s"
+    except OSError as exc:
+        return None, f"{' '.join(argv)}: {exc.strerror or exc}"
+    if proc.returncode != 0:
+        err = (proc.stderr or "").strip().splitlines()
+        return None, f"{' '.join(argv)} failed: {err[0] if err else f'exit {proc.returncode}'}"
+    if len(proc.stdout) > _MAX_OUTPUT:
+        return None, f"{' '.join(argv)}: output larger than {_MAX_OUTPUT // 2**20} MiB"
+    return proc.stdout, ""
+
+
+def _save_tables(text: str) -> set[str]:
+    """Tables an iptables-save output can represent (not marked incompatible)."""
+    tables = {line[1:].strip() for line in text.splitlines() if line.startswith("*")}
+    for line in text.splitlines():
+        if "incompatible" in line and "`" in line:
+            bad = line.split("`", 1)[1].split("'", 1)[0]
+            tables.discard(bad)
+    return tables
+
+
+def collect_firewall(
+    timeout: float = TIMEOUT,
+) -> tuple[FirewallFacts, list[PublishedPort], list[CollectorWarning]]:
+    """The inbound ruleset (normalised) and DNAT-published container ports."""
+    warnings: list[CollectorWarning] = []
+    if os.geteuid() != 0:
+        msg = "firewall rules not read: reading nftables/iptables needs root"
+        warnings.append(
+            CollectorWarning(
+                "firewall",
+                msg,
+                hint="run exposure-audit as root (sudo) to check firewall rules",
+            )
+        )
+        return FirewallFacts(backend="unavailable", message=msg), [], warnings
+
+    chains: list[FirewallChain] = []
+    published: list[PublishedPort] = []
+    sources: list[str] = []
+    tools_found = False
+
+    # iptables-nft tables: read as iptables-save text (complete), skipped in the JSON
+    skip: set[tuple[str, str]] = set()
+    for fam, cmd in (("ip", "iptables-nft-save"), ("ip6", "ip6tables-nft-save")):
+        out, err = _run([cmd], timeout)
+        if out is None:
+            if "not found" not in err:
+                warnings.append(CollectorWarning("firewall", err))
+            continue
+        tools_found = True
+        tables = _save_tables(out)
+        try:
+            got, pub = iptables.parse_save(out, fam)
+        except iptables.IptablesFormatError as exc:
+            warnings.append(CollectorWarning("firewall", f"{cmd}: {exc}"))
+            continue
+        got = [c for c in got if c.table in tables]
+        if any(c.rules or c.policy not in (None, "accept") for c in got) or pub:
+            sources.append("iptables-nft")
+        chains.extend(got)
+        published.extend(pub)
+        skip.update((fam, t) for t in tables)
+
+    out, err = _run(["nft", "-j", "list", "ruleset"], timeout)
+    if out is None:
+        if "not found" not in err:
+            warnings.append(CollectorWarning("firewall", err))
+    else:
+        tools_found = True
+        text, _ = _run(["nft", "-a", "list", "ruleset"], timeout)
+        try:
+            got, pub = nftables.parse_ruleset(json.loads(out), text, skip)
+        except (ValueError, nftables.NftFormatError) as exc:
+            warnings.append(CollectorWarning("firewall", f"nft -j list ruleset: {exc}"))
+        else:
+            if got or pub:
+                sources.append("nftables")
+            chains.extend(got)
+            published.extend(pub)
+
+    for fam, cmd in (("ip", "iptables-legacy-save"), ("ip6", "ip6tables-legacy-save")):
+        out, err = _run([cmd], timeout)
+        if out is None:
+            if "not found" not in err:
+                warnings.append(CollectorWarning("firewall", err))
+            continue
+        tools_found = True
+        try:
+            got, pub = iptables.parse_save(out, fam, table_suffix="-legacy")
+        except iptables.IptablesFormatError as exc:
+            warnings.append(CollectorWarning("firewall", f"{cmd}: {exc}"))
+            continue
+        if any(c.rules or c.policy not in (None, "accept") for c in got) or pub:
+            sources.append("iptables-legacy")
+            chains.extend(got)
+            published.extend(pub)
+
+    found = containers.docker_containers() + containers.podman_containers()
+    published = containers.attach_containers(published, found)
+    if not tools_found:
+        msg = "no firewall tool found (nft, iptables-save): rules not read"
+        warnings.append(
+            CollectorWarning(
+                "firewall",
+                msg,
+                hint="install nftables or iptables to let the audit read rules",
+            )
+        )
+        return FirewallFacts("unavailable", containers=tuple(found), message=msg), [], warnings
+    uniq = list(dict.fromkeys(sources))
+    backend = "none"
+    if "nftables" in uniq:
+        backend = "nftables"
+    elif uniq:
+        backend = uniq[0]
+    message = f"rules read from: {', '.join(uniq)}" if len(uniq) > 1 else None
+    return (
+        FirewallFacts(backend, tuple(chains), tuple(found), message),
+        published,
+        warnings,
+    )

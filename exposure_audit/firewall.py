@@ -1,0 +1,602 @@
+"""Would a NEW connection from a typical peer reach this listener through the firewall?
+
+Pure functions over ``FirewallFacts`` (collected by ``collectors.firewall``): nothing
+here touches the OS. The question is asked per reach entry: a peer somewhere on the
+reach interface's network (``Reach.network``; any address when unknown) opens a new
+connection to ``Reach.address`` on the listener's protocol and port.
+
+The packet walks every filter base chain on the inbound path (hooks prerouting then
+input, by priority; a packet must pass all of them). Rules are matched against the
+packet; where a rule depends on the peer's source address the source network is split
+and both parts are followed, so "accept 8000 from 10.1.0.0/24 only" is ``open`` for a
+reach whose network is 10.1.0.0/24 and ``filtered`` for one on 10.2.0.0/24, and
+``open`` with "only from ..." evidence when it accepts part of the network.
+Constructs not understood are followed both ways (assumed to match, assumed not to);
+when the outcomes differ the answer is ``unknown`` naming them.
+
+Verdicts, most open first: ``open`` (some peer on that network is accepted on a path
+that depends on nothing unknown), ``unknown``, ``filtered`` (every path drops or
+rejects: the rule that does it is quoted as evidence). Conservative by design: never
+``filtered`` unless the rules prove it.
+
+Typical-peer assumptions (documented, deliberate): conntrack state is ``new``, no
+conntrack status (not DNAT'ed), a unicast packet to a local address, reverse path
+valid (the peer is on-link), the first connection of a peer is under any rate limit
+(``limit rate N`` matches, ``limit rate over N`` / ``recent --update`` / connlimit do
+not), and the peer may choose its source port (a rule on the source port is a choice:
+accepting from source port 67 is ``open``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import ipaddress
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from exposure_audit.model import (
+    Exposure,
+    Facts,
+    FirewallChain,
+    FirewallFacts,
+    FirewallMatch,
+    FirewallRule,
+    PublishedPort,
+    Reach,
+)
+
+OPEN, UNKNOWN, FILTERED = "open", "unknown", "filtered"
+VERDICT_RANK = {FILTERED: 0, UNKNOWN: 1, OPEN: 2}
+
+# Inbound hooks in packet order; filter-type chains on them can drop a new connection.
+_INBOUND_HOOKS = ("prerouting", "input")
+_FAMILIES = {"ipv4": ("ip", "inet"), "ipv6": ("ip6", "inet")}
+_MAX_LEAVES = 4096
+_MAX_DEPTH = 64
+
+_Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+# what a packet to a local unicast address looks like, per field, for a typical peer
+_PEER_FIXED = {
+    "ct_state": ("new",),
+    "ct_status": (),
+    "pkttype": ("host", "unicast"),
+    "daddr_type": ("local",),
+    "saddr_type": ("unicast",),
+    "rpfilter_fail": (),
+    "tcp_flags_syn": ("syn",),
+}
+_PROTO_NUMBERS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "ipv6-icmp", "132": "sctp"}
+
+
+@dataclass(frozen=True)
+class Packet:
+    family: str  # "ipv4" | "ipv6"
+    iifname: str
+    daddr: str
+    l4proto: str  # "tcp" | "udp"
+    dport: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    result: str  # open | filtered | unknown
+    evidence: str
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    verdict: str  # accept | drop | reject | unknown | continue (fell off a base chain)
+    src: tuple[_Net, ...]
+    assumptions: tuple[str, ...]  # unknown constructs this path assumed
+    rule: str | None  # the rule that decided (None: a chain policy)
+    notes: tuple[str, ...] = ()  # choices the peer makes (source port ...)
+
+
+class _TooComplex(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- networks
+
+
+def _parse_net(value: str) -> _Net | None:
+    try:
+        return ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        pass
+    if "-" in value:
+        lo, _, hi = value.partition("-")
+        try:
+            a, b = ipaddress.ip_address(lo.strip()), ipaddress.ip_address(hi.strip())
+        except ValueError:
+            return None
+        nets = list(ipaddress.summarize_address_range(a, b))  # type: ignore[arg-type]
+        return nets[0] if len(nets) == 1 else None
+    return None
+
+
+def _nets_of(values: Iterable[str]) -> list[_Net] | None:
+    out: list[_Net] = []
+    for v in values:
+        if "-" in v and _parse_net(v) is None:
+            lo, _, hi = v.partition("-")
+            try:
+                a, b = ipaddress.ip_address(lo.strip()), ipaddress.ip_address(hi.strip())
+                out.extend(ipaddress.summarize_address_range(a, b))  # type: ignore[arg-type]
+                continue
+            except (ValueError, TypeError):
+                return None
+        n = _parse_net(v)
+        if n is None:
+            return None
+        out.append(n)
+    return out
+
+
+def _split(src: tuple[_Net, ...], rule_nets: list[_Net]) -> tuple[list[_Net], list[_Net]]:
+    """(the part of ``src`` inside ``rule_nets``, the part outside)."""
+    inside: list[_Net] = []
+    outside: list[_Net] = list(src)
+    for rn in rule_nets:
+        rest: list[_Net] = []
+        for n in outside:
+            if n.version != rn.version:
+                rest.append(n)
+            elif n.subnet_of(rn):  # type: ignore[arg-type]
+                inside.append(n)
+            elif rn.subnet_of(n):  # type: ignore[arg-type]
+                inside.append(rn)
+                rest.extend(n.address_exclude(rn))  # type: ignore[arg-type]
+            else:
+                rest.append(n)
+        outside = rest
+    return inside, outside
+
+
+def _in_nets(addr: str, values: Iterable[str]) -> bool | None:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return None
+    nets = _nets_of(values)
+    if nets is None:
+        return None
+    return any(ip.version == n.version and ip in n for n in nets)
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _port_in(port: int, values: Iterable[str]) -> bool | None:
+    for v in values:
+        lo, sep, hi = v.replace(":", "-").partition("-")
+        try:
+            a = int(lo) if lo else 0
+            b = (int(hi) if hi else 65535) if sep else a
+        except ValueError:
+            return None
+        if a <= port <= b:
+            return True
+    return False
+
+
+def _glob_in(name: str, values: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, v.replace("+", "*")) for v in values)
+
+
+def _match_fixed(m: FirewallMatch, pkt: Packet) -> bool | None:
+    """True/False for a field the packet determines; None when not understood."""
+    f, vals = m.field, m.values
+    hit: bool | None
+    if f == "nfproto":
+        hit = pkt.family in vals
+    elif f == "l4proto":
+        hit = pkt.l4proto in {_PROTO_NUMBERS.get(v, v) for v in vals}
+    elif f == "dport":
+        hit = _port_in(pkt.dport, vals)
+    elif f == "iifname":
+        hit = _glob_in(pkt.iifname, vals)
+    elif f == "daddr":
+        hit = _in_nets(pkt.daddr, vals)
+    elif f in _PEER_FIXED:
+        hit = any(v.lower() in _PEER_FIXED[f] for v in vals)
+    else:
+        return None
+    if hit is None:
+        return None
+    return hit != m.negate
+
+
+def _match_order(m: FirewallMatch) -> int:
+    """Conditions are ANDed: decide the fixed ones first, fork (saddr, sport) last."""
+    if m.field == "saddr":
+        return 1
+    if m.field == "sport":
+        return 2
+    return 0
+
+
+# --------------------------------------------------------------------------- the walk
+
+
+class _Walker:
+    def __init__(self, facts: FirewallFacts, pkt: Packet) -> None:
+        self.pkt = pkt
+        self.chains = {(c.family, c.table, c.name): c for c in facts.chains}
+        self.leaves = 0
+
+    def _count(self) -> None:
+        self.leaves += 1
+        if self.leaves > _MAX_LEAVES:
+            raise _TooComplex
+
+    def chain(
+        self,
+        chain: FirewallChain,
+        src: tuple[_Net, ...],
+        assume: tuple[str, ...],
+        notes: tuple[str, ...],
+        depth: int,
+    ) -> Iterator[_Leaf]:
+        """Leaves of one chain; verdict "continue" = fell off the end or returned."""
+        if depth > _MAX_DEPTH:
+            yield _Leaf("unknown", src, (*assume, "jumps nested too deep"), None, notes)
+            return
+        yield from self._rules(chain, chain.rules, 0, src, assume, notes, depth)
+
+    def _rules(
+        self,
+        chain: FirewallChain,
+        rules: tuple[FirewallRule, ...],
+        i: int,
+        src: tuple[_Net, ...],
+        assume: tuple[str, ...],
+        notes: tuple[str, ...],
+        depth: int,
+    ) -> Iterator[_Leaf]:
+        while i < len(rules):
+            rule = rules[i]
+            i += 1
+            if rule.verdict is None:
+                continue  # counter, log, mark... do not decide
+            # evaluate the rule's conditions into branches: (src, assumptions, notes)
+            matched: list[tuple[tuple[_Net, ...], tuple[str, ...], tuple[str, ...]]] = []
+            unmatched: list[tuple[tuple[_Net, ...], tuple[str, ...], tuple[str, ...]]] = []
+            pending = sorted(rule.matches, key=_match_order)
+            self._conditions(rule, pending, src, assume, notes, matched, unmatched)
+            for m_src, m_assume, m_notes in matched:
+                yield from self._apply(chain, rule, rules, i, m_src, m_assume, m_notes, depth)
+            if not unmatched:
+                return
+            if len(unmatched) == 1:
+                src, assume, notes = unmatched[0]
+                continue
+            for u_src, u_assume, u_notes in unmatched:
+                yield from self._rules(chain, rules, i, u_src, u_assume, u_notes, depth)
+            return
+        self._count()
+        yield _Leaf("continue", src, assume, None, notes)
+
+    def _conditions(
+        self,
+        rule: FirewallRule,
+        pending: list[FirewallMatch],
+        src: tuple[_Net, ...],
+        assume: tuple[str, ...],
+        notes: tuple[str, ...],
+        matched: list,
+        unmatched: list,
+    ) -> None:
+        """Split (src, assumptions) into the branches where ``rule`` matches and not."""
+        while pending:
+            m = pending.pop(0)
+            if m.field == "saddr":
+                nets = _nets_of(m.values)
+                if nets is None:
+                    pending.insert(0, dataclasses.replace(m, field="?saddr"))
+                    continue
+                inside, outside = _split(src, nets)
+                yes, no = (outside, inside) if m.negate else (inside, outside)
+                if no:
+                    unmatched.append((tuple(no), assume, notes))
+                if not yes:
+                    return
+                src = tuple(yes)
+                continue
+            if m.field == "sport":
+                # the peer picks its source port: both outcomes are real choices
+                what = ("not " if m.negate else "") + "source port " + ",".join(m.values)
+                unmatched.append((src, assume, notes))
+                notes = (*notes, f"only with {what}")
+                continue
+            hit = _match_fixed(m, self.pkt)
+            if hit is None:
+                what = m.field.lstrip("?") + " " + ",".join(m.values)
+                unmatched.append((src, (*assume, f"{what} (assumed not to match)"), notes))
+                assume = (*assume, f"{what} (assumed to match)")
+                continue
+            if not hit:
+                unmatched.append((src, assume, notes))
+                return
+        for construct in rule.unknown:
+            unmatched.append((src, (*assume, f"{construct} (assumed not to match)"), notes))
+            assume = (*assume, f"{construct} (assumed to match)")
+        matched.append((src, assume, notes))
+
+    def _apply(
+        self,
+        chain: FirewallChain,
+        rule: FirewallRule,
+        rules: tuple[FirewallRule, ...],
+        i: int,
+        src: tuple[_Net, ...],
+        assume: tuple[str, ...],
+        notes: tuple[str, ...],
+        depth: int,
+    ) -> Iterator[_Leaf]:
+        v = rule.verdict
+        if v in ("accept", "drop", "reject"):
+            self._count()
+            yield _Leaf(v, src, assume, rule.text, notes)
+        elif v == "return":
+            self._count()
+            yield _Leaf("continue", src, assume, rule.text, notes)
+        elif v in ("jump", "goto"):
+            target = self.chains.get((chain.family, chain.table, rule.target or ""))
+            if target is None:
+                self._count()
+                yield _Leaf(
+                    "unknown", src, (*assume, f"missing chain {rule.target}"), rule.text, notes
+                )
+                return
+            for leaf in self.chain(target, src, assume, notes, depth + 1):
+                if leaf.verdict != "continue":
+                    yield leaf
+                elif v == "goto":
+                    yield leaf  # goto: falling off the target returns from this chain
+                else:
+                    yield from self._rules(
+                        chain, rules, i, leaf.src, leaf.assumptions, leaf.notes, depth
+                    )
+        else:
+            self._count()
+            yield _Leaf("unknown", src, (*assume, f"verdict {v}"), rule.text, notes)
+
+
+def inbound_chains(facts: FirewallFacts, family: str) -> list[FirewallChain]:
+    """Filter base chains a packet of ``family`` passes on its way to a local socket."""
+    fams = _FAMILIES.get(family, ())
+    chains = [
+        c
+        for c in facts.chains
+        if c.hook in _INBOUND_HOOKS and (c.type or "filter") == "filter" and c.family in fams
+    ]
+    return sorted(chains, key=lambda c: (_INBOUND_HOOKS.index(c.hook or ""), c.priority or 0))
+
+
+def _describe_policy(c: FirewallChain) -> str:
+    return f"policy {c.policy} of chain {c.family} {c.table} {c.name}"
+
+
+def evaluate(
+    facts: FirewallFacts,
+    protocol: str,
+    port: int,
+    address: str,
+    interface: str,
+    network: str | None,
+) -> Verdict:
+    """Would a new connection from a peer on ``network`` via ``interface`` to
+    ``address:port`` be accepted?"""
+    if facts.backend == "unavailable":
+        return Verdict(UNKNOWN, facts.message or "firewall rules could not be read")
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return Verdict(UNKNOWN, f"not an IP address: {address}")
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    family = "ipv4" if ip.version == 4 else "ipv6"
+    pkt = Packet(family, interface, str(ip), protocol.lower(), port)
+    src_net: _Net | None = None
+    if network:
+        try:
+            src_net = ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            src_net = None
+    if src_net is None or src_net.version != ip.version:
+        src_net = ipaddress.ip_network("0.0.0.0/0" if ip.version == 4 else "::/0")
+    chains = inbound_chains(facts, family)
+    if not chains:
+        return Verdict(OPEN, f"no {family} input filter ({facts.backend})")
+    walker = _Walker(facts, pkt)
+    states = [((src_net,), (), (), "")]  # (src, assumptions, notes, last accept evidence)
+    final: list[tuple[_Leaf, str]] = []
+    try:
+        for c in chains:
+            nxt = []
+            for src, assume, notes, ev in states:
+                for leaf in walker.chain(c, src, assume, notes, 0):
+                    verdict = leaf.verdict
+                    evidence = leaf.rule or ""
+                    if verdict == "continue":
+                        verdict = c.policy or "accept"
+                        evidence = _describe_policy(c)
+                    if verdict == "accept":
+                        if leaf.verdict == "continue":
+                            evidence = ev or evidence  # fell through: keep an earlier accept
+                        nxt.append((leaf.src, leaf.assumptions, leaf.notes, evidence))
+                    else:
+                        final.append((dataclasses.replace(leaf, verdict=verdict), evidence))
+            states = nxt
+    except _TooComplex:
+        return Verdict(UNKNOWN, f"ruleset too complex to follow (over {_MAX_LEAVES} paths)")
+    for src, assume, notes, ev in states:
+        final.append((_Leaf("accept", src, assume, ev, notes), ev))
+    return _conclude(final, src_net)
+
+
+def _conclude(final: list[tuple[_Leaf, str]], whole: _Net) -> Verdict:
+    certain_open = [(lf, ev) for lf, ev in final if lf.verdict == "accept" and not lf.assumptions]
+    if certain_open:
+        lf, ev = certain_open[0]
+        srcs = sorted({n for lf2, _ in certain_open for n in lf2.src}, key=str)
+        parts = [f"accepted by: {ev}" if ev else "accepted"]
+        if srcs != [whole]:
+            shown = ", ".join(str(n) for n in srcs[:4]) + (" ..." if len(srcs) > 4 else "")
+            parts.append(f"only from {shown}")
+        parts.extend(sorted(set(lf.notes)))
+        return Verdict(OPEN, "; ".join(parts))
+    if all(lf.verdict in ("drop", "reject") for lf, _ in final):
+        evs: list[str] = []
+        for _lf, ev in final:
+            if ev not in evs:
+                evs.append(ev)
+        shown = " | ".join(f"{lf_ev}" for lf_ev in evs[:3]) + (" | ..." if len(evs) > 3 else "")
+        verb = "rejected" if all(lf.verdict == "reject" for lf, _ in final) else "dropped"
+        return Verdict(FILTERED, f"{verb} by: {shown}")
+    names: list[str] = []
+    for lf, _ in final:
+        if lf.verdict in ("accept", "unknown"):
+            for a in lf.assumptions:
+                base = a.replace(" (assumed to match)", "").replace(" (assumed not to match)", "")
+                if base not in names:
+                    names.append(base)
+    return Verdict(UNKNOWN, "depends on rules not understood: " + "; ".join(names[:4]))
+
+
+# --------------------------------------------------------------------------- annotate
+
+
+def _published_match(
+    pp: PublishedPort, protocol: str, port: int, address: str, interface: str
+) -> bool:
+    if pp.protocol != protocol:
+        return False
+    if not pp.host_port <= port <= (pp.host_port_end or pp.host_port):
+        return False
+    if pp.excluded_interface and _glob_in(interface, (pp.excluded_interface,)):
+        return False
+    if pp.host_address and pp.host_address not in ("0.0.0.0", "::"):
+        return pp.host_address == address
+    try:
+        fam = "ipv4" if ipaddress.ip_address(address).version == 4 else "ipv6"
+    except ValueError:
+        return False
+    return fam == pp.family
+
+
+def _proxy_info(exp: Exposure) -> tuple[str | None, dict[str, str]]:
+    """(runtime, cmdline options) when the listener is a container port proxy."""
+    proc = exp.listener.process
+    if proc is None:
+        return None, {}
+    name = (proc.name or "").lower()
+    exe = (proc.exe or "").rsplit("/", 1)[-1].lower()
+    runtime = None
+    if "docker-proxy" in (name, exe):
+        runtime = "docker"
+    elif name in ("conmon", "rootlessport", "rootlessport-child") or exe in ("conmon",):
+        runtime = "podman"
+    if runtime is None:
+        return None, {}
+    opts: dict[str, str] = {}
+    args = list(proc.cmdline)
+    for j, arg in enumerate(args):
+        if arg.startswith("-") and j + 1 < len(args):
+            key = arg.lstrip("-")
+            if "=" in key:
+                key, _, val = key.partition("=")
+                opts[key] = val
+            else:
+                opts.setdefault(key, args[j + 1])
+    return runtime, opts
+
+
+def _container_label(
+    facts: FirewallFacts | None, address: str | None, cid: str | None, cname: str | None
+) -> str | None:
+    if facts is not None:
+        for c in facts.containers:
+            if (address and address in c.addresses) or (cid and c.id.startswith(cid)):
+                return c.name or c.id[:12]
+    return cname or (cid[:12] if cid else None) or address
+
+
+def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
+    """``exposures`` with Reach.firewall / Exposure.firewall and container publishing
+    filled in. Unchanged when no firewall facts were collected."""
+    fw = facts.firewall
+    out: list[Exposure] = []
+    for exp in exposures:
+        lst = exp.listener
+        runtime, opts = _proxy_info(exp)
+        published_by = runtime
+        container: str | None = None
+        if runtime == "docker":
+            container = _container_label(fw, opts.get("container-ip"), None, None)
+        elif runtime == "podman":
+            container = _container_label(
+                fw, None, opts.get("c") or opts.get("cid"), opts.get("n") or opts.get("name")
+            )
+        reaches: list[Reach] = []
+        for r in exp.reach:
+            if fw is None:
+                reaches.append(r)
+                continue
+            pub = next(
+                (
+                    pp
+                    for pp in facts.published
+                    if _published_match(pp, lst.protocol, lst.port, r.address, r.interface)
+                ),
+                None,
+            )
+            if pub is not None and r.scope != "loopback":
+                published_by = published_by or pub.published_by
+                container = container or _container_label(
+                    fw, pub.target_address, pub.container_id, pub.container_name
+                )
+                where = pub.container_name or pub.container_id or pub.target_address
+                v = Verdict(
+                    OPEN,
+                    (
+                        f"published by {pub.published_by} to {where}:{pub.target_port} "
+                        f"(DNAT: {pub.evidence}); forwarded traffic bypasses the input filter"
+                    ),
+                )
+            else:
+                v = evaluate(fw, lst.protocol, lst.port, r.address, r.interface, r.network)
+            reaches.append(dataclasses.replace(r, firewall=v.result, firewall_evidence=v.evidence))
+        up = [r for r in reaches if r.up and r.firewall is not None]
+        firewall = evidence = None
+        if up:
+            best = max(up, key=lambda r: VERDICT_RANK[r.firewall or UNKNOWN])
+            firewall = best.firewall
+            evidence = f"{best.interface} {best.address}: {best.firewall_evidence}"
+        out.append(
+            dataclasses.replace(
+                exp,
+                reach=tuple(reaches),
+                firewall=firewall,
+                firewall_evidence=evidence,
+                published_by=published_by or exp.published_by,
+                container=container or exp.container,
+            )
+        )
+    return out
+
+
+def published_without_listener(facts: Facts) -> tuple[PublishedPort, ...]:
+    """DNAT-published ports with no host listener on their port (Docker without its
+    userland proxy, Podman/netavark): exposed though no socket shows it."""
+    out = []
+    for pp in facts.published:
+        end = pp.host_port_end or pp.host_port
+        if not any(
+            lst.protocol == pp.protocol and pp.host_port <= lst.port <= end
+            for lst in facts.listeners
+        ):
+            out.append(pp)
+    return tuple(out)
