@@ -300,9 +300,10 @@ class Waiver:
     reason: str
     port: int | None = None
     process: str | None = None  # glob
-    address: str | None = None
-    expires: str | None = None  # ISO date
+    address: str | None = None  # an address or a network (CIDR)
+    expires: str | None = None  # ISO date; the waiver holds through that day
     source: str = "config"  # "config" | "builtin"
+    protocol: str | None = None  # "tcp" | "udp"
 
 
 @dataclass(frozen=True)
