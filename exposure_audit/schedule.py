@@ -74,7 +74,7 @@ def cron_schedule(seconds: int, seed: int) -> str:
             )
         if minutes == 1:
             return "* * * * *"
-        first = seed % minutes
+        first = (seed % 60) % minutes
         return f"{','.join(str(x) for x in range(first, 60, minutes))} * * * *"
     minute = seed % 60
     if minutes % 60 == 0 and minutes < 24 * 60:

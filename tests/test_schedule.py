@@ -1,0 +1,219 @@
+"""schedule.py and `exposure-audit schedule`: crontab lines, systemd units, --install.
+
+Cron-environment runs of the generated line are in test_exit_codes.py (they need `run`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from netns import cli_argv
+
+from exposure_audit.errors import UsageError
+from exposure_audit.schedule import (
+    CRON_MARKER,
+    SANE_PATH,
+    Plan,
+    cron_schedule,
+    crontab_entry,
+    merge_crontab,
+    parse_every,
+    systemd_units,
+)
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*cli_argv(), "schedule", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("15m", 900), ("1h", 3600), ("90min", 5400), ("1d", 86400), ("1w", 604800), (" 2H ", 7200)],
+)
+def test_parse_every(text: str, seconds: int) -> None:
+    assert parse_every(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "1", "h", "30s", "0m", "-1h", "1.5h", "90s", "32d", "1y"])
+def test_parse_every_rejects(text: str) -> None:
+    with pytest.raises(UsageError, match="--every"):
+        parse_every(text)
+
+
+def test_cron_schedules() -> None:
+    seed = 7 + 60 * 4 * 8 * 6 * 109  # seed % 60 == 7
+    assert cron_schedule(60, seed) == "* * * * *"
+    assert cron_schedule(900, seed) == "7,22,37,52 * * * *"
+    assert cron_schedule(3600, seed) == "7 * * * *"
+    hour = (seed >> 8) % 24
+    assert cron_schedule(86400, seed) == f"7 {hour} * * *"
+    assert cron_schedule(7 * 86400, seed) == f"7 {hour} * * {(seed >> 16) % 7}"
+    six = cron_schedule(6 * 3600, seed).split()[1].split(",")
+    assert len(six) == 4 and {int(h) % 6 for h in six} == {int(six[0])}
+    for bad in (7 * 60, 90 * 60, 5 * 3600, 2 * 86400):
+        with pytest.raises(UsageError, match="--systemd"):
+            cron_schedule(bad, seed)
+
+
+def _plan(*extra: str) -> Plan:
+    return Plan(
+        3600,
+        ("/opt/ea/bin/exposure-audit", "run", "--since-last", *extra),
+        (("PATH", SANE_PATH), ("EXPOSURE_AUDIT_NO_UPNP", "1")),
+        Path("/var/lib/ea"),
+    )
+
+
+def test_crontab_entry_escapes_percent_and_quotes() -> None:
+    entry = crontab_entry(_plan("--webhook", "https://h/x?a=1%20b&c=$(id)"), seed=3)
+    marker, line = entry.splitlines()
+    assert marker == CRON_MARKER
+    assert line.startswith("3 * * * * PATH=/usr/local/sbin:")
+    assert "\\%20" in line  # cron turns a bare % into a newline
+    assert "'https://h/x?a=1\\%20b&c=$(id)'" in line  # single-quoted: no $(id) expansion
+
+
+def test_merge_crontab_replaces_only_our_entry() -> None:
+    mine = "MAILTO=me@example.org\n0 3 * * * /usr/bin/backup\n"
+    once = merge_crontab(mine, crontab_entry(_plan(), seed=1))
+    twice = merge_crontab(once, crontab_entry(_plan("--keep", "5"), seed=1))
+    assert twice.startswith(mine)
+    assert twice.count(CRON_MARKER) == 1 and "--keep 5" in twice
+    assert twice.count("\n") == mine.count("\n") + 2
+
+
+def test_systemd_units_quote_specifiers_and_variables() -> None:
+    units = systemd_units(_plan("--webhook", "https://h/%i/$HOME x"))
+    service = units["exposure-audit.service"]
+    assert (
+        'ExecStart=/opt/ea/bin/exposure-audit run --since-last --webhook "https://h/%%i/$$HOME x"'
+        in service
+    )
+    assert f"Environment=PATH={SANE_PATH}" in service
+    assert "OnUnitActiveSec=3600s" in units["exposure-audit.timer"]
+
+
+def _split_units(text: str) -> dict[str, str]:
+    out: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("# --- "):
+            current = line[6:]
+            out[current] = []
+        elif line.startswith("# Install"):
+            current = None
+        elif current:
+            out[current].append(line)
+    return {k: "\n".join(v) + "\n" for k, v in out.items()}
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+@pytest.mark.parametrize("every", ["15m", "90m", "1d"])
+def test_systemd_units_verify(tmp_path: Path, every: str) -> None:
+    res = _cli(
+        "--every", every, "--systemd", "--unit-name", "eac-verify", "--state-dir", str(tmp_path)
+    )
+    assert res.returncode == 0, res.stderr
+    units = _split_units(res.stdout)
+    assert set(units) == {"eac-verify.service", "eac-verify.timer"}
+    for name, text in units.items():
+        (tmp_path / name).write_text(text)
+    exec_line = next(
+        x for x in units["eac-verify.service"].splitlines() if x.startswith("ExecStart=")
+    )
+    assert exec_line.split()[0].removeprefix("ExecStart=").startswith("/")
+    check = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *(str(tmp_path / n) for n in units)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
+    assert "eac-verify" not in check.stderr, check.stderr  # no warning about our units
+
+
+def test_cli_prints_absolute_command_and_no_upnp(tmp_path: Path) -> None:
+    env = dict(os.environ, EXPOSURE_AUDIT_NO_UPNP="1")
+    res = _cli("--every", "1h", "--state-dir", "rel/dir", env=env)
+    assert res.returncode == 0, res.stderr
+    line = res.stdout.splitlines()[1]
+    fields = line.split()
+    assert fields[5].startswith("PATH=") and "/usr/sbin" in fields[5]
+    exe = fields[7]
+    assert os.path.isabs(exe) and os.access(exe, os.X_OK)
+    assert "--since-last" in fields and "--no-upnp" in fields
+    state = fields[fields.index("--state-dir") + 1]
+    assert os.path.isabs(state) and state.endswith("rel/dir")
+
+
+def test_cli_rejects_bad_interval_with_exit_2() -> None:
+    res = _cli("--every", "7m")
+    assert res.returncode == 2 and "--systemd" in res.stderr and "Traceback" not in res.stderr
+
+
+FAKE_CRONTAB = """#!/bin/sh
+# Stand-in for crontab(1): the real one would edit root's real crontab on this machine.
+if [ "$1" = "-l" ]; then
+  if [ -f "$FAKE_CRONTAB_FILE" ]; then cat "$FAKE_CRONTAB_FILE"; exit 0; fi
+  echo "no crontab for $(id -un)" >&2; exit 1
+fi
+if [ "$1" = "-" ]; then cat > "$FAKE_CRONTAB_FILE"; exit 0; fi
+exit 2
+"""
+
+
+def test_install_crontab_via_crontab_protocol(tmp_path: Path) -> None:
+    """A fake `crontab` first on PATH (the test says so: installing into this machine's
+    real root crontab is not acceptable); it speaks crontab -l / crontab - like the real one."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "crontab"
+    fake.write_text(FAKE_CRONTAB)
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    table = tmp_path / "table"
+    env = dict(
+        os.environ,
+        PATH=f"{bindir}:{os.environ['PATH']}",
+        FAKE_CRONTAB_FILE=str(table),
+        EXPOSURE_AUDIT_NO_UPNP="1",
+    )
+    res = _cli("--every", "1h", "--install", "--state-dir", str(tmp_path / "s"), env=env)
+    assert res.returncode == 0, res.stderr
+    assert table.read_text().count(CRON_MARKER) == 1
+    table.write_text("MAILTO=x\n" + table.read_text())
+    res = _cli("--every", "15m", "--install", "--state-dir", str(tmp_path / "s"), env=env)
+    assert res.returncode == 0, res.stderr
+    text = table.read_text()
+    assert text.startswith("MAILTO=x\n") and text.count(CRON_MARKER) == 1
+    assert text.splitlines()[-1].split()[0].count(",") == 3  # the 15m line replaced the 1h one
+
+
+def test_install_systemd_writes_user_units_under_home(tmp_path: Path) -> None:
+    env = dict(os.environ, HOME=str(tmp_path), EXPOSURE_AUDIT_NO_UPNP="1")
+    env.pop("XDG_CONFIG_HOME", None)
+    res = _cli("--every", "1h", "--systemd", "--install", env=env)
+    assert res.returncode == 0, res.stderr
+    unit_dir = tmp_path / ".config" / "systemd" / "user"
+    assert sorted(p.name for p in unit_dir.iterdir()) == [
+        "exposure-audit.service",
+        "exposure-audit.timer",
+    ]
+    assert "systemctl --user enable --now exposure-audit.timer" in res.stdout
+    # The state dir default follows the HOME the schedule was made with.
+    assert (
+        str(tmp_path / ".local/state/exposure-audit")
+        in (unit_dir / "exposure-audit.service").read_text()
+    )

@@ -1,0 +1,196 @@
+"""webhook.py against real HTTP servers on 127.0.0.1: delivered, down, slow, 500."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.server
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from test_diff import finding, report
+
+from exposure_audit.errors import UsageError
+from exposure_audit.history import add_cron_options, apply_history_and_delivery
+from exposure_audit.webhook import (
+    EXIT_WEBHOOK,
+    WebhookOptions,
+    check_webhook_args,
+    deliver,
+    redact_url,
+)
+
+
+class Receiver:
+    def __init__(self, status: int = 200, delay: float = 0.0, statuses: list[int] | None = None):
+        self.status = status
+        self.statuses = list(statuses or [])
+        self.delay = delay
+        self.bodies: list[bytes] = []
+        self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []
+
+
+@contextlib.contextmanager
+def serve(rcv: Receiver) -> Iterator[str]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            rcv.bodies.append(self.rfile.read(length))
+            rcv.headers.append(dict(self.headers))
+            rcv.paths.append(self.path)
+            if rcv.delay:
+                time.sleep(rcv.delay)
+            status = rcv.statuses.pop(0) if rcv.statuses else rcv.status
+            try:
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+            except OSError:
+                pass  # the client gave up (slow-receiver test)
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again when the block ends: refused
+
+
+def test_delivered_with_json_content_type() -> None:
+    rcv = Receiver()
+    with serve(rcv) as base:
+        res = deliver(b'{"x": 1}', WebhookOptions(url=base + "/hook?token=s3cret"))
+    assert res.ok and res.attempts == 1 and res.status == 200
+    assert rcv.bodies == [b'{"x": 1}']
+    assert rcv.headers[0]["Content-Type"] == "application/json"
+    assert rcv.paths == ["/hook?token=s3cret"]
+    assert "s3cret" not in res.message
+
+
+def test_500_is_retried_then_succeeds() -> None:
+    rcv = Receiver(statuses=[500, 503])
+    with serve(rcv) as base:
+        res = deliver(b"{}", WebhookOptions(url=base, backoff=0.05))
+    assert res.ok and res.attempts == 3
+
+
+def test_persistent_500_gives_up_after_bounded_retries() -> None:
+    rcv = Receiver(status=500)
+    with serve(rcv) as base:
+        res = deliver(b"{}", WebhookOptions(url=base, retries=2, backoff=0.05))
+    assert not res.ok and res.attempts == 3 and res.status == 500
+    assert "HTTP 500" in res.message
+
+
+def test_4xx_is_not_retried() -> None:
+    rcv = Receiver(status=404)
+    with serve(rcv) as base:
+        res = deliver(b"{}", WebhookOptions(url=base, backoff=0.05))
+    assert not res.ok and res.attempts == 1
+
+
+def test_redirect_is_not_followed() -> None:
+    rcv = Receiver(status=307)
+    with serve(rcv) as base:
+        res = deliver(b"{}", WebhookOptions(url=base, backoff=0.05))
+    assert not res.ok and len(rcv.bodies) == 1
+
+
+def test_receiver_down_is_fast_and_secret_free() -> None:
+    url = f"http://user:hunter2@127.0.0.1:{_closed_port()}/p/SECRETPATH?k=SECRETQ"
+    start = time.monotonic()
+    res = deliver(b"{}", WebhookOptions(url=url, backoff=0.05))
+    assert time.monotonic() - start < 3
+    assert not res.ok and res.attempts == 3 and res.status is None
+    for secret in ("hunter2", "SECRETPATH", "SECRETQ", "user"):
+        assert secret not in res.message
+
+
+def test_slow_receiver_is_bounded_by_total() -> None:
+    rcv = Receiver(delay=5)
+    with serve(rcv) as base:
+        start = time.monotonic()
+        res = deliver(b"{}", WebhookOptions(url=base, timeout=0.5, retries=5, total=1.5))
+        elapsed = time.monotonic() - start
+    assert not res.ok
+    assert elapsed < 2.5, elapsed
+    assert "timed out" in res.message or "bound" in res.message
+
+
+def test_redact_url() -> None:
+    assert redact_url("https://u:p@hooks.example:8443/x/y?z=1") == "https://hooks.example:8443"
+    assert redact_url("http://[::1]:9/a") == "http://[::1]:9"
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    add_cron_options(p)
+    return p.parse_args(list(argv))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--webhook", "ftp://x/y"),
+        ("--webhook", "http://"),
+        ("--webhook", "http://h:99999/"),
+        ("--webhook", "http://h/a b"),
+        ("--webhook-strict",),
+        ("--webhook", "http://h/", "--webhook-changes-only"),
+        ("--webhook", "http://h/", "--webhook-timeout", "0"),
+    ],
+)
+def test_bad_webhook_options_are_usage_errors(argv: tuple[str, ...]) -> None:
+    with pytest.raises(UsageError):
+        check_webhook_args(_args(*argv))
+
+
+def test_audit_result_survives_a_down_receiver(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/hook?token=TOPSECRET"
+    r = report([finding("a", "critical")])
+    out = apply_history_and_delivery(_args("--webhook", url), r, "high")
+    assert out.exit_code == 1  # the audit's own answer stands
+    err = capsys.readouterr().err
+    assert "webhook not delivered" in err and "TOPSECRET" not in err
+    out = apply_history_and_delivery(_args("--webhook", url, "--webhook-strict"), r, "high")
+    assert out.exit_code == EXIT_WEBHOOK
+
+
+def test_changes_only_posts_only_when_something_changed(tmp_path: Any) -> None:
+    rcv = Receiver()
+    with serve(rcv) as base:
+        args = _args(
+            "--since-last",
+            "--state-dir",
+            str(tmp_path),
+            "--webhook",
+            base,
+            "--webhook-changes-only",
+        )
+        apply_history_and_delivery(args, report([finding("a")]), "high")
+        apply_history_and_delivery(args, report([finding("a")]), "high")  # no change
+        apply_history_and_delivery(args, report([finding("b")]), "high")
+    assert len(rcv.bodies) == 2
+    last = json.loads(rcv.bodies[-1])
+    assert [f["fingerprint"] for f in last["new"]] == ["b"]
+    assert [f["fingerprint"] for f in last["resolved"]] == ["a"]
+    assert last["host"] == {"hostname": "h"}
