@@ -65,6 +65,9 @@ _PEER_FIXED = {
     "saddr_type": ("unicast",),
     "rpfilter_fail": (),
     "tcp_flags_syn": ("syn",),
+    "rate_limit": ("under",),  # a first connection is under any rate limit
+    "recent_hit": (),  # ... and not yet in a "recent" list
+    "connlimit_above": (),
 }
 _PROTO_NUMBERS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "ipv6-icmp", "132": "sctp"}
 

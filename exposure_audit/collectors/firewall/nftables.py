@@ -36,6 +36,7 @@ _NONTERMINAL_XT_TARGETS = {
     "DSCP", "TOS", "SECMARK", "CONNSECMARK", "AUDIT", "IDLETIMER", "LED", "NOTRACK",
 }  # fmt: skip
 _HANDLE = re.compile(r"\s+# handle (\d+)\s*$")
+_DNAT_TEXT = re.compile(r"dnat (?:ip6? )?to (?:\[([0-9a-fA-F:.]+)\]:(\d+)|([0-9.]+)(?::(\d+))?)")
 _COUNTER = re.compile(r"counter packets \d+ bytes \d+")  # volatile: not evidence
 _OBJECT = re.compile(
     r"(set|map|flowtable|counter|quota|limit|ct helper|ct timeout|ct expectation|secmark"
@@ -417,15 +418,24 @@ def _dnat_publishes(
     owner: str,
     texts: dict[tuple[str, str, str, int], str],
 ) -> list[PublishedPort]:
+    handle = rule.get("handle")
+    text = texts.get((*key, handle)) if isinstance(handle, int) else None
     dnat = next((e["dnat"] for e in exprs if isinstance(e, dict) and "dnat" in e), None)
+    if (
+        dnat is None
+        and text
+        and any(isinstance(e, dict) and e.get("xt", {}).get("name") == "DNAT" for e in exprs)
+    ):
+        # iptables-nft's DNAT is opaque in the JSON; nft's text listing translates it
+        m = _DNAT_TEXT.search(text)
+        if m:
+            dnat = {"addr": m.group(1) or m.group(3), "port": int(m.group(2) or m.group(4) or 0)}
     if not isinstance(dnat, dict):
         return []
     b = _RuleBuilder({})
     for e in exprs:
         if isinstance(e, dict) and "match" in e:
             b.match(e["match"])
-    handle = rule.get("handle")
-    text = texts.get((*key, handle)) if isinstance(handle, int) else None
     text = text or render_rule(exprs)
     comment = rule.get("comment") if isinstance(rule.get("comment"), str) else ""
     target = dnat.get("addr")
