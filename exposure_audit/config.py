@@ -1,0 +1,229 @@
+"""The config file: waivers, and defaults that flags override.
+
+Default location ``$XDG_CONFIG_HOME/exposure-audit/config.toml`` (else
+``~/.config/exposure-audit/config.toml``), used when it exists; ``--config PATH`` names
+another, which must exist. Format (see rules/README.md)::
+
+    [defaults]
+    fail_on = "high"          # info | low | medium | high | critical
+    default_waivers = true    # false: same as --no-default-waivers
+
+    [[waiver]]
+    rule = "EA-DEV-001"       # a rule id, or a glob: "EA-DEV-*", "*"
+    port = 8000               # optional
+    protocol = "tcp"          # optional
+    process = "python*"       # optional, glob on the process name
+    address = "0.0.0.0"       # optional, an address or a network (CIDR)
+    reason = "demo box on an isolated network"   # required
+    expires = 2026-12-31      # optional TOML date: the waiver holds through that day
+
+``[[waiver]]`` and ``[defaults]`` are validated strictly here. Other engineers' sections
+(scheduling, notifications) are listed in ``OTHER_SECTIONS``, kept raw in
+``Config.sections`` and validated by their own modules; any other top-level key is an
+error, so a typo does not silently disable a setting.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exposure_audit import resources
+from exposure_audit.errors import ConfigError
+from exposure_audit.model import SEVERITIES, Waiver
+from exposure_audit.ruleset import PROTOCOLS, _read_toml, _suggest, _type_name
+
+# Sections this module validates.
+OWN_SECTIONS: tuple[str, ...] = ("defaults", "waiver")
+# Sections that belong to other parts of the tool: accepted here, validated there.
+# Extend this set (in this file) when a module gains a config section.
+OTHER_SECTIONS: frozenset[str] = frozenset({"schedule", "notify", "webhook", "report"})
+
+DEFAULTS_KEYS: tuple[str, ...] = ("fail_on", "default_waivers")
+WAIVER_KEYS: tuple[str, ...] = (
+    "rule",
+    "reason",
+    "port",
+    "protocol",
+    "process",
+    "address",
+    "expires",
+)
+DEFAULT_WAIVERS_FILE = Path("waivers") / "default-waivers.toml"
+
+
+@dataclass(frozen=True)
+class Config:
+    waivers: tuple[Waiver, ...] = ()
+    path: Path | None = None  # the file read, None when there was none
+    fail_on: str | None = None  # [defaults] fail_on; --fail-on overrides it
+    default_waivers: bool = True  # [defaults] default_waivers
+    sections: Mapping[str, Any] = field(default_factory=dict)  # OTHER_SECTIONS, raw
+
+
+def default_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME", "").strip()
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
+    return root / "exposure-audit" / "config.toml"
+
+
+def _fail(path: Path, what: str, key: str, message: str) -> ConfigError:
+    return ConfigError(f"{path}: {what}: key '{key}': {message}")
+
+
+def _parse_expires(path: Path, what: str, value: Any) -> str:
+    if isinstance(value, _dt.datetime):
+        raise _fail(path, what, "expires", "expected a date such as 2026-12-31, not a date-time")
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return _dt.date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            pass
+    raise _fail(path, what, "expires", f"expected a date such as 2026-12-31, got {value!r}")
+
+
+def _parse_address(path: Path, what: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise _fail(path, what, "address", f"expected a string, got {_type_name(value)}")
+    text = value.strip()
+    try:
+        if "/" in text:
+            return str(ipaddress.ip_network(text, strict=False))
+        return ipaddress.ip_address(text).compressed
+    except ValueError:
+        raise _fail(path, what, "address", f"not an IP address or network: {value!r}") from None
+
+
+def _str(path: Path, what: str, key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise _fail(path, what, key, f"expected a string, got {_type_name(value)}")
+    if not value.strip():
+        raise _fail(path, what, key, "must not be empty")
+    return value.strip()
+
+
+def parse_waivers(path: Path, tables: Any, source: str) -> tuple[Waiver, ...]:
+    """``[[waiver]]`` tables into Waivers (``source``: "config" or "builtin")."""
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{path}: 'waiver' must be an array of tables, written [[waiver]]")
+    waivers = []
+    for i, table in enumerate(tables):
+        what = f"waiver #{i + 1}"
+        if isinstance(table.get("rule"), str):
+            what += f" (rule {table['rule']})"
+        for key in table:
+            if key not in WAIVER_KEYS:
+                raise _fail(
+                    path,
+                    what,
+                    key,
+                    f"unknown key{_suggest(key, WAIVER_KEYS)} (allowed: {', '.join(WAIVER_KEYS)})",
+                )
+        if "rule" not in table:
+            raise _fail(path, what, "rule", 'missing (a rule id or glob, e.g. "EA-DEV-*")')
+        if "reason" not in table:
+            raise _fail(path, what, "reason", "missing (say why this finding is acceptable)")
+        port = table.get("port")
+        if port is not None and (
+            isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= 65535
+        ):
+            raise _fail(path, what, "port", f"expected a port number 1-65535, got {port!r}")
+        protocol = table.get("protocol")
+        if protocol is not None and protocol not in PROTOCOLS:
+            raise _fail(path, what, "protocol", f'expected "tcp" or "udp", got {protocol!r}')
+        waivers.append(
+            Waiver(
+                rule=_str(path, what, "rule", table["rule"]),
+                reason=_str(path, what, "reason", table["reason"]),
+                port=port,
+                process=_str(path, what, "process", table["process"])
+                if "process" in table
+                else None,
+                address=_parse_address(path, what, table["address"])
+                if "address" in table
+                else None,
+                expires=_parse_expires(path, what, table["expires"])
+                if "expires" in table
+                else None,
+                source=source,
+                protocol=protocol,
+            )
+        )
+    return tuple(waivers)
+
+
+def read_default_waivers() -> tuple[Waiver, ...]:
+    path = resources.rules_dir() / DEFAULT_WAIVERS_FILE
+    doc = _read_toml(path)
+    for key in doc:
+        if key != "waiver":
+            raise ConfigError(f"{path}: unknown top-level key '{key}' (only [[waiver]] here)")
+    return parse_waivers(path, doc.get("waiver", []), "builtin")
+
+
+def parse_config(path: Path, doc: dict[str, Any]) -> Config:
+    for key in doc:
+        if key not in OWN_SECTIONS and key not in OTHER_SECTIONS:
+            known = sorted((*OWN_SECTIONS, *OTHER_SECTIONS))
+            raise ConfigError(
+                f"{path}: unknown top-level key '{key}'{_suggest(key, known)}"
+                f" (known sections: {', '.join(known)})"
+            )
+    defaults = doc.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{path}: 'defaults' must be a table, written [defaults]")
+    for key in defaults:
+        if key not in DEFAULTS_KEYS:
+            raise _fail(
+                path,
+                "[defaults]",
+                key,
+                f"unknown key{_suggest(key, DEFAULTS_KEYS)} (allowed: {', '.join(DEFAULTS_KEYS)})",
+            )
+    fail_on = defaults.get("fail_on")
+    if fail_on is not None and fail_on not in SEVERITIES:
+        raise _fail(
+            path,
+            "[defaults]",
+            "fail_on",
+            f"unknown severity {fail_on!r}{_suggest(str(fail_on), SEVERITIES)}"
+            f" (expected one of: {', '.join(SEVERITIES)})",
+        )
+    default_waivers = defaults.get("default_waivers", True)
+    if not isinstance(default_waivers, bool):
+        raise _fail(path, "[defaults]", "default_waivers", "expected true or false")
+    return Config(
+        waivers=parse_waivers(path, doc.get("waiver", []), "config"),
+        path=path,
+        fail_on=fail_on,
+        default_waivers=default_waivers,
+        sections={k: v for k, v in doc.items() if k in OTHER_SECTIONS},
+    )
+
+
+def load_config(path: Path | None, builtin_waivers: bool = True) -> Config:
+    """The config file (explicit ``path``, else the default location if it exists), with
+    the built-in default waivers appended unless switched off (here or in the file)."""
+    if path is None:
+        candidate = default_config_path()
+        config = parse_config(candidate, _read_toml(candidate)) if candidate.is_file() else Config()
+    else:
+        if not Path(path).is_file():
+            raise ConfigError(f"{path}: config file not found")
+        config = parse_config(Path(path), _read_toml(Path(path)))
+    if builtin_waivers and config.default_waivers:
+        config = Config(
+            waivers=config.waivers + read_default_waivers(),
+            path=config.path,
+            fail_on=config.fail_on,
+            default_waivers=config.default_waivers,
+            sections=config.sections,
+        )
+    return config

@@ -1,0 +1,554 @@
+"""The rules engine: exposures + rules + waivers -> findings. Pure: no I/O, no clock.
+
+One finding per (rule, listener) and per (rule, dangling mapping). Findings come
+grouped by listener: the worst exposure first (widest scope, then worst severity),
+and within a listener the worst severity first.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fnmatch
+import ipaddress
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from exposure_audit.config import Config
+from exposure_audit.fingerprint import dangling_fingerprint, listener_fingerprint
+from exposure_audit.model import (
+    SCOPE_RANK,
+    SEVERITY_RANK,
+    DanglingMapping,
+    Exposure,
+    Facts,
+    Finding,
+    UpnpMapping,
+    Waiver,
+)
+from exposure_audit.ruleset import CMDLINE_MATCH_LIMIT, Framework, PortEntry, Rule, RuleSet, Subject
+
+_EMPTY: frozenset[str] = frozenset()
+_CMDLINE_SHOWN = 200
+_REACH_ITEMS = 4  # interfaces named in reach_desc before "and N more"
+_ADDRESSES_SHOWN = 3
+
+_Tests = tuple[tuple[Callable[[Any, Subject], bool], Any], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class _Compiled:
+    rule: Rule
+    tests: _Tests
+    unless: _Tests
+
+
+def _compile(rule: Rule) -> _Compiled:
+    return _Compiled(
+        rule,
+        tuple((c.test, c.value) for c in rule.conditions),
+        tuple((c.test, c.value) for c in rule.unless),
+    )
+
+
+def _matches(c: _Compiled, s: Subject) -> bool:
+    for test, value in c.tests:
+        if not test(value, s):
+            return False
+    if c.unless:
+        for test, value in c.unless:
+            if not test(value, s):
+                return True
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- waivers
+
+
+@dataclass(frozen=True, eq=False)
+class _WaiverMatcher:
+    waiver: Waiver
+    rule: re.Pattern[str]
+    process: re.Pattern[str] | None
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network | None
+    expires: _dt.date | None
+
+    def applies(
+        self, rule_id: str, protocol: str, port: int, address: str, process: str | None
+    ) -> bool:
+        w = self.waiver
+        if not self.rule.match(rule_id):
+            return False
+        if w.port is not None and w.port != port:
+            return False
+        if w.protocol is not None and w.protocol != protocol:
+            return False
+        if self.process is not None and (process is None or not self.process.match(process)):
+            return False
+        if self.network is not None:
+            ip = _ip(address)
+            if ip is None or ip.version != self.network.version or ip not in self.network:
+                return False
+        return True
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _waiver_matcher(w: Waiver) -> _WaiverMatcher:
+    network = None
+    if w.address is not None:
+        try:
+            network = ipaddress.ip_network(w.address, strict=False)
+        except ValueError:
+            network = None  # validated at load; a hand-built Waiver may skip that
+    expires = None
+    if w.expires is not None:
+        try:
+            expires = _dt.date.fromisoformat(w.expires)
+        except ValueError:
+            expires = _dt.date.min  # unreadable expiry: treat as expired, never as forever
+    return _WaiverMatcher(
+        waiver=w,
+        rule=re.compile(fnmatch.translate(w.rule), re.IGNORECASE),
+        process=re.compile(fnmatch.translate(w.process), re.IGNORECASE) if w.process else None,
+        network=network,
+        expires=expires,
+    )
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    waived: bool = False
+    reason: str | None = None
+    expired: bool = False
+    expired_on: str | None = None
+
+
+def _verdict(
+    matchers: Sequence[_WaiverMatcher],
+    today: _dt.date,
+    rule_id: str,
+    protocol: str,
+    port: int,
+    address: str,
+    process: str | None,
+) -> _Verdict:
+    expired: _WaiverMatcher | None = None
+    for m in matchers:
+        if not m.applies(rule_id, protocol, port, address, process):
+            continue
+        if m.expires is not None and today > m.expires:
+            expired = expired or m
+            continue
+        reason = m.waiver.reason
+        if m.waiver.source == "builtin":
+            reason = f"built-in default waiver: {reason}"
+        return _Verdict(waived=True, reason=reason)
+    if expired is not None:
+        on = expired.waiver.expires or "?"
+        return _Verdict(
+            reason=f"waiver expired on {on}: {expired.waiver.reason}", expired=True, expired_on=on
+        )
+    return _Verdict()
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _and(items: Sequence[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _endpoint(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+class _Context:
+    """Per-run lookups shared by every listener: catalogue, frameworks, interfaces."""
+
+    def __init__(self, ruleset: RuleSet, facts: Facts) -> None:
+        self.catalogue = ruleset.catalogue
+        self.frameworks = ruleset.frameworks
+        self.iface_kind = {i.name: i.kind for i in facts.interfaces}
+        upnp = facts.upnp
+        self.external_ip = (upnp.external_ip if upnp else None) or "the router's external address"
+        self._fw_cache: dict[tuple[str | None, str | None, bool], tuple[Framework, ...]] = {}
+        self._set_cache: dict[tuple[str, ...], frozenset[str]] = {}
+
+    def _set(self, items: tuple[str, ...]) -> frozenset[str]:
+        s = self._set_cache.get(items)
+        if s is None:
+            s = self._set_cache[items] = frozenset(items)
+        return s
+
+    def framework(
+        self, process: str | None, cmdline: str | None, container: bool, port: int
+    ) -> Framework | None:
+        key = (process, cmdline, container)
+        candidates = self._fw_cache.get(key)
+        if candidates is None:
+            candidates = tuple(
+                f for f in self.frameworks if f.matches_process(process, cmdline, container)
+            )
+            self._fw_cache[key] = candidates
+        for f in candidates:
+            if f.ports is None or port in f.ports:
+                return f
+        return None
+
+    def listener_subject(self, exp: Exposure) -> tuple[Subject, PortEntry | None, Framework | None]:
+        lst = exp.listener
+        protocol = lst.protocol.lower()
+        entry = self.catalogue.get(protocol, lst.port)
+        proc = lst.process
+        name = proc.name if proc else None
+        cmdline = " ".join(proc.cmdline)[:CMDLINE_MATCH_LIMIT] if proc and proc.cmdline else None
+        container = exp.container or (proc.container_id if proc else None)
+        framework = (
+            self.framework(name, cmdline, container is not None, lst.port)
+            if self.frameworks
+            else None
+        )
+        subject = Subject(
+            port=lst.port,
+            protocol=protocol,
+            family=lst.family,
+            tags=self._set(entry.tags) if entry else _EMPTY,
+            catalogued=entry is not None,
+            widest=exp.widest_scope,
+            widest_rank=SCOPE_RANK.get(exp.widest_scope, 0) if exp.scopes else -1,
+            scopes=self._set(exp.scopes),
+            kinds=self._set(exp.interface_kinds),
+            process=name,
+            cmdline=cmdline,
+            user=proc.username if proc else None,
+            container=container,
+            upnp_mapped=bool(exp.upnp_mappings),
+            firewall=exp.firewall,
+            published_by=exp.published_by,
+            framework_id=framework.id if framework else None,
+        )
+        return subject, entry, framework
+
+    def dangling_subject(self, d: DanglingMapping) -> tuple[Subject, PortEntry | None]:
+        m = d.mapping
+        protocol = m.protocol.lower()
+        entry = self.catalogue.get(protocol, m.internal_port)
+        subject = Subject(
+            port=m.internal_port,
+            external_port=m.external_port,
+            protocol=protocol,
+            tags=self._set(entry.tags) if entry else _EMPTY,
+            catalogued=entry is not None,
+            scopes=_EMPTY,
+            kinds=_EMPTY,
+            upnp_mapped=True,
+        )
+        return subject, entry
+
+    # ------------------------------------------------------------------ reach_desc
+
+    def reach_desc(self, exp: Exposure) -> str:
+        parts: list[str] = []
+        if exp.upnp_mappings:
+            parts.append(
+                f"the whole internet through the router ({self.mapping_desc(exp.upnp_mappings)})"
+            )
+        groups: dict[tuple[int, str], dict[str, list[str]]] = {}
+        show_link_local = exp.widest_scope in ("link_local", "loopback")
+        for r in exp.reach:
+            if not r.up or r.scope == "loopback":
+                continue
+            if r.scope == "link_local" and not show_link_local:
+                continue
+            kind = self.iface_kind.get(r.interface, "other")
+            lead = _LEADS.get((r.scope, kind)) or _LEADS.get((r.scope, "")) or "hosts on"
+            detail = r.address if r.scope == "public" or not r.network else r.network
+            if r.scope == "link_local":
+                detail = "link-local"
+            per_iface = groups.setdefault((-SCOPE_RANK.get(r.scope, 0), lead), {})
+            details = per_iface.setdefault(r.interface, [])
+            if detail not in details:
+                details.append(detail)
+        shown = 0
+        hidden = 0
+        for (_rank, lead), per_iface in sorted(groups.items()):
+            items = []
+            for iface, details in per_iface.items():
+                if shown >= _REACH_ITEMS:
+                    hidden += 1
+                    continue
+                shown += 1
+                extra = len(details) - _ADDRESSES_SHOWN
+                text = ", ".join(details[:_ADDRESSES_SHOWN]) + (
+                    f", +{extra} more" if extra > 0 else ""
+                )
+                items.append(f"{iface} ({text})")
+            if items:
+                parts.append(f"{lead} {_and(items)}")
+        if hidden:
+            parts.append(f"{hidden} more interface{'s' if hidden > 1 else ''}")
+        if parts:
+            return _and(parts)
+        if exp.scopes:
+            return "this machine only (loopback)"
+        return "nowhere right now (its address is not assigned to an up interface)"
+
+    def mapping_desc(self, mappings: Sequence[UpnpMapping]) -> str:
+        out = []
+        for m in mappings:
+            text = f"port {m.external_port}/{m.protocol.lower()} on {self.external_ip}"
+            if m.remote_host:
+                text += f" (only from {m.remote_host})"
+            out.append(text)
+        return _and(out)
+
+
+_LEADS: dict[tuple[str, str], str] = {
+    ("internet", ""): "the whole internet on",
+    ("public", ""): "anyone on the internet via",
+    ("vpn", ""): "peers on the VPN",
+    ("lan", "container_bridge"): "containers on",
+    ("lan", "veth"): "containers on",
+    ("lan", ""): "everyone on",
+    ("link_local", ""): "neighbours on",
+}
+
+
+def _delete_cmd(mappings: Sequence[UpnpMapping]) -> str:
+    return " ; ".join(f"upnpc -d {m.external_port} {m.protocol.upper()}" for m in mappings)
+
+
+class _SafeFields(dict[str, str]):
+    """format_map mapping: templates are validated at load, so a missing field is a bug
+    in the engine; show it rather than crash the run."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _generic_fix(address: str, port: int) -> str:
+    ip = _ip(address)
+    if ip is not None and ip.is_loopback:
+        return f"stop it when you are not using it (port {port})"
+    return f"bind it to 127.0.0.1 (or ::1) instead of {address}"
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def _severity(rule: Rule, widest: str) -> str:
+    if rule.internet_severity is not None and widest == "internet":
+        return rule.internet_severity
+    return rule.severity
+
+
+def _listener_fields(
+    ctx: _Context,
+    rule: Rule,
+    severity: str,
+    exp: Exposure,
+    entry: PortEntry | None,
+    framework: Framework | None,
+    container: str | None,
+) -> _SafeFields:
+    lst = exp.listener
+    proc = lst.process
+    service = entry.service if entry else "an unrecognised service"
+    user = proc.username if proc and proc.username else None
+    if user is None:
+        uid = proc.uid if proc and proc.uid is not None else lst.uid
+        user = f"uid {uid}" if uid is not None else "an unknown user"
+    cmdline = " ".join(proc.cmdline) if proc else ""
+    fields = _SafeFields(
+        rule_id=rule.id,
+        severity=severity,
+        title=rule.title,
+        process=(proc.name if proc and proc.name else "an unidentified process"),
+        pid=str(proc.pid) if proc and proc.pid is not None else "?",
+        user=user,
+        cmdline=cmdline[:_CMDLINE_SHOWN] + ("..." if len(cmdline) > _CMDLINE_SHOWN else ""),
+        address=lst.address,
+        port=str(lst.port),
+        protocol=lst.protocol.lower(),
+        family=lst.family,
+        endpoint=_endpoint(lst.address, lst.port),
+        service=service,
+        widest=exp.widest_scope,
+        container=container or "",
+        mapping_desc=ctx.mapping_desc(exp.upnp_mappings),
+        delete_cmd=_delete_cmd(exp.upnp_mappings),
+        external_ip=ctx.external_ip,
+        reach_desc=ctx.reach_desc(exp),
+    )
+    fields["framework"] = framework.name if framework else service
+    fields["fix"] = (
+        framework.fix.format_map(fields)
+        if framework
+        else entry.fix.format_map(fields)
+        if entry and entry.fix
+        else _generic_fix(lst.address, lst.port)
+    )
+    return fields
+
+
+def _sentence(text: str) -> str:
+    """Capitalise the first letter: templates may start with a lower-case field."""
+    return text[:1].upper() + text[1:]
+
+
+def _expired_note(message: str, verdict: _Verdict) -> str:
+    if verdict.expired:
+        return f"{message} (The waiver for this finding expired on {verdict.expired_on}.)"
+    return message
+
+
+def _listener_finding(
+    ctx: _Context,
+    rule: Rule,
+    exp: Exposure,
+    subject: Subject,
+    entry: PortEntry | None,
+    framework: Framework | None,
+    waivers: Sequence[_WaiverMatcher],
+    today: _dt.date,
+) -> Finding:
+    lst = exp.listener
+    severity = _severity(rule, exp.widest_scope)
+    fields = _listener_fields(ctx, rule, severity, exp, entry, framework, subject.container)
+    process = lst.process.name if lst.process else None
+    protocol = lst.protocol.lower()
+    verdict = _verdict(waivers, today, rule.id, protocol, lst.port, lst.address, process)
+    return Finding(
+        rule_id=rule.id,
+        severity=severity,
+        title=rule.title,
+        message=_expired_note(_sentence(rule.message.format_map(fields)), verdict),
+        remediation=_sentence(rule.remediation.format_map(fields)),
+        fingerprint=listener_fingerprint(rule.id, protocol, lst.port, lst.address, process),
+        references=rule.references,
+        exposure=exp,
+        waived=verdict.waived,
+        waiver_reason=verdict.reason,
+        waiver_expired=verdict.expired,
+        tags=entry.tags if entry else (),
+        service=entry.service if entry else None,
+    )
+
+
+def _dangling_finding(
+    ctx: _Context,
+    rule: Rule,
+    d: DanglingMapping,
+    entry: PortEntry | None,
+    waivers: Sequence[_WaiverMatcher],
+    today: _dt.date,
+) -> Finding:
+    m = d.mapping
+    protocol = m.protocol.lower()
+    fields = _SafeFields(
+        rule_id=rule.id,
+        severity=rule.severity,
+        title=rule.title,
+        protocol=protocol,
+        external_port=str(m.external_port),
+        external_ip=ctx.external_ip,
+        internal_client=m.internal_client,
+        internal_port=str(m.internal_port),
+        port=str(m.internal_port),
+        endpoint=_endpoint(m.internal_client, m.internal_port),
+        description=m.description or "no description",
+        service=entry.service if entry else "an unrecognised service",
+        delete_cmd=_delete_cmd((m,)),
+    )
+    verdict = _verdict(waivers, today, rule.id, protocol, m.internal_port, m.internal_client, None)
+    return Finding(
+        rule_id=rule.id,
+        severity=rule.severity,
+        title=rule.title,
+        message=_expired_note(_sentence(rule.message.format_map(fields)), verdict),
+        remediation=_sentence(rule.remediation.format_map(fields)),
+        fingerprint=dangling_fingerprint(
+            rule.id, protocol, m.external_port, m.internal_client, m.internal_port
+        ),
+        references=rule.references,
+        dangling=d,
+        waived=verdict.waived,
+        waiver_reason=verdict.reason,
+        waiver_expired=verdict.expired,
+        tags=entry.tags if entry else (),
+        service=entry.service if entry else None,
+    )
+
+
+def _by_severity(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.rule_id))
+
+
+def run_rules(
+    ruleset: RuleSet,
+    facts: Facts,
+    exposures: Sequence[Exposure],
+    dangling: Sequence[DanglingMapping],
+    config: Config,
+    today: _dt.date,
+) -> list[Finding]:
+    """Every rule over every exposure and dangling mapping, waivers applied."""
+    ctx = _Context(ruleset, facts)
+    listener_rules = [_compile(r) for r in ruleset.rules if r.kind == "listener"]
+    dangling_rules = [_compile(r) for r in ruleset.rules if r.kind == "dangling_mapping"]
+    waivers = [_waiver_matcher(w) for w in config.waivers]
+
+    groups: list[tuple[tuple[Any, ...], list[Finding]]] = []
+    internet = SCOPE_RANK["internet"]
+    for exp in exposures:
+        subject, entry, framework = ctx.listener_subject(exp)
+        hits = [c.rule for c in listener_rules if _matches(c, subject)]
+        if not hits:
+            continue
+        findings = _by_severity(
+            [
+                _listener_finding(ctx, r, exp, subject, entry, framework, waivers, today)
+                for r in hits
+            ]
+        )
+        lst = exp.listener
+        key = (
+            -SCOPE_RANK.get(exp.widest_scope, 0),
+            -SEVERITY_RANK.get(findings[0].severity, 0),
+            0,
+            lst.port,
+            lst.protocol,
+            lst.address,
+        )
+        groups.append((key, findings))
+    for d in dangling:
+        subject, entry = ctx.dangling_subject(d)
+        hits = [c.rule for c in dangling_rules if _matches(c, subject)]
+        if not hits:
+            continue
+        findings = _by_severity([_dangling_finding(ctx, r, d, entry, waivers, today) for r in hits])
+        m = d.mapping
+        key = (
+            -internet,
+            -SEVERITY_RANK.get(findings[0].severity, 0),
+            1,
+            m.external_port,
+            m.protocol,
+            m.internal_client,
+        )
+        groups.append((key, findings))
+    groups.sort(key=lambda g: g[0])
+    return [f for _key, findings in groups for f in findings]

@@ -1,0 +1,58 @@
+"""Stable finding fingerprints: the same exposure gives the same fingerprint on every run.
+
+Built from what identifies the exposure, never from what changes between runs (pid,
+time, inode). ``v1`` is part of the hashed text: a change to what goes in bumps it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+
+_SEP = "\x1f"
+
+
+def _normal_address(address: str) -> str:
+    """``::FFFF:0:0`` and ``::ffff:0.0.0.0`` hash alike; text that is not an address as is."""
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).compressed
+    except ValueError:
+        return address
+
+
+def _digest(parts: tuple[str, ...]) -> str:
+    return hashlib.sha256(_SEP.join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def listener_fingerprint(
+    rule_id: str, protocol: str, port: int, address: str, process: str | None
+) -> str:
+    """rule id + protocol + port + bind address + process name (empty when unknown)."""
+    return _digest(
+        (
+            "v1",
+            "listener",
+            rule_id,
+            protocol.lower(),
+            str(port),
+            _normal_address(address),
+            process or "",
+        )
+    )
+
+
+def dangling_fingerprint(
+    rule_id: str, protocol: str, external_port: int, internal_client: str, internal_port: int
+) -> str:
+    """rule id + protocol + external port + internal client + internal port."""
+    return _digest(
+        (
+            "v1",
+            "dangling",
+            rule_id,
+            protocol.lower(),
+            str(external_port),
+            _normal_address(internal_client),
+            str(internal_port),
+        )
+    )
