@@ -1,0 +1,176 @@
+"""`exposure-audit collect`: the installed CLI, on this host (--no-upnp) and in namespaces."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from exposure_audit.commands.collect import facts_json
+from exposure_audit.model import ProcessInfo
+from exposure_audit.serialize import facts_to_dict, load_facts
+from tests.netns import cli_argv, namespaces, requires_netns, unique
+
+FIXTURES = Path(__file__).parent / "fixtures" / "facts"
+
+
+def cli(*args: str, **kw: object) -> subprocess.CompletedProcess:
+    env = {**os.environ, "EXPOSURE_AUDIT_NO_UPNP": "1"}
+    return subprocess.run(  # type: ignore[call-overload]
+        [*cli_argv(), *args], capture_output=True, text=True, timeout=60, env=env, **kw
+    )
+
+
+def test_collect_to_stdout_is_facts_json() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        res = cli("collect", "--no-upnp")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["schema_version"]
+    assert data["upnp"]["status"] == "disabled"
+    mine = [
+        lst for lst in data["listeners"] if lst["port"] == port and lst["address"] == "127.0.0.1"
+    ]
+    assert len(mine) == 1
+    assert mine[0]["process"]["pid"] == os.getpid() or mine[0]["process"] is None
+    assert any(i["name"] == "lo" for i in data["interfaces"])
+
+
+def test_collect_output_file_reads_back_identically(tmp_path: Path) -> None:
+    out = tmp_path / "facts.json"
+    res = cli("collect", "--no-upnp", "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == ""
+    assert f"wrote {out}" in res.stderr
+    raw = json.loads(out.read_text(encoding="utf-8"))
+    facts = load_facts(out)
+    assert facts_to_dict(facts) == raw
+    assert [p.name for p in tmp_path.iterdir()] == ["facts.json"]  # no temporary left
+
+
+def test_collect_dash_means_stdout(tmp_path: Path) -> None:
+    res = cli("collect", "--no-upnp", "-o", "-", cwd=tmp_path)
+    assert res.returncode == 0
+    json.loads(res.stdout)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "dir" / "facts.json"
+    res = cli("collect", "--no-upnp", "-o", str(missing))
+    assert res.returncode == 2
+    assert "cannot write" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "no").exists()
+
+    target = tmp_path / "a-directory"
+    target.mkdir()
+    res = cli("collect", "--no-upnp", "-o", str(target))
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert list(tmp_path.iterdir()) == [target]  # no temporary file left beside it
+    assert list(target.iterdir()) == []
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and unshare(1) to mount a full tmpfs in a private mount namespace",
+)
+def test_full_disk_keeps_the_previous_file_whole(tmp_path: Path) -> None:
+    """A real ENOSPC: a one-page tmpfs (private mount namespace) already holding the old
+    file. The new write fails; the old file is untouched and no temporary remains."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    old = '{"old": "' + "x" * 3000 + '"}\n'
+    script = (
+        f"mount -t tmpfs -o size=4k tmpfs {mnt} && "
+        f"printf '%s' '{old}' > {mnt}/facts.json && "
+        f"{' '.join(cli_argv())} collect --no-upnp -o {mnt}/facts.json; "
+        f"echo rc=$?; ls -a {mnt}; cat {mnt}/facts.json"
+    )
+    res = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "EXPOSURE_AUDIT_NO_UPNP": "1"},
+    )
+    assert "rc=2" in res.stdout, res.stdout + res.stderr
+    assert "cannot write" in res.stderr
+    listing = res.stdout.split("rc=2", 1)[1]
+    assert ".tmp" not in listing
+    assert old in res.stdout
+
+
+def test_garbage_igd_is_never_reached_with_no_upnp() -> None:
+    start = time.monotonic()
+    res = cli("collect", "--no-upnp", "--igd", "http://[garbage::/x", "--upnp-timeout", "30")
+    assert res.returncode == 0, res.stderr
+    assert time.monotonic() - start < 15
+    data = json.loads(res.stdout)
+    assert data["upnp"]["status"] == "disabled"
+    assert data["upnp"]["location"] is None
+    assert "--igd ignored" in res.stderr
+
+
+def test_env_no_upnp_is_the_default() -> None:
+    res = cli("collect", "--igd", "http://169.254.169.254/rootDesc.xml")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["upnp"]["status"] == "disabled"
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1e9", "soon"])
+def test_bad_upnp_timeout_is_a_usage_error(value: str) -> None:
+    res = cli("collect", "--no-upnp", f"--upnp-timeout={value}")
+    assert res.returncode == 2
+    assert "upnp-timeout" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert res.stdout == ""
+
+
+def test_help() -> None:
+    res = cli("collect", "--help")
+    assert res.returncode == 0
+    for word in ("--no-upnp", "--igd", "--upnp-timeout", "-o FILE", "atomically", "run --facts"):
+        assert word in res.stdout
+
+
+def test_non_utf8_text_is_still_written_as_valid_json(tmp_path: Path) -> None:
+    facts = load_facts(FIXTURES / "laptop_cafe.json")
+    bad = ProcessInfo(pid=1, name="bad\udcff", cmdline=("x\udcfe",))
+    lst = dataclasses.replace(facts.listeners[0], process=bad)
+    facts = dataclasses.replace(facts, listeners=(lst,))
+    text = facts_json(facts)
+    path = tmp_path / "f.json"
+    path.write_bytes(text.encode("utf-8"))
+    back = load_facts(path)
+    assert back.listeners[0].process is not None
+    assert back.listeners[0].process.name == "bad\udcff"
+
+
+@requires_netns
+def test_collect_inside_a_namespace_sees_only_its_listeners() -> None:
+    with namespaces(unique("eaG-col")) as (ns,):
+        server = ns.python(
+            "import socket,time\n"
+            "s=socket.socket(); s.bind(('0.0.0.0', 8765)); s.listen()\n"
+            "print('ready', flush=True); time.sleep(60)"
+        )
+        assert server.stdout.readline().strip() == "ready"
+        res = ns.run([*cli_argv(), "collect", "--no-upnp"])
+        assert res.returncode == 0, res.stderr
+        data = json.loads(res.stdout)
+        assert [(lst["address"], lst["port"]) for lst in data["listeners"]] == [("0.0.0.0", 8765)]
+        assert data["listeners"][0]["process"]["pid"] == server.pid
+        assert [i["name"] for i in data["interfaces"]] == ["lo"]
+        assert data["gateways"] == []
+        assert any("no default IPv4 gateway" in w["message"] for w in data["warnings"])
