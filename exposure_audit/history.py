@@ -94,7 +94,7 @@ class History:
         seq = int(_NAME_RE.match(paths[-1].name).group(1)) + 1 if paths else 1  # type: ignore[union-attr]
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
         target = self.reports / f"report-{seq:010d}-{stamp}.json"
-        write_atomic(target, json.dumps(report, indent=1, ensure_ascii=False) + "\n", mode=0o600)
+        write_atomic(target, json.dumps(report, indent=1, ensure_ascii=True) + "\n", mode=0o600)
         return target
 
     def previous(self) -> tuple[Path, dict[str, Any]] | None:
@@ -277,6 +277,9 @@ def cron_session(args: argparse.Namespace) -> Iterator[CronSession]:
     baseline_file = getattr(args, "baseline", None)
     if since_last and baseline_file:
         raise UsageError("use --since-last or --baseline FILE, not both")
+    from exposure_audit.webhook import check_webhook_args
+
+    check_webhook_args(args)
     session = CronSession(args=args, comparing=since_last or bool(baseline_file))
     if baseline_file:
         session.baseline = load_report(baseline_file)

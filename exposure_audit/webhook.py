@@ -225,7 +225,8 @@ def deliver_from_args(
         payload: dict[str, Any] = changes_payload(report, diff)
     else:
         payload = report
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8", "backslashreplace")
+    # ASCII-only JSON: a lone surrogate from a non-UTF-8 process name stays a valid escape.
+    body = json.dumps(payload, ensure_ascii=True).encode("ascii")
     timeout = float(getattr(args, "webhook_timeout", DEFAULT_TIMEOUT))
     opts = WebhookOptions(url=url, timeout=timeout, total=max(DEFAULT_TOTAL, 3 * timeout + 3.5))
     result = deliver(body, opts)
