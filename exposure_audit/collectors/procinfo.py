@@ -213,7 +213,9 @@ def process_info(pid: int, proc: str = PROC) -> tuple[ProcessInfo, bool]:
                 if len(fields) > 1 and fields[1].isdigit():
                     uid = int(fields[1])  # real uid, as ps and psutil report
                 break
-    name = _decode(comm.rstrip(b"\n")) if comm is not None else None
+    if comm is not None and comm.endswith(b"\n"):
+        comm = comm[:-1]  # the kernel's line end, not part of the name
+    name = _decode(comm) if comm is not None else None
     if name is not None and len(name) >= 15 and cmdline:
         # comm is cut at 15 bytes; prefer the full basename of argv[0] when it matches.
         first = os.path.basename(cmdline[0].split(" ", 1)[0])

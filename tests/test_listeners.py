@@ -1,0 +1,285 @@
+"""The listeners collector (sock_diag + /proc attribution) and the host collector,
+against real sockets and real processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from exposure_audit.collectors import listeners as listeners_mod
+from exposure_audit.collectors import procinfo, sockdiag
+from exposure_audit.collectors.host import collect_host, os_release
+from exposure_audit.collectors.listeners import ListenerResult, collect_listeners
+from exposure_audit.model import Listener
+from exposure_audit.serialize import to_jsonable
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="reads /proc and sock_diag (Linux)"
+)
+
+HOLD = textwrap.dedent(
+    """
+    import socket, sys
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    print(s.getsockname()[1], flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+def _find(result: ListenerResult, port: int, protocol: str = "tcp") -> list[Listener]:
+    return [x for x in result.listeners if x.port == port and x.protocol == protocol]
+
+
+@linux_only
+def test_own_listener_is_attributed_with_pid_name_cmdline_user() -> None:
+    """A listener this test process holds is reported once, from sock_diag, with our
+    pid, process name, executable, command line, user and uid."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    port = s.getsockname()[1]
+    try:
+        res = collect_listeners()
+    finally:
+        s.close()
+    (lst,) = _find(res, port)
+    assert lst.source == "sock_diag" and lst.address == "127.0.0.1" and lst.family == "ipv4"
+    assert lst.inode and lst.uid == os.geteuid()
+    proc = lst.process
+    assert proc is not None and proc.pid == os.getpid()
+    assert proc.cmdline and Path(proc.cmdline[0]).name.startswith("python")
+    assert proc.exe and os.path.samefile(proc.exe, os.path.realpath(sys.executable))
+    assert proc.uid == os.getuid() and proc.username
+    assert proc.name and proc.name.startswith(("python", "pytest"))
+    assert lst.notes == ()
+    assert res.ipv6_bindv6only == (Path("/proc/sys/net/ipv6/bindv6only").read_text().strip() == "1")
+
+
+@linux_only
+def test_reuseport_group_is_one_row_per_socket_and_a_forked_socket_is_one_row() -> None:
+    """SO_REUSEPORT: three sockets on one port are three rows (distinct inodes). A
+    socket inherited by a child process is one row, attributed to the lowest pid."""
+    group = []
+    for _ in range(3):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind(("127.0.0.1", group[0].getsockname()[1] if group else 0))
+        s.listen()
+        group.append(s)
+    shared = socket.socket()
+    shared.bind(("127.0.0.1", 0))
+    shared.listen()
+    group_port, shared_port = group[0].getsockname()[1], shared.getsockname()[1]
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        pass_fds=(shared.fileno(),),
+    )
+    try:
+        res = collect_listeners()
+    finally:
+        child.stdin.close()  # type: ignore[union-attr]
+        child.wait()
+        for s in (*group, shared):
+            s.close()
+    rows = _find(res, group_port)
+    assert len(rows) == 3 and len({r.inode for r in rows}) == 3
+    (one,) = _find(res, shared_port)
+    assert one.process is not None and one.process.pid == min(os.getpid(), child.pid)
+
+
+@linux_only
+def test_hostile_process_name_and_cmdline_come_through_as_valid_text() -> None:
+    """A process whose argv[0] holds <script>, a newline, an ANSI escape and invalid
+    UTF-8, and whose comm holds more of the same, is reported without error: invalid
+    bytes become backslash escapes (\\xff), everything else is kept as it is, and the
+    result serialises as UTF-8 JSON."""
+    code = textwrap.dedent(
+        """
+        import socket, sys
+        with open("/proc/self/comm", "wb") as f:
+            f.write(b"<s>\\n\\x1b[31m\\xff")
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        print(s.getsockname()[1], flush=True)
+        sys.stdin.read()
+        """
+    )
+    argv0 = b"<script>alert(1)</script>\n\x1b[31mred\xff\xfe"
+    proc = subprocess.Popen(
+        [argv0, "-c", code, "two\nlines", b"\xc3\x28"],
+        executable=sys.executable,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        port = int(proc.stdout.readline())  # type: ignore[union-attr]
+        res = collect_listeners()
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        proc.wait()
+    (lst,) = _find(res, port)
+    info = lst.process
+    assert info is not None and info.pid == proc.pid
+    assert info.name == "<s>\n\x1b[31m\\xff"
+    assert info.cmdline[0] == "<script>alert(1)</script>\n\x1b[31mred\\xff\\xfe"
+    assert info.cmdline[3:] == ("two\nlines", "\\xc3(")
+    text = json.dumps(to_jsonable(lst), ensure_ascii=False)
+    text.encode("utf-8")  # no lone surrogates: always writable as UTF-8
+
+
+@linux_only
+def test_zombie_kernel_thread_and_vanished_pid_do_not_break_process_info() -> None:
+    """process_info on a zombie (no exe, empty cmdline), on a kernel thread, and on a
+    pid that no longer exists returns what is known, never raises."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        stat = Path(f"/proc/{child.pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.01)
+    try:
+        zombie, alive = procinfo.process_info(child.pid)
+        assert alive and zombie.pid == child.pid
+        assert zombie.cmdline == () and zombie.exe is None
+    finally:
+        child.wait()
+    gone, alive = procinfo.process_info(child.pid)  # reaped: the pid is free now
+    assert not alive and gone.name is None
+    kthreads = [
+        int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(int(p.name)) == 2
+    ]
+    if kthreads:
+        kt, alive = procinfo.process_info(kthreads[0])
+        assert kt.exe is None and kt.cmdline == () and kt.name
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0::/system.slice/docker-" + "a" * 64 + ".scope\n", "a" * 64),
+        ("12:cpu:/docker/" + "b" * 64 + "\n", "b" * 64),
+        (
+            "0::/kubepods.slice/kubepods-burstable.slice/kubepods-pod1.slice/"
+            "cri-containerd-" + "c" * 64 + ".scope\n",
+            "c" * 64,
+        ),
+        ("0::/kubepods/besteffort/pod1234/" + "d" * 64 + "\n", "d" * 64),
+        ("0::/machine.slice/libpod-" + "e" * 64 + ".scope/container\n", "e" * 64),
+        ("0::/system.slice/crio-" + "f" * 64 + ".scope\n", "f" * 64),
+        ("0::/machine.slice/libpod-conmon-" + "1" * 64 + ".scope\n", None),  # the monitor
+        ("0::/user.slice/user-1000.slice/session-2.scope\n", None),
+        ("0::/\n", None),
+    ],
+)
+def test_container_id_from_cgroup_lines(text: str, expected: str | None) -> None:
+    assert procinfo.container_id(text) == expected
+
+
+@linux_only
+def test_fast_listener_construction_builds_equal_dataclasses() -> None:
+    """_from_sockdiag builds Listener objects without the frozen-dataclass __init__
+    (a measured 20 ms at 10,000 listeners); they must be indistinguishable from ones
+    built normally: equal, same hash, same repr, same JSON, still frozen."""
+    assert listeners_mod._LISTENER_EXTRA is not None, "fast path disabled: see _listener_extra"
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    try:
+        (fast,) = _find(collect_listeners(), s.getsockname()[1])
+    finally:
+        s.close()
+    normal = Listener(**{f.name: getattr(fast, f.name) for f in dataclasses.fields(Listener)})
+    assert fast == normal and hash(fast) == hash(normal) and repr(fast) == repr(normal)
+    assert to_jsonable(fast) == to_jsonable(normal)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.port = 1  # type: ignore[misc]
+
+
+@linux_only
+def test_without_sock_diag_falls_back_to_psutil_with_a_warning(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """When sock_diag is unavailable (simulated: a kernel without it cannot be made
+    here), listeners come from psutil: same socket, source "psutil", v6only unknown,
+    process still attributed, and a warning saying what is missing."""
+
+    def unavailable(protocol: str, *a: object, **k: object) -> object:
+        raise sockdiag.SockDiagUnavailable("simulated: no sock_diag")
+
+    monkeypatch.setattr(sockdiag, "dump", unavailable)
+    s = socket.socket(socket.AF_INET6)
+    s.bind(("::1", 0))
+    s.listen()
+    port = s.getsockname()[1]
+    try:
+        res = collect_listeners()
+    finally:
+        s.close()
+    (lst,) = _find(res, port)
+    assert lst.source == "psutil" and lst.v6only is None and lst.address == "::1"
+    assert lst.process is not None and lst.process.pid == os.getpid()
+    assert len(res.warnings) == 2 and all("psutil" in w.message for w in res.warnings)
+    assert all(x.source == "psutil" for x in res.listeners)
+
+
+@linux_only
+def test_a_listener_whose_process_is_gone_is_kept_with_a_note() -> None:
+    """A socket with no process holding it (the holder passed it on and exited is the
+    same case for the collector as one that exits mid-scan): reported with its uid and
+    a note, not dropped."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    port = int(holder.stdout.readline())  # type: ignore[union-attr]
+    sockets = sockdiag.dump("tcp").sockets
+    holder.stdin.close()  # type: ignore[union-attr]
+    holder.wait()
+    mine = [x for x in sockets if x.port == port]
+    warnings: list = []
+    (lst,) = listeners_mod._from_sockdiag(mine, warnings)
+    assert lst.process is None and lst.uid == os.geteuid()
+    assert lst.notes and "no process found" in lst.notes[0]
+
+
+def test_host_info_is_complete_and_cheap() -> None:
+    """collect_host: hostname, OS, kernel, privilege, uid, versions; fast (no
+    subprocess)."""
+    start = time.perf_counter()
+    host = collect_host()
+    assert time.perf_counter() - start < 0.05
+    assert host.hostname == socket.gethostname()
+    assert host.os == os.uname().sysname and host.kernel == os.uname().release
+    assert host.privileged is (os.geteuid() == 0) and host.uid == os.geteuid()
+    assert host.python == ".".join(map(str, sys.version_info[:3]))
+    assert host.tool_version and host.os_release
+
+
+def test_os_release_parsing_handles_quotes_escapes_and_missing_files(tmp_path: Path) -> None:
+    f = tmp_path / "os-release"
+    f.write_text('NAME="Debian"\n# PRETTY_NAME=nope\nPRETTY_NAME="Debian \\"12\\" (x)"\n')
+    assert os_release((str(f),)) == 'Debian "12" (x)'
+    f.write_text("NAME=Alpine\nVERSION='3.19'\n")
+    assert os_release((str(f),)) == "Alpine 3.19"
+    assert os_release((str(tmp_path / "missing"),)) is None
+    f.write_bytes(b"PRETTY_NAME=\xff\xfe\n")
+    assert os_release((str(f),)) == "\ufffd\ufffd"
