@@ -195,7 +195,16 @@ def fails(findings: tuple[dict[str, Any], ...] | list[dict[str, Any]], fail_on: 
 
 
 def _brief(f: dict[str, Any]) -> dict[str, Any]:
-    keep = ("fingerprint", "rule_id", "severity", "title", "message", "remediation", "waived")
+    keep = (
+        "fingerprint",
+        "rule_id",
+        "severity",
+        "title",
+        "message",
+        "remediation",
+        "waived",
+        "exposure_id",
+    )
     return {k: f[k] for k in keep if k in f}
 
 

@@ -171,7 +171,12 @@ def add_webhook_options(parser: argparse.ArgumentParser) -> None:
         "delivery",
         "A failed delivery is a warning; the audit's exit code stands unless --webhook-strict.",
     )
-    g.add_argument("--webhook", metavar="URL", help="POST the JSON report to this http(s) URL")
+    g.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="POST the JSON report to this http(s) URL; @FILE reads the URL from FILE "
+        "(keeps a token out of ps and crontab)",
+    )
     g.add_argument(
         "--webhook-changes-only",
         action="store_true",
@@ -192,9 +197,32 @@ def add_webhook_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+MAX_URL_FILE_BYTES = 8192
+
+
+def webhook_url(args: argparse.Namespace) -> str | None:
+    """``--webhook URL``, or ``--webhook @FILE``: the URL read from FILE, so a token in
+    it shows neither in ``ps`` nor in a crontab."""
+    value = getattr(args, "webhook", None)
+    if not value or not value.startswith("@"):
+        return value or None
+    path = value[1:]
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_URL_FILE_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"--webhook @{path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_URL_FILE_BYTES:
+        raise UsageError(f"--webhook @{path}: larger than {MAX_URL_FILE_BYTES} bytes")
+    lines = raw.decode("utf-8", "replace").strip().splitlines()
+    if not lines:
+        raise UsageError(f"--webhook @{path}: the file is empty")
+    return lines[0].strip()
+
+
 def check_webhook_args(args: argparse.Namespace) -> None:
     """Usage errors, raised before any collection happens."""
-    url = getattr(args, "webhook", None)
+    url = webhook_url(args)
     if url:
         validate_url(url)
         t = getattr(args, "webhook_timeout", DEFAULT_TIMEOUT)
@@ -215,10 +243,10 @@ def deliver_from_args(
     webhook was asked for (or there was nothing to post)."""
     import json
 
-    url = getattr(args, "webhook", None)
+    check_webhook_args(args)
+    url = webhook_url(args)
     if not url:
         return None
-    check_webhook_args(args)
     if getattr(args, "webhook_changes_only", False):
         if diff is None or not diff.changed:
             return None

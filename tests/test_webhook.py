@@ -194,3 +194,17 @@ def test_changes_only_posts_only_when_something_changed(tmp_path: Any) -> None:
     assert [f["fingerprint"] for f in last["new"]] == ["b"]
     assert [f["fingerprint"] for f in last["resolved"]] == ["a"]
     assert last["host"] == {"hostname": "h"}
+
+
+def test_webhook_url_from_file(tmp_path: Any) -> None:
+    rcv = Receiver()
+    secret = tmp_path / "url"
+    with serve(rcv) as base:
+        secret.write_text(base + "/hook?token=FROMFILE\n")
+        out = apply_history_and_delivery(_args("--webhook", f"@{secret}"), report([]), "high")
+    assert out.exit_code == 0 and rcv.paths == ["/hook?token=FROMFILE"]
+    with pytest.raises(UsageError, match="No such file"):
+        check_webhook_args(_args("--webhook", f"@{tmp_path / 'missing'}"))
+    secret.write_text("")
+    with pytest.raises(UsageError, match="empty"):
+        check_webhook_args(_args("--webhook", f"@{secret}"))
