@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
 import sys
 import time
@@ -284,3 +285,31 @@ def test_gateways_multipath_policy_and_none() -> None:
         _i, gateways, warnings = collect_in(ns)
         assert Gateway("ipv4", "10.211.0.2", "eaGg1", True) in gateways
         assert "no default IPv4 gateway found" not in warnings
+
+
+HOLD_TUN = """
+import fcntl, os, struct, time
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH", b"tailscale0", 0x0001 | 0x1000))  # TUNSETIFF
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+@requires_netns
+def test_tun_held_by_a_process_is_up_like_tailscale() -> None:
+    """operstate UNKNOWN with LOWER_UP (tailscale0, wg-quick's wireguard-go) counts as up."""
+    if not os.path.exists("/dev/net/tun"):
+        pytest.skip("no /dev/net/tun here")
+    with namespaces(unique("eaG-tun")) as (ns,):
+        holder = ns.python(HOLD_TUN)
+        assert holder.stdout.readline().strip() == "ready", holder.stderr.read()
+        ns.ip("link", "set", "tailscale0", "up")
+        ns.ip("addr", "add", "100.101.102.103/32", "dev", "tailscale0")
+        ns.ip("addr", "add", "fd7a:115c:a1e0::1/128", "dev", "tailscale0", "nodad")
+        ifaces, _g, _w = collect_in(ns)
+        ts = ifaces["tailscale0"]
+        assert ts.up and ts.kind == "vpn" and ts.mac is None
+        scopes = {a.address: a.scope for a in ts.addresses}
+        assert scopes["100.101.102.103"] == "vpn"
+        assert scopes["fd7a:115c:a1e0::1"] == "vpn"  # a ULA, but on a tunnel

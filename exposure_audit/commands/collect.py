@@ -74,6 +74,7 @@ def options_from_args(args: argparse.Namespace) -> CollectOptions:
         upnp=not args.no_upnp,
         igd_url=None if args.no_upnp else args.igd,
         upnp_timeout=timeout,
+        firewall=not getattr(args, "no_firewall", False),  # if a --no-firewall flag exists
     )
 
 
