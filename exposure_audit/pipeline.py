@@ -10,7 +10,7 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exposure_audit.model import CollectorWarning, Evaluation, Facts, UpnpFacts
+from exposure_audit.model import CollectorWarning, Evaluation, Facts, PublishedPort, UpnpFacts
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,15 @@ def collect_facts(opts: CollectOptions) -> Facts:
         )
         warnings.extend(upnp_warnings)
 
+    firewall = None
+    published: tuple[PublishedPort, ...] = ()
+    if opts.firewall:
+        from exposure_audit.collectors.firewall import collect_firewall
+
+        firewall, found, fw_warnings = collect_firewall()
+        published = tuple(found)
+        warnings.extend(fw_warnings)
+
     return Facts(
         host=host,
         collected_at=collected_at,
@@ -71,6 +80,8 @@ def collect_facts(opts: CollectOptions) -> Facts:
         upnp=upnp,
         warnings=tuple(warnings),
         ipv6_bindv6only=lst.ipv6_bindv6only,
+        firewall=firewall,
+        published=published,
     )
 
 
@@ -84,11 +95,16 @@ def evaluate(facts: Facts, opts: EvaluateOptions) -> Evaluation:
     ruleset = load_ruleset(opts.rule_dirs, builtin=opts.builtin_rules)
     config = load_config(opts.config_path, builtin_waivers=opts.builtin_waivers)
     resolved = resolve(facts)
+    exposures = resolved.exposures
+    if facts.firewall is not None:
+        from exposure_audit.firewall import annotate
+
+        exposures = annotate(facts, exposures)
     today = opts.today or _dt.date.today()
-    findings = run_rules(ruleset, facts, resolved.exposures, resolved.dangling, config, today)
+    findings = run_rules(ruleset, facts, exposures, resolved.dangling, config, today)
     return Evaluation(
         facts=facts,
-        exposures=tuple(resolved.exposures),
+        exposures=tuple(exposures),
         findings=tuple(findings),
         dangling=tuple(resolved.dangling),
         rules_evaluated=tuple(r.id for r in ruleset.rules),
