@@ -156,3 +156,12 @@ def test_junk_flood_then_a_good_device_stops_early(
     # it stopped once the gateway answered, far before the 3 s discovery window
     assert out["elapsed"] < 1.0
     assert wait_for(lambda: len(http_requests(log)) >= 3, 1)
+
+
+def test_silent_network_is_not_found_after_the_timeout(pair: tuple[Netns, Netns]) -> None:
+    aud, _dev = pair
+    out = audit(aud, timeout=0.5)
+    assert out["facts"]["status"] == "not_found"
+    assert out["warnings"] == []
+    assert "no UPnP Internet Gateway Device answered" in out["facts"]["message"]
+    assert 0.5 <= out["elapsed"] < 1.0
