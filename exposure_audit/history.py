@@ -217,46 +217,61 @@ class CronSession:
     baseline: dict[str, Any] | None = None
     comparing: bool = False
 
-    def finish(
+    def compare(
         self,
         report: dict[str, Any],
         fail_on: str | None,
-        stdout_format: str = "text",
+        stdout_format: str | None = "text",
     ) -> CronOutcome:
-        """Store the report, compare it, deliver it; return what to print and the exit code.
+        """What changed, what to print instead of the usual stdout report, the exit code.
 
         ``fail_on``: the --fail-on severity (None: never exit 1). ``stdout_format``:
-        "json" prints the changes as JSON, anything else as text.
+        "json" prints the changes as JSON, "text" as text, None keeps the usual output.
+        Touches nothing: call ``commit`` once the run's own outputs are written.
         """
         from exposure_audit.diffing import diff_to_dict, render_diff_text
 
         check_report(report, "this run's report")
         diff = diff_reports(self.baseline, report) if self.comparing else None
+        text: str | None = None
         if diff is None:
             code = EXIT_FINDINGS if fail_on and fails(report["findings"], fail_on) else EXIT_OK
-            text = None
         else:
             considered = (
                 report["findings"] if getattr(self.args, "fail_on_existing", False) else diff.new
             )
             code = EXIT_FINDINGS if fail_on and fails(considered, fail_on) else EXIT_OK
             if stdout_format == "json":
-                text = json.dumps(diff_to_dict(diff), indent=2, ensure_ascii=False) + "\n"
-                text = text if diff.changed else ""
-            else:
+                doc = json.dumps(diff_to_dict(diff), indent=2, ensure_ascii=False) + "\n"
+                text = doc if diff.changed else ""
+            elif stdout_format is not None:
                 text = render_diff_text(diff)
-        outcome = CronOutcome(exit_code=code, diff=diff, stdout_text=text)
+        return CronOutcome(exit_code=code, diff=diff, stdout_text=text)
+
+    def commit(self, report: dict[str, Any], outcome: CronOutcome) -> CronOutcome:
+        """Store the report (and prune), then deliver it; may change the exit code
+        (only --webhook-strict does)."""
         if self.history is not None:
             outcome.saved = self.history.save(report)
             keep = getattr(self.args, "keep", None) or DEFAULT_KEEP
             self.history.prune(keep)
-        from exposure_audit.webhook import deliver_from_args
+        from exposure_audit.webhook import EXIT_WEBHOOK, deliver_from_args
 
-        code_after = deliver_from_args(self.args, report, diff, outcome.exit_code)
-        if code_after is not None:
-            outcome.webhook_ok = code_after == outcome.exit_code
-            outcome.exit_code = code_after
+        result = deliver_from_args(self.args, report, outcome.diff)
+        if result is not None:
+            outcome.webhook_ok = result.ok
+            if not result.ok and getattr(self.args, "webhook_strict", False):
+                outcome.exit_code = EXIT_WEBHOOK
         return outcome
+
+    def finish(
+        self,
+        report: dict[str, Any],
+        fail_on: str | None,
+        stdout_format: str | None = "text",
+    ) -> CronOutcome:
+        """``compare`` then ``commit``."""
+        return self.commit(report, self.compare(report, fail_on, stdout_format))
 
 
 def state_dir_from_args(args: argparse.Namespace) -> Path | None:

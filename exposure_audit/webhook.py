@@ -237,10 +237,10 @@ def check_webhook_args(args: argparse.Namespace) -> None:
 
 
 def deliver_from_args(
-    args: argparse.Namespace, report: dict[str, Any], diff: ReportDiff | None, exit_code: int
-) -> int | None:
-    """Deliver as the options say. Returns the exit code to use, or None when no
-    webhook was asked for (or there was nothing to post)."""
+    args: argparse.Namespace, report: dict[str, Any], diff: ReportDiff | None
+) -> DeliveryResult | None:
+    """Deliver as the options say (a failure is a warning on stderr). None when no
+    webhook was asked for, or --webhook-changes-only had nothing to post."""
     import json
 
     check_webhook_args(args)
@@ -259,12 +259,10 @@ def deliver_from_args(
     opts = WebhookOptions(url=url, timeout=timeout, total=max(DEFAULT_TOTAL, 3 * timeout + 3.5))
     result = deliver(body, opts)
     if result.ok:
-        return exit_code
+        return result
     print(
         f"exposure-audit: warning: webhook not delivered after {result.attempts} attempt(s), "
         f"{result.elapsed:.1f} s: {result.message}",
         file=sys.stderr,
     )
-    if getattr(args, "webhook_strict", False):
-        return EXIT_WEBHOOK
-    return exit_code
+    return result

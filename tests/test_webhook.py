@@ -168,7 +168,7 @@ def test_audit_result_survives_a_down_receiver(capsys: pytest.CaptureFixture[str
     url = f"http://127.0.0.1:{_closed_port()}/hook?token=TOPSECRET"
     r = report([finding("a", "critical")])
     out = apply_history_and_delivery(_args("--webhook", url), r, "high")
-    assert out.exit_code == 1  # the audit's own answer stands
+    assert out.exit_code == 1 and out.webhook_ok is False  # the audit's own answer stands
     err = capsys.readouterr().err
     assert "webhook not delivered" in err and "TOPSECRET" not in err
     out = apply_history_and_delivery(_args("--webhook", url, "--webhook-strict"), r, "high")
@@ -202,7 +202,7 @@ def test_webhook_url_from_file(tmp_path: Any) -> None:
     with serve(rcv) as base:
         secret.write_text(base + "/hook?token=FROMFILE\n")
         out = apply_history_and_delivery(_args("--webhook", f"@{secret}"), report([]), "high")
-    assert out.exit_code == 0 and rcv.paths == ["/hook?token=FROMFILE"]
+    assert out.exit_code == 0 and out.webhook_ok and rcv.paths == ["/hook?token=FROMFILE"]
     with pytest.raises(UsageError, match="No such file"):
         check_webhook_args(_args("--webhook", f"@{tmp_path / 'missing'}"))
     secret.write_text("")
