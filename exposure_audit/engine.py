@@ -393,7 +393,7 @@ def _listener_fields(
         external_ip=ctx.external_ip,
         reach_desc=ctx.reach_desc(exp),
     )
-    fields["framework"] = framework.name if framework else service
+    fields["framework"] = framework.name if framework and framework.describes else service
     fields["fix"] = (
         framework.fix.format_map(fields)
         if framework

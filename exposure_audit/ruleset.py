@@ -91,7 +91,7 @@ LISTENER_FIELDS: dict[str, str] = {
     "service": 'catalogue service name, or "an unrecognised service"',
     "reach_desc": 'who can reach it: "everyone on wlan0 (192.168.1.0/24)"',
     "widest": "widest scope: loopback, link_local, lan, vpn, public, internet",
-    "framework": "framework recognised from the command line, or the service name",
+    "framework": "framework recognised from the command line, else the service name",
     "fix": "the framework's one-line fix, or a generic bind-to-loopback sentence",
     "container": 'container name or id, or ""',
     "mapping_desc": 'UPnP mappings to it: "port 8080/tcp on 203.0.113.7", or ""',
@@ -186,6 +186,7 @@ class Framework:
     ports: frozenset[int] | None
     container: bool | None
     source: str
+    describes: bool = True  # False: gives a fix only; {framework} shows the service name
 
     def matches_process(self, process: str | None, cmdline: str | None, container: bool) -> bool:
         """The port-independent part of the match (cached per process by the engine)."""
@@ -521,7 +522,16 @@ RULE_KEYS: tuple[str, ...] = (
     "references",
 )
 PORT_KEYS: tuple[str, ...] = ("port", "protocol", "service", "tags", "why", "references", "fix")
-FRAMEWORK_KEYS: tuple[str, ...] = ("id", "name", "fix", "process", "cmdline", "port", "container")
+FRAMEWORK_KEYS: tuple[str, ...] = (
+    "id",
+    "name",
+    "fix",
+    "process",
+    "cmdline",
+    "port",
+    "container",
+    "describes",
+)
 TOP_LEVEL_KEYS: tuple[str, ...] = ("rule", "framework", "port")
 
 
@@ -750,6 +760,7 @@ def _parse_framework(path: Path, index: int, table: dict[str, Any], loaded: _Loa
             ports=_p_ports(where, "port", table["port"]) if "port" in table else None,
             container=container,
             source=str(path),
+            describes=_p_bool(where, "describes", table.get("describes", True)),
         )
     )
 
