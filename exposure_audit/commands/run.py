@@ -1,0 +1,396 @@
+"""``exposure-audit run``: collect (or load saved Facts), evaluate, report, exit code.
+
+The sequence, each step a function so later options slot in between:
+
+    plan outputs (usage errors, before anything is touched)
+    -> facts: collect, or load --facts FILE (then no collector is even imported)
+    -> evaluate: exposure resolution + rules + waivers
+    -> build the report document (report.py: the JSON contract)
+    -> render every requested format (a broken template fails here: nothing written)
+    -> write every file (staged: all or none), then standard output
+    -> exit code from --fail-on
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exposure_audit.errors import EXIT_FINDINGS, EXIT_OK, FormatError, OutputError, UsageError
+from exposure_audit.model import SEVERITIES, Evaluation, Facts
+from exposure_audit.options import add_collect_options
+
+DESCRIPTION = """\
+Collect what this machine exposes (or load saved Facts with --facts), work out where
+each listening service can be reached from, check it against the rules, and report
+it worst first: what, reachable from where, and the one-line fix.
+"""
+
+EPILOG = """\
+output:
+  Without --format or -o, the terminal summary goes to standard output.
+  -o FILE picks the format from the extension (.txt terminal, .json, .html, .prom
+  Prometheus), and the terminal summary still goes to standard output unless a
+  format is sent there with -o -.
+  --format F (repeatable, or comma-separated: --format json,html) chooses formats
+  explicitly: each -o FILE takes the format its extension names, the others are
+  paired with the remaining -o in order, and at most one format may be left
+  without a file: it goes to standard output.
+  --template [FORMAT=]PATH renders terminal or html output from your own jinja2
+  template (FORMAT defaults from the file name: html if it contains .htm, else
+  terminal). Templates see the same document as the JSON report.
+  Files are written atomically and only after everything rendered: a failed run
+  (bad rule, bad template, unwritable path) leaves previous reports untouched.
+
+examples:
+  exposure-audit run --no-upnp                     summary of this machine
+  exposure-audit run -o report.html                also write the HTML report
+  exposure-audit run --format json -o -            the JSON report on standard output
+  exposure-audit run --facts facts.json -o r.json  evaluate saved Facts, offline
+  exposure-audit run --quiet --fail-on medium      one line, and exit 1 on medium+
+
+exit codes:
+  0  no unwaived finding at or above --fail-on
+  1  an unwaived finding at or above --fail-on (default: high)
+  2  usage, configuration, rule, template or input-file error; or an output could
+     not be written (nothing was written)
+  3  collection failed outright
+"""
+
+FAIL_ON_CHOICES = (*SEVERITIES, "none")
+MAX_FACTS_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Output:
+    format: Any  # render.Format
+    path: str  # "-" = standard output
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from exposure_audit.ruleset import add_rules_options
+
+    p = subparsers.add_parser(
+        "run",
+        help="collect, evaluate and report: what is reachable from where, and the fix",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--facts",
+        metavar="FILE",
+        help="evaluate a saved Facts file (from 'collect', or a JSON report) instead of "
+        "collecting: touches nothing on this machine",
+    )
+    add_collect_options(p)
+    add_rules_options(p)
+    g = p.add_argument_group("output")
+    g.add_argument(
+        "-f",
+        "--format",
+        metavar="FORMAT",
+        action="append",
+        default=[],
+        help="terminal, json, html or prometheus (repeatable, or comma-separated)",
+    )
+    g.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="write a report to PATH ('-' = standard output; repeatable)",
+    )
+    g.add_argument(
+        "--template",
+        metavar="[FORMAT=]PATH",
+        action="append",
+        default=[],
+        help="your own jinja2 template for the terminal or html output",
+    )
+    g.add_argument(
+        "--fail-on",
+        metavar="SEVERITY",
+        default="high",
+        type=str.lower,
+        choices=FAIL_ON_CHOICES,
+        help="exit 1 when an unwaived finding is at or above SEVERITY "
+        "(info, low, medium, high, critical, or none; default: high)",
+    )
+    g.add_argument(
+        "-q", "--quiet", action="store_true", help="terminal output: only the verdict line"
+    )
+    g.add_argument(
+        "--no-color",
+        action="store_true",
+        help="no colour (also NO_COLOR=1; colour is only ever used on a terminal)",
+    )
+    p.set_defaults(func=run)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def parse_formats(values: list[str]) -> list[Any]:
+    from exposure_audit.render import Format, format_names
+
+    out: list[Any] = []
+    for value in values:
+        for name in value.split(","):
+            name = name.strip().lower()
+            if not name:
+                continue
+            try:
+                fmt = Format(name)
+            except ValueError:
+                raise UsageError(
+                    f"unknown format {name!r} (choose from {', '.join(format_names())})"
+                ) from None
+            if fmt not in out:
+                out.append(fmt)
+    return out
+
+
+def plan_outputs(formats: list[Any], outputs: list[str]) -> tuple[list[Output], bool]:
+    """Pair formats with destinations. Returns (outputs, implicit_terminal): the second is
+    True when the terminal summary was added for stdout without being asked for."""
+    from exposure_audit.render import Format, format_for_path
+
+    seen: set[str] = set()
+    for path in outputs:
+        key = path if path == "-" else os.path.abspath(path)
+        if key in seen:
+            raise UsageError(f"-o {path} given twice")
+        seen.add(key)
+
+    if not formats:
+        plan = []
+        for path in outputs:
+            fmt = format_for_path(path)
+            if fmt is None:
+                raise UsageError(
+                    f"cannot tell the format of {path} from its extension "
+                    "(.txt, .json, .html, .prom): add --format"
+                )
+            plan.append(Output(fmt, path))
+        if not any(o.path == "-" for o in plan):
+            plan.append(Output(Format.TERMINAL, "-"))
+            return plan, True
+        return plan, False
+
+    remaining = list(formats)
+    plan = []
+    unpaired = []
+    for path in outputs:
+        fmt = format_for_path(path) if path != "-" else None
+        if fmt is not None and fmt in remaining:
+            remaining.remove(fmt)
+            plan.append(Output(fmt, path))
+        else:
+            unpaired.append(path)
+    for path in unpaired:
+        if not remaining:
+            raise UsageError(f"no --format left for -o {path}")
+        plan.append(Output(remaining.pop(0), path))
+    if len(remaining) > 1:
+        names = ", ".join(f.value for f in remaining)
+        raise UsageError(f"formats {names} have no -o: give each its own -o PATH (or -o -)")
+    if remaining:
+        if any(o.path == "-" for o in plan):
+            raise UsageError(f"format {remaining[0].value} has no -o, and standard output is taken")
+        plan.append(Output(remaining[0], "-"))
+    return plan, False
+
+
+def parse_templates(values: list[str]) -> dict[Any, Path]:
+    from exposure_audit.render import TEMPLATED, Format
+
+    out: dict[Any, Path] = {}
+    for value in values:
+        prefix, sep, rest = value.partition("=")
+        fmt = None
+        if sep and prefix.lower() in {f.value for f in Format}:
+            fmt, path = Format(prefix.lower()), Path(rest)
+        else:
+            path = Path(value)
+            fmt = Format.HTML if ".htm" in path.name.lower() else Format.TERMINAL
+        if fmt not in TEMPLATED:
+            raise UsageError(f"--template: the {fmt.value} format takes no template")
+        if fmt in out:
+            raise UsageError(f"--template given twice for {fmt.value}")
+        if not path.is_file():
+            raise UsageError(f"--template {path}: no such file")
+        out[fmt] = path
+    return out
+
+
+def use_color(args: argparse.Namespace, stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    if args.no_color or os.environ.get("NO_COLOR", ""):
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def load_or_collect(args: argparse.Namespace) -> Facts:
+    if args.facts:
+        return load_facts_file(args.facts)
+    from exposure_audit.commands.collect import options_from_args
+    from exposure_audit.pipeline import collect_facts
+
+    return collect_facts(options_from_args(args))
+
+
+def load_facts_file(path: str) -> Facts:
+    """A Facts file from ``collect``, or a JSON report from ``run`` (its ``facts``)."""
+    import json
+
+    from exposure_audit.serialize import facts_from_dict, load_facts
+
+    try:
+        return load_facts(path)
+    except FormatError as first:
+        # A JSON report: serialize only unwraps documents without a top-level "host".
+        try:
+            with open(path, "rb") as fh:
+                data = json.loads(fh.read(MAX_FACTS_BYTES + 1))
+        except (OSError, ValueError, RecursionError):
+            raise first from None
+        tool = data.get("tool") if isinstance(data, dict) else None
+        if isinstance(tool, dict) and tool.get("name") == "exposure-audit":
+            if isinstance(data.get("facts"), dict):
+                return facts_from_dict(data["facts"], f"{path} (facts of a JSON report)")
+        raise
+
+
+def evaluate(args: argparse.Namespace, facts: Facts) -> Evaluation:
+    from exposure_audit.pipeline import EvaluateOptions
+    from exposure_audit.pipeline import evaluate as pipeline_evaluate
+    from exposure_audit.ruleset import rules_options
+
+    return pipeline_evaluate(facts, EvaluateOptions(**rules_options(args)))
+
+
+def build(args: argparse.Namespace, evaluation: Evaluation) -> dict[str, Any]:
+    from exposure_audit.pipeline import now_iso
+    from exposure_audit.report import build_report
+    from exposure_audit.ruleset import rules_options
+
+    options = {
+        "facts_file": args.facts,
+        "upnp": not args.no_upnp if not args.facts else False,
+        "igd_url": None if args.facts else args.igd,
+        **rules_options(args),
+    }
+    return build_report(evaluation, generated_at=now_iso(), options=options, fail_on=fail_on(args))
+
+
+def fail_on(args: argparse.Namespace) -> str | None:
+    return None if args.fail_on == "none" else str(args.fail_on)
+
+
+def render_all(
+    args: argparse.Namespace,
+    plan: list[Output],
+    templates: dict[Any, Path],
+    report: dict[str, Any],
+) -> list[tuple[Output, bytes]]:
+    from exposure_audit.render import Format, RenderContext, render
+
+    rendered = []
+    for out in plan:
+        to_stdout = out.path == "-"
+        ctx = RenderContext(
+            color=to_stdout and out.format is Format.TERMINAL and use_color(args),
+            width=_width() if to_stdout else 100,
+            quiet=bool(args.quiet) and to_stdout,
+            template=templates.get(out.format),
+        )
+        text = render(out.format, report, ctx)
+        # Process names and cmdlines may hold bytes that are not UTF-8 (kept as
+        # surrogates): written as visible escapes, never as invalid UTF-8.
+        rendered.append((out, text.encode("utf-8", errors="backslashreplace")))
+    return rendered
+
+
+def _width() -> int:
+    return max(40, min(shutil.get_terminal_size((100, 24)).columns, 160))
+
+
+def write_all(rendered: list[tuple[Output, bytes]]) -> None:
+    """Every file, atomically and all-or-none: each is staged as a temporary file next to
+    its target first; only when all are staged are they renamed into place. Standard
+    output comes last."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for out, data in rendered:
+            if out.path == "-":
+                continue
+            staged.append((_stage(Path(out.path), data), Path(out.path)))
+    except BaseException:
+        for tmp, _target in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    for i, (tmp, target) in enumerate(staged):
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            for later, _t in staged[i:]:
+                with contextlib.suppress(OSError):
+                    os.unlink(later)
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    for out, data in rendered:
+        if out.path == "-":
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+
+
+def _stage(target: Path, data: bytes) -> str:
+    if target.is_dir():
+        raise OutputError(f"cannot write {target}: it is a directory")
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    return tmp
+
+
+def exit_code(report: dict[str, Any]) -> int:
+    return EXIT_FINDINGS if report["summary"]["failed"] else EXIT_OK
+
+
+def run(args: argparse.Namespace) -> int:
+    plan, _implicit = plan_outputs(parse_formats(args.format), list(args.output))
+    templates = parse_templates(list(args.template))
+    facts = load_or_collect(args)
+    evaluation = evaluate(args, facts)
+    report = build(args, evaluation)
+    rendered = render_all(args, plan, templates, report)
+    write_all(rendered)
+    return exit_code(report)

@@ -1,0 +1,59 @@
+"""Renderers: one module per output format, each ``render(report, ctx) -> str``.
+
+``report`` is the dict from :func:`exposure_audit.report.build_report` (the JSON
+contract); every format reads that same document. To add a format: a member of
+:class:`Format`, a module here with ``render``, and its file extension in
+``EXTENSIONS`` (tests/test_render_*.py check that every member renders).
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class Format(enum.Enum):
+    TERMINAL = "terminal"
+    JSON = "json"
+    HTML = "html"
+    PROMETHEUS = "prometheus"  # node_exporter textfile (render/prometheus.py)
+
+
+# File extension -> format, for ``-o report.html`` without ``--format``.
+EXTENSIONS: dict[str, Format] = {
+    ".txt": Format.TERMINAL,
+    ".json": Format.JSON,
+    ".html": Format.HTML,
+    ".htm": Format.HTML,
+    ".prom": Format.PROMETHEUS,
+}
+
+# Formats drawn from a jinja2 template, which ``--template`` may replace.
+TEMPLATED: frozenset[Format] = frozenset({Format.TERMINAL, Format.HTML})
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    color: bool = False  # ANSI colour (terminal only)
+    width: int = 100  # terminal columns
+    quiet: bool = False  # terminal: the verdict line only
+    template: Path | None = None  # a user's own jinja2 template for this format
+
+
+def format_names() -> list[str]:
+    return [f.value for f in Format]
+
+
+def render(fmt: Format, report: Mapping[str, Any], ctx: RenderContext | None = None) -> str:
+    """Render ``report`` as ``fmt``. Raises ConfigError for a broken user template."""
+    module = importlib.import_module(f"exposure_audit.render.{fmt.value}")
+    return str(module.render(report, ctx or RenderContext()))
+
+
+def format_for_path(path: str) -> Format | None:
+    """The format an output file's extension implies, or None."""
+    return EXTENSIONS.get(Path(path).suffix.lower())

@@ -1,0 +1,101 @@
+"""The terminal summary: worst first, one block per exposed listener, the fix for each.
+
+Drawn from reports/terminal.txt.j2 (or the user's ``--template``). Every value is
+cleaned of control characters (process names and command lines are attacker-chosen);
+colour only when the caller says so (a TTY without NO_COLOR).
+"""
+
+from __future__ import annotations
+
+import shlex
+import textwrap
+from collections.abc import Mapping
+from typing import Any
+
+from exposure_audit.render import RenderContext
+from exposure_audit.render.templating import Safe, clean_text, environment, render_template
+from exposure_audit.render.view import build_view
+
+TEMPLATE = "terminal.txt.j2"
+
+_STYLES = {
+    "critical": "1;97;41",
+    "high": "1;31",
+    "medium": "1;33",
+    "low": "1;36",
+    "info": "2",
+    "ok": "1;32",
+    "bold": "1",
+    "dim": "2",
+    "red": "31",
+    "green": "32",
+    "yellow": "33",
+    "cyan": "36",
+}
+
+
+def _filters(ctx: RenderContext) -> dict[str, Any]:
+    def color(value: object, style: str) -> Safe:
+        text = value if isinstance(value, Safe) else clean_text(value)
+        code = _STYLES.get(str(style))
+        if not ctx.color or not code or not text:
+            return Safe(text)
+        return Safe(f"\x1b[{code}m{text}\x1b[0m")
+
+    def short(value: object, width: int) -> Safe:
+        text = clean_text(value)
+        width = max(int(width), 8)
+        return Safe(text if len(text) <= width else text[: width - 1] + "…")
+
+    def wrap(value: object, width: int, indent: int = 0, first: int | None = None) -> Safe:
+        """Wrap to ``width`` columns in all: later lines start with ``indent`` spaces; the
+        first line starts at column ``first`` (default ``indent``), after a label the
+        template has already printed, so it gets no spaces of its own."""
+        text = clean_text(value)
+        start = int(indent if first is None else first)
+        lines = textwrap.wrap(
+            text,
+            width=max(int(width), start + 20, int(indent) + 20),
+            initial_indent="\0" * start,
+            subsequent_indent=" " * int(indent),
+            break_on_hyphens=False,
+        )
+        if not lines:
+            return Safe("")
+        lines[0] = lines[0][start:]
+        return Safe("\n".join(lines))
+
+    def cmd(argv: object) -> str:
+        if isinstance(argv, (list, tuple)):
+            return " ".join(a if a and _plain(a) else shlex.quote(a) for a in map(str, argv))
+        return str(argv)
+
+    def ep(obj: Mapping[str, Any]) -> str:
+        return endpoint(str(obj.get("address", "")), obj.get("port"))
+
+    def upper(value: object) -> str:
+        return str(value).upper()
+
+    return {"c": color, "short": short, "wrap": wrap, "cmd": cmd, "upper_": upper, "ep": ep}
+
+
+def endpoint(address: str, port: object) -> str:
+    """``0.0.0.0:8000``, ``[::]:8000``."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _plain(arg: str) -> bool:
+    return all(ch.isalnum() or ch in "-_./=:,@%+" for ch in arg)
+
+
+def render(report: Mapping[str, Any], ctx: RenderContext) -> str:
+    env = environment("terminal", ctx.template, _filters(ctx))
+    context = {
+        "report": report,
+        "summary": report["summary"],
+        "view": build_view(report),
+        "width": max(40, ctx.width),
+        "quiet": ctx.quiet,
+        "color": ctx.color,
+    }
+    return render_template(env, TEMPLATE, ctx.template, context)

@@ -1,0 +1,426 @@
+"""The report document: one JSON-able dict built from an Evaluation.
+
+Every renderer (terminal, JSON, HTML, and any user template) reads this same dict, so
+what a person sees and what tooling reads cannot drift apart. Its shape is the contract
+in ``reports/report.schema.json`` (documented in docs/json-report.md); bump
+``REPORT_SCHEMA_VERSION`` on any change to it (minor: additive, major: incompatible).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from exposure_audit import __version__
+from exposure_audit.model import (
+    SCOPE_RANK,
+    SCOPES,
+    SEVERITIES,
+    SEVERITY_RANK,
+    Evaluation,
+    Exposure,
+    Facts,
+    Finding,
+    Listener,
+    UpnpMapping,
+)
+from exposure_audit.serialize import facts_to_dict, to_jsonable
+
+REPORT_SCHEMA_VERSION = "1.0"
+TOOL_NAME = "exposure-audit"
+
+# Scopes that mean "someone other than me", widest first (for verdicts and ordering).
+BEYOND_LOOPBACK: tuple[str, ...] = tuple(s for s in reversed(SCOPES) if s != "loopback")
+
+
+def severity_at_least(severity: str, threshold: str | None) -> bool:
+    """``threshold`` None (``--fail-on none``) is never reached."""
+    if threshold is None:
+        return False
+    return SEVERITY_RANK[severity] >= SEVERITY_RANK[threshold]
+
+
+def build_report(
+    evaluation: Evaluation,
+    *,
+    generated_at: str,
+    options: Mapping[str, Any] | None = None,
+    fail_on: str | None = "high",
+) -> dict[str, Any]:
+    """The report document for ``evaluation``. Pure: no clock, no OS, no network."""
+    facts = evaluation.facts
+    kinds = {i.name: i.kind for i in facts.interfaces}
+    ids = _exposure_ids(evaluation.exposures)
+    findings = sorted(evaluation.findings, key=_finding_order)
+
+    by_exposure: dict[str, list[Finding]] = {}
+    finding_docs = []
+    for f in findings:
+        xid = _find_id(f.exposure, evaluation.exposures, ids) if f.exposure else None
+        if xid is not None:
+            by_exposure.setdefault(xid, []).append(f)
+        finding_docs.append(_finding_doc(f, xid, kinds))
+
+    exposure_docs = [
+        _exposure_doc(x, ids[i], by_exposure.get(ids[i], []), kinds)
+        for i, x in enumerate(evaluation.exposures)
+    ]
+    exposure_docs.sort(key=_exposure_order)
+
+    summary = _summary(facts, exposure_docs, findings, evaluation, fail_on)
+    return {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "tool": {"name": TOOL_NAME, "version": __version__},
+        "generated_at": generated_at,
+        "host": {
+            "hostname": facts.host.hostname,
+            "os": facts.host.os,
+            "os_release": facts.host.os_release,
+            "kernel": facts.host.kernel,
+            "privileged": facts.host.privileged,
+        },
+        "options": _options_doc(options or {}, fail_on),
+        "summary": summary,
+        "exposures": exposure_docs,
+        "findings": finding_docs,
+        "dangling_mappings": [_mapping_doc(d.mapping) for d in evaluation.dangling],
+        "rules_evaluated": list(evaluation.rules_evaluated),
+        "warnings": [to_jsonable(w) for w in evaluation.warnings],
+        "facts": facts_to_dict(facts),
+    }
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def _options_doc(options: Mapping[str, Any], fail_on: str | None) -> dict[str, Any]:
+    doc = {
+        "facts_file": None,
+        "upnp": True,
+        "igd_url": None,
+        "rule_dirs": [],
+        "builtin_rules": True,
+        "config_path": None,
+        "builtin_waivers": True,
+    }
+    for key in doc:
+        if key in options:
+            value = options[key]
+            if key == "rule_dirs":
+                value = [str(v) for v in value]
+            elif key in ("facts_file", "config_path", "igd_url") and value is not None:
+                value = str(value)
+            doc[key] = value
+    doc["fail_on"] = fail_on or "none"
+    return doc
+
+
+def _exposure_ids(exposures: Iterable[Exposure]) -> list[str]:
+    """Stable ids: ``tcp/0.0.0.0/8000``; a second socket on the same key gets ``#2``."""
+    seen: dict[str, int] = {}
+    out = []
+    for x in exposures:
+        n = seen[x.key] = seen.get(x.key, 0) + 1
+        out.append(x.key if n == 1 else f"{x.key}#{n}")
+    return out
+
+
+def _find_id(exposure: Exposure, exposures: tuple[Exposure, ...], ids: list[str]) -> str | None:
+    for i, x in enumerate(exposures):
+        if x is exposure:
+            return ids[i]
+    for i, x in enumerate(exposures):
+        if x == exposure:
+            return ids[i]
+    return None
+
+
+def _finding_order(f: Finding) -> tuple[int, int, str, int, str]:
+    lst = f.exposure.listener if f.exposure else None
+    return (
+        int(f.waived),
+        -SEVERITY_RANK.get(f.severity, 0),
+        lst.protocol if lst else "~",
+        lst.port if lst else (f.dangling.mapping.external_port if f.dangling else 0),
+        f.rule_id,
+    )
+
+
+def _exposure_order(doc: Mapping[str, Any]) -> tuple[int, int, int, str, str]:
+    sev = doc["severity"]
+    return (
+        -(SEVERITY_RANK[sev] if sev else -1),
+        -SCOPE_RANK[doc["widest_scope"]],
+        doc["port"],
+        doc["protocol"],
+        doc["id"],
+    )
+
+
+def _process_doc(lst: Listener) -> dict[str, Any] | None:
+    p = lst.process
+    if p is None:
+        return None
+    return {
+        "pid": p.pid,
+        "name": p.name,
+        "exe": p.exe,
+        "cmdline": list(p.cmdline),
+        "username": p.username,
+        "uid": p.uid,
+        "container_id": p.container_id,
+    }
+
+
+def _mapping_doc(m: UpnpMapping) -> dict[str, Any]:
+    return dict(to_jsonable(m))
+
+
+def _network_of(address: str, network: str | None) -> str:
+    if network:
+        return network
+    try:
+        return str(ipaddress.ip_network(address))
+    except ValueError:
+        return address
+
+
+def describe_reach(exposure: Exposure, kinds: Mapping[str, str]) -> list[str]:
+    """Plain words, widest first: ``everyone on wlan0 (192.168.1.0/24)``."""
+    groups: dict[tuple[str, str, str], set[str | None]] = {}
+    for r in exposure.reach:
+        if r.up:
+            key = (r.scope, r.interface, _network_of(r.address, r.network))
+            groups.setdefault(key, set()).add(r.firewall)
+    ordered = sorted(groups, key=lambda g: (-SCOPE_RANK[g[0]], g[1], g[2]))
+    out = [_mapping_words(m) for m in exposure.upnp_mappings]
+    for scope, iface, net in ordered:
+        kind = kinds.get(iface, "other")
+        before = len(out)
+        if scope == "loopback":
+            out.append(f"this machine only ({iface})")
+        elif scope == "public":
+            out.append(f"the internet directly: public address on {iface} ({net})")
+        elif scope == "vpn":
+            out.append(f"peers on the VPN {iface} ({net})")
+        elif scope == "link_local":
+            out.append(f"neighbours on {iface} (link-local {net})")
+        elif kind == "container_bridge":
+            out.append(f"containers on {iface} ({net})")
+        elif kind == "veth":
+            out.append(f"the peer of {iface} ({net})")
+        else:
+            out.append(f"everyone on {iface} ({net})")
+        if groups[(scope, iface, net)] == {"filtered"} and len(out) > before:
+            out[-1] += " - but the firewall filters it"
+    return out
+
+
+def _mapping_words(m: UpnpMapping) -> str:
+    src = f"from {m.remote_host} " if m.remote_host else ""
+    desc = f', "{m.description}"' if m.description else ""
+    return (
+        f"the internet {src}via the router: port {m.external_port}/{m.protocol} "
+        f"-> {m.internal_client}:{m.internal_port} (UPnP mapping{desc})"
+    )
+
+
+def _exposure_doc(
+    x: Exposure, xid: str, findings: list[Finding], kinds: Mapping[str, str]
+) -> dict[str, Any]:
+    lst = x.listener
+    up = [r for r in x.reach if r.up]
+    scopes = [
+        s for s in SCOPES if s in set(x.scopes) | ({"internet"} if x.upnp_mappings else set())
+    ]
+    unwaived = [f for f in findings if not f.waived]
+    worst = max((f.severity for f in unwaived), key=SEVERITY_RANK.__getitem__, default=None)
+    return {
+        "id": xid,
+        "protocol": lst.protocol,
+        "family": lst.family,
+        "address": lst.address,
+        "port": lst.port,
+        "v6only": lst.v6only,
+        "bound_interface": lst.bound_interface,
+        "zone": lst.zone,
+        "uid": lst.uid,
+        "process": _process_doc(lst),
+        "notes": list(lst.notes),
+        "widest_scope": x.widest_scope,
+        "scopes": scopes,
+        "exposed": x.widest_scope != "loopback",
+        "interfaces": _unique(r.interface for r in up),
+        "addresses": _unique(r.address for r in up),
+        "networks": _unique(_network_of(r.address, r.network) for r in up),
+        "interface_kinds": list(x.interface_kinds),
+        "reachable_from": describe_reach(x, kinds),
+        "reach": [to_jsonable(r) for r in x.reach],
+        "upnp_mappings": [_mapping_doc(m) for m in x.upnp_mappings],
+        "firewall": x.firewall,
+        "firewall_evidence": x.firewall_evidence,
+        "published_by": x.published_by,
+        "container": x.container,
+        "severity": worst,
+        "findings": [f.fingerprint for f in findings],
+    }
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _finding_doc(f: Finding, xid: str | None, kinds: Mapping[str, str]) -> dict[str, Any]:
+    listener = exposure = None
+    mappings: list[dict[str, Any]] = []
+    if f.exposure is not None:
+        x = f.exposure
+        lst = x.listener
+        p = lst.process
+        up = [r for r in x.reach if r.up]
+        listener = {
+            "protocol": lst.protocol,
+            "family": lst.family,
+            "address": lst.address,
+            "port": lst.port,
+            "pid": p.pid if p else None,
+            "process": p.name if p else None,
+            "exe": p.exe if p else None,
+            "user": (p.username if p else None),
+            "uid": p.uid if p and p.uid is not None else lst.uid,
+            "cmdline": list(p.cmdline) if p else [],
+            "container_id": p.container_id if p else None,
+        }
+        exposure = {
+            "widest_scope": x.widest_scope,
+            "scopes": list(x.scopes),
+            "interfaces": _unique(r.interface for r in up),
+            "addresses": _unique(r.address for r in up),
+            "networks": _unique(_network_of(r.address, r.network) for r in up),
+            "reachable_from": describe_reach(x, kinds),
+        }
+        mappings = [_mapping_doc(m) for m in x.upnp_mappings]
+    elif f.dangling is not None:
+        mappings = [_mapping_doc(f.dangling.mapping)]
+    return {
+        "rule_id": f.rule_id,
+        "severity": f.severity,
+        "title": f.title,
+        "message": f.message,
+        "remediation": f.remediation,
+        "references": list(f.references),
+        "fingerprint": f.fingerprint,
+        "waived": f.waived,
+        "waiver_reason": f.waiver_reason,
+        "waiver_expired": f.waiver_expired,
+        "tags": list(f.tags),
+        "service": f.service,
+        "exposure_id": xid,
+        "dangling": f.dangling is not None,
+        "listener": listener,
+        "exposure": exposure,
+        "upnp_mappings": mappings,
+    }
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _summary(
+    facts: Facts,
+    exposures: list[dict[str, Any]],
+    findings: list[Finding],
+    evaluation: Evaluation,
+    fail_on: str | None,
+) -> dict[str, Any]:
+    unwaived = [f for f in findings if not f.waived]
+    by_sev = {s: sum(1 for f in unwaived if f.severity == s) for s in SEVERITIES}
+    highest = max((f.severity for f in unwaived), key=SEVERITY_RANK.__getitem__, default=None)
+    exposed = [x for x in exposures if x["exposed"]]
+    widest = {s: sum(1 for x in exposures if x["widest_scope"] == s) for s in SCOPES}
+    reachable = {s: sum(1 for x in exposures if s in x["scopes"]) for s in SCOPES}
+    failing = sum(1 for f in unwaived if severity_at_least(f.severity, fail_on))
+    upnp = facts.upnp
+    summary = {
+        "verdict": "",
+        "verdict_headline": "",
+        "verdict_reasons": [],
+        "status": highest or "ok",
+        "findings_total": len(findings),
+        "by_severity": by_sev,
+        "highest_severity": highest,
+        "waived": sum(1 for f in findings if f.waived),
+        "waivers_expired": sum(1 for f in findings if f.waiver_expired),
+        "at_or_above_fail_on": failing,
+        "fail_on": fail_on or "none",
+        "failed": failing > 0,
+        "listeners_total": len(exposures),
+        "listeners_exposed": len(exposed),
+        "exposed_by_widest_scope": widest,
+        "reachable_by_scope": reachable,
+        "exposed_without_findings": sum(1 for x in exposed if not x["findings"]),
+        "dangling_mappings": len(evaluation.dangling),
+        "rules_evaluated": len(evaluation.rules_evaluated),
+        "upnp_status": upnp.status if upnp else "disabled",
+        "warnings": len(evaluation.warnings),
+    }
+    headline, reasons = verdict_parts(facts, exposures, summary)
+    summary["verdict_headline"] = headline
+    summary["verdict_reasons"] = reasons
+    summary["verdict"] = headline + (": " + ", ".join(reasons) if reasons else "") + "."
+    return summary
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def verdict_parts(
+    facts: Facts, exposures: list[dict[str, Any]], summary: Mapping[str, Any]
+) -> tuple[str, list[str]]:
+    """A headline a non-expert understands, and where from (widest first)."""
+    host = facts.host.hostname or "this machine"
+    total = len(exposures)
+    exposed = [x for x in exposures if x["exposed"]]
+    if total == 0:
+        return f"No listening services found on {host}", []
+    if not exposed:
+        return (
+            f"Nothing on {host} is reachable from other machines: "
+            + ("its only listener is" if total == 1 else f"all {total} listeners are")
+            + " on loopback",
+            [],
+        )
+    kinds = {i.name: i.kind for i in facts.interfaces}
+    reasons = []
+    for scope in BEYOND_LOOPBACK:
+        n = summary["reachable_by_scope"][scope]
+        if not n:
+            continue
+        ifaces = _unique(
+            r["interface"] for x in exposed for r in x["reach"] if r["up"] and r["scope"] == scope
+        )
+        reasons.append(f"{n} from {_scope_words(scope, ifaces, kinds)}")
+    is_are = "is" if len(exposed) == 1 else "are"
+    headline = (
+        f"{_plural(len(exposed), 'service')} on {host} {is_are} reachable from other machines"
+    )
+    return headline, reasons
+
+
+def _scope_words(scope: str, ifaces: list[str], kinds: Mapping[str, str]) -> str:
+    names = ", ".join(ifaces[:3]) + (", ..." if len(ifaces) > 3 else "")
+    if scope == "internet":
+        return "the internet (a UPnP port mapping on the router)"
+    if scope == "public":
+        return f"the internet directly (public address on {names})"
+    if scope == "vpn":
+        return f"the VPN ({names})"
+    if scope == "link_local":
+        return f"neighbours on the same link ({names})"
+    if ifaces and all(i.startswith(("wl", "wifi", "ath")) for i in ifaces):
+        return f"the Wi-Fi network ({names})"
+    if ifaces and all(kinds.get(i) == "container_bridge" for i in ifaces):
+        return f"containers ({names})"
+    return f"the local network ({names})"
