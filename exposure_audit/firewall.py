@@ -440,33 +440,80 @@ def evaluate(
     return _conclude(final, src_net)
 
 
+_YES, _NO = " (assumed to match)", " (assumed not to match)"
+_MAX_WORLDS = 4096
+
+
+def _assumed(leaf: _Leaf) -> dict[str, bool] | None:
+    """The leaf's assumptions as {construct: matched}; None if contradictory."""
+    out: dict[str, bool] = {}
+    for a in leaf.assumptions:
+        for suffix, value in ((_YES, True), (_NO, False)):
+            if a.endswith(suffix):
+                name = a[: -len(suffix)]
+                if out.setdefault(name, value) != value:
+                    return None
+    return out
+
+
+def _world_result(leaves: list[tuple[_Leaf, str]]) -> str:
+    if any(lf.verdict == "accept" for lf, _ in leaves):
+        return OPEN
+    if leaves and all(lf.verdict in ("drop", "reject") for lf, _ in leaves):
+        return FILTERED
+    return UNKNOWN
+
+
 def _conclude(final: list[tuple[_Leaf, str]], whole: _Net) -> Verdict:
-    certain_open = [(lf, ev) for lf, ev in final if lf.verdict == "accept" and not lf.assumptions]
-    if certain_open:
-        lf, ev = certain_open[0]
-        srcs = sorted({n for lf2, _ in certain_open for n in lf2.src}, key=str)
+    """Combine the paths. Constructs not understood are unknown facts about the packet:
+    every assignment of them is a possible world; within a world the peer's own choices
+    (source address inside the network, source port) make it open if any path accepts.
+    The verdict is certain only when every world agrees."""
+    cases = [(lf, ev, _assumed(lf)) for lf, ev in final]
+    cases = [(lf, ev, a) for lf, ev, a in cases if a is not None]
+    names = sorted({n for _, _, a in cases for n in a})
+    results: set[str] = set()
+    if len(names) > 12:  # 2**12 worlds at most; beyond, only what holds everywhere
+        sure = _world_result([(lf, ev) for lf, ev, a in cases if not a])
+        results = {OPEN} if sure == OPEN else {UNKNOWN}
+    else:
+        for mask in range(2 ** len(names)):
+            world = {n: bool(mask >> i & 1) for i, n in enumerate(names)}
+            here = [(lf, ev) for lf, ev, a in cases if all(world[k] == v for k, v in a.items())]
+            results.add(_world_result(here))
+            if len(results) > 1:
+                break
+    if results == {OPEN}:
+        accepts = [(lf, ev) for lf, ev, a in cases if lf.verdict == "accept"]
+        accepts.sort(key=lambda x: len(x[0].assumptions))
+        lf, ev = accepts[0]
+        srcs = sorted(
+            {n for lf2, _ in accepts if not lf2.assumptions for n in lf2.src}
+            or {n for lf2, _ in accepts for n in lf2.src},
+            key=str,
+        )
         parts = [f"accepted by: {ev}" if ev else "accepted"]
         if srcs != [whole]:
             shown = ", ".join(str(n) for n in srcs[:4]) + (" ..." if len(srcs) > 4 else "")
             parts.append(f"only from {shown}")
         parts.extend(sorted(set(lf.notes)))
         return Verdict(OPEN, "; ".join(parts))
-    if all(lf.verdict in ("drop", "reject") for lf, _ in final):
+    if results == {FILTERED}:
         evs: list[str] = []
-        for _lf, ev in final:
+        for _lf, ev, _a in cases:
             if ev not in evs:
                 evs.append(ev)
-        shown = " | ".join(f"{lf_ev}" for lf_ev in evs[:3]) + (" | ..." if len(evs) > 3 else "")
-        verb = "rejected" if all(lf.verdict == "reject" for lf, _ in final) else "dropped"
+        shown = " | ".join(evs[:3]) + (" | ..." if len(evs) > 3 else "")
+        verb = "rejected" if all(lf.verdict == "reject" for lf, _, _ in cases) else "dropped"
         return Verdict(FILTERED, f"{verb} by: {shown}")
-    names: list[str] = []
+    named: list[str] = []
     for lf, _ in final:
         if lf.verdict in ("accept", "unknown"):
             for a in lf.assumptions:
-                base = a.replace(" (assumed to match)", "").replace(" (assumed not to match)", "")
-                if base not in names:
-                    names.append(base)
-    return Verdict(UNKNOWN, "depends on rules not understood: " + "; ".join(names[:4]))
+                base = a.removesuffix(_YES).removesuffix(_NO)
+                if base not in named:
+                    named.append(base)
+    return Verdict(UNKNOWN, "depends on rules not understood: " + "; ".join(named[:4]))
 
 
 # --------------------------------------------------------------------------- annotate
@@ -532,6 +579,7 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
     filled in. Unchanged when no firewall facts were collected."""
     fw = facts.firewall
     out: list[Exposure] = []
+    cache: dict[tuple[str, int, str, str, str | None], Verdict] = {}
     for exp in exposures:
         lst = exp.listener
         runtime, opts = _proxy_info(exp)
@@ -570,7 +618,10 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
                     ),
                 )
             else:
-                v = evaluate(fw, lst.protocol, lst.port, r.address, r.interface, r.network)
+                key = (lst.protocol, lst.port, r.address, r.interface, r.network)
+                if key not in cache:
+                    cache[key] = evaluate(fw, *key)
+                v = cache[key]
             reaches.append(dataclasses.replace(r, firewall=v.result, firewall_evidence=v.evidence))
         up = [r for r in reaches if r.up and r.firewall is not None]
         firewall = evidence = None

@@ -1,0 +1,253 @@
+"""The evaluator over recorded rulesets (no root, no namespaces).
+
+ufw.save.txt / ufw.nft.json / firewalld.nft.json / docker.* were recorded by
+tests/fixtures/firewall/record.py from the real tools (iptables-nft-restore, nft -f)
+in a throw-away namespace; the same rulesets are checked against real peers in
+test_firewall_groundtruth.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from exposure_audit.collectors.firewall import iptables, nftables
+from exposure_audit.firewall import evaluate
+from exposure_audit.model import FirewallChain, FirewallFacts, FirewallMatch, FirewallRule
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "firewall"
+A = ("vA", "10.1.0.1", "10.1.0.0/24")
+B = ("vB", "10.2.0.1", "10.2.0.0/24")
+A6 = ("vA", "fd01::1", "fd01::/64")
+
+
+def _facts(chains: list[FirewallChain], backend: str = "nftables") -> FirewallFacts:
+    return FirewallFacts(backend=backend, chains=tuple(chains))
+
+
+def ufw_save() -> FirewallFacts:
+    chains, _ = iptables.parse_save((FIX / "ufw.save.txt").read_text(), "ip")
+    return _facts(chains, "iptables-nft")
+
+
+def nft_fixture(name: str) -> FirewallFacts:
+    data = json.loads((FIX / f"{name}.nft.json").read_text())
+    chains, _ = nftables.parse_ruleset(data, (FIX / f"{name}.nft.txt").read_text())
+    return _facts(chains)
+
+
+def check(fw: FirewallFacts, proto: str, port: int, reach: tuple[str, str, str]):
+    iface, addr, net = reach
+    return evaluate(fw, proto, port, addr, iface, net)
+
+
+# --------------------------------------------------------------------------- ufw
+
+
+@pytest.mark.parametrize(
+    ("proto", "port", "reach", "want", "evidence"),
+    [
+        ("tcp", 22, A, "open", "-A ufw-user-input -p tcp -m tcp --dport 22 -j ACCEPT"),
+        ("tcp", 2222, B, "open", "ufw-user-limit-accept"),  # ufw limit: first conn passes
+        ("tcp", 8000, A, "open", "-s 10.1.0.0/24"),
+        ("tcp", 8000, B, "filtered", "policy drop of chain ip filter INPUT"),
+        ("tcp", 8001, A, "filtered", "--dport 8001 -j DROP"),
+        ("tcp", 8002, A, "filtered", "--reject-with tcp-reset"),
+        ("udp", 5353, A, "filtered", "policy drop"),  # the 5353 rule is for 224.0.0.251
+        ("udp", 68, A, "open", "only with source port 67"),  # DHCP client rule
+        ("tcp", 22, A6, "open", "no ipv6 input filter"),  # only ip tables loaded
+    ],
+)
+def test_ufw_chains_from_iptables_save(proto, port, reach, want, evidence) -> None:
+    v = check(ufw_save(), proto, port, reach)
+    assert v.result == want, v
+    assert evidence in v.evidence
+
+
+def test_ufw_nft_json_alone_is_unknown_not_wrong() -> None:
+    """iptables-nft's conntrack/recent matches are opaque ("xt") in nft's JSON: read
+    alone, the ufw ruleset must give "unknown" naming them, never a wrong verdict.
+    (The collector reads such tables from iptables-nft-save instead.)"""
+    fw = nft_fixture("ufw")
+    truth = ufw_save()
+    for proto, port in (("tcp", 22), ("tcp", 8000), ("tcp", 8001), ("udp", 5353)):
+        for reach in (A, B):
+            v, t = check(fw, proto, port, reach), check(truth, proto, port, reach)
+            assert v.result in (t.result, "unknown"), (proto, port, reach, v, t)
+    v = check(fw, "tcp", 22, A)
+    assert v.result == "unknown" and "xt match conntrack" in v.evidence
+
+
+# --------------------------------------------------------------------------- firewalld
+
+
+@pytest.mark.parametrize(
+    ("proto", "port", "reach", "want", "evidence"),
+    [
+        ("tcp", 22, A, "open", "tcp dport 22 ct state { new, untracked } accept"),
+        ("tcp", 9090, A, "open", "tcp dport 9090"),
+        ("tcp", 9090, B, "filtered", "reject with icmpx admin-prohibited"),  # zone home
+        ("tcp", 8000, B, "open", "tcp dport 8000"),
+        ("tcp", 8000, A, "filtered", "reject with icmpx admin-prohibited"),
+        ("udp", 5353, B, "filtered", "reject"),  # mdns rule is for 224.0.0.251 only
+        ("tcp", 22, A6, "open", "tcp dport 22"),  # rpfilter in raw_PREROUTING passes
+        ("udp", 546, A6, "filtered", "reject"),  # dhcpv6-client only to fe80::/64
+        ("udp", 546, ("vA", "fe80::1", "fe80::/64"), "open", "udp dport 546"),
+        ("tcp", 22, ("eth9", "192.0.2.1", "192.0.2.0/24"), "open", "tcp dport 22"),  # default
+        ("tcp", 8000, ("eth9", "192.0.2.1", "192.0.2.0/24"), "filtered", "reject"),
+        ("tcp", 8000, ("lo", "127.0.0.1", "127.0.0.0/8"), "open", 'iifname "lo" accept'),
+    ],
+)
+def test_firewalld_zones(proto, port, reach, want, evidence) -> None:
+    v = check(nft_fixture("firewalld"), proto, port, reach)
+    assert v.result == want, v
+    assert evidence in v.evidence
+
+
+def test_firewalld_chains_kept_are_the_inbound_path_only() -> None:
+    names = {c.name for c in nft_fixture("firewalld").chains}
+    assert {"filter_INPUT", "filter_INPUT_ZONES", "filter_IN_public_allow"} <= names
+    assert {"raw_PREROUTING", "mangle_PREROUTING"} <= names
+    assert not any("FWD" in n or "OUTPUT" in n for n in names)
+
+
+# --------------------------------------------------------------------------- docker
+
+
+def test_docker_dnat_read_from_save_and_from_nft_json() -> None:
+    _, from_save = iptables.parse_save((FIX / "docker.save.txt").read_text(), "ip")
+    data = json.loads((FIX / "docker.nft.json").read_text())
+    _, from_json = nftables.parse_ruleset(data, (FIX / "docker.nft.txt").read_text())
+    for published in (from_save, from_json):
+        assert len(published) == 1
+        p = published[0]
+        assert (p.protocol, p.host_port, p.target_address, p.target_port) == (
+            "tcp", 8080, "172.17.0.2", 80,
+        )  # fmt: skip
+        assert p.published_by == "docker" and p.excluded_interface == "docker0"
+        assert p.bypasses_input_filter and p.host_address is None
+    assert from_save[0].evidence.startswith("-A DOCKER ! -i docker0")
+    assert "dnat to 172.17.0.2:80" in from_json[0].evidence
+
+
+# --------------------------------------------------------------------------- semantics
+
+
+def rule(text: str, *matches: FirewallMatch, verdict: str | None = "accept", target=None,
+         unknown: tuple[str, ...] = ()) -> FirewallRule:  # fmt: skip
+    return FirewallRule(text, matches, verdict, target, unknown)
+
+
+def M(field: str, *values: str, negate: bool = False) -> FirewallMatch:
+    return FirewallMatch(field, values, negate)
+
+
+def base(*rules: FirewallRule, policy: str = "drop", name: str = "input",
+         hook: str = "input", prio: int = 0, family: str = "inet") -> FirewallChain:  # fmt: skip
+    return FirewallChain("t", family, name, hook, "filter", prio, policy, rules)
+
+
+def sub(name: str, *rules: FirewallRule) -> FirewallChain:
+    return FirewallChain("t", "inet", name, rules=rules)
+
+
+def test_partial_subnet_is_open_with_the_restriction() -> None:
+    fw = _facts([base(rule("ip saddr 10.1.0.0/28 accept", M("saddr", "10.1.0.0/28")))])
+    v = check(fw, "tcp", 8000, A)
+    assert v.result == "open" and "only from 10.1.0.0/28" in v.evidence
+    assert check(fw, "tcp", 8000, B).result == "filtered"
+
+
+def test_saddr_split_follows_rule_order() -> None:
+    # drop a /25 first, then accept the whole /24: the other half is still accepted
+    fw = _facts([base(
+        rule("drop half", M("saddr", "10.1.0.0/25"), verdict="drop"),
+        rule("accept all", M("saddr", "10.1.0.0/24")),
+    )])  # fmt: skip
+    v = check(fw, "tcp", 1, A)
+    assert v.result == "open" and "only from 10.1.0.128/25" in v.evidence
+    fw = _facts([base(
+        rule("drop all", M("saddr", "10.0.0.0/8"), verdict="drop"),
+        rule("accept", M("saddr", "10.1.0.0/24")),
+    )])  # fmt: skip
+    assert check(fw, "tcp", 1, A).result == "filtered"
+    assert check(fw, "tcp", 1, A).evidence == "dropped by: drop all"
+
+
+def test_negated_saddr_and_unknown_network_means_any_source() -> None:
+    fw = _facts([base(rule("not from 10/8", M("saddr", "10.0.0.0/8", negate=True)))])
+    assert check(fw, "tcp", 1, A).result == "filtered"
+    v = evaluate(fw, "tcp", 1, "10.1.0.1", "vA", None)  # network unknown: anyone
+    assert v.result == "open" and "only from" in v.evidence
+
+
+def test_unknown_construct_is_named_and_harmless_when_both_ways_agree() -> None:
+    fw = _facts([base(
+        rule("meta mark 1 tcp dport 22 accept", M("l4proto", "tcp"), M("dport", "22"),
+             unknown=("meta mark 1",)),
+        rule("tcp dport 22 accept", M("l4proto", "tcp"), M("dport", "22")),
+        rule("meta mark 2 tcp dport 80 accept", M("dport", "80"), unknown=("meta mark 2",)),
+        rule("meta mark 3 drop", unknown=("meta mark 3",), verdict="drop"),
+    )])  # fmt: skip
+    assert check(fw, "tcp", 22, A).result == "open"  # accepted either way
+    v = check(fw, "tcp", 80, A)
+    assert v.result == "unknown" and "meta mark 2" in v.evidence
+    assert check(fw, "tcp", 81, A).result == "filtered"  # mark 3 or not: dropped
+
+
+def test_jump_return_goto() -> None:
+    fw = _facts([
+        base(
+            rule("jump sub", verdict="jump", target="sub"),
+            rule("goto g", M("dport", "7"), verdict="goto", target="g"),
+            rule("tcp dport 5 accept", M("dport", "5")),
+            policy="drop",
+        ),
+        sub("sub", rule("5 return", M("dport", "5"), verdict="return"),
+            rule("6 accept", M("dport", "6")),
+            rule("drop rest", M("dport", "1-4"), verdict="drop")),
+        sub("g", rule("nothing", M("dport", "99"))),
+    ])  # fmt: skip
+    assert check(fw, "tcp", 5, A).result == "open"  # returned, then accepted
+    assert check(fw, "tcp", 6, A).result == "open"
+    assert check(fw, "tcp", 3, A).evidence == "dropped by: drop rest"
+    # goto: falling off g returns past the caller: the base chain's policy applies
+    assert "policy drop" in check(fw, "tcp", 7, A).evidence
+
+
+def test_every_base_chain_must_pass_and_families_apply() -> None:
+    fw = _facts([
+        base(rule("drop 9090", M("dport", "9090"), verdict="drop"), policy="accept",
+             name="pre", hook="prerouting", prio=-150, family="ip"),
+        base(policy="accept"),
+        base(rule("drop 8000", M("dport", "8000"), verdict="drop"), policy="accept",
+             name="late", prio=10, family="ip6"),
+    ])  # fmt: skip
+    assert check(fw, "tcp", 9090, A).result == "filtered"
+    assert check(fw, "tcp", 9090, A6).result == "open"  # the ip table does not see IPv6
+    assert check(fw, "tcp", 8000, A6).result == "filtered"
+    assert check(fw, "tcp", 8000, A).result == "open"
+
+
+def test_queue_and_unavailable_are_unknown() -> None:
+    fw = _facts([base(rule("queue", verdict="queue"))])
+    v = check(fw, "tcp", 1, A)
+    assert v.result == "unknown" and "verdict queue" in v.evidence
+    v = check(FirewallFacts("unavailable", message="needs root"), "tcp", 1, A)
+    assert v == type(v)("unknown", "needs root")
+    assert check(FirewallFacts("none"), "tcp", 1, A).result == "open"
+
+
+def test_too_many_paths_is_unknown_not_a_hang() -> None:
+    rules = [rule(f"m{i}", unknown=(f"meta mark {i}",), verdict="jump", target="s")
+             for i in range(20)]  # fmt: skip
+    fw = _facts([base(*rules), sub("s", rule("x", unknown=("meta mark x",), verdict="return"))])
+    v = check(fw, "tcp", 1, A)
+    assert v.result == "unknown" and "too complex" in v.evidence
+
+
+def test_ipv4_mapped_address_is_evaluated_as_ipv4() -> None:
+    fw = _facts([base(rule("ip 22", M("nfproto", "ipv4"), M("dport", "22")))])
+    assert evaluate(fw, "tcp", 22, "::ffff:10.1.0.1", "vA", "10.1.0.0/24").result == "open"
