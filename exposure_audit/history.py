@@ -25,14 +25,14 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from exposure_audit.atomicio import write_atomic
 from exposure_audit.diffing import ReportDiff, check_report, diff_reports, fails, load_report
-from exposure_audit.errors import EXIT_FINDINGS, EXIT_OK, FormatError, UsageError
+from exposure_audit.errors import EXIT_FINDINGS, EXIT_OK, FormatError, OutputError, UsageError
 from exposure_audit.locking import DEFAULT_LOCK_TIMEOUT, run_lock
 
 DEFAULT_KEEP = 50
@@ -322,3 +322,35 @@ def apply_history_and_delivery(
     deliver. (``cron_session`` is better: it holds the lock across collection too.)"""
     with cron_session(args) as session:
         return session.finish(report, fail_on, stdout_format)
+
+
+def cron_stdout_format(plan: Iterable[Any]) -> str | None:
+    """How ``compare`` should print the changes, from run.py's output plan: the
+    terminal summary on stdout becomes the text of the changes, a JSON report on stdout
+    the JSON diff; other formats (and files) keep the full report."""
+    for out in plan:
+        if getattr(out, "path", None) == "-":
+            name = getattr(getattr(out, "format", None), "value", None)
+            return {"terminal": "text", "json": "json"}.get(str(name))
+    return None
+
+
+@contextlib.contextmanager
+def write_failure_metrics(plan: Iterable[Any]) -> Iterator[None]:
+    """If the run fails (collection, a broken rule or config, bad --facts), replace any
+    Prometheus textfile in the plan with ``last_run_success 0`` so fleet alerting sees
+    the failure instead of stale numbers; then let the error go on."""
+    try:
+        yield
+    except (UsageError, OutputError):
+        raise  # a mistyped command line or unwritable output: nothing ran
+    except Exception:
+        from exposure_audit.render.prometheus import render_failure, write_metrics
+
+        for out in plan:
+            name = getattr(getattr(out, "format", None), "value", None)
+            path = getattr(out, "path", "-")
+            if name == "prometheus" and path != "-":
+                with contextlib.suppress(Exception):
+                    write_metrics(path, render_failure())
+        raise

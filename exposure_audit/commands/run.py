@@ -62,6 +62,13 @@ exit codes:
   2  usage, configuration, rule, template or input-file error; or an output could
      not be written (nothing was written)
   3  collection failed outright
+  4  --webhook-strict only: the report was not delivered to the webhook
+  5  another run held the state directory's lock past --lock-timeout
+
+cron (see 'exposure-audit schedule'):
+  exposure-audit run --since-last --state-dir DIR   print only what changed since the
+                                                   last run (nothing if nothing did);
+                                                   --fail-on then counts new findings only
 """
 
 FAIL_ON_CHOICES = (*SEVERITIES, "none")
@@ -133,6 +140,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no colour (also NO_COLOR=1; colour is only ever used on a terminal)",
     )
+    # --- cron tooling (history.py, webhook.py): --state-dir, --since-last, --baseline,
+    # --keep, --fail-on-existing, --lock-timeout, --webhook*
+    from exposure_audit.history import add_cron_options
+
+    add_cron_options(p)
+    # --- end cron tooling
     p.set_defaults(func=run)
 
 
@@ -388,9 +401,20 @@ def exit_code(report: dict[str, Any]) -> int:
 def run(args: argparse.Namespace) -> int:
     plan, _implicit = plan_outputs(parse_formats(args.format), list(args.output))
     templates = parse_templates(list(args.template))
-    facts = load_or_collect(args)
-    evaluation = evaluate(args, facts)
-    report = build(args, evaluation)
-    rendered = render_all(args, plan, templates, report)
-    write_all(rendered)
-    return exit_code(report)
+    # --- cron tooling (history.py): lock the state directory, compare with the last run
+    # or --baseline, print only the changes, store the report, deliver the webhook.
+    from exposure_audit.history import cron_session, cron_stdout_format, write_failure_metrics
+
+    with cron_session(args) as cron, write_failure_metrics(plan):
+        facts = load_or_collect(args)
+        evaluation = evaluate(args, facts)
+        report = build(args, evaluation)
+        rendered = render_all(args, plan, templates, report)
+        outcome = cron.compare(report, fail_on(args), cron_stdout_format(plan))
+        if outcome.stdout_text is not None:
+            changes = outcome.stdout_text.encode("utf-8", errors="backslashreplace")
+            rendered = [(o, changes if o.path == "-" else d) for o, d in rendered]
+        write_all(rendered)
+        cron.commit(report, outcome)
+    return outcome.exit_code
+    # --- end cron tooling
