@@ -37,6 +37,8 @@ _NONTERMINAL_XT_TARGETS = {
 }  # fmt: skip
 _HANDLE = re.compile(r"\s+# handle (\d+)\s*$")
 _DNAT_TEXT = re.compile(r"dnat (?:ip6? )?to (?:\[([0-9a-fA-F:.]+)\]:(\d+)|([0-9.]+)(?::(\d+))?)")
+_IFACE_KEYS = ("iifname", "oifname", "iif", "oif")
+_BARE = re.compile(r"[A-Za-z0-9_.:/-]+")
 _COUNTER = re.compile(r"counter packets \d+ bytes \d+")  # volatile: not evidence
 _OBJECT = re.compile(
     r"(set|map|flowtable|counter|quota|limit|ct helper|ct timeout|ct expectation|secmark"
@@ -112,9 +114,13 @@ def render_expr(e: Any) -> str:
         m = e["match"]
         op = m.get("op", "==")
         op_s = "" if op in ("==", "in") else f"{op} "
-        return f"{render_expr(m.get('left'))} {op_s}{_render_value(m.get('right'))}"
+        left = m.get("left")
+        quote = isinstance(left, dict) and (left.get("meta") or {}).get("key") in _IFACE_KEYS
+        return f"{render_expr(left)} {op_s}{_render_value(m.get('right'), quote)}"
     if len(e) == 1:
         ((k, v),) = e.items()
+        if k == "meta" and v.get("key") in _IFACE_KEYS:
+            return str(v.get("key"))
         if k in ("meta", "ct"):
             return f"{k} {v.get('key')}"
         if k == "payload":
@@ -137,24 +143,30 @@ def render_expr(e: Any) -> str:
     return json.dumps(e, separators=(",", ":"), sort_keys=True)[:120]
 
 
-def _render_value(v: Any) -> str:
+def _render_value(v: Any, quote: bool = False) -> str:
     if isinstance(v, dict):
         if "set" in v:
             items = v["set"] if isinstance(v["set"], list) else [v["set"]]
-            return "{ " + ", ".join(_render_value(i) for i in items) + " }"
+            return "{ " + ", ".join(_render_value(i, quote) for i in items) + " }"
         if "prefix" in v:
             return f"{v['prefix'].get('addr')}/{v['prefix'].get('len')}"
         if "range" in v:
             return "-".join(str(x) for x in v["range"])
     if isinstance(v, list):
-        return ",".join(_render_value(x) for x in v)
-    if isinstance(v, str) and not v.startswith("@") and not v.replace(".", "").isalnum():
+        return ",".join(_render_value(x, quote) for x in v)
+    if isinstance(v, str) and not v.startswith("@") and (quote or not _BARE.fullmatch(v)):
         return json.dumps(v)
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def render_rule(exprs: list[Any]) -> str:
-    return " ".join(render_expr(e) for e in exprs)
+    parts = []
+    for e in exprs:
+        try:
+            parts.append(render_expr(e))
+        except (AttributeError, TypeError, ValueError, KeyError):
+            parts.append(json.dumps(e, separators=(",", ":"), sort_keys=True)[:120])
+    return " ".join(parts)
 
 
 def rule_texts(text: str) -> dict[tuple[str, str, str, int], str]:
@@ -371,7 +383,12 @@ def parse_ruleset(
             continue
         for r in rl:
             exprs = r.get("expr", [])
-            published.extend(_dnat_publishes(key, r, exprs, owner, texts))
+            if not isinstance(exprs, list):
+                continue
+            try:
+                published.extend(_dnat_publishes(key, r, exprs, owner, texts))
+            except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+                continue  # not a DNAT rule we can read: no publish claimed
 
     keep: dict[tuple[str, str, str], FirewallChain] = {}
     todo = [
@@ -392,19 +409,24 @@ def parse_ruleset(
                 continue
             handle = r.get("handle")
             txt = texts.get((*k, handle)) if isinstance(handle, int) else None
-            conv.extend(_convert_rule(exprs, txt or render_rule(exprs), tsets))
+            txt = txt or render_rule(exprs)
+            try:
+                conv.extend(_convert_rule(exprs, txt, tsets))
+            except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+                # a shape this parser does not know: the rule may do anything
+                conv.append(FirewallRule(txt, (), "unknown", None, ("unreadable rule",)))
         for fr in conv:
             if fr.target:
                 todo.append((k[0], k[1], fr.target))
-        prio = c.get("prio")
+        prio, hook, ctype, policy = c.get("prio"), c.get("hook"), c.get("type"), c.get("policy")
         keep[k] = FirewallChain(
             table=k[1],
             family=k[0],
             name=k[2],
-            hook=c.get("hook"),
-            type=c.get("type"),
-            priority=prio if isinstance(prio, int) else None,
-            policy=c.get("policy"),
+            hook=str(hook) if hook is not None else None,
+            type=str(ctype) if ctype is not None else None,
+            priority=prio if isinstance(prio, int) and not isinstance(prio, bool) else None,
+            policy=str(policy) if policy is not None else None,
             rules=tuple(conv),
         )
     ordered = sorted(keep.values(), key=lambda c: (c.family, c.table, c.hook is None, c.name))
