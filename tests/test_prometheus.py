@@ -131,3 +131,29 @@ def test_textfile_write_is_atomic_for_a_concurrent_reader(tmp_path: Path) -> Non
     # No temp file that node_exporter would pick up (*.prom) is left behind.
     assert [p.name for p in tmp_path.iterdir()] == ["exposure_audit.prom"]
     assert oct(os.stat(target).st_mode & 0o777) == "0o644"
+
+
+def test_cli_writes_textfile_and_marks_a_failed_run(tmp_path: Path) -> None:
+    from test_exit_codes import _listener, run_cli, write_facts
+
+    facts = write_facts(
+        tmp_path / "f.json", _listener(8000, name=HOSTILE.replace("\ud800", "")), _listener(22)
+    )
+    prom = tmp_path / "textfile" / "exposure_audit.prom"
+    prom.parent.mkdir()
+    res = run_cli("--facts", str(facts), "-o", str(prom))
+    assert res.returncode == 1, res.stderr
+    fams = _families(prom.read_text())
+    assert _value(fams["exposure_audit_findings"], severity="high") >= 1
+    assert _value(fams["exposure_audit_listeners_exposed"]) == 2
+    assert _value(fams["exposure_audit_last_run_success"]) == 1
+    assert [p.name for p in prom.parent.iterdir()] == ["exposure_audit.prom"]
+
+    # A run that fails (here: unreadable Facts) says so instead of leaving stale numbers.
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    res = run_cli("--facts", str(bad), "-o", str(prom))
+    assert res.returncode == 2
+    fams = _families(prom.read_text())
+    assert _value(fams["exposure_audit_last_run_success"]) == 0
+    assert "exposure_audit_findings" not in fams

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -208,3 +209,45 @@ def test_webhook_url_from_file(tmp_path: Any) -> None:
     secret.write_text("")
     with pytest.raises(UsageError, match="empty"):
         check_webhook_args(_args("--webhook", f"@{secret}"))
+
+
+# --------------------------------------------------------------------------- the CLI
+
+SCHEMA = Path(__file__).resolve().parent.parent / "reports" / "report.schema.json"
+
+
+def test_cli_delivers_a_schema_valid_report(tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema", reason="needs jsonschema")
+    from test_exit_codes import _listener, run_cli, write_facts
+
+    facts = write_facts(tmp_path / "f.json", _listener(8000), _listener(5432, name='pg"\n<x>'))
+    rcv = Receiver()
+    with serve(rcv) as base:
+        res = run_cli("--facts", str(facts), "--format", "json", "--webhook", base + "/in")
+    assert res.returncode == 1, res.stderr
+    assert res.stderr == ""
+    assert len(rcv.bodies) == 1
+    body = json.loads(rcv.bodies[0])
+    jsonschema.validate(body, json.loads(SCHEMA.read_text()))
+    assert body == json.loads(res.stdout)  # what was posted is the run's own report
+
+
+@pytest.mark.parametrize(("status", "delay"), [(500, 0.0), (200, 5.0)])
+def test_cli_result_intact_when_receiver_fails_or_is_slow(
+    tmp_path: Path, status: int, delay: float
+) -> None:
+    from test_exit_codes import _listener, run_cli, write_facts
+
+    facts = write_facts(tmp_path / "f.json", _listener(8000))
+    out = tmp_path / "r.json"
+    rcv = Receiver(status=status, delay=delay)
+    with serve(rcv) as base:
+        start = time.monotonic()
+        res = run_cli(
+            "--facts", str(facts), "-o", str(out), "--webhook", base, "--webhook-timeout", "0.5"
+        )
+        elapsed = time.monotonic() - start
+    assert res.returncode == 1  # the audit's answer, not the receiver's
+    assert json.loads(out.read_text())["findings"]
+    assert "webhook not delivered after 3 attempt(s)" in res.stderr
+    assert elapsed < 8, elapsed
