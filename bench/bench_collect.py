@@ -88,7 +88,49 @@ def _timed(argv: list[str]) -> tuple[float, int, int]:
     return elapsed, usage.ru_maxrss, proc.returncode
 
 
-def inner(n: int, reps: int) -> dict[str, object]:
+STAGES = r"""
+import json, time
+T = [("start", time.perf_counter())]
+def mark(name):
+    T.append((name, time.perf_counter()))
+from exposure_audit import cli
+cli.build_parser()
+mark("import cli + build parser")
+from exposure_audit.collectors.host import collect_host
+from exposure_audit.collectors.interfaces import collect_interfaces
+from exposure_audit.collectors.listeners import collect_listeners
+from exposure_audit.pipeline import CollectOptions, collect_facts
+from exposure_audit.serialize import facts_to_dict
+mark("import collectors, pipeline, serialize")
+collect_listeners()
+mark("collect_listeners")
+facts = collect_facts(CollectOptions(upnp=False))
+mark("collect_facts (all collectors)")
+data = facts_to_dict(facts)
+mark("facts_to_dict")
+json.dumps(data, indent=2, ensure_ascii=False)
+mark("json.dumps indent=2 (pure-Python encoder)")
+json.dumps(data, ensure_ascii=False)
+mark("json.dumps compact (C encoder)")
+print(json.dumps({b[0]: (b[1] - a[1]) * 1000 for a, b in zip(T, T[1:])}))
+"""
+
+
+def _stages(reps: int) -> dict[str, float]:
+    """Median time of each stage of a collect, in one process (where the time goes)."""
+    runs: list[dict[str, float]] = []
+    for _ in range(reps):
+        proc = subprocess.run(
+            [sys.executable, "-c", STAGES], capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            sys.stderr.write(f"stage breakdown failed: {proc.stderr[-500:]}\n")
+            return {}
+        runs.append(json.loads(proc.stdout))
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def inner(n: int, reps: int, stages: bool = False) -> dict[str, object]:
     """Runs inside the namespace: open n listeners, time every command."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     children: list[subprocess.Popen[str]] = []
@@ -109,6 +151,7 @@ def inner(n: int, reps: int) -> dict[str, object]:
             line = child.stdout.readline() if child.stdout else ""
             if line.strip() != "ready":
                 raise SystemExit(f"a listener child failed to start (pid {child.pid})")
+        # Children hold the sockets: the namespace is ready.
         collect_argv, collect_label = _collect_argv()
         commands: dict[str, list[str]] = {"collect": collect_argv, "ss": ["ss", "-tulnp"]}
         if shutil.which("lsof"):
@@ -133,6 +176,7 @@ def inner(n: int, reps: int) -> dict[str, object]:
             "median_ms": {k: statistics.median(v) * 1000 for k, v in times.items()},
             "min_ms": {k: min(v) * 1000 for k, v in times.items()},
             "collect_peak_rss_mb": max(rss) / 1024,
+            "stages_ms": _stages(reps) if stages else {},
         }
     finally:
         for child in children:
@@ -157,7 +201,7 @@ def _bench_env() -> dict[str, str]:
     return env
 
 
-def run_in_namespace(n: int, reps: int) -> dict[str, object]:
+def run_in_namespace(n: int, reps: int, stages: bool) -> dict[str, object]:
     name = f"eaL-bench-{uuid.uuid4().hex[:6]}"
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
@@ -173,6 +217,7 @@ def run_in_namespace(n: int, reps: int) -> dict[str, object]:
                 str(n),
                 "--reps",
                 str(reps),
+                *(["--stages"] if stages else []),
             ],
             capture_output=True,
             text=True,
@@ -221,6 +266,18 @@ def report(results: list[dict[str, object]]) -> int:
             failures.append(f"N={n}: {vs_py:.2f}x python -c pass (target <= 4x)")
         if n >= 10000 and mem >= 80:
             failures.append(f"N={n}: peak RSS {mem:.1f} MB (target < 80 MB)")
+    print(
+        "min ms:  "
+        + "; ".join(
+            f"N={r['n']}: " + ", ".join(f"{k} {v:.1f}" for k, v in r["min_ms"].items())  # type: ignore[attr-defined]
+            for r in results
+        )
+    )
+    for r in results:
+        if r.get("stages_ms"):
+            print(f"stages at N={r['n']} (median ms, in one process):")
+            for k, v in r["stages_ms"].items():  # type: ignore[attr-defined]
+                print(f"  {v:8.1f}  {k}")
     print("targets: " + ("all met" if not failures else "MISSED: " + "; ".join(failures)))
     return 1 if failures else 0
 
@@ -231,14 +288,17 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--inner", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the raw results as JSON")
+    parser.add_argument(
+        "--stages", action="store_true", help="also time each stage of a collect in-process"
+    )
     args = parser.parse_args()
     if args.inner is not None:
-        print(json.dumps(inner(args.inner, args.reps)))
+        print(json.dumps(inner(args.inner, args.reps, args.stages)))
         return 0
     if os.geteuid() != 0 or shutil.which("ip") is None:
         print("needs root and iproute2 (ip netns) to build its own namespace", file=sys.stderr)
         return 2
-    results = [run_in_namespace(int(n), args.reps) for n in args.sizes.split(",")]
+    results = [run_in_namespace(int(n), args.reps, args.stages) for n in args.sizes.split(",")]
     if args.json:
         print(json.dumps(results, indent=2))
     return report(results)
