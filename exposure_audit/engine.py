@@ -404,11 +404,6 @@ def _listener_fields(
     return fields
 
 
-def _sentence(text: str) -> str:
-    """Capitalise the first letter: templates may start with a lower-case field."""
-    return text[:1].upper() + text[1:]
-
-
 def _expired_note(message: str, verdict: _Verdict) -> str:
     if verdict.expired:
         return f"{message} (The waiver for this finding expired on {verdict.expired_on}.)"
@@ -435,8 +430,8 @@ def _listener_finding(
         rule_id=rule.id,
         severity=severity,
         title=rule.title,
-        message=_expired_note(_sentence(rule.message.format_map(fields)), verdict),
-        remediation=_sentence(rule.remediation.format_map(fields)),
+        message=_expired_note(rule.message.format_map(fields), verdict),
+        remediation=rule.remediation.format_map(fields),
         fingerprint=listener_fingerprint(rule.id, protocol, lst.port, lst.address, process),
         references=rule.references,
         exposure=exp,
@@ -478,8 +473,8 @@ def _dangling_finding(
         rule_id=rule.id,
         severity=rule.severity,
         title=rule.title,
-        message=_expired_note(_sentence(rule.message.format_map(fields)), verdict),
-        remediation=_sentence(rule.remediation.format_map(fields)),
+        message=_expired_note(rule.message.format_map(fields), verdict),
+        remediation=rule.remediation.format_map(fields),
         fingerprint=dangling_fingerprint(
             rule.id, protocol, m.external_port, m.internal_client, m.internal_port
         ),
