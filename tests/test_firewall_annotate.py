@@ -1,0 +1,137 @@
+"""annotate(): firewall verdicts on resolved exposures, and container publishing
+(docker-proxy, conmon, DNAT without a listener). Fixture Facts, no OS access; the
+runtime files (config.v2.json, containers.json) are written to tmp_path in the
+runtimes' own format since no Docker/Podman runs here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from exposure_audit.collectors.firewall import containers, iptables
+from exposure_audit.exposure import resolve
+from exposure_audit.firewall import annotate, published_without_listener
+from exposure_audit.model import (
+    Address,
+    ContainerInfo,
+    Facts,
+    FirewallFacts,
+    HostInfo,
+    Interface,
+    Listener,
+    ProcessInfo,
+)
+from exposure_audit.serialize import facts_from_dict, facts_to_dict
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "firewall"
+CID = "4f6a" + "0" * 60
+PODMAN_CID = "9b1c" + "0" * 60
+HOST = HostInfo("h", "Linux", "Debian", "6.1", True, 0, "0", "3.11")
+IFACES = (
+    Interface("lo", True, "loopback",
+              (Address("127.0.0.1", 8, "ipv4", "loopback", "127.0.0.0/8"),)),
+    Interface("eth0", True, "physical", (Address("10.1.0.1", 24, "ipv4", "lan", "10.1.0.0/24"),)),
+    Interface("docker0", True, "container_bridge",
+              (Address("172.17.0.1", 16, "ipv4", "lan", "172.17.0.0/16"),)),
+)  # fmt: skip
+PROXY = ProcessInfo(
+    pid=900, name="docker-proxy",
+    cmdline=("/usr/bin/docker-proxy", "-proto", "tcp", "-host-ip", "0.0.0.0", "-host-port",
+             "8080", "-container-ip", "172.17.0.2", "-container-port", "80"),
+)  # fmt: skip
+CONMON = ProcessInfo(
+    pid=901, name="conmon",
+    cmdline=("/usr/bin/conmon", "--api-version", "1", "-c", PODMAN_CID, "-u", PODMAN_CID,
+             "-n", "db"),
+)  # fmt: skip
+
+
+def docker_facts(listeners: tuple[Listener, ...]) -> Facts:
+    chains, published = iptables.parse_save((FIX / "docker.save.txt").read_text(), "ip")
+    found = [ContainerInfo(CID, "docker", "web", ("172.17.0.2",))]
+    published = containers.attach_containers(published, found)
+    fw = FirewallFacts("iptables-nft", tuple(chains), tuple(found))
+    return Facts(HOST, "2026-01-01T00:00:00Z", IFACES, listeners=listeners, firewall=fw,
+                 published=tuple(published))  # fmt: skip
+
+
+def by_port(exposures):
+    return {e.listener.port: e for e in exposures}
+
+
+def test_verdicts_per_reach_and_most_open_per_exposure() -> None:
+    facts = docker_facts((
+        Listener("tcp", "ipv4", "0.0.0.0", 22),
+        Listener("tcp", "ipv4", "0.0.0.0", 5432),
+        Listener("tcp", "ipv4", "127.0.0.1", 6379),
+    ))  # fmt: skip
+    before = resolve(facts).exposures
+    assert all(e.firewall is None for e in before)
+    exps = by_port(annotate(facts, before))
+    ssh = exps[22]
+    assert ssh.firewall == "open" and {r.firewall for r in ssh.reach} == {"open"}
+    pg = exps[5432]
+    verdicts = {r.interface: r.firewall for r in pg.reach}
+    assert verdicts == {"lo": "open", "eth0": "filtered", "docker0": "filtered"}
+    assert pg.firewall == "open"  # loopback is open: the most open of the up entries
+    eth0 = next(r for r in pg.reach if r.interface == "eth0")
+    assert eth0.firewall_evidence == "dropped by: policy drop of chain ip filter INPUT"
+    assert exps[6379].firewall == "open" and exps[6379].published_by is None
+
+
+def test_docker_proxy_listener_is_attributed_and_its_dnat_bypasses_input() -> None:
+    facts = docker_facts((Listener("tcp", "ipv4", "0.0.0.0", 8080, process=PROXY),))
+    (exp,) = annotate(facts, resolve(facts).exposures)
+    assert (exp.published_by, exp.container) == ("docker", "web")
+    eth0 = next(r for r in exp.reach if r.interface == "eth0")
+    assert eth0.firewall == "open"  # although INPUT's policy drops 8080
+    assert "bypasses the input filter" in (eth0.firewall_evidence or "")
+    assert "published by docker to web:80" in (eth0.firewall_evidence or "")
+    # from docker0 itself the DNAT rule does not apply (! -i docker0): INPUT decides
+    d0 = next(r for r in exp.reach if r.interface == "docker0")
+    assert d0.firewall == "filtered"
+    assert published_without_listener(facts) == ()
+
+
+def test_dnat_publish_without_listener_and_conmon() -> None:
+    facts = docker_facts((Listener("tcp", "ipv4", "0.0.0.0", 5432, process=CONMON),))
+    (pub,) = published_without_listener(facts)
+    assert (pub.host_port, pub.container_name, pub.container_id) == (8080, "web", CID)
+    (exp,) = annotate(facts, resolve(facts).exposures)
+    assert (exp.published_by, exp.container) == ("podman", "db")
+
+
+def test_no_firewall_facts_leaves_exposures_alone() -> None:
+    facts = Facts(HOST, "t", IFACES, listeners=(Listener("tcp", "ipv4", "0.0.0.0", 22),))
+    exps = resolve(facts).exposures
+    assert annotate(facts, exps) == exps
+
+
+def test_facts_with_firewall_round_trip_through_json() -> None:
+    facts = docker_facts((Listener("tcp", "ipv4", "0.0.0.0", 22),))
+    data = json.loads(json.dumps(facts_to_dict(facts)))
+    assert facts_from_dict(data) == facts
+    assert len(json.dumps(data["firewall"])) < 20_000  # normalised: inbound path only
+
+
+def test_runtime_files(tmp_path: Path) -> None:
+    root = tmp_path / "docker"
+    good = root / "containers" / CID
+    good.mkdir(parents=True)
+    (good / "config.v2.json").write_text(json.dumps({
+        "ID": CID, "Name": "/web", "State": {"Running": True},
+        "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2",
+                                                    "GlobalIPv6Address": ""}}},
+    }))  # fmt: skip
+    for name, content in (("broken", "{not json"), ("list", "[1, 2]"), ("huge", " " * 5_000_000)):
+        d = root / "containers" / name
+        d.mkdir()
+        (d / "config.v2.json").write_text(content)
+    (root / "containers" / "empty").mkdir()
+    assert containers.docker_containers(root) == [
+        ContainerInfo(CID, "docker", "web", ("172.17.0.2",))
+    ]
+    assert containers.docker_containers(tmp_path / "absent") == []
+    pj = tmp_path / "containers.json"
+    pj.write_text(json.dumps([{"id": CID, "names": ["db"]}, {"id": 3}, "x"]))
+    assert containers.podman_containers(pj) == [ContainerInfo(CID, "podman", "db")]
