@@ -10,7 +10,9 @@ _V4_PRIVATE = tuple(
 )
 _ULA = ipaddress.ip_network("fc00::/7")
 
-_VPN_PREFIXES = ("tun", "tap", "wg", "tailscale", "utun", "ppp", "zt", "ipsec", "nebula", "vti")
+# Not "ppp": a PPPoE link usually carries the host's public address, and calling it
+# a VPN would under-report what is on it.
+_VPN_PREFIXES = ("tun", "tap", "wg", "tailscale", "utun", "zt", "ipsec", "nebula", "vti")
 _BRIDGE_PREFIXES = ("docker", "br-", "cni", "podman", "virbr", "lxcbr", "lxdbr", "cbr", "flannel")
 _VETH_PREFIXES = ("veth",)
 
@@ -92,6 +94,7 @@ def interface_kind(name: str, is_loopback: bool = False, sysfs_type: str | None 
         return "vpn"
     if lname.startswith(_BRIDGE_PREFIXES):
         return "container_bridge"
-    if sysfs_type in (None, "physical", "ether", "wlan", "wifi"):
+    # A plain host bridge (br0 enslaving eth0) carries the host's LAN addresses.
+    if sysfs_type in (None, "physical", "ether", "wlan", "wifi", "bridge", "ppp"):
         return "physical"
     return "other"
