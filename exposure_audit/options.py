@@ -35,3 +35,9 @@ def add_collect_options(p: argparse.ArgumentParser) -> None:
         default=2.0,
         help="bound on UPnP discovery and on each request (default: 2)",
     )
+    g.add_argument(
+        "--no-firewall",
+        action="store_true",
+        help="do not read the firewall ruleset (nftables/iptables); every exposure is then "
+        "reported as if unfiltered",
+    )
