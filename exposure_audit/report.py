@@ -222,7 +222,7 @@ def _mapping_words(m: UpnpMapping) -> str:
     desc = f', "{m.description}"' if m.description else ""
     return (
         f"the internet {src}via the router: port {m.external_port}/{m.protocol} "
-        f"-> {m.internal_client}:{m.internal_port} (UPnP mapping{desc})"
+        f"→ {m.internal_client}:{m.internal_port} (UPnP mapping{desc})"
     )
 
 

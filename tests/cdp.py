@@ -163,6 +163,13 @@ class Browser:
         res = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
         return res["result"].get("value")
 
+    def screenshot_top(self, height: int) -> bytes:
+        """The top ``height`` CSS pixels of the page, at full width."""
+        vp = self.call("Page.getLayoutMetrics")["cssLayoutViewport"]
+        clip = {"x": 0, "y": 0, "width": vp["clientWidth"], "height": height, "scale": 1}
+        params = {"format": "png", "captureBeyondViewport": True, "clip": clip}
+        return base64.b64decode(self.call("Page.captureScreenshot", params)["data"])
+
     def screenshot(self, full_page: bool = True, scale: float = 1.0) -> bytes:
         params: dict[str, Any] = {"format": "png", "captureBeyondViewport": full_page}
         if full_page or scale != 1.0:

@@ -15,6 +15,7 @@ from typing import Any
 
 import jinja2
 import jinja2.sandbox
+from markupsafe import Markup
 
 from exposure_audit.errors import ConfigError
 from exposure_audit.resources import reports_dir
@@ -50,6 +51,14 @@ def _finalize_terminal(value: object) -> object:
     return clean_text(value)
 
 
+def _finalize_html(value: object) -> object:
+    # Escaping comes after this; controls become visible text rather than tofu or a
+    # carriage return that reflows a command line. Markup (our macros, our CSS) is kept.
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return clean_text(value)
+    return value
+
+
 def environment(
     kind: str, user_template: Path | None, filters: Mapping[str, Callable[..., Any]]
 ) -> jinja2.Environment:
@@ -65,7 +74,9 @@ def environment(
     }
     env: jinja2.Environment
     if kind == "html":
-        env = jinja2.sandbox.SandboxedEnvironment(autoescape=True, **common)
+        env = jinja2.sandbox.SandboxedEnvironment(
+            autoescape=True, finalize=_finalize_html, **common
+        )
     else:
         env = jinja2.sandbox.SandboxedEnvironment(
             autoescape=False, finalize=_finalize_terminal, **common

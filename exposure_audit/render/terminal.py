@@ -52,17 +52,21 @@ def _filters(ctx: RenderContext) -> dict[str, Any]:
         first line starts at column ``first`` (default ``indent``), after a label the
         template has already printed, so it gets no spaces of its own."""
         text = clean_text(value)
-        start = int(indent if first is None else first)
+        width, indent = int(width), int(indent)
+        start = indent if first is None else int(first)
+        newline = ""
+        if width - start < 16 <= width - indent:  # no room after the label: next line
+            start, newline = indent, "\n" + " " * indent
         lines = textwrap.wrap(
             text,
-            width=max(int(width), start + 20, int(indent) + 20),
+            width=max(width, start + 16, indent + 16),
             initial_indent="\0" * start,
-            subsequent_indent=" " * int(indent),
+            subsequent_indent=" " * indent,
             break_on_hyphens=False,
         )
         if not lines:
             return Safe("")
-        lines[0] = lines[0][start:]
+        lines[0] = newline + lines[0][start:]
         return Safe("\n".join(lines))
 
     def cmd(argv: object) -> str:
@@ -76,7 +80,15 @@ def _filters(ctx: RenderContext) -> dict[str, Any]:
     def upper(value: object) -> str:
         return str(value).upper()
 
-    return {"c": color, "short": short, "wrap": wrap, "cmd": cmd, "upper_": upper, "ep": ep}
+    return {
+        "c": color,
+        "short": short,
+        "wrap": wrap,
+        "cmd": cmd,
+        "upper_": upper,
+        "ep": ep,
+        "clen": lambda v: len(clean_text(v)),
+    }
 
 
 def endpoint(address: str, port: object) -> str:

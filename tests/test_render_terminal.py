@@ -1,0 +1,144 @@
+"""The terminal summary: worst first, one block per listener, plain words, the fix; no
+colour unless asked; nothing from a process can drive the terminal."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import report_fixture
+from golden_util import check_golden
+
+from exposure_audit.errors import ConfigError
+from exposure_audit.render import Format, RenderContext, render
+from exposure_audit.render.templating import clean_text
+from exposure_audit.report import build_report
+
+STAMP = "2026-11-27T14:00:05Z"
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _report(hostile: bool = False) -> dict[str, Any]:
+    return build_report(report_fixture.build(hostile=hostile), generated_at=STAMP)
+
+
+def _term(report: dict[str, Any] | None = None, **ctx: Any) -> str:
+    return render(Format.TERMINAL, report or _report(), RenderContext(**ctx))
+
+
+def test_golden_terminal() -> None:
+    check_golden("laptop.terminal.txt", _term(width=100))
+
+
+def test_golden_terminal_quiet_host() -> None:
+    r = build_report(report_fixture.quiet_host(), generated_at=STAMP)
+    check_golden("quiet-host.terminal.txt", _term(r, width=100))
+
+
+def test_quiet_is_one_verdict_line() -> None:
+    out = _term(quiet=True)
+    assert out.count("\n") == 1 and out.endswith("\n")
+    assert out.startswith("CRITICAL: 6 services on laptop are reachable from other machines:")
+    assert "1 critical, 3 high, 1 medium, 1 low findings, 1 waived" in out
+
+
+def test_blocks_are_worst_first_and_grouped_by_listener() -> None:
+    out = _term(width=100)
+    heads = [ln.split()[0] for ln in out.splitlines() if re.match(r"^[A-Z]{3,}\s", ln)]
+    assert heads[:6] == ["CRITICAL", "HIGH", "HIGH", "MEDIUM", "LOW", "WAIVED"]
+    # Two rules on the Jupyter socket: one block, both rules, both fixes.
+    assert out.count("jupyter-notebook on tcp 0.0.0.0:8888") == 1
+    block = out.split("\n\n")[1]
+    assert "EA-UPNP-001" in block and "EA-DEV-003" in block
+    assert "upnpc -d 8888 TCP" in block and "jupyter notebook --ip=127.0.0.1" in block
+    assert "everyone on wlan0 (192.168.1.0/24)" in block
+    assert "the internet via the router: port 8888/tcp" in block
+
+
+def test_exposed_listener_without_rules_is_still_listed() -> None:
+    """Issue 2: every listener reachable beyond loopback is listed, rule or not."""
+    out = _term(width=100)
+    assert "EXPOSED   unknown process on tcp 0.0.0.0:6000" in out
+    assert "socket owner uid 1001" in out
+    # Loopback-only listeners are counted, not listed.
+    assert "postgres" not in out and "5432" not in out
+    assert "2 more listeners reachable from this machine only" in out
+
+
+def test_waived_findings_do_not_count_in_the_verdict() -> None:
+    out = _term(width=100)
+    assert "waived EA-MDNS-001: desktop mDNS is expected" in out
+    last = out.strip().splitlines()[-1]
+    assert "1 waived" in last and "info" not in last
+
+
+def test_dangling_mapping_block() -> None:
+    out = _term(width=100)
+    assert "router forwards port 3389/tcp to 192.168.1.23:3389, where nothing listens" in out
+    assert "upnpc -d 3389 TCP" in out
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100, 140])
+def test_lines_fit_the_width(width: int) -> None:
+    for report in (_report(), _report(hostile=True)):
+        for line in _term(report, width=width).splitlines():
+            assert len(line) <= width, f"{len(line)} > {width}: {line!r}"
+
+
+def test_no_colour_unless_asked() -> None:
+    assert "\x1b" not in _term()
+    coloured = _term(color=True)
+    assert SGR.search(coloured)
+    assert SGR.sub("", coloured) == _term()
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_control_characters_from_processes_are_neutralised(color: bool) -> None:
+    """Process names and cmdlines are attacker-chosen: an ESC, BEL, CR or bidi override in
+    them is shown as text, never sent to the terminal."""
+    out = _term(_report(hostile=True), width=300, color=color)
+    without_ours = SGR.sub("", out)
+    bad = [c for c in without_ours if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0]
+    assert not bad, f"raw control characters in the output: {bad!r}"
+    assert "jupyter-notebook\\x1b[2J\\x1b]0;pwned\\x07evil\\x0dOVERWRITE" in without_ours
+
+
+def test_clean_text_escapes_every_kind_of_control() -> None:
+    assert clean_text("a\x1b[31mb") == "a\\x1b[31mb"
+    assert clean_text("x\x9by") == "x\\x9by"  # C1 CSI
+    assert clean_text("evil\u202eexe.txt") == "evil\\u202eexe.txt"  # bidi override
+    assert clean_text("bad\udcffname") == "bad\\udcffname"  # undecodable byte
+    assert clean_text("tab\there\nnl") == "tab\\x09here\\x0anl"
+    assert clean_text("plain ü → ok") == "plain ü → ok"
+
+
+def test_user_template(tmp_path: Path) -> None:
+    tpl = tmp_path / "mine.txt.j2"
+    tpl.write_text(
+        "{{ summary.status|upper_ }} {{ report.host.hostname }}\n"
+        "{% for b in view.blocks %}{{ b.exposure.id if b.exposure else 'mapping' }}\n{% endfor %}"
+        "{{ report.exposures[0].process.cmdline|cmd }}\n"
+    )
+    out = _term(_report(hostile=True), template=tpl)
+    lines = out.splitlines()
+    assert lines[0] == "CRITICAL laptop"
+    assert lines[1] == "tcp/0.0.0.0/8888"
+    assert "\x1b" not in out  # user templates get the same cleaning
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{% for x in %}", "line 1"),
+        ("ok\n{{ report.no_such_key }}", "no_such_key"),
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "template"),
+        ("{{ 1 / 0 }}", "ZeroDivisionError"),
+    ],
+)
+def test_broken_template_is_a_config_error(tmp_path: Path, source: str, message: str) -> None:
+    tpl = tmp_path / "bad.j2"
+    tpl.write_text(source)
+    with pytest.raises(ConfigError, match=message):
+        _term(template=tpl)
