@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -73,6 +74,23 @@ class History:
                 ) from None
             if not d.is_dir():
                 raise UsageError(f"state directory {d} is not a directory")
+        self._check_safe()
+
+    def _check_safe(self) -> None:
+        """Refuse a state directory someone else could swap reports in (often run as
+        root): it must be ours and not world-writable; ``reports/`` not a symlink."""
+        euid = os.geteuid()
+        for d, follow in ((self.root, True), (self.reports, False)):
+            st = d.stat() if follow else d.lstat()
+            if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+                raise UsageError(f"state directory {d} is a symlink or not a directory")
+            if st.st_uid != euid:
+                raise UsageError(
+                    f"state directory {d} belongs to uid {st.st_uid}, not to this user "
+                    f"(uid {euid}): refusing to use it"
+                )
+            if st.st_mode & 0o002:
+                raise UsageError(f"state directory {d} is world-writable: refusing to use it")
 
     def report_paths(self) -> list[Path]:
         """Stored reports, oldest first."""

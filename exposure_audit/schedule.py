@@ -179,8 +179,18 @@ def _systemd_quote(arg: str, exec_line: bool = True) -> str:
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def systemd_units(plan: Plan, name: str = UNIT_NAME) -> dict[str, str]:
+SYSTEM_STATE_DIR = Path("/var/lib/exposure-audit")
+SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
+
+
+def systemd_units(plan: Plan, name: str = UNIT_NAME, system: bool = False) -> dict[str, str]:
+    """A oneshot service and its timer; ``system``: for /etc/systemd/system (runs as
+    root, waits for the network, lets systemd create /var/lib/exposure-audit)."""
     every = human(plan.seconds)
+    unit_extra = "After=network-online.target\nWants=network-online.target\n" if system else ""
+    service_extra = ""
+    if system and plan.state_dir == SYSTEM_STATE_DIR:
+        service_extra = "StateDirectory=exposure-audit\nStateDirectoryMode=0700\n"
     exec_start = " ".join(_systemd_quote(a) for a in plan.command)
     env = "\n".join(
         f"Environment={_systemd_quote(f'{k}={v}', exec_line=False)}" for k, v in plan.environment
@@ -189,12 +199,12 @@ def systemd_units(plan: Plan, name: str = UNIT_NAME) -> dict[str, str]:
     service = f"""\
 [Unit]
 Description=exposure-audit: report services newly reachable from other machines
-
+{unit_extra}
 [Service]
 Type=oneshot
 {env}
 ExecStart={exec_start}
-Nice=10
+{service_extra}Nice=10
 # Exit 1 = a new finding at or above --fail-on: the unit shows as failed until the next
 # clean run, and OnFailure= hooks can alert on it.
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,29 @@ def test_option_conflicts_are_usage_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="state directory"):
         with cron_session(_args("--since-last", "--state-dir", str(blocker / "x"))):
             pass
+
+
+def test_unsafe_state_directories_are_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(UsageError, match="world-writable"):
+        History(shared).ensure()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (mine / "reports").symlink_to(elsewhere)
+    with pytest.raises(UsageError, match="symlink"):
+        History(mine).ensure()
+    if os.geteuid() == 0:  # only root can give a directory away
+        other = tmp_path / "other"
+        other.mkdir()
+        os.chown(other, 65534, 65534)
+        with pytest.raises(UsageError, match="belongs to uid 65534"):
+            History(other).ensure()
+    # A symlinked state directory itself is fine when its target is ours.
+    link = tmp_path / "link"
+    link.symlink_to(mine / "real", target_is_directory=True)
+    (mine / "real").mkdir()
+    History(link).ensure()

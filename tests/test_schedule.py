@@ -120,11 +120,10 @@ def _split_units(text: str) -> dict[str, str]:
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
-@pytest.mark.parametrize("every", ["15m", "90m", "1d"])
-def test_systemd_units_verify(tmp_path: Path, every: str) -> None:
-    res = _cli(
-        "--every", every, "--systemd", "--unit-name", "eac-verify", "--state-dir", str(tmp_path)
-    )
+@pytest.mark.parametrize(("every", "system"), [("15m", False), ("90m", False), ("1d", True)])
+def test_systemd_units_verify(tmp_path: Path, every: str, system: bool) -> None:
+    where = ["--system"] if system else ["--state-dir", str(tmp_path)]
+    res = _cli("--every", every, "--systemd", "--unit-name", "eac-verify", *where)
     assert res.returncode == 0, res.stderr
     units = _split_units(res.stdout)
     assert set(units) == {"eac-verify.service", "eac-verify.timer"}
@@ -143,6 +142,9 @@ def test_systemd_units_verify(tmp_path: Path, every: str) -> None:
     )
     assert check.returncode == 0, check.stderr
     assert "eac-verify" not in check.stderr, check.stderr  # no warning about our units
+    if system:
+        assert "StateDirectory=exposure-audit" in units["eac-verify.service"]
+        assert "--state-dir /var/lib/exposure-audit" in exec_line
 
 
 def test_cli_prints_absolute_command_and_no_upnp(tmp_path: Path) -> None:

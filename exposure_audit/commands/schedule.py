@@ -7,11 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from exposure_audit.errors import EXIT_OK
+from exposure_audit.errors import EXIT_OK, UsageError
 from exposure_audit.history import default_state_dir
 from exposure_audit.model import SEVERITIES
 from exposure_audit.options import env_no_upnp
 from exposure_audit.schedule import (
+    SYSTEM_STATE_DIR,
+    SYSTEM_UNIT_DIR,
     UNIT_NAME,
     crontab_entry,
     install_crontab,
@@ -50,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     kind.add_argument("--cron", action="store_true", help="a crontab line (the default)")
     kind.add_argument("--systemd", action="store_true", help="a systemd service + timer pair")
     p.add_argument(
+        "--system",
+        action="store_true",
+        help="with --systemd: system units for /etc/systemd/system, run as root "
+        "(state in /var/lib/exposure-audit unless --state-dir)",
+    )
+    p.add_argument(
         "--install",
         action="store_true",
         help="write it: your crontab (crontab -l / crontab -), or "
@@ -57,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--fail-on",
-        choices=SEVERITIES,
+        choices=(*SEVERITIES, "none"),
         default="high",
         metavar="SEVERITY",
         help="passed to run (default: high)",
@@ -85,11 +93,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from exposure_audit.errors import UsageError
-
     if not all(c.isalnum() or c in "-_." for c in args.unit_name) or not args.unit_name:
         raise UsageError("--unit-name: letters, digits, '-', '_' and '.' only")
-    state = Path(args.state_dir).expanduser().absolute() if args.state_dir else default_state_dir()
+    if args.system and not args.systemd:
+        raise UsageError("--system goes with --systemd")
+    if args.state_dir:
+        state = Path(args.state_dir).expanduser().absolute()
+    elif args.system:
+        state = SYSTEM_STATE_DIR
+    else:
+        state = default_state_dir()
     plan = make_plan(
         args.every,
         state,
@@ -99,28 +112,21 @@ def run(args: argparse.Namespace) -> int:
         executable=args.executable,
     )
     if args.systemd:
-        units = systemd_units(plan, args.unit_name)
+        units = systemd_units(plan, args.unit_name, system=args.system)
+        unit_dir = SYSTEM_UNIT_DIR if args.system else user_unit_dir()
+        ctl = "systemctl" if args.system else "systemctl --user"
+        steps = f"{ctl} daemon-reload\n{ctl} enable --now {args.unit_name}.timer\n"
         if not args.install:
             for fname, text in units.items():
                 sys.stdout.write(f"# --- {fname}\n{text}\n")
-            sys.stdout.write(
-                f"# Install with --install (writes {user_unit_dir()}/), then:\n"
-                f"#   systemctl --user daemon-reload\n"
-                f"#   systemctl --user enable --now {args.unit_name}.timer\n"
-            )
+            sys.stdout.write(f"# Install with --install (writes {unit_dir}/), then:\n")
+            sys.stdout.write("".join(f"#   {line}\n" for line in steps.splitlines()))
             return EXIT_OK
-        written = install_systemd(units)
-        for path in written:
+        for path in install_systemd(units, unit_dir):
             print(f"wrote {path}")
-        print(
-            "next:\n"
-            "  systemctl --user daemon-reload\n"
-            f"  systemctl --user enable --now {args.unit_name}.timer"
-        )
-        if os.geteuid() != 0:
+        print("next:\n" + "".join(f"  {line}\n" for line in steps.splitlines()), end="")
+        if not args.system and os.geteuid() != 0:
             print("  loginctl enable-linger   # so it runs while you are logged out")
-        else:
-            print("  (system-wide instead: copy them to /etc/systemd/system/)")
         return EXIT_OK
     entry = crontab_entry(plan)
     if not args.install:
