@@ -21,12 +21,30 @@ import pytest
 from exposure_audit.collectors.listeners import ROOT_HINT
 from tests.netns import Netns, cli_argv, namespaces, requires_netns, unique
 
+NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+def _nobody_skip_reason() -> str | None:
+    if shutil.which("setpriv") is None:
+        return "needs setpriv (util-linux)"
+    if os.geteuid() != 0:
+        return "needs root to switch to the nobody user"
+    probe = subprocess.run(
+        [*NOBODY, sys.executable, "-c", "import exposure_audit.collectors.listeners"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        return f"user nobody cannot run this interpreter/checkout: {probe.stderr[-200:]}"
+    return None
+
+
+_NOBODY_SKIP = _nobody_skip_reason()
 pytestmark = [
     requires_netns,
-    pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)"),
+    pytest.mark.skipif(_NOBODY_SKIP is not None, reason=_NOBODY_SKIP or ""),
 ]
-
-NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
 HOLD = textwrap.dedent(
     """
