@@ -360,7 +360,7 @@ def _regex(where: _Where, key: str, value: Any) -> re.Pattern[str]:
     try:
         return re.compile(text)
     except re.error as exc:
-        raise where.error(key, f"bad regex {text!r}: {exc}") from None
+        raise where.error(key, f"bad regex '{text}': {exc}") from None
 
 
 def _p_regexes(where: _Where, key: str, value: Any) -> tuple[re.Pattern[str], ...]:

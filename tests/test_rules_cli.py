@@ -1,0 +1,166 @@
+"""``exposure-audit rules list|check``, and broken rules stopping ``run`` with exit 2 and
+no report written. In-process through cli.main for the whole corpus; the real installed
+binary in subprocesses for a few cases (exit codes as a shell sees them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from exposure_audit import cli, resources
+from exposure_audit.ruleset import load_ruleset
+from tests.netns import cli_argv
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+BROKEN = FIXTURES / "rules_broken"
+EXPECTED: dict[str, str] = json.loads((BROKEN / "expected.json").read_text(encoding="utf-8"))
+FILE_CASES = sorted(k for k in EXPECTED if k.endswith(".toml"))
+GOLDEN_FACTS = FIXTURES / "golden" / "laptop_cafe.facts.json"
+# A few representative cases for the slower subprocess runs.
+SUBPROCESS_CASES = [
+    "bad_toml.toml",
+    "unknown_key.toml",
+    "duplicate_builtin_id.toml",
+    "bad_regex.toml",
+]
+
+VALID = """
+[[rule]]
+id = "ACME-T-001"
+title = "Thing on port 8123"
+severity = "low"
+match.port = [8123]
+message = "{endpoint}"
+remediation = "{fix}"
+
+[[rule]]
+id = "ACME-T-002"
+title = "Thing on port 8124"
+severity = "critical"
+match.port = [8124]
+message = "{endpoint}"
+remediation = "{fix}"
+"""
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("EXPOSURE_AUDIT_NO_UPNP", "1")
+
+
+def broken_dir(tmp_path: Path, name: str) -> tuple[Path, str]:
+    d = tmp_path / "rules"
+    d.mkdir()
+    shutil.copy(BROKEN / name, d / name)
+    message = (
+        EXPECTED[name]
+        .replace("{path}", str(d / name))
+        .replace("{builtin}", str(resources.rules_dir()))
+    )
+    return d, message
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_shows_every_builtin_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = run_cli(["rules", "list"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["ID", "SEVERITY", "TITLE"]
+    rules = load_ruleset([]).rules
+    assert len(lines) == len(rules) + 1
+    for rule, line in zip(rules, lines[1:], strict=True):
+        assert line.split(None, 2) == [rule.id, rule.severity, rule.title]
+
+
+def test_list_json_with_user_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "t.toml").write_text(VALID)
+    code, out, _ = run_cli(
+        ["rules", "list", "--rules", str(tmp_path / "mine"), "--no-builtin-rules", "--json"], capsys
+    )
+    assert code == 0
+    rows = json.loads(out)
+    assert [(r["id"], r["severity"], r["title"]) for r in rows] == [
+        ("ACME-T-001", "low", "Thing on port 8123"),
+        ("ACME-T-002", "critical", "Thing on port 8124"),
+    ]
+
+
+def test_list_without_any_rules_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run_cli(["rules", "list", "--no-builtin-rules"], capsys)
+    assert code == 2
+    assert "--no-builtin-rules needs at least one --rules DIR" in err
+
+
+def test_check_builtin_and_user_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    n_builtin = len(load_ruleset([]).rules)
+    n_files = len(list(resources.rules_dir().glob("*.toml")))
+    code, out, _ = run_cli(["rules", "check", str(resources.rules_dir())], capsys)
+    assert (code, out) == (0, f"{n_builtin} rules OK ({n_files} files)\n")
+    (tmp_path / "t.toml").write_text(VALID)
+    code, out, _ = run_cli(["rules", "check", str(tmp_path / "t.toml")], capsys)
+    assert (code, out) == (0, "2 rules OK (1 file)\n")
+
+
+@pytest.mark.parametrize("name", FILE_CASES)
+def test_check_broken_file(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d, message = broken_dir(tmp_path, name)
+    code, out, err = run_cli(["rules", "check", str(d)], capsys)
+    assert (code, out, err) == (2, "", f"exposure-audit: error: {message}\n")
+
+
+@pytest.mark.parametrize("name", FILE_CASES)
+def test_run_stops_on_broken_rules_and_writes_nothing(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d, message = broken_dir(tmp_path, name)
+    report = tmp_path / "report.json"
+    code, out, err = run_cli(
+        [
+            "run",
+            "--facts",
+            str(GOLDEN_FACTS),
+            "--rules",
+            str(d),
+            "--format",
+            "json",
+            "-o",
+            str(report),
+        ],
+        capsys,
+    )
+    assert (code, out, err) == (2, "", f"exposure-audit: error: {message}\n")
+    assert not report.exists()
+    assert os.listdir(tmp_path) == ["rules"]  # no temporary or partial file either
+
+
+@pytest.mark.parametrize("name", SUBPROCESS_CASES)
+def test_real_binary_exit_codes(name: str, tmp_path: Path) -> None:
+    d, message = broken_dir(tmp_path, name)
+    env = {**os.environ, "EXPOSURE_AUDIT_NO_UPNP": "1", "XDG_CONFIG_HOME": str(tmp_path / "x")}
+    check = subprocess.run(
+        [*cli_argv(), "rules", "check", str(d)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert (check.returncode, check.stderr) == (2, f"exposure-audit: error: {message}\n")
+    report = tmp_path / "report.json"
+    run = subprocess.run(
+        [*cli_argv(), "run", "--no-upnp", "--rules", str(d), "-o", str(report)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr == f"exposure-audit: error: {message}\n"
+    assert not report.exists()
