@@ -223,10 +223,57 @@ def _match_order(m: FirewallMatch) -> int:
 # --------------------------------------------------------------------------- the walk
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A rule with its conditions ordered, and a quick pre-check on protocol/port."""
+
+    matches: tuple[FirewallMatch, ...]
+    l4: frozenset[str] | None  # the rule needs one of these protocols
+    ports: tuple[tuple[int, int], ...] | None  # ... and a destination port in these
+
+
+def _prepare(rule: FirewallRule) -> _Prepared:
+    l4: frozenset[str] | None = None
+    ports: tuple[tuple[int, int], ...] | None = None
+    for m in rule.matches:
+        if m.negate:
+            continue
+        if m.field == "l4proto":
+            got = frozenset(_PROTO_NUMBERS.get(v, v) for v in m.values)
+            l4 = got if l4 is None else l4 & got
+        elif m.field == "dport" and ports is None:
+            rng = []
+            for v in m.values:
+                lo, sep, hi = v.replace(":", "-").partition("-")
+                if not (lo or "0").isdigit() or (sep and not (hi or "65535").isdigit()):
+                    rng = None
+                    break
+                a = int(lo or 0)
+                rng.append((a, int(hi or 65535) if sep else a))
+            ports = tuple(rng) if rng is not None else None
+    return _Prepared(tuple(sorted(rule.matches, key=_match_order)), l4, ports)
+
+
+# prepared rules of the last few FirewallFacts seen (annotate asks many questions of one)
+_PREPARED: dict[int, tuple[FirewallFacts, dict[int, _Prepared]]] = {}
+
+
+def _prepared_for(facts: FirewallFacts) -> dict[int, _Prepared]:
+    hit = _PREPARED.get(id(facts))
+    if hit is not None and hit[0] is facts:
+        return hit[1]
+    table = {id(r): _prepare(r) for c in facts.chains for r in c.rules}
+    if len(_PREPARED) >= 4:
+        _PREPARED.clear()
+    _PREPARED[id(facts)] = (facts, table)
+    return table
+
+
 class _Walker:
     def __init__(self, facts: FirewallFacts, pkt: Packet) -> None:
         self.pkt = pkt
         self.chains = {(c.family, c.table, c.name): c for c in facts.chains}
+        self.prepared = _prepared_for(facts)
         self.leaves = 0
 
     def _count(self) -> None:
@@ -263,10 +310,15 @@ class _Walker:
             i += 1
             if rule.verdict is None:
                 continue  # counter, log, mark... do not decide
+            prep = self.prepared[id(rule)]
+            if prep.l4 is not None and self.pkt.l4proto not in prep.l4:
+                continue
+            if prep.ports is not None and not any(a <= self.pkt.dport <= b for a, b in prep.ports):
+                continue
             # evaluate the rule's conditions into branches: (src, assumptions, notes)
             matched: list[tuple[tuple[_Net, ...], tuple[str, ...], tuple[str, ...]]] = []
             unmatched: list[tuple[tuple[_Net, ...], tuple[str, ...], tuple[str, ...]]] = []
-            pending = sorted(rule.matches, key=_match_order)
+            pending = list(prep.matches)
             self._conditions(rule, pending, src, assume, notes, matched, unmatched)
             for m_src, m_assume, m_notes in matched:
                 yield from self._apply(chain, rule, rules, i, m_src, m_assume, m_notes, depth)
