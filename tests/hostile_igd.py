@@ -380,7 +380,31 @@ class HostileIgd:
                 self._send(conn, head)
                 return self._dribble(conn, body)
             if 0 <= index < len(self.mappings):
-                return self._reply(conn, soap_response(action, self.mappings[index]))
+                body = soap_response(action, self.mappings[index])
+                mode = self.params.get("soap_mode")
+                if mode == "chunked":
+                    chunks = b"".join(
+                        b"%x\r\n%s\r\n" % (len(body[i : i + 50]), body[i : i + 50])
+                        for i in range(0, len(body), 50)
+                    )
+                    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    self._send(conn, head + chunks + b"0\r\n\r\n")
+                    return True
+                if mode == "lie_keepalive":  # says keep-alive, then hangs up
+                    self._reply(conn, body)
+                    return False
+                if mode == "http10_eof":  # no length: the body runs to EOF
+                    self._send(conn, b"HTTP/1.0 200 OK\r\nContent-Type: text/xml\r\n\r\n" + body)
+                    return False
+                if mode == "big_headers":
+                    self._send(conn, b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 20000 + b"\r\n\r\n")
+                    return False
+                if mode == "endless_chunks":
+                    self._send(conn, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    while not self._stop.is_set():
+                        self._send(conn, b"4000\r\n" + b"x" * 0x4000 + b"\r\n")
+                    return False
+                return self._reply(conn, body)
             return self._reply(
                 conn,
                 soap_fault(713, "SpecifiedArrayIndexInvalid"),

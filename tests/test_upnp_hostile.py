@@ -271,3 +271,27 @@ def test_non_http_igd_url_is_refused() -> None:
     )
     assert facts.status == "error"
     assert "only http://" in text(warnings)
+
+
+@pytest.mark.parametrize("mode", ["chunked", "lie_keepalive", "http10_eof"])
+def test_soap_transport_variants_are_read(mode: str) -> None:
+    maps = [entry(1), entry(2), entry(3)]
+    with HostileIgd("good", mappings=maps, params={"soap_mode": mode}) as igd:
+        facts, warnings, elapsed = run(igd)
+    assert facts.status == "ok", warnings
+    assert [m.external_port for m in facts.mappings] == [1, 2, 3]
+    assert warnings == []
+    assert elapsed < 1.0
+
+
+@pytest.mark.parametrize(
+    ("mode", "expect"),
+    [("big_headers", "response header longer than"), ("endless_chunks", "larger than")],
+)
+def test_soap_transport_abuse_is_bounded(mode: str, expect: str) -> None:
+    with HostileIgd("good", mappings=[entry(1)], params={"soap_mode": mode}) as igd:
+        facts, warnings, elapsed = run(igd)
+    assert facts.status == "ok"
+    assert facts.truncated and facts.mappings == ()
+    assert expect in text(warnings)
+    assert elapsed < 1.0

@@ -71,6 +71,13 @@ def entry_to_mapping(values: dict[str, str]) -> UpnpMapping:
     )
 
 
+def _too_slow(budget: float, index: int) -> str:
+    return (
+        f"stopped reading UPnP mappings after {budget:g} s ({index} entries read): "
+        "the router answers too slowly; the list is incomplete"
+    )
+
+
 @dataclass(frozen=True)
 class MappingTable:
     mappings: tuple[UpnpMapping, ...]
@@ -110,10 +117,7 @@ def read_mappings(soap: SoapClient, max_mappings: int, budget: float) -> Mapping
         if now >= stop_at:
             truncated = True
             end = "time"
-            warnings.append(
-                f"stopped reading UPnP mappings after {budget:g} s ({index} entries read): "
-                "the router answers too slowly; the list is incomplete"
-            )
+            warnings.append(_too_slow(budget, index))
             break
         try:
             result = soap.call(
@@ -133,6 +137,10 @@ def read_mappings(soap: SoapClient, max_mappings: int, budget: float) -> Mapping
             break
         except SoapError as exc:
             truncated = True
+            if time.monotonic() >= stop_at:
+                end = "time"
+                warnings.append(_too_slow(budget, index))
+                break
             end = "error"
             warnings.append(f"reading UPnP mapping {index} failed ({exc}); the list is incomplete")
             break

@@ -32,7 +32,7 @@ SEARCH_TARGETS: tuple[str, ...] = (
 
 MAX_DATAGRAM = 8192  # a real answer is ~300 bytes
 MAX_FIELD = 1024
-MAX_ANSWERS = 256  # datagrams looked at per discovery (a flood costs nothing more)
+MAX_ANSWERS = 1000  # datagrams looked at per discovery: a flood costs bounded time
 
 
 @dataclass(frozen=True)
