@@ -132,6 +132,20 @@ def test_docker_dnat_read_from_save_and_from_nft_json() -> None:
     assert "dnat to 172.17.0.2:80" in from_json[0].evidence
 
 
+def test_native_nft_publishing_docker_and_netavark() -> None:
+    data = json.loads((FIX / "docker-nft.nft.json").read_text())
+    chains, published = nftables.parse_ruleset(data, (FIX / "docker-nft.nft.txt").read_text())
+    got = {(p.published_by, p.protocol, p.host_port, p.target_address, p.target_port,
+            p.excluded_interface, p.container_id) for p in published}  # fmt: skip
+    assert got == {
+        ("docker", "tcp", 8080, "172.17.0.2", 80, "docker0", None),
+        ("podman", "tcp", 8443, "10.88.0.2", 443, None, "7c1e5b6f4a3d2c1b0a9f8e7d6c5b4a3f"
+         "2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b"),
+    }  # fmt: skip
+    # forward/nat chains are not on the inbound path: only the input chain is kept
+    assert [(c.table, c.name) for c in chains] == [("filter", "input")]
+
+
 # --------------------------------------------------------------------------- semantics
 
 
