@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from exposure_audit.collectors.host import collect_host, os_release
 from exposure_audit.collectors.listeners import ListenerResult, collect_listeners
 from exposure_audit.model import Listener
 from exposure_audit.serialize import to_jsonable
+from tests.netns import link, namespaces, requires_netns, unique
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc and sock_diag (Linux)"
@@ -283,3 +285,100 @@ def test_os_release_parsing_handles_quotes_escapes_and_missing_files(tmp_path: P
     assert os_release((str(tmp_path / "missing"),)) is None
     f.write_bytes(b"PRETTY_NAME=\xff\xfe\n")
     assert os_release((str(f),)) == "\ufffd\ufffd"
+
+
+# --------------------------------------------------------------------------- vs ss
+
+SS_PROCS = textwrap.dedent(
+    """
+    import os, socket, sys
+    dev = sys.argv[1]
+    held = []
+    def mk(fam, kind, addr, v6only=None, device=None, reuse=False):
+        s = socket.socket(fam, kind)
+        if v6only is not None:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)
+        if device:
+            s.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_BINDTODEVICE", 25), device.encode())
+        if reuse:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind(addr)
+        if kind == socket.SOCK_STREAM:
+            s.listen()
+        held.append(s)
+    T, U, A4, A6 = socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.AF_INET, socket.AF_INET6
+    idx = socket.if_nametoindex(dev)
+    mk(A6, T, ("::", 8002), v6only=0)
+    mk(A6, T, ("::", 8003), v6only=1)
+    mk(A6, U, ("::", 8004), v6only=0)
+    mk(A4, T, ("0.0.0.0", 8005))
+    mk(A4, T, ("127.0.0.1", 8006))
+    mk(A6, T, ("::1", 8007))
+    mk(A6, T, ("fe80::1", 8008, 0, idx))
+    mk(A6, U, ("fe80::1", 8009, 0, idx))
+    mk(A4, T, ("0.0.0.0", 8010), device=dev)
+    mk(A4, U, ("10.231.0.1", 8011))
+    mk(A4, T, ("127.0.0.1", 8012), reuse=True)
+    mk(A4, T, ("127.0.0.1", 8012), reuse=True)
+    if os.fork() == 0:  # the child shares every socket above
+        sys.stdin.read()
+        os._exit(0)
+    print("ready", flush=True)
+    sys.stdin.read()
+    """
+)
+
+COLLECT_JSON = textwrap.dedent(
+    """
+    import json
+    from exposure_audit.collectors.listeners import collect_listeners
+    from exposure_audit.serialize import to_jsonable
+    print(json.dumps(to_jsonable(collect_listeners().listeners)))
+    """
+)
+
+
+def _ss_local(lst: dict) -> str:  # type: ignore[type-arg]
+    """A listener's local address the way `ss -n` prints it ("*" = dual-stack [::])."""
+    dev = f"%{lst['bound_interface']}" if lst["bound_interface"] else ""
+    if lst["family"] == "ipv4":
+        return f"{lst['address']}{dev}:{lst['port']}"
+    if lst["address"] == "::" and lst["v6only"] is False and not dev:
+        return f"*:{lst['port']}"
+    return f"[{lst['address']}]{dev}:{lst['port']}"
+
+
+@requires_netns
+def test_agrees_with_ss_on_every_socket_address_v6only_zone_and_process() -> None:
+    """Differential test against iproute2's `ss -tulnp` inside a namespace: the same
+    sockets, rendered the way ss renders them (which shows dual-stack [::] as "*" and
+    a bound device or zone as "%dev"), and our pid is the lowest of the pids ss lists
+    for the socket (a forked child shares them all)."""
+    with namespaces(unique("eaL-ss"), unique("eaL-ssp")) as (ns, peer):
+        link(ns, "eaLs0", peer, "eaLs1")
+        ns.ip("addr", "add", "fe80::1/64", "dev", "eaLs0", "nodad")
+        ns.ip("addr", "add", "10.231.0.1/24", "dev", "eaLs0")
+        proc = ns.popen(
+            [sys.executable, "-c", SS_PROCS, "eaLs0"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        ss = ns.run(["ss", "-Htulnp"], check=True).stdout
+        ours = json.loads(ns.run([sys.executable, "-c", COLLECT_JSON], check=True).stdout)
+    theirs: dict[tuple[str, str], list[set[int]]] = {}
+    for line in ss.splitlines():
+        fields = line.split()
+        pids = {int(p) for p in re.findall(r"pid=(\d+)", line)}
+        theirs.setdefault((fields[0], fields[4]), []).append(pids)
+    mine: dict[tuple[str, str], list[int]] = {}
+    for lst in ours:
+        mine.setdefault((lst["protocol"], _ss_local(lst)), []).append(lst["process"]["pid"])
+    assert sorted(mine) == sorted(theirs), (ss, ours)
+    for key, pids in mine.items():
+        expected = sorted(min(p) for p in theirs[key])
+        assert sorted(pids) == expected, key
+    assert ("tcp", "*:8002") in mine and ("tcp", "[::]:8003") in mine
+    assert ("tcp", "[fe80::1]%eaLs0:8008") in mine and ("tcp", "0.0.0.0%eaLs0:8010") in mine
+    assert len(mine[("tcp", "127.0.0.1:8012")]) == 2  # SO_REUSEPORT: one row per socket
