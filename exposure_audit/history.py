@@ -250,6 +250,13 @@ class CronSession:
         from exposure_audit.diffing import diff_to_dict, render_diff_text
 
         check_report(report, "this run's report")
+        if self.baseline is not None:
+            old_major = str(self.baseline["schema_version"]).split(".", 1)[0]
+            if old_major != str(report["schema_version"]).split(".", 1)[0]:
+                _warn(
+                    f"the earlier report has schema {self.baseline['schema_version']}, this one "
+                    f"{report['schema_version']}: findings may all show as new and resolved once"
+                )
         diff = diff_reports(self.baseline, report) if self.comparing else None
         text: str | None = None
         if diff is None:

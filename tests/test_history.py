@@ -187,3 +187,16 @@ def test_unsafe_state_directories_are_refused(tmp_path: Path) -> None:
     link.symlink_to(mine / "real", target_is_directory=True)
     (mine / "real").mkdir()
     History(link).ensure()
+
+
+def test_schema_major_change_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = tmp_path / "base.json"
+    old = report([finding("a")])
+    old["schema_version"] = "0.9"
+    base.write_text(json.dumps(old))
+    apply_history_and_delivery(_args("--baseline", str(base)), report([finding("a")]), "high")
+    assert "schema 0.9" in capsys.readouterr().err
+    old["schema_version"] = "1.7"
+    base.write_text(json.dumps(old))
+    apply_history_and_delivery(_args("--baseline", str(base)), report([finding("a")]), "high")
+    assert capsys.readouterr().err == ""
