@@ -628,7 +628,11 @@ def _container_label(
 
 def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
     """``exposures`` with Reach.firewall / Exposure.firewall and container publishing
-    filled in. Unchanged when no firewall facts were collected."""
+    filled in. Unchanged when no firewall facts were collected.
+
+    Exposure.firewall is the most open verdict (open > unknown > filtered) over the up
+    reach entries beyond loopback (over the loopback ones for a loopback-only listener),
+    with that entry's evidence prefixed by its interface and address."""
     fw = facts.firewall
     out: list[Exposure] = []
     cache: dict[tuple[str, int, str, str, str | None], Verdict] = {}
@@ -676,6 +680,9 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
                 v = cache[key]
             reaches.append(dataclasses.replace(r, firewall=v.result, firewall_evidence=v.evidence))
         up = [r for r in reaches if r.up and r.firewall is not None]
+        # loopback is this machine itself: it counts only for a loopback-only listener
+        beyond = [r for r in up if r.scope != "loopback"]
+        up = beyond or up
         firewall = evidence = None
         if up:
             best = max(up, key=lambda r: VERDICT_RANK[r.firewall or UNKNOWN])

@@ -73,10 +73,12 @@ def test_verdicts_per_reach_and_most_open_per_exposure() -> None:
     pg = exps[5432]
     verdicts = {r.interface: r.firewall for r in pg.reach}
     assert verdicts == {"lo": "open", "eth0": "filtered", "docker0": "filtered"}
-    assert pg.firewall == "open"  # loopback is open: the most open of the up entries
+    # loopback (this machine) is open, but only what lies beyond it counts
+    assert pg.firewall == "filtered"
     eth0 = next(r for r in pg.reach if r.interface == "eth0")
     assert eth0.firewall_evidence == "dropped by: policy drop of chain ip filter INPUT"
-    assert exps[6379].firewall == "open" and exps[6379].published_by is None
+    assert pg.firewall_evidence == "eth0 10.1.0.1: " + eth0.firewall_evidence
+    assert exps[6379].firewall == "open" and exps[6379].published_by is None  # lo only
 
 
 def test_docker_proxy_listener_is_attributed_and_its_dnat_bypasses_input() -> None:
