@@ -33,9 +33,9 @@ COLLECTOR = "listeners"
 ROOT_HINT = "run as root (sudo exposure-audit ...) for full process attribution"
 BINDV6ONLY_PATH = "/proc/sys/net/ipv6/bindv6only"
 
-NOTE_NOT_VISIBLE = (
-    "process not visible to this user (socket owner uid {uid}); run as root to see it"
-)
+_HIDDEN = "process not visible to this user"  # both notes below start with it
+NOTE_NOT_VISIBLE = _HIDDEN + " (socket owner uid {uid}); run as root to see it"
+NOTE_NOT_VISIBLE_PSUTIL = _HIDDEN + "; run as root to see it"
 NOTE_NOT_FOUND = (
     "no process found holding this socket (it may have closed during the scan, "
     "belong to the kernel, or to a process in another PID namespace)"
@@ -89,8 +89,7 @@ def collect_listeners() -> ListenerResult:
                     CollectorWarning(
                         COLLECTOR,
                         f"stopped reading {protocol.upper()} sockets after "
-                        f"{sum(1 for s in res.sockets if s.protocol == protocol)}: "
-                        "the list is incomplete",
+                        f"{len(res.sockets)} (the collector's bound): the list is incomplete",
                     )
                 )
             sockets.extend(res.sockets)
@@ -106,8 +105,18 @@ def collect_listeners() -> ListenerResult:
         )
     if fallback:
         listeners.extend(_from_psutil(tuple(fallback), warnings))
-    if fallback:
-        listeners.sort(key=_sort_key)  # sock_diag rows come sorted already
+        listeners.sort(key=_sort_key)  # sock_diag rows alone come sorted already
+    hidden = sum(1 for lst in listeners if lst.process is None and _is_hidden(lst))
+    if hidden:  # one warning for all of them, whichever source they came from
+        euid = os.geteuid() if hasattr(os, "geteuid") else None
+        warnings.append(
+            CollectorWarning(
+                COLLECTOR,
+                f"{hidden} listener(s) belong to processes this user (uid {euid}) cannot "
+                "inspect: they are reported with their owner uid but no process",
+                hint=ROOT_HINT,
+            )
+        )
     return ListenerResult(listeners=listeners, warnings=warnings, ipv6_bindv6only=read_bindv6only())
 
 
@@ -140,6 +149,10 @@ _LISTENER_EXTRA = _listener_extra()
 _DIAG_ORDER = operator.itemgetter(0, 1, 3, 2, 5)
 
 
+def _is_hidden(lst: Listener) -> bool:
+    return bool(lst.notes) and lst.notes[0].startswith(_HIDDEN)
+
+
 def _sort_key(lst: Listener) -> tuple[str, str, int, str, int]:
     return (lst.protocol, lst.family, lst.port, lst.address, lst.inode or 0)
 
@@ -161,7 +174,6 @@ def _from_sockdiag(
     # unpacking and a dict literal rather than attribute access and keywords.
     seen: set[object] = set()
     out: list[Listener] = []
-    hidden = 0
     new, setdict, extra = object.__new__, object.__setattr__, _LISTENER_EXTRA
     not_found = (NOTE_NOT_FOUND,)
     exited = (NOTE_EXITED,)
@@ -179,7 +191,6 @@ def _from_sockdiag(
             if not alive:
                 notes = exited
         elif euid != 0 and (uid != euid or scan.denied):
-            hidden += 1
             notes = (NOTE_NOT_VISIBLE.format(uid=uid),)
         else:
             notes = not_found
@@ -207,16 +218,7 @@ def _from_sockdiag(
             lst = new(Listener)
             setdict(lst, "__dict__", fields)
             out.append(lst)
-    if hidden:
-        warnings.append(
-            CollectorWarning(
-                COLLECTOR,
-                f"{hidden} listener(s) belong to processes this user (uid {euid}) cannot "
-                "inspect: they are reported with their owner uid but no process",
-                hint=ROOT_HINT,
-            )
-        )
-    elif scan.denied and euid == 0:
+    if scan.denied and euid == 0:
         unattributed = sum(1 for lst in out if lst.process is None)
         if unattributed:
             warnings.append(
@@ -262,7 +264,6 @@ def _from_psutil(protocols: tuple[str, ...], warnings: list[CollectorWarning]) -
     seen: set[tuple[str, str, str, int, int | None]] = set()
     infos: dict[int, ProcessInfo] = {}
     out: list[Listener] = []
-    hidden = 0
     for c in conns:
         if c.type == socket.SOCK_STREAM:
             protocol = "tcp"
@@ -289,8 +290,7 @@ def _from_psutil(protocols: tuple[str, ...], warnings: list[CollectorWarning]) -
                 infos[c.pid] = _psutil_process(psutil, c.pid)
             process = infos[c.pid]
         elif os.name == "posix" and os.geteuid() != 0:
-            hidden += 1
-            notes = ("process not visible to this user; run as root to see it",)
+            notes = (NOTE_NOT_VISIBLE_PSUTIL,)
         else:
             notes = (NOTE_NOT_FOUND,)
         out.append(
@@ -305,14 +305,6 @@ def _from_psutil(protocols: tuple[str, ...], warnings: list[CollectorWarning]) -
                 process=process,
                 source="psutil",
                 notes=notes,
-            )
-        )
-    if hidden:
-        warnings.append(
-            CollectorWarning(
-                COLLECTOR,
-                f"{hidden} listener(s) belong to processes this user cannot inspect",
-                hint=ROOT_HINT,
             )
         )
     return out
