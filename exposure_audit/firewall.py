@@ -36,14 +36,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from exposure_audit.model import (
+    INTERFACE_KINDS,
+    SCOPE_RANK,
     Exposure,
     Facts,
     FirewallChain,
     FirewallFacts,
     FirewallMatch,
     FirewallRule,
+    Listener,
     PublishedPort,
     Reach,
+    widest,
 )
 
 OPEN, UNKNOWN, FILTERED = "open", "unknown", "filtered"
@@ -713,3 +717,60 @@ def published_without_listener(facts: Facts) -> tuple[PublishedPort, ...]:
         ):
             out.append(pp)
     return tuple(out)
+
+
+def published_exposures(facts: Facts) -> list[Exposure]:
+    """An Exposure for each DNAT-published port with no host listener, so the engine
+    and the renderers can report it like any other (``Listener.source`` "dnat", no
+    process). Reach: every address of the port's family on every interface the NAT rule
+    applies to (not the excluded bridge; not loopback: PREROUTING DNAT does not see
+    this machine's own traffic); always ``open``, since forwarded traffic never meets
+    the input filter."""
+    out: list[Exposure] = []
+    for pp in published_without_listener(facts):
+        target = f"{pp.target_address}:{pp.target_port}"
+        who = _container_label(facts.firewall, pp.target_address, pp.container_id,
+                               pp.container_name)  # fmt: skip
+        evidence = (
+            f"published by {pp.published_by} to {who or target} ({target}) with no host "
+            f"socket (DNAT: {pp.evidence}); forwarded traffic bypasses the input filter"
+        )
+        reach: list[Reach] = []
+        kinds: set[str] = set()
+        for iface in facts.interfaces:
+            if pp.excluded_interface and _glob_in(iface.name, (pp.excluded_interface,)):
+                continue
+            for a in iface.addresses:
+                if a.family != pp.family or a.scope == "loopback":
+                    continue
+                if pp.host_address not in (None, "0.0.0.0", "::") and a.address != pp.host_address:
+                    continue
+                reach.append(Reach(iface.name, a.address, a.scope, a.network, iface.up,
+                                   firewall=OPEN, firewall_evidence=evidence))  # fmt: skip
+                if iface.up:
+                    kinds.add(iface.kind)
+        scopes = sorted({r.scope for r in reach if r.up}, key=SCOPE_RANK.__getitem__)
+        wildcard = "0.0.0.0" if pp.family == "ipv4" else "::"
+        span = f"-{pp.host_port_end}" if pp.host_port_end else ""
+        listener = Listener(
+            protocol=pp.protocol,
+            family=pp.family,
+            address=pp.host_address or wildcard,
+            port=pp.host_port,
+            source="dnat",
+            notes=(f"no socket on this host: port {pp.host_port}{span} is {evidence}",),
+        )
+        out.append(
+            Exposure(
+                listener=listener,
+                reach=tuple(reach),
+                widest_scope=widest(scopes) or "loopback",
+                scopes=tuple(scopes),
+                interface_kinds=tuple(k for k in INTERFACE_KINDS if k in kinds),
+                firewall=OPEN if any(r.up for r in reach) else None,
+                firewall_evidence=evidence,
+                published_by=pp.published_by,
+                container=who,
+            )
+        )
+    return out

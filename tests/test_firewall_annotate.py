@@ -10,7 +10,7 @@ from pathlib import Path
 
 from exposure_audit.collectors.firewall import containers, iptables
 from exposure_audit.exposure import resolve
-from exposure_audit.firewall import annotate, published_without_listener
+from exposure_audit.firewall import annotate, published_exposures, published_without_listener
 from exposure_audit.model import (
     Address,
     ContainerInfo,
@@ -137,3 +137,22 @@ def test_runtime_files(tmp_path: Path) -> None:
     pj = tmp_path / "containers.json"
     pj.write_text(json.dumps([{"id": CID, "names": ["db"]}, {"id": 3}, "x"]))
     assert containers.podman_containers(pj) == [ContainerInfo(CID, "podman", "db")]
+
+
+def test_published_exposures_for_dnat_without_listener() -> None:
+    facts = docker_facts((Listener("tcp", "ipv4", "0.0.0.0", 22),))
+    (exp,) = published_exposures(facts)
+    assert (exp.listener.protocol, exp.listener.address, exp.listener.port) == (
+        "tcp", "0.0.0.0", 8080,
+    )  # fmt: skip
+    assert exp.listener.source == "dnat" and exp.listener.process is None
+    # docker0 is excluded by the rule, loopback never sees PREROUTING DNAT
+    assert [(r.interface, r.address, r.firewall) for r in exp.reach] == [
+        ("eth0", "10.1.0.1", "open")
+    ]
+    assert (exp.widest_scope, exp.scopes, exp.interface_kinds) == ("lan", ("lan",), ("physical",))
+    assert (exp.published_by, exp.container, exp.firewall) == ("docker", "web", "open")
+    assert "bypasses the input filter" in (exp.firewall_evidence or "")
+    assert "no socket on this host" in exp.listener.notes[0]
+    with_proxy = docker_facts((Listener("tcp", "ipv4", "0.0.0.0", 8080, process=PROXY),))
+    assert published_exposures(with_proxy) == []
