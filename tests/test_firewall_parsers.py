@@ -123,3 +123,18 @@ def test_nft_text_evidence_maps_by_handle_and_drops_counters() -> None:
     rendered = [r.text for c in chains for r in c.rules]
     assert "tcp dport 22 ct state { new, untracked } accept" in rendered
     assert 'iifname "vA" goto filter_IN_public' in rendered
+
+
+def test_iptables_tcp_flags_and_protocol_all() -> None:
+    text = (
+        "*filter\n:INPUT DROP [0:0]\n"
+        "-A INPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m tcp --dport 22 -j ACCEPT\n"
+        "-A INPUT -p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -m tcp --dport 23 -j ACCEPT\n"
+        "-A INPUT -p tcp --tcp-flags ALL NONE -j DROP\n"
+        "-A INPUT -p all -s 10.9.0.0/16 -j ACCEPT\nCOMMIT\n"
+    )
+    chains, _ = iptables.parse_save(text)
+    fw = FirewallFacts("iptables-legacy", tuple(chains))
+    assert evaluate(fw, "tcp", 22, "10.1.0.1", "eth0", "10.1.0.0/24").result == "open"
+    assert evaluate(fw, "tcp", 23, "10.1.0.1", "eth0", "10.1.0.0/24").result == "filtered"
+    assert evaluate(fw, "udp", 24, "10.1.0.1", "eth0", "10.9.1.0/24").result == "open"

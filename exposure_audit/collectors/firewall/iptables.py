@@ -95,7 +95,8 @@ class _Line:
                 self.module = arg
             elif tok in ("-p", "--protocol"):
                 family_proto = arg.lower()
-                self.add("l4proto", (family_proto,), neg)
+                if family_proto not in ("all", "0"):  # -p all: any protocol
+                    self.add("l4proto", (family_proto,), neg)
             elif tok in ("-i", "--in-interface"):
                 self.add("iifname", (arg,), neg)
             elif tok in ("-o", "--out-interface"):
@@ -142,6 +143,15 @@ class _Line:
             self.add("saddr", (arg,), neg)
         elif tok == "--dst-range":
             self.add("daddr", (arg,), neg)
+        elif tok == "--tcp-flags":
+            # a new connection's first packet carries SYN alone
+            mask, _, comp = arg.partition(" ")
+            mask_set = {f for f in mask.upper().split(",") if f}
+            comp_set = {f for f in comp.upper().split(",") if f and f != "NONE"}
+            if "ALL" in mask_set:
+                mask_set = {"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"}
+            hit = ({"SYN"} & mask_set) == comp_set
+            self.add("tcp_flags_syn", ("syn",), neg == hit)
         elif tok == "--comment":
             self.comment = arg
         elif tok == "--limit" and mod == "limit":
