@@ -4,7 +4,8 @@ Findings are matched by their ``fingerprint`` only (rule + what was exposed, nev
 or a timestamp), so a restarted service is "unchanged", not "resolved + new" (the noise
 users of osquery #4270 and wazuh #1610 complain about). Listeners are matched by
 protocol/address/port, and their widest reach is compared, so an exposure that appeared
-or widened shows even when no rule fires on it.
+or widened shows even when no rule fires on it (UDP sockets on ephemeral ports excepted:
+those are clients, and would make every run "changed").
 
 Everything here works on report dicts as loaded from JSON; ``load_report`` checks the
 few fields this module relies on and turns anything else into a ``FormatError``.
@@ -21,6 +22,10 @@ from exposure_audit.errors import FormatError
 from exposure_audit.model import SCOPE_RANK, SEVERITIES, SEVERITY_RANK
 
 MAX_REPORT_BYTES = 256 * 1024 * 1024
+# Linux's default ip_local_port_range starts here. Bound UDP sockets above it are almost
+# always clients with a kernel-chosen port; listing them as "appeared" each run would
+# be the wazuh #1610 noise. (Findings on them are still compared, by fingerprint.)
+EPHEMERAL_UDP_FROM = 32768
 DIFF_FORMAT_VERSION = "1.0"
 
 
@@ -126,6 +131,8 @@ def _exposure_scopes(report: dict[str, Any]) -> dict[str, tuple[str, str | None]
         proto, addr, port = lst.get("protocol"), lst.get("address"), lst.get("port")
         if not isinstance(proto, str) or not isinstance(addr, str) or not isinstance(port, int):
             continue
+        if proto == "udp" and port >= EPHEMERAL_UDP_FROM:
+            continue  # a client's socket (DNS, mDNS, QUIC), new every run: not a service
         proc = lst.get("process")
         name = proc.get("name") if isinstance(proc, dict) else None
         key = f"{proto}/{addr}/{port}"

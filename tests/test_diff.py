@@ -94,6 +94,8 @@ def test_listener_changes_ignore_pid_and_loopback() -> None:
             exposure(5432, "vpn"),  # appeared
             exposure(631, "loopback"),
             exposure(9999, "loopback"),  # loopback-only newcomers are not exposure news
+            exposure(41234, "lan", proto="udp"),  # a client's ephemeral UDP socket
+            exposure(5353, "lan", proto="udp"),  # a UDP service: news
         ],
     )
     d = diff_reports(old, new)
@@ -101,11 +103,13 @@ def test_listener_changes_ignore_pid_and_loopback() -> None:
     assert changes == {
         "tcp/0.0.0.0/22": ("widened", "lan", "public"),
         "tcp/0.0.0.0/5432": ("appeared", None, "vpn"),
+        "udp/0.0.0.0/5353": ("appeared", None, "lan"),
     }
     back = diff_reports(new, old)
     assert {c.key: c.change for c in back.listeners} == {
         "tcp/0.0.0.0/22": "narrowed",
         "tcp/0.0.0.0/5432": "disappeared",
+        "udp/0.0.0.0/5353": "disappeared",
     }
 
 
