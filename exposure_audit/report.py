@@ -54,10 +54,16 @@ def build_report(
     ids = _exposure_ids(evaluation.exposures)
     findings = sorted(evaluation.findings, key=_finding_order)
 
+    by_identity = {id(x): ids[i] for i, x in enumerate(evaluation.exposures)}
+    by_value: dict[Exposure, str] = {}
+    for i, x in enumerate(evaluation.exposures):
+        by_value.setdefault(x, ids[i])
     by_exposure: dict[str, list[Finding]] = {}
     finding_docs = []
     for f in findings:
-        xid = _find_id(f.exposure, evaluation.exposures, ids) if f.exposure else None
+        xid = None
+        if f.exposure is not None:
+            xid = by_identity.get(id(f.exposure)) or by_value.get(f.exposure)
         if xid is not None:
             by_exposure.setdefault(xid, []).append(f)
         finding_docs.append(_finding_doc(f, xid, kinds))
@@ -124,16 +130,6 @@ def _exposure_ids(exposures: Iterable[Exposure]) -> list[str]:
         n = seen[x.key] = seen.get(x.key, 0) + 1
         out.append(x.key if n == 1 else f"{x.key}#{n}")
     return out
-
-
-def _find_id(exposure: Exposure, exposures: tuple[Exposure, ...], ids: list[str]) -> str | None:
-    for i, x in enumerate(exposures):
-        if x is exposure:
-            return ids[i]
-    for i, x in enumerate(exposures):
-        if x == exposure:
-            return ids[i]
-    return None
 
 
 def _finding_order(f: Finding) -> tuple[int, int, str, int, str]:

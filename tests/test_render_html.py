@@ -181,3 +181,23 @@ def test_broken_html_template(tmp_path: Path) -> None:
     tpl.write_text("<p>\n{% if %}</p>")
     with pytest.raises(ConfigError, match=r"bad.html.j2, line 2"):
         _html(template=tpl)
+
+
+def test_diagram_caps_the_number_of_listeners_drawn() -> None:
+    import dataclasses
+
+    from exposure_audit.render.html import MAX_DIAGRAM_LISTENERS
+
+    ev = report_fixture.build()
+    base = ev.exposures[5]  # the unattributed 0.0.0.0:6000 socket, no findings
+    many = tuple(
+        dataclasses.replace(base, listener=dataclasses.replace(base.listener, port=10000 + i))
+        for i in range(30)
+    )
+    ev = dataclasses.replace(ev, exposures=ev.exposures + many)
+    html = _html(build_report(ev, generated_at=STAMP))
+    svg = html[html.index("<svg") : html.index("</svg>")]
+    assert svg.count("<title>") == MAX_DIAGRAM_LISTENERS
+    exposed = sum(1 for x in build_report(ev, generated_at=STAMP)["exposures"] if x["exposed"])
+    assert f"{exposed - MAX_DIAGRAM_LISTENERS} more exposed listeners not drawn" in html
+    assert html.count('<article class="card') == 7 + 30  # every one is still listed

@@ -384,3 +384,14 @@ def test_reader_never_sees_half_a_report(tmp_path: Path) -> None:
     assert path.stat().st_ino != inode
     assert oct(path.stat().st_mode & 0o777) == "0o644"
     _no_temp_files(tmp_path)
+
+
+def test_facts_run_in_process_under_the_network_guard(tmp_path: Path, capsys: Any) -> None:
+    """The same, inside the test process: conftest's guard fails any non-loopback send."""
+    from exposure_audit.cli import main
+
+    out = tmp_path / "r.json"
+    code = main(["run", "--facts", str(REPO / FIXTURE), "-o", str(out), "--quiet"])
+    assert code == 1
+    validate_report(json.loads(out.read_text()))
+    assert capsys.readouterr().out.startswith("HIGH: 3 services on carol-pc")

@@ -19,10 +19,13 @@ def _rank(sev: str | None) -> int:
 
 def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
     findings = report["findings"]
-    by_fp = {f["fingerprint"]: f for f in findings}
+    by_exposure: dict[str, list[dict[str, Any]]] = {}
+    for f in findings:
+        if f["exposure_id"] is not None:
+            by_exposure.setdefault(f["exposure_id"], []).append(f)
     blocks: list[dict[str, Any]] = []
     for x in report["exposures"]:
-        mine = [by_fp[fp] for fp in x["findings"] if fp in by_fp]
+        mine = by_exposure.get(x["id"], [])
         active = sorted((f for f in mine if not f["waived"]), key=lambda f: -_rank(f["severity"]))
         if not active and not x["exposed"]:
             continue
