@@ -140,6 +140,13 @@ class History:
         return removed
 
 
+def previous_report(state_dir: Path) -> dict[str, Any] | None:
+    """The newest readable report stored in ``state_dir``, or None (no lock taken:
+    reports are written atomically, so a reader never sees half of one)."""
+    prev = History(state_dir).previous()
+    return prev[1] if prev else None
+
+
 # --------------------------------------------------------------------------- CLI glue
 
 

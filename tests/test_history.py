@@ -18,6 +18,7 @@ from exposure_audit.history import (
     apply_history_and_delivery,
     cron_session,
     default_state_dir,
+    previous_report,
 )
 
 
@@ -200,3 +201,12 @@ def test_schema_major_change_warns(tmp_path: Path, capsys: pytest.CaptureFixture
     base.write_text(json.dumps(old))
     apply_history_and_delivery(_args("--baseline", str(base)), report([finding("a")]), "high")
     assert capsys.readouterr().err == ""
+
+
+def test_previous_report(tmp_path: Path) -> None:
+    assert previous_report(tmp_path / "none") is None
+    h = History(tmp_path)
+    h.ensure()
+    h.save(report([finding("x")]))
+    prev = previous_report(tmp_path)
+    assert prev is not None and prev["findings"][0]["fingerprint"] == "x"
