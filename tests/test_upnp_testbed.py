@@ -166,6 +166,23 @@ def test_mapping_to_a_listener_is_internet_and_deleting_it_removes_it(
         assert (19099, 9099) in dangling
         assert (18081, 8081) not in dangling
 
+        # the same through `run --format json` (collect + resolve + rules, one process)
+        proc = igd2.run_lan([*cli_argv(), "run", "--format", "json", "--no-firewall"])
+        assert proc.returncode in (0, 1), proc.stderr
+        report = json.loads(proc.stdout)
+        exp_json = next(e for e in report["exposures"] if e["id"] == f"tcp/{CLIENT}/8081")
+        assert exp_json["widest_scope"] == "internet"
+        assert [m["external_port"] for m in exp_json["upnp_mappings"]] == [18081]
+        # every enabled mapping to this host without the listener, and nothing else
+        # (an earlier test may have left mappings to this host and to another LAN host)
+        expected = {
+            (m.external_port, m.internal_port)
+            for m in facts.upnp.mappings
+            if m.internal_client == CLIENT and m.external_port != 18081
+        }
+        got = {(d["external_port"], d["internal_port"]) for d in report["dangling_mappings"]}
+        assert (19099, 9099) in got and got == expected
+
         upnpc(igd2, "-d", "18081", "TCP")
         proc = collect(igd2, facts_path, "--igd", igd2.url)
         assert proc.returncode == 0, proc.stderr
