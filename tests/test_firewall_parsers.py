@@ -138,3 +138,28 @@ def test_iptables_tcp_flags_and_protocol_all() -> None:
     assert evaluate(fw, "tcp", 22, "10.1.0.1", "eth0", "10.1.0.0/24").result == "open"
     assert evaluate(fw, "tcp", 23, "10.1.0.1", "eth0", "10.1.0.0/24").result == "filtered"
     assert evaluate(fw, "udp", 24, "10.1.0.1", "eth0", "10.9.1.0/24").result == "open"
+
+
+def test_nft_tcp_flags_are_decided_for_a_first_syn() -> None:
+    flags = {"payload": {"protocol": "tcp", "field": "flags"}}
+    dport = {"payload": {"protocol": "tcp", "field": "dport"}}
+
+    def rule(*exprs):
+        return {"rule": {"family": "inet", "table": "t", "chain": "input", "expr": list(exprs)}}
+
+    def match(op, left, right):
+        return {"match": {"op": op, "left": left, "right": right}}
+
+    data = {"nftables": [
+        {"chain": {"family": "inet", "table": "t", "name": "input", "type": "filter",
+                   "hook": "input", "prio": 0, "policy": "drop"}},
+        rule(match("!=", {"&": [flags, ["fin", "syn", "rst", "ack"]]}, "syn"), {"drop": None}),
+        rule(match("in", flags, "syn"), match("==", dport, 1), {"accept": None}),
+        rule(match("==", {"&": [flags, ["fin", "syn"]]}, ["fin", "syn"]), {"accept": None}),
+        rule(match("==", flags, "syn"), match("==", dport, 2), {"accept": None}),
+    ]}  # fmt: skip
+    chains, _ = nftables.parse_ruleset(data)
+    fw = FirewallFacts("nftables", tuple(chains))
+    got = [evaluate(fw, "tcp", p, "10.0.0.1", "e", "10.0.0.0/24").result for p in (1, 2, 3)]
+    assert got == ["open", "open", "filtered"]
+    assert all(not r.unknown for c in chains for r in c.rules)

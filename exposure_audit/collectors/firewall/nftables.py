@@ -210,6 +210,8 @@ class _RuleBuilder:
 
     def match(self, m: dict[str, Any]) -> None:
         left, right, op = m.get("left"), m.get("right"), m.get("op", "==")
+        if self._tcp_flags(left, right, op):
+            return
         field = self._field(left)
         if field is None:
             self.unknown.append(render_expr({"match": m}))
@@ -228,6 +230,31 @@ class _RuleBuilder:
             self.add("?" + render_expr({"match": m}), ("?",))
             return
         self.add(field, cmp[0], cmp[1])
+
+    def _tcp_flags(self, left: Any, right: Any, op: str) -> bool:
+        """``tcp flags`` tests, decided for a new connection's first packet (SYN alone)."""
+        tcp_flags = {"payload": {"protocol": "tcp", "field": "flags"}}
+        mask: set[str] | None = None
+        if left == tcp_flags:
+            mask = None
+        elif isinstance(left, dict) and isinstance(left.get("&"), list) and len(left["&"]) == 2:
+            if left["&"][0] != tcp_flags:
+                return False
+            raw = left["&"][1]
+            mask = {str(f) for f in (raw if isinstance(raw, list) else [raw])}
+        else:
+            return False
+        want = {str(f) for f in (right if isinstance(right, list) else [right])}
+        flags = {"syn"} if mask is None else {"syn"} & mask
+        if op == "in":  # any of the flags set
+            hit = bool(flags & want)
+        elif op in ("==", "!="):
+            hit = (flags == want) == (op == "==")
+        else:
+            return False
+        self.add("l4proto", ("tcp",))
+        self.add("tcp_flags_syn", ("syn",), negate=not hit)
+        return True
 
     def _field(self, left: Any) -> str | None:
         if not isinstance(left, dict) or len(left) != 1:
