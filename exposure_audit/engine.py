@@ -76,7 +76,12 @@ class _WaiverMatcher:
     expires: _dt.date | None
 
     def applies(
-        self, rule_id: str, protocol: str, port: int, address: str, process: str | None
+        self,
+        rule_id: str,
+        protocol: str,
+        port: int,
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+        process: str | None,
     ) -> bool:
         w = self.waiver
         if not self.rule.match(rule_id):
@@ -88,7 +93,6 @@ class _WaiverMatcher:
         if self.process is not None and (process is None or not self.process.match(process)):
             return False
         if self.network is not None:
-            ip = _ip(address)
             if ip is None or ip.version != self.network.version or ip not in self.network:
                 return False
         return True
@@ -144,8 +148,9 @@ def _verdict(
     process: str | None,
 ) -> _Verdict:
     expired: _WaiverMatcher | None = None
+    ip = _ip(address) if matchers else None
     for m in matchers:
-        if not m.applies(rule_id, protocol, port, address, process):
+        if not m.applies(rule_id, protocol, port, ip, process):
             continue
         if m.expires is not None and today > m.expires:
             expired = expired or m
@@ -186,6 +191,7 @@ class _Context:
         self.external_ip = (upnp.external_ip if upnp else None) or "the router's external address"
         self._fw_cache: dict[tuple[str | None, str | None, bool], tuple[Framework, ...]] = {}
         self._set_cache: dict[tuple[str, ...], frozenset[str]] = {}
+        self._reach_cache: dict[tuple[Any, ...], str] = {}
 
     def _set(self, items: tuple[str, ...]) -> frozenset[str]:
         s = self._set_cache.get(items)
@@ -208,7 +214,7 @@ class _Context:
                 return f
         return None
 
-    def listener_subject(self, exp: Exposure) -> tuple[Subject, PortEntry | None, Framework | None]:
+    def listener_subject(self, exp: Exposure) -> tuple[Subject, PortEntry | None]:
         lst = exp.listener
         protocol = lst.protocol.lower()
         entry = self.catalogue.get(protocol, lst.port)
@@ -216,13 +222,13 @@ class _Context:
         name = proc.name if proc else None
         cmdline = " ".join(proc.cmdline)[:CMDLINE_MATCH_LIMIT] if proc and proc.cmdline else None
         container = exp.container or (proc.container_id if proc else None)
-        framework = (
-            self.framework(name, cmdline, container is not None, lst.port)
-            if self.frameworks
-            else None
-        )
+        port = lst.port
+
+        def find_framework() -> Framework | None:
+            return self.framework(name, cmdline, container is not None, port)
+
         subject = Subject(
-            port=lst.port,
+            port=port,
             protocol=protocol,
             family=lst.family,
             tags=self._set(entry.tags) if entry else _EMPTY,
@@ -238,9 +244,9 @@ class _Context:
             upnp_mapped=bool(exp.upnp_mappings),
             firewall=exp.firewall,
             published_by=exp.published_by,
-            framework_id=framework.id if framework else None,
+            find_framework=find_framework if self.frameworks else None,
         )
-        return subject, entry, framework
+        return subject, entry
 
     def dangling_subject(self, d: DanglingMapping) -> tuple[Subject, PortEntry | None]:
         m = d.mapping
@@ -261,6 +267,14 @@ class _Context:
     # ------------------------------------------------------------------ reach_desc
 
     def reach_desc(self, exp: Exposure) -> str:
+        # resolve() shares one reach tuple between listeners bound alike: describe it once.
+        key = (exp.reach, exp.upnp_mappings, exp.widest_scope, bool(exp.scopes))
+        text = self._reach_cache.get(key)
+        if text is None:
+            text = self._reach_cache[key] = self._describe_reach(exp)
+        return text
+
+    def _describe_reach(self, exp: Exposure) -> str:
         parts: list[str] = []
         if exp.upnp_mappings:
             parts.append(
@@ -416,11 +430,11 @@ def _listener_finding(
     exp: Exposure,
     subject: Subject,
     entry: PortEntry | None,
-    framework: Framework | None,
     waivers: Sequence[_WaiverMatcher],
     today: _dt.date,
 ) -> Finding:
     lst = exp.listener
+    framework = subject.framework
     severity = _severity(rule, exp.widest_scope)
     fields = _listener_fields(ctx, rule, severity, exp, entry, framework, subject.container)
     process = lst.process.name if lst.process else None
@@ -509,15 +523,12 @@ def run_rules(
     groups: list[tuple[tuple[Any, ...], list[Finding]]] = []
     internet = SCOPE_RANK["internet"]
     for exp in exposures:
-        subject, entry, framework = ctx.listener_subject(exp)
+        subject, entry = ctx.listener_subject(exp)
         hits = [c.rule for c in listener_rules if _matches(c, subject)]
         if not hits:
             continue
         findings = _by_severity(
-            [
-                _listener_finding(ctx, r, exp, subject, entry, framework, waivers, today)
-                for r in hits
-            ]
+            [_listener_finding(ctx, r, exp, subject, entry, waivers, today) for r in hits]
         )
         lst = exp.listener
         key = (

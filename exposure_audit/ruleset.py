@@ -123,21 +123,26 @@ FRAMEWORK_FIX_FIELDS: frozenset[str] = frozenset(LISTENER_FIELDS) - {"fix", "fra
 # --------------------------------------------------------------------------- data
 
 
+_UNSET: Any = object()
+
+
 class Subject:
     """What conditions test: one listener (or one dangling mapping), flattened once.
 
     Absent data (no process attribution, no firewall facts) is None; a positive
-    condition on absent data does not match.
+    condition on absent data does not match. The framework is looked up only when a
+    condition or a finding needs it (regex searches over the command line).
     """
 
     __slots__ = (
+        "_find_framework",
+        "_framework",
         "catalogued",
         "cmdline",
         "container",
         "external_port",
         "family",
         "firewall",
-        "framework_id",
         "kinds",
         "port",
         "process",
@@ -151,9 +156,59 @@ class Subject:
         "widest_rank",
     )
 
-    def __init__(self, **values: Any) -> None:
-        for name in self.__slots__:
-            setattr(self, name, values.get(name))
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        protocol: str | None = None,
+        external_port: int | None = None,
+        family: str | None = None,
+        tags: frozenset[str] = frozenset(),
+        catalogued: bool = False,
+        widest: str | None = None,
+        widest_rank: int = -1,
+        scopes: frozenset[str] = frozenset(),
+        kinds: frozenset[str] = frozenset(),
+        process: str | None = None,
+        cmdline: str | None = None,
+        user: str | None = None,
+        container: str | None = None,
+        upnp_mapped: bool = False,
+        firewall: str | None = None,
+        published_by: str | None = None,
+        find_framework: Callable[[], Framework | None] | None = None,
+    ) -> None:
+        self.port = port
+        self.protocol = protocol
+        self.external_port = external_port
+        self.family = family
+        self.tags = tags
+        self.catalogued = catalogued
+        self.widest = widest
+        self.widest_rank = widest_rank
+        self.scopes = scopes
+        self.kinds = kinds
+        self.process = process
+        self.cmdline = cmdline
+        self.user = user
+        self.container = container
+        self.upnp_mapped = upnp_mapped
+        self.firewall = firewall
+        self.published_by = published_by
+        self._find_framework = find_framework
+        self._framework = _UNSET
+
+    @property
+    def framework(self) -> Framework | None:
+        if self._framework is _UNSET:
+            find = self._find_framework
+            self._framework = find() if find is not None else None
+        return self._framework  # type: ignore[no-any-return]
+
+    @property
+    def framework_id(self) -> str | None:
+        f = self.framework
+        return f.id if f is not None else None
 
 
 @dataclass(frozen=True)
