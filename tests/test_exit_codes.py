@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -249,48 +248,42 @@ def test_parallel_runs_one_state_dir(tmp_path: Path, facts: dict[str, Path]) -> 
 
 
 def test_overlapping_run_gets_one_clear_message(tmp_path: Path, facts: dict[str, Path]) -> None:
-    """A run is frozen while it holds the lock: the next one waits --lock-timeout, then
-    exits 5 naming it; the frozen run then finishes and its report is whole."""
+    """The first run holds the lock while it reads its Facts from a FIFO that the test
+    has not written yet; the second waits --lock-timeout, then exits 5 naming it; the
+    first then finishes and its report is whole."""
     state = tmp_path / "state"
+    fifo = tmp_path / "facts.fifo"
+    os.mkfifo(fifo)
     env = dict(os.environ, EXPOSURE_AUDIT_NO_UPNP="1", XDG_CONFIG_HOME="/nonexistent-eac")
+    argv = [*cli_argv(), "run", "--facts", str(fifo), "--since-last", "--state-dir", str(state)]
     first = subprocess.Popen(
-        [
-            *cli_argv(),
-            "run",
-            "--facts",
-            str(facts["dev"]),
-            "--since-last",
-            "--state-dir",
-            str(state),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
     lock = state / "lock"
     try:
         assert wait_for(
             lambda: lock.exists() and lock.read_text().startswith(f"{first.pid} "), timeout=30
         )
-        first.send_signal(signal.SIGSTOP)
+        start = time.monotonic()
         second = run_cli(
-            "--facts",
-            str(facts["dev"]),
-            "--since-last",
-            "--state-dir",
-            str(state),
-            "--lock-timeout",
-            "0.5",
-        )
+            "--facts", str(facts["dev"]), "--since-last", "--state-dir", str(state),
+            "--lock-timeout", "0.5",
+        )  # fmt: skip
+        assert time.monotonic() - start < 10
         assert second.returncode == 5, second.stderr
         assert f"pid {first.pid}" in second.stderr and "--lock-timeout" in second.stderr
         assert second.stderr.count("\n") == 1 and second.stdout == ""
     finally:
-        first.send_signal(signal.SIGCONT)
+        # Unblocks the first run (also after a failure above). Non-blocking open: if the
+        # first run is gone, there is no reader and this fails instead of hanging.
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(facts["dev"].read_bytes())
     _out, err = first.communicate(timeout=60)
     assert first.returncode == 1, err
-    assert len(_stored(state)) == 1
+    stored = _stored(state)
+    assert len(stored) == 1 and json.loads(stored[0].read_text())["findings"]
 
 
 def _cron_command(line: str) -> str:
