@@ -120,3 +120,19 @@ def test_legacy_and_nft_together_both_count() -> None:
         # rejected by nft although legacy accepts 22 from anyone... from 10.2/24 only
         v = evaluate(fw, "tcp", 22, "10.2.0.1", "eth0", "10.2.0.0/24")
         assert v.result == "filtered" and "ip saddr 10.2.0.0/24 tcp dport 22 drop" in v.evidence
+
+
+@requires_tools
+def test_plain_iptables_save_is_classified_by_its_version(tmp_path: Path) -> None:
+    """Only ``iptables-save`` installed (iptables < 1.8 style): its --version decides
+    whether it reads the legacy or the nft backend."""
+    multi = shutil.which("xtables-legacy-multi")
+    if multi is None:
+        pytest.skip("needs xtables-legacy-multi (iptables package)")
+    (tmp_path / "iptables-save").symlink_to(multi)
+    with namespaces(unique("eaF-c")) as (ns,):
+        ns.run(["iptables-legacy-restore"], input=(FIX / "gt-legacy.rules").read_text(),
+               check=True)  # fmt: skip
+        fw, _, warnings = collect_in(ns, path=str(tmp_path))
+        assert warnings == [] and fw.backend == "iptables-legacy"
+        assert {c.table for c in fw.chains} == {"filter-legacy"}

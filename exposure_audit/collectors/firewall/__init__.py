@@ -63,6 +63,26 @@ def _save_tables(text: str) -> set[str]:
     return tables
 
 
+_FAMILIES = (("ip", "iptables"), ("ip6", "ip6tables"))
+
+
+def _save_commands(prefix: str, timeout: float) -> tuple[str | None, str | None]:
+    """(the nft-backend save command, the legacy one) for iptables or ip6tables.
+
+    iptables >= 1.8 installs both as ``*-nft-save`` / ``*-legacy-save``; older ones
+    only ``*-save``, whose --version says "(nf_tables)" for the nft backend."""
+    nft = f"{prefix}-nft-save" if shutil.which(f"{prefix}-nft-save") else None
+    legacy = f"{prefix}-legacy-save" if shutil.which(f"{prefix}-legacy-save") else None
+    generic = f"{prefix}-save"
+    if (nft is None or legacy is None) and shutil.which(generic):
+        version, _ = _run([generic, "--version"], timeout)
+        if version is not None and "nf_tables" in version:
+            nft = nft or generic
+        elif version is not None:
+            legacy = legacy or generic
+    return nft, legacy
+
+
 def collect_firewall(
     timeout: float = TIMEOUT,
 ) -> tuple[FirewallFacts, list[PublishedPort], list[CollectorWarning]]:
@@ -84,9 +104,12 @@ def collect_firewall(
     sources: list[str] = []
     tools_found = False
 
+    commands = {fam: _save_commands(prefix, timeout) for fam, prefix in _FAMILIES}
     # iptables-nft tables: read as iptables-save text (complete), skipped in the JSON
     skip: set[tuple[str, str]] = set()
-    for fam, cmd in (("ip", "iptables-nft-save"), ("ip6", "ip6tables-nft-save")):
+    for fam, (cmd, _legacy) in commands.items():
+        if cmd is None:
+            continue
         out, err = _run([cmd], timeout)
         if out is None:
             if "not found" not in err:
@@ -123,7 +146,9 @@ def collect_firewall(
             chains.extend(got)
             published.extend(pub)
 
-    for fam, cmd in (("ip", "iptables-legacy-save"), ("ip6", "ip6tables-legacy-save")):
+    for fam, (_nft, cmd) in commands.items():
+        if cmd is None:
+            continue
         out, err = _run([cmd], timeout)
         if out is None:
             if "not found" not in err:
