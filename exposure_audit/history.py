@@ -27,7 +27,7 @@ import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -222,15 +222,14 @@ def _non_negative_float(text: str) -> float:
 
 @dataclass
 class CronOutcome:
-    """What ``finish`` decided: the changes, what to print instead of the usual report
-    (None: print the usual report), and the exit code."""
+    """What ``compare`` (and ``commit``) decided: the changes, what to print instead of
+    the usual stdout report (None: print the usual report), and the exit code."""
 
     exit_code: int
     diff: ReportDiff | None = None
     stdout_text: str | None = None
     saved: Path | None = None
-    webhook_ok: bool | None = None
-    notes: list[str] = field(default_factory=list)
+    webhook_ok: bool | None = None  # None: no webhook asked for, or nothing to post
 
 
 @dataclass

@@ -210,3 +210,15 @@ def test_cli_diff_bad_input_is_exit_2_without_traceback(tmp_path: Path) -> None:
         assert res.returncode == 2
         assert "Traceback" not in res.stderr
         assert "exposure-audit: error:" in res.stderr
+
+
+def test_cli_diff_json_with_non_utf8_process_name(tmp_path: Path) -> None:
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(report([])))
+    # What json.dumps makes of a psutil name decoded with surrogateescape.
+    new.write_text(json.dumps(report([finding("a", message="proc \udcff\udcfe")])))
+    res = _cli(str(old), str(new), "--format", "json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["new"][0]["message"] == "proc \udcff\udcfe"
+    res = _cli(str(old), str(new))
+    assert res.returncode == 0 and "\\udcff" in res.stdout

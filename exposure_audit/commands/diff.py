@@ -49,10 +49,13 @@ def run(args: argparse.Namespace) -> int:
     new = load_report(args.new)
     d = diff_reports(old, new)
     if args.format == "json":
-        sys.stdout.write(json.dumps(diff_to_dict(d), indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(diff_to_dict(d), indent=2, ensure_ascii=False) + "\n"
     else:
-        text = render_diff_text(d, show_unchanged=args.unchanged)
-        sys.stdout.write(text or "No changes.\n")
+        text = render_diff_text(d, show_unchanged=args.unchanged) or "No changes.\n"
+    # A process name that is not UTF-8 arrives as a lone surrogate: print it escaped.
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("utf-8", errors="backslashreplace"))
+    sys.stdout.flush()
     if args.fail_on and fails(d.new, args.fail_on):
         return EXIT_FINDINGS
     return EXIT_OK
