@@ -48,28 +48,21 @@ class DeadlineExceeded(TimeoutError):
 class _DeadlineSocket(socket.socket):
     """A socket whose every recv/send is bounded by the current request's deadline."""
 
-    def _bounded(self) -> float | None:
+    def _call(self, fn: Any, *args: Any) -> Any:
         deadline = _DEADLINE.get()
-        base = self.gettimeout()
         if deadline is None:
-            return base
+            return fn(*args)
+        base = self.gettimeout()
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise DeadlineExceeded("total time limit for the request reached")
-        return remaining if base is None or remaining < base else base
-
-    def _call(self, fn: Any, *args: Any) -> Any:
-        base = self.gettimeout()
-        limit = self._bounded()
-        if limit == base:
-            return fn(*args)
-        super().settimeout(limit)
+        if base is not None and base <= remaining:
+            return fn(*args)  # the per-read timeout is the tighter bound
+        super().settimeout(remaining)
         try:
             return fn(*args)
         except TimeoutError:
-            if _DEADLINE.get() is not None and time.monotonic() >= (_DEADLINE.get() or 0):
-                raise DeadlineExceeded("total time limit for the request reached") from None
-            raise
+            raise DeadlineExceeded("total time limit for the request reached") from None
         finally:
             super().settimeout(base)
 
