@@ -251,3 +251,38 @@ def test_cli_result_intact_when_receiver_fails_or_is_slow(
     assert json.loads(out.read_text())["findings"]
     assert "webhook not delivered after 3 attempt(s)" in res.stderr
     assert elapsed < 8, elapsed
+
+
+def test_drip_feeding_receiver_cannot_outlast_the_total_bound() -> None:
+    """Each byte arrives well within the read timeout, so only the total bound stops it."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stop.is_set():
+                try:
+                    conn.sendall(b"X-Drip: 1\r\n")
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+    t = threading.Thread(target=drip, daemon=True)
+    t.start()
+    try:
+        start = time.monotonic()
+        res = deliver(
+            b"{}",
+            WebhookOptions(url=f"http://127.0.0.1:{srv.getsockname()[1]}/", timeout=1, total=2),
+        )
+        elapsed = time.monotonic() - start
+    finally:
+        stop.set()
+        srv.close()
+    assert not res.ok and "bound" in res.message
+    assert 1.9 <= elapsed < 3, elapsed
