@@ -483,8 +483,8 @@ def evaluate(
                         verdict = c.policy or "accept"
                         evidence = _describe_policy(c)
                     if verdict == "accept":
-                        if leaf.verdict == "continue":
-                            evidence = ev or evidence  # fell through: keep an earlier accept
+                        if leaf.verdict == "continue" and ev and not ev.startswith("policy "):
+                            evidence = ev  # fell through: keep an earlier rule's accept
                         nxt.append((leaf.src, leaf.assumptions, leaf.notes, evidence))
                     else:
                         final.append((dataclasses.replace(leaf, verdict=verdict), evidence))

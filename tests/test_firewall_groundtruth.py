@@ -42,6 +42,7 @@ SCENARIOS = (
     ("accept 8000 from one subnet", "nft", "gt-subnet.nft", {
         ("A", "tcp", 8000): "open", ("B", "tcp", 8000): "filtered",
         ("A6", "tcp", 8001): "open", ("A", "tcp", 8001): "filtered",
+        ("A", "tcp", 9000): "open", ("B", "tcp", 9000): "filtered",
     }),
     ("reject vs drop", "nft", "gt-reject-drop.nft", {
         ("A", "tcp", 8000): "filtered", ("A", "tcp", 8001): "filtered",
