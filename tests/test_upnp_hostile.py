@@ -89,14 +89,22 @@ def test_50_mb_description_is_not_read(scenario: str) -> None:
     assert sent < 20 * 1024 * 1024
 
 
-@pytest.mark.parametrize("scenario", ["dribble_body", "dribble_headers", "silent"])
-def test_slow_device_costs_bounded_time(scenario: str) -> None:
-    with HostileIgd(scenario, params={"dribble_interval": 0.05}) as igd:
+@pytest.mark.parametrize(
+    ("scenario", "interval"),
+    [
+        ("dribble_body", 0.05),
+        ("dribble_body", 0.9),  # "one byte a second", just inside the 1 s read timeout
+        ("dribble_headers", 0.05),
+        ("silent", 0),
+    ],
+)
+def test_slow_device_costs_bounded_time(scenario: str, interval: float) -> None:
+    with HostileIgd(scenario, params={"dribble_interval": interval}) as igd:
         facts, warnings, elapsed = run(igd)
     assert facts.status == "error"
     assert "time limit" in text(warnings) or "timed out" in text(warnings)
-    # total deadline = timeout, whatever the per-byte pace (20 bytes/s here, so the
-    # per-read timeout alone would never fire)
+    # total deadline = timeout, whatever the per-byte pace (a byte every 0.05 or 0.9 s:
+    # the 1 s per-read timeout alone would never fire)
     assert elapsed < TIMEOUT + 0.5
 
 
