@@ -7,6 +7,7 @@ and within a listener the worst severity first.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import fnmatch
 import ipaddress
@@ -24,6 +25,7 @@ from exposure_audit.model import (
     Exposure,
     Facts,
     Finding,
+    Reach,
     UpnpMapping,
     Waiver,
 )
@@ -214,6 +216,41 @@ class _Context:
                 return f
         return None
 
+    def effective(self, exp: Exposure) -> tuple[Exposure, tuple[str, ...]]:
+        """The exposure as rules see it, and the interfaces the firewall blocks.
+
+        With firewall verdicts (firewall.annotate), reach beyond loopback that the
+        firewall provably blocks (``filtered``) does not count: its scope leaves
+        ``scopes``/``widest_scope`` and ``reach_desc``. ``open``, ``unknown`` and
+        not-evaluated reach all count (never claim less exposure than proven). The
+        finding keeps the original exposure, verdicts and all, as evidence.
+        """
+        if exp.firewall is None:
+            return exp, ()
+        kept: list[Reach] = []
+        blocked: list[str] = []
+        for r in exp.reach:
+            if r.up and r.scope != "loopback" and r.firewall == "filtered":
+                if r.interface not in blocked:
+                    blocked.append(r.interface)
+            else:
+                kept.append(r)
+        if not blocked:
+            return exp, ()
+        up = [r for r in kept if r.up]
+        scopes = sorted({r.scope for r in up}, key=lambda sc: SCOPE_RANK.get(sc, 0))
+        if exp.upnp_mappings and "internet" not in scopes:
+            scopes.append("internet")
+        kinds = sorted({self.iface_kind.get(r.interface, "other") for r in up})
+        view = dataclasses.replace(
+            exp,
+            reach=tuple(kept),
+            scopes=tuple(scopes),
+            widest_scope=scopes[-1] if scopes else "loopback",
+            interface_kinds=tuple(kinds),
+        )
+        return view, tuple(blocked)
+
     def listener_subject(self, exp: Exposure) -> tuple[Subject, PortEntry | None]:
         lst = exp.listener
         protocol = lst.protocol.lower()
@@ -266,12 +303,15 @@ class _Context:
 
     # ------------------------------------------------------------------ reach_desc
 
-    def reach_desc(self, exp: Exposure) -> str:
+    def reach_desc(self, exp: Exposure, blocked: tuple[str, ...] = ()) -> str:
         # resolve() shares one reach tuple between listeners bound alike: describe it once.
-        key = (exp.reach, exp.upnp_mappings, exp.widest_scope, bool(exp.scopes))
+        key = (exp.reach, exp.upnp_mappings, exp.widest_scope, bool(exp.scopes), blocked)
         text = self._reach_cache.get(key)
         if text is None:
-            text = self._reach_cache[key] = self._describe_reach(exp)
+            text = self._describe_reach(exp)
+            if blocked:
+                text += f" (the firewall blocks it on {_and(blocked)})"
+            self._reach_cache[key] = text
         return text
 
     def _describe_reach(self, exp: Exposure) -> str:
@@ -377,6 +417,7 @@ def _listener_fields(
     entry: PortEntry | None,
     framework: Framework | None,
     container: str | None,
+    blocked: tuple[str, ...],
 ) -> _SafeFields:
     lst = exp.listener
     proc = lst.process
@@ -405,7 +446,7 @@ def _listener_fields(
         mapping_desc=ctx.mapping_desc(exp.upnp_mappings),
         delete_cmd=_delete_cmd(exp.upnp_mappings),
         external_ip=ctx.external_ip,
-        reach_desc=ctx.reach_desc(exp),
+        reach_desc=ctx.reach_desc(exp, blocked),
     )
     fields["framework"] = framework.name if framework and framework.describes else service
     fields["fix"] = (
@@ -428,6 +469,8 @@ def _listener_finding(
     ctx: _Context,
     rule: Rule,
     exp: Exposure,
+    view: Exposure,
+    blocked: tuple[str, ...],
     subject: Subject,
     entry: PortEntry | None,
     waivers: Sequence[_WaiverMatcher],
@@ -435,8 +478,10 @@ def _listener_finding(
 ) -> Finding:
     lst = exp.listener
     framework = subject.framework
-    severity = _severity(rule, exp.widest_scope)
-    fields = _listener_fields(ctx, rule, severity, exp, entry, framework, subject.container)
+    severity = _severity(rule, view.widest_scope)
+    fields = _listener_fields(
+        ctx, rule, severity, view, entry, framework, subject.container, blocked
+    )
     process = lst.process.name if lst.process else None
     protocol = lst.protocol.lower()
     verdict = _verdict(waivers, today, rule.id, protocol, lst.port, lst.address, process)
@@ -523,16 +568,20 @@ def run_rules(
     groups: list[tuple[tuple[Any, ...], list[Finding]]] = []
     internet = SCOPE_RANK["internet"]
     for exp in exposures:
-        subject, entry = ctx.listener_subject(exp)
+        view, blocked = ctx.effective(exp)
+        subject, entry = ctx.listener_subject(view)
         hits = [c.rule for c in listener_rules if _matches(c, subject)]
         if not hits:
             continue
         findings = _by_severity(
-            [_listener_finding(ctx, r, exp, subject, entry, waivers, today) for r in hits]
+            [
+                _listener_finding(ctx, r, exp, view, blocked, subject, entry, waivers, today)
+                for r in hits
+            ]
         )
         lst = exp.listener
         key = (
-            -SCOPE_RANK.get(exp.widest_scope, 0),
+            -SCOPE_RANK.get(view.widest_scope, 0),
             -SEVERITY_RANK.get(findings[0].severity, 0),
             0,
             lst.port,

@@ -506,3 +506,47 @@ def test_run_rules_is_pure_and_repeatable() -> None:
     first = run_rules(rs, FACTS, exposures, (), NO_WAIVERS, TODAY)
     assert first == run_rules(rs, FACTS, exposures, (), NO_WAIVERS, TODAY)
     assert exposures[0].listener.port == 8000 and len(first) >= 2
+
+
+# --------------------------------------------------------------------------- firewall
+
+
+def with_verdicts(e: Exposure, verdicts: dict[str, str]) -> Exposure:
+    """As firewall.annotate leaves it: a verdict per reach entry, the most open overall."""
+    reach = tuple(dataclasses.replace(r, firewall=verdicts.get(r.interface)) for r in e.reach)
+    rank = {"filtered": 0, "unknown": 1, "open": 2}
+    beyond = [r.firewall for r in reach if r.scope != "loopback" and r.firewall]
+    return dataclasses.replace(e, reach=reach, firewall=max(beyond, key=rank.__getitem__))
+
+
+def test_reach_the_firewall_blocks_does_not_count(tmp_path: Path) -> None:
+    rs = rules_from(
+        tmp_path,
+        rule("PUB-1", 'port = [8000]\nreach = ["public"]')
+        + rule("LAN-1", 'port = [8000]\nwidest = ["lan"]')
+        + rule("ANY-1", 'port = [8000]\nwidest_at_least = "link_local"').replace(
+            "{endpoint}", "{reach_desc}"
+        ),
+    )
+    e = exposure(8000, ("lo", "wlan0", "eth1"))
+    assert {r for r, _ in fired(rs, e)} == {"PUB-1", "ANY-1"}
+    lan_only = with_verdicts(e, {"lo": "open", "wlan0": "open", "eth1": "filtered"})
+    assert {r for r, _ in fired(rs, lan_only)} == {"LAN-1", "ANY-1"}
+    unknown = with_verdicts(e, {"lo": "open", "wlan0": "filtered", "eth1": "unknown"})
+    assert {r for r, _ in fired(rs, unknown)} == {"PUB-1", "ANY-1"}
+    blocked = with_verdicts(e, {"lo": "open", "wlan0": "filtered", "eth1": "filtered"})
+    assert fired(rs, blocked) == []
+    [f] = [
+        f for f in run_rules(rs, FACTS, [lan_only], (), NO_WAIVERS, TODAY) if f.rule_id == "ANY-1"
+    ]
+    assert f.message == "everyone on wlan0 (192.168.1.0/24) (the firewall blocks it on eth1)"
+    assert f.exposure is lan_only  # the evidence keeps every verdict
+
+
+def test_no_firewall_facts_means_reach_as_resolved(tmp_path: Path) -> None:
+    rs = rules_from(tmp_path, rule("PUB-1", 'port = [8000]\nreach = ["public"]'))
+    e = exposure(8000, ("lo", "eth1"))
+    quiet = dataclasses.replace(
+        e, reach=tuple(dataclasses.replace(r, firewall="filtered") for r in e.reach)
+    )
+    assert fired(rs, quiet) == [("PUB-1", 8000)]  # Exposure.firewall None: not evaluated

@@ -1,4 +1,4 @@
-"""Golden tests: fixture Facts -> exposure.resolve -> engine.run_rules -> exact findings.
+"""Golden tests: fixture Facts -> resolve -> firewall.annotate -> run_rules -> exact findings.
 
 Each tests/fixtures/golden/NAME.facts.json (a realistic host, built by build_facts.py)
 has NAME.findings.json: every finding's rule id, severity, fingerprint, waiver state,
@@ -21,6 +21,8 @@ from exposure_audit.config import load_config
 from exposure_audit.engine import run_rules
 from exposure_audit.exposure import resolve
 from exposure_audit.model import Finding
+from exposure_audit.pipeline import EvaluateOptions
+from exposure_audit.pipeline import evaluate as pipeline_evaluate
 from exposure_audit.ruleset import load_ruleset
 from exposure_audit.serialize import load_facts
 
@@ -59,11 +61,12 @@ def summarise(f: Finding) -> dict[str, Any]:
 
 
 def evaluate(name: str) -> list[Finding]:
+    """The run's own path: resolve, firewall annotation when there are firewall facts,
+    then the rules engine with the case's config file (or none) and a fixed today."""
     facts = load_facts(GOLDEN / f"{name}.facts.json")
     config_path = GOLDEN / f"{name}.config.toml"
-    config = load_config(config_path if config_path.exists() else None)
-    resolved = resolve(facts)
-    return run_rules(load_ruleset([]), facts, resolved.exposures, resolved.dangling, config, TODAY)
+    opts = EvaluateOptions(config_path=config_path if config_path.exists() else None, today=TODAY)
+    return list(pipeline_evaluate(facts, opts).findings)
 
 
 def test_there_are_golden_cases() -> None:
