@@ -213,11 +213,15 @@ def load_config(path: Path | None, builtin_waivers: bool = True) -> Config:
     the built-in default waivers appended unless switched off (here or in the file)."""
     if path is None:
         candidate = default_config_path()
-        config = parse_config(candidate, _read_toml(candidate)) if candidate.is_file() else Config()
+        config = (
+            parse_config(candidate, _read_toml(candidate, "a config file"))
+            if candidate.is_file()
+            else Config()
+        )
     else:
         if not Path(path).is_file():
             raise ConfigError(f"{path}: config file not found")
-        config = parse_config(Path(path), _read_toml(Path(path)))
+        config = parse_config(Path(path), _read_toml(Path(path), "a config file"))
     if builtin_waivers and config.default_waivers:
         config = Config(
             waivers=config.waivers + read_default_waivers(),

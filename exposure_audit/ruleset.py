@@ -635,14 +635,14 @@ class _Loaded:
     framework_refs: list[tuple[_Where, str, frozenset[str]]]
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, what: str = "a rule file") -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 1024} KiB: not a rule file")
+        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 1024} KiB: not {what}")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
