@@ -420,7 +420,8 @@ class _Walker:
                     )
         else:
             self._count()
-            yield _Leaf("unknown", src, (*assume, f"verdict {v}"), rule.text, notes)
+            what = rule.text if v == "unknown" else f"verdict {v}"
+            yield _Leaf("unknown", src, (*assume, what), rule.text, notes)
 
 
 def inbound_chains(facts: FirewallFacts, family: str) -> list[FirewallChain]:

@@ -136,3 +136,44 @@ def test_plain_iptables_save_is_classified_by_its_version(tmp_path: Path) -> Non
         fw, _, warnings = collect_in(ns, path=str(tmp_path))
         assert warnings == [] and fw.backend == "iptables-legacy"
         assert {c.table for c in fw.chains} == {"filter-legacy"}
+
+
+@requires_tools
+def test_without_cap_net_admin_is_unavailable() -> None:
+    """Root without CAP_NET_ADMIN (an unprivileged container): the tools exist but
+    cannot read; nothing was read, so no verdict is claimed."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv (util-linux)")
+    with namespaces(unique("eaF-c")) as (ns,):
+        ns.run(["nft", "-f", str(FIX / "gt-default-drop.nft")], check=True)
+        res = ns.run(
+            ["setpriv", "--bounding-set=-net_admin", "--inh-caps=-net_admin",
+             sys.executable, "-c", COLLECT], check=True, timeout=60,
+        )  # fmt: skip
+        fw, _, warnings = _decode(res.stdout)
+        assert fw.backend == "unavailable" and fw.chains == ()
+        assert "could not be read" in (fw.message or "")
+        assert "CAP_NET_ADMIN" in (warnings[-1].hint or "")
+
+
+@requires_tools
+def test_a_source_that_fails_turns_open_into_unknown(tmp_path: Path) -> None:
+    """nft is read, iptables-nft-save fails (here: /bin/false under that name): what
+    nft drops is still proven filtered, what it accepts becomes unknown."""
+    false = shutil.which("false")
+    assert false is not None
+    for tool in ("nft", "iptables-nft-save", "ip6tables-nft-save"):
+        real = shutil.which(tool)
+        assert real is not None
+        (tmp_path / tool).symlink_to(false if tool == "iptables-nft-save" else real)
+    with namespaces(unique("eaF-c")) as (ns,):
+        ns.run(["nft", "-f", str(FIX / "gt-default-drop.nft")], check=True)
+        fw, _, warnings = collect_in(ns, path=str(tmp_path))
+        assert [w.message for w in warnings] == ["iptables-nft-save failed: exit 1"]
+        assert fw.backend == "nftables" and "partly read" in (fw.message or "")
+        v = evaluate(fw, "tcp", 8000, "10.1.0.1", "eth0", "10.1.0.0/24")
+        assert v.result == "filtered"
+        v = evaluate(fw, "tcp", 22, "10.1.0.1", "eth0", "10.1.0.0/24")
+        assert v.result == "unknown" and "rules not read (iptables-nft-save failed" in v.evidence
+        v = evaluate(fw, "tcp", 22, "fd01::1", "eth0", "fd01::/64")
+        assert v.result == "unknown"  # the unread source could hold ip6 rules too

@@ -20,6 +20,7 @@ from exposure_audit.model import (
     CollectorWarning,
     FirewallChain,
     FirewallFacts,
+    FirewallRule,
     PublishedPort,
 )
 
@@ -167,23 +168,36 @@ def collect_firewall(
 
     found = containers.docker_containers() + containers.podman_containers()
     published = containers.attach_containers(published, found)
+    if warnings and not chains:
+        tools_found = False  # nothing read, something failed: no verdict can be trusted
     if not tools_found:
-        msg = "no firewall tool found (nft, iptables-save): rules not read"
-        warnings.append(
-            CollectorWarning(
-                "firewall",
-                msg,
-                hint="install nftables or iptables to let the audit read rules",
-            )
-        )
+        if warnings:  # the tools exist but failed (no CAP_NET_ADMIN, ...)
+            msg = f"firewall rules could not be read: {warnings[0].message}"
+            hint = "run as root with CAP_NET_ADMIN (not inside an unprivileged container)"
+        else:
+            msg = "no firewall tool found (nft, iptables-save): rules not read"
+            hint = "install nftables or iptables to let the audit read rules"
+        warnings.append(CollectorWarning("firewall", msg, hint=hint))
         return FirewallFacts("unavailable", containers=tuple(found), message=msg), [], warnings
+    for i, w in enumerate(warnings):
+        # What was not read may drop more: "filtered" stays proven, "open" becomes unknown.
+        chains.append(FirewallChain(
+            table="not-read", family="inet", name=f"source-{i}", hook="input", type="filter",
+            rules=(FirewallRule(f"rules not read ({w.message})", (), "unknown"),),
+        ))  # fmt: skip
     uniq = list(dict.fromkeys(sources))
     backend = "none"
     if "nftables" in uniq:
         backend = "nftables"
     elif uniq:
         backend = uniq[0]
-    message = f"rules read from: {', '.join(uniq)}" if len(uniq) > 1 else None
+    notes = []
+    if len(uniq) > 1:
+        notes.append(f"rules read from: {', '.join(uniq)}")
+    if warnings:
+        # chains not read can only drop more: "filtered" stays proven, "open" may overstate
+        notes.append("partly read: " + "; ".join(w.message for w in warnings[:3]))
+    message = " | ".join(notes) or None
     return (
         FirewallFacts(backend, tuple(chains), tuple(found), message),
         published,
