@@ -382,3 +382,18 @@ def test_agrees_with_ss_on_every_socket_address_v6only_zone_and_process() -> Non
     assert ("tcp", "*:8002") in mine and ("tcp", "[::]:8003") in mine
     assert ("tcp", "[fe80::1]%eaLs0:8008") in mine and ("tcp", "0.0.0.0%eaLs0:8010") in mine
     assert len(mine[("tcp", "127.0.0.1:8012")]) == 2  # SO_REUSEPORT: one row per socket
+
+
+def test_collector_restores_the_garbage_collector_state() -> None:
+    """collect_listeners pauses the cyclic GC for speed and puts it back as it was."""
+    import gc
+
+    assert gc.isenabled()
+    collect_listeners()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        collect_listeners()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
