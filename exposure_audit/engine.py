@@ -606,4 +606,13 @@ def run_rules(
         )
         groups.append((key, findings))
     groups.sort(key=lambda g: g[0])
-    return [f for _key, findings in groups for f in findings]
+    # Sockets identical in all the fingerprint covers (SO_REUSEPORT siblings, one socket
+    # per interface with SO_BINDTODEVICE) give one finding: the worst exposure's.
+    seen: set[str] = set()
+    out: list[Finding] = []
+    for _key, findings in groups:
+        for f in findings:
+            if f.fingerprint not in seen:
+                seen.add(f.fingerprint)
+                out.append(f)
+    return out

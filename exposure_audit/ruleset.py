@@ -55,6 +55,8 @@ TAGS: frozenset[str] = frozenset(
         "rpc",
         "search",
         "unauthenticated",
+        "vpn",
+        "web",
         "web-admin",
     }
 )

@@ -550,3 +550,12 @@ def test_no_firewall_facts_means_reach_as_resolved(tmp_path: Path) -> None:
         e, reach=tuple(dataclasses.replace(r, firewall="filtered") for r in e.reach)
     )
     assert fired(rs, quiet) == [("PUB-1", 8000)]  # Exposure.firewall None: not evaluated
+
+
+def test_identical_sockets_give_one_finding_the_worst(tmp_path: Path) -> None:
+    """SO_REUSEPORT siblings, or one socket per interface: same fingerprint, one finding."""
+    rs = rules_from(tmp_path, rule("T-1", "port = [8000]").replace("{endpoint}", "{reach_desc}"))
+    narrow = exposure(8000, ("wlan0",), process=proc("python3", pid=1))
+    wide = exposure(8000, ("eth1",), process=proc("python3", pid=2))
+    findings = run_rules(rs, FACTS, [narrow, wide, narrow], (), NO_WAIVERS, TODAY)
+    assert [f.message for f in findings] == ["anyone on the internet via eth1 (94.130.10.21)"]
