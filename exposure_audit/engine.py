@@ -492,7 +492,7 @@ def _listener_finding(
         message=_expired_note(rule.message.format_map(fields), verdict),
         remediation=rule.remediation.format_map(fields),
         fingerprint=listener_fingerprint(rule.id, protocol, lst.port, lst.address, process),
-        references=rule.references,
+        references=_references(rule, entry),
         exposure=exp,
         waived=verdict.waived,
         waiver_reason=verdict.reason,
@@ -537,7 +537,7 @@ def _dangling_finding(
         fingerprint=dangling_fingerprint(
             rule.id, protocol, m.external_port, m.internal_client, m.internal_port
         ),
-        references=rule.references,
+        references=_references(rule, entry),
         dangling=d,
         waived=verdict.waived,
         waiver_reason=verdict.reason,
@@ -545,6 +545,13 @@ def _dangling_finding(
         tags=entry.tags if entry else (),
         service=entry.service if entry else None,
     )
+
+
+def _references(rule: Rule, entry: PortEntry | None) -> tuple[str, ...]:
+    """The rule's references, then the port's (why this service's exposure matters)."""
+    if entry is None or not entry.references:
+        return rule.references
+    return tuple(dict.fromkeys((*rule.references, *entry.references)))
 
 
 def _by_severity(findings: list[Finding]) -> list[Finding]:

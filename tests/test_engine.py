@@ -559,3 +559,14 @@ def test_identical_sockets_give_one_finding_the_worst(tmp_path: Path) -> None:
     wide = exposure(8000, ("eth1",), process=proc("python3", pid=2))
     findings = run_rules(rs, FACTS, [narrow, wide, narrow], (), NO_WAIVERS, TODAY)
     assert [f.message for f in findings] == ["anyone on the internet via eth1 (94.130.10.21)"]
+
+
+def test_references_are_the_rules_then_the_ports() -> None:
+    rs = load_ruleset([])
+    e = exposure(5173, process=proc("node", "node vite --host"))
+    [f] = run_rules(rs, FACTS, [e], (), NO_WAIVERS, TODAY)
+    rule = next(r for r in rs.rules if r.id == f.rule_id)
+    port = rs.catalogue.get("tcp", 5173)
+    assert f.references[: len(rule.references)] == rule.references
+    assert set(port.references) <= set(f.references)
+    assert len(set(f.references)) == len(f.references)
