@@ -69,7 +69,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="200,1000", help="mapping counts (default: 200,1000)")
     ap.add_argument("--repeat", type=int, default=7, help="runs per direct measurement")
-    ap.add_argument("--repeat-discovery", type=int, default=3, help="runs with discovery")
+    ap.add_argument("--repeat-discovery", type=int, default=5, help="runs with discovery")
     ap.add_argument("--prefix", default="ew", help="testbed namespace prefix (default: ew)")
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
@@ -90,24 +90,28 @@ def main() -> int:
             got = count_ours(tb)
             if got != n:
                 raise RuntimeError(f"router holds {got} mappings, expected {n}")
-            row = {}
-            row["ours_igd"] = statistics.median(
-                timed(tb, [*cli_argv(), "upnp", "--igd", tb.url], "20000")
-                for _ in range(args.repeat)
-            )
-            row["upnpc_igd"] = statistics.median(
-                timed(tb, ["upnpc", "-u", tb.url, "-l"], "20000") for _ in range(args.repeat)
-            )
-            row["ours_disc"] = statistics.median(
-                timed(tb, [*cli_argv(), "upnp"], "20000") for _ in range(args.repeat_discovery)
-            )
-            row["upnpc_disc"] = statistics.median(
-                timed(tb, ["upnpc", "-l"], "20000") for _ in range(args.repeat_discovery)
-            )
+            # interleaved, so background load hits every command alike; median and min
+            commands = {
+                "ours_igd": ([*cli_argv(), "upnp", "--igd", tb.url], args.repeat),
+                "upnpc_igd": (["upnpc", "-u", tb.url, "-l"], args.repeat),
+                "ours_disc": ([*cli_argv(), "upnp"], args.repeat_discovery),
+                "upnpc_disc": (["upnpc", "-l"], args.repeat_discovery),
+            }
+            samples: dict[str, list[float]] = {k: [] for k in commands}
+            for r in range(args.repeat):
+                for name, (argv, times) in commands.items():
+                    if r < times:
+                        samples[name].append(timed(tb, argv, "20000"))
+            row = {k: statistics.median(v) for k, v in samples.items()}
+            row.update({f"{k}_min": min(v) for k, v in samples.items()})
             results[n] = row
             print(f"{n} mappings (added in {fill_s:.1f} s):", flush=True)
-            for k, v in row.items():
-                print(f"  {k:<11} {v * 1000:8.1f} ms  ({v / n * 1000:.3f} ms/mapping overall)")
+            for k in commands:
+                v, lo = row[k], row[f"{k}_min"]
+                print(
+                    f"  {k:<11} median {v * 1000:8.1f} ms  min {lo * 1000:8.1f} ms  "
+                    f"({v / n * 1000:.3f} ms/mapping overall)"
+                )
         if not tb.status_ok():
             print("WARNING: miniupnpd is no longer running after the benchmark")
     finally:
@@ -125,12 +129,14 @@ def main() -> int:
     if len(sizes) >= 2:
         lo, hi = sizes[0], sizes[-1]
         span = hi - lo
-        ours = (results[hi]["ours_igd"] - results[lo]["ours_igd"]) / span
-        theirs = (results[hi]["upnpc_igd"] - results[lo]["upnpc_igd"]) / span
-        print(
-            f"per-mapping cost ({lo}->{hi}, --igd): ours {ours * 1e3:.3f} ms, "
-            f"upnpc {theirs * 1e3:.3f} ms, ratio {ours / theirs:.2f}x"
-        )
+        for stat in ("", "_min"):
+            ours = (results[hi][f"ours_igd{stat}"] - results[lo][f"ours_igd{stat}"]) / span
+            theirs = (results[hi][f"upnpc_igd{stat}"] - results[lo][f"upnpc_igd{stat}"]) / span
+            print(
+                f"per-mapping cost ({lo}->{hi}, --igd, {'min' if stat else 'median'}): "
+                f"ours {ours * 1e3:.3f} ms, upnpc {theirs * 1e3:.3f} ms, "
+                f"ratio {ours / theirs:.2f}x"
+            )
         for n in sizes:
             r = results[n]
             print(
