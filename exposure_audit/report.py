@@ -105,6 +105,7 @@ def _options_doc(options: Mapping[str, Any], fail_on: str | None) -> dict[str, A
         "facts_file": None,
         "upnp": True,
         "igd_url": None,
+        "firewall": True,
         "rule_dirs": [],
         "builtin_rules": True,
         "config_path": None,

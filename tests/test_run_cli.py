@@ -105,12 +105,15 @@ def test_plan_outputs_usage_errors(formats: list[Format], outputs: list[str], me
 
 
 def test_golden_cli_outputs_from_fixture_facts(tmp_path: Path) -> None:
-    """All three formats from fixture Facts through the real engine; only the generation
-    time is normalised."""
+    """All three formats from fixture Facts through the real exposure resolution; only the
+    generation time is normalised. Built-in rules are off so that rule wording changes do
+    not churn these files (the findings parts are covered by the renderer goldens)."""
     res = cli(
         "run",
         "--facts",
         FIXTURE,
+        "--no-builtin-rules",
+        "--no-default-waivers",
         "--no-color",
         "-o",
         str(tmp_path / "r.json"),
@@ -119,7 +122,7 @@ def test_golden_cli_outputs_from_fixture_facts(tmp_path: Path) -> None:
         "-o",
         str(tmp_path / "r.txt"),
     )
-    assert res.returncode == 1, res.stderr
+    assert res.returncode == 0, res.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     validate_report(report)
     keep = (report["facts"]["collected_at"],)

@@ -306,6 +306,7 @@ def build(args: argparse.Namespace, evaluation: Evaluation) -> dict[str, Any]:
         "facts_file": args.facts,
         "upnp": not args.no_upnp if not args.facts else False,
         "igd_url": None if args.facts else args.igd,
+        "firewall": not getattr(args, "no_firewall", False) if not args.facts else False,
         **rules_options(args),
     }
     return build_report(evaluation, generated_at=now_iso(), options=options, fail_on=fail_on(args))
