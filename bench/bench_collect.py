@@ -73,6 +73,20 @@ def _collect_argv() -> tuple[list[str], str]:
     return [sys.executable, "-c", code], "collectors only (collect command not built yet)"
 
 
+def _attributed(collect_argv: list[str]) -> int | None:
+    """How many listeners the collect output attributes to a process: the timed runs
+    did the real work, not a shortcut."""
+    if "-o" not in collect_argv:
+        return None
+    argv = collect_argv[: collect_argv.index("-o")]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    try:
+        facts = json.loads(proc.stdout)
+    except ValueError:
+        return None
+    return sum(1 for lst in facts.get("listeners", []) if lst.get("process"))
+
+
 def _timed(argv: list[str]) -> tuple[float, int, int]:
     """(wall seconds, peak RSS in KiB, exit status) of one run, output discarded."""
     start = time.perf_counter()
@@ -172,6 +186,7 @@ def inner(n: int, reps: int, stages: bool = False) -> dict[str, object]:
         return {
             "n": n,
             "sockets_seen": len(seen.stdout.splitlines()),
+            "collect_attributed": _attributed(collect_argv),
             "collect_label": collect_label,
             "median_ms": {k: statistics.median(v) * 1000 for k, v in times.items()},
             "min_ms": {k: min(v) * 1000 for k, v in times.items()},
@@ -244,14 +259,16 @@ def run_in_namespace(n: int, reps: int, stages: bool) -> dict[str, object]:
 def report(results: list[dict[str, object]]) -> int:
     print(f"collect = {results[0]['collect_label']}")
     names = list(results[0]["median_ms"])  # type: ignore[call-overload]
-    head = f"{'N':>6} {'seen':>6} " + " ".join(f"{k + ' ms':>11}" for k in names)
+    head = f"{'N':>6} {'seen':>6} {'attrib':>6} " + " ".join(f"{k + ' ms':>11}" for k in names)
     head += f" {'/ss':>6} {'/lsof':>6} {'/python':>8} {'RSS MB':>7}"
     print(head)
     failures: list[str] = []
     for r in results:
         med: dict[str, float] = r["median_ms"]  # type: ignore[assignment]
         n = int(r["n"])  # type: ignore[call-overload]
-        row = f"{n:>6} {r['sockets_seen']:>6} " + " ".join(f"{med[k]:>11.1f}" for k in names)
+        attributed = r.get("collect_attributed")
+        row = f"{n:>6} {r['sockets_seen']:>6} {attributed if attributed is not None else '-':>6} "
+        row += " ".join(f"{med[k]:>11.1f}" for k in names)
         c = med["collect"]
         vs_ss = c / med["ss"]
         vs_lsof = c / med["lsof"] if "lsof" in med else float("nan")
