@@ -111,6 +111,7 @@ def test_suspicious_location_is_never_fetched(
     assert ssdp, "the device never saw the M-SEARCH: the test proves nothing"
     assert http_requests(log) == []
     assert out["facts"]["status"] == "not_found"
+    assert "suspicious SSDP answer ignored" in out["facts"]["message"]
     warning = "\n".join(out["warnings"])
     assert why in warning and source in warning
     assert out["elapsed"] < 1.0 + 0.5

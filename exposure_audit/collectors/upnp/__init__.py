@@ -173,6 +173,13 @@ def _discover_and_read(
                 status="error",
                 message=f"a UPnP gateway answered but could not be used: {failed[0]}",
             )
+        if refused:
+            n = len(refused)
+            return UpnpFacts(
+                status="not_found",
+                message=f"no usable UPnP gateway: {n} suspicious SSDP answer"
+                f"{'' if n == 1 else 's'} ignored (see the warnings)",
+            )
         return UpnpFacts(
             status="not_found",
             message=f"no UPnP Internet Gateway Device answered ({elapsed:.1f} s of SSDP discovery)",
