@@ -97,9 +97,10 @@ def evaluate(facts: Facts, opts: EvaluateOptions) -> Evaluation:
     resolved = resolve(facts)
     exposures = resolved.exposures
     if facts.firewall is not None:
-        from exposure_audit.firewall import annotate
+        from exposure_audit.firewall import annotate, published_exposures
 
-        exposures = annotate(facts, exposures)
+        # + ports published to containers by DNAT with no host socket at all
+        exposures = annotate(facts, exposures) + published_exposures(facts)
     today = opts.today or _dt.date.today()
     findings = run_rules(ruleset, facts, exposures, resolved.dangling, config, today)
     return Evaluation(
