@@ -163,6 +163,9 @@ def test_saved_report_is_accepted_as_facts(tmp_path: Path) -> None:
 
 def test_every_format_renders() -> None:
     """Every member of the Format enum has a renderer that accepts the report."""
+    from exposure_audit.render import RENDERERS
+
+    assert set(RENDERERS) == set(Format)
     report = _report()
     for fmt in Format:
         out = render(fmt, report, RenderContext())
