@@ -692,11 +692,11 @@ def _parse_rule(path: Path, index: int, table: dict[str, Any], loaded: _Loaded) 
     rule_id = _str(where, "id", raw_id) if "id" in table else None
     if rule_id is None:
         raise where.error("id", 'missing (every rule needs an id such as "ACME-WEB-001")')
-    where = _Where(str(path), f"rule {rule_id}")
     if not _ID_RE.fullmatch(rule_id):
-        raise where.error(
+        raise _Where(str(path), f"rule {rule_id!r}").error(
             "id", "bad id (letters, digits, '-', '_', '.'; at most 64; e.g. ACME-WEB-001)"
         )
+    where = _Where(str(path), f"rule {rule_id}")
     _check_keys(where, "", table, RULE_KEYS)
     for key in ("title", "severity", "message", "remediation"):
         if key not in table:
@@ -792,6 +792,10 @@ def _parse_framework(path: Path, index: int, table: dict[str, Any], loaded: _Loa
     if "id" not in table:
         raise where.error("id", "missing")
     fid = _str(where, "id", table["id"])
+    if not _ID_RE.fullmatch(fid):
+        raise _Where(str(path), f"framework {fid!r}").error(
+            "id", "bad id (letters, digits, '-', '_', '.'; at most 64; e.g. my-server)"
+        )
     where = _Where(str(path), f"framework {fid}")
     _check_keys(where, "", table, FRAMEWORK_KEYS)
     for key in ("name", "fix"):

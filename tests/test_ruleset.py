@@ -281,3 +281,14 @@ def test_add_rules_options_round_trip() -> None:
         "config_path": None,
         "builtin_waivers": False,
     }
+
+
+def test_hostile_ids_stay_on_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "x.toml", VALID_RULE.replace('id = "ACME-T-001"', 'id = "A\\nB"'))
+    with pytest.raises(ConfigError) as exc:
+        load_ruleset([path], builtin=False)
+    assert "\n" not in str(exc.value) and "rule 'A\\nB': key 'id': bad id" in str(exc.value)
+    fw = '[[framework]]\nid = "x\\ny"\nname = "n"\ncmdline = "c"\nfix = "f"\n'
+    with pytest.raises(ConfigError) as exc:
+        load_ruleset([write(tmp_path, "f.toml", fw)], builtin=False)
+    assert "\n" not in str(exc.value) and "framework 'x\\ny': key 'id': bad id" in str(exc.value)
