@@ -21,6 +21,8 @@ exit codes:
   1  an unwaived finding at or above --fail-on (default: high)
   2  usage, configuration, rule or input-file error (nothing was written)
   3  collection failed outright
+  4  the webhook could not be delivered (only with --webhook-strict)
+  5  another run holds the state directory's lock (cron overlap)
 
 environment:
   EXPOSURE_AUDIT_NO_UPNP=1  never send UPnP/SSDP traffic (same as --no-upnp)
