@@ -826,8 +826,7 @@ def _parse_framework(path: Path, index: int, table: dict[str, Any], loaded: _Loa
     )
 
 
-def _load_file(path: Path, loaded: _Loaded) -> int:
-    doc = _read_toml(path)
+def _load_doc(path: Path, doc: dict[str, Any], loaded: _Loaded) -> int:
     for key in doc:
         if key not in TOP_LEVEL_KEYS:
             hint = " (waivers belong in the config file, see --config)" if key == "waiver" else ""
@@ -866,9 +865,16 @@ def rule_files(path: Path) -> list[Path]:
 
 def load_files(files: Sequence[Path]) -> RuleSet:
     """Load and cross-check the given rule files (in order)."""
+    return load_documents((path, _read_toml(path)) for path in files)
+
+
+def load_documents(docs: Iterable[tuple[Path, dict[str, Any]]]) -> RuleSet:
+    """Validate parsed TOML documents (path, document) in order, and cross-check them."""
     loaded = _Loaded([], {}, [], {}, [])
-    for path in files:
-        _load_file(path, loaded)
+    files: list[Path] = []
+    for path, doc in docs:
+        files.append(path)
+        _load_doc(path, doc, loaded)
     known = {f.id for f in loaded.frameworks}
     for where, key, names in loaded.framework_refs:
         for name in sorted(names):

@@ -10,17 +10,23 @@ import string
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exposure_audit import resources
 from exposure_audit.errors import ConfigError
 from exposure_audit.model import SEVERITIES
 from exposure_audit.ruleset import (
+    FRAMEWORK_KEYS,
     LISTENER_FIELDS,
     OPERATORS,
+    PORT_KEYS,
+    RULE_KEYS,
     TAGS,
     _Where,
     add_rules_options,
     check_template,
+    load_documents,
     load_ruleset,
     rules_options,
 )
@@ -292,3 +298,79 @@ def test_hostile_ids_stay_on_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_ruleset([write(tmp_path, "f.toml", fw)], builtin=False)
     assert "\n" not in str(exc.value) and "framework 'x\\ny': key 'id': bad id" in str(exc.value)
+
+
+# --------------------------------------------------------------------------- hostile input
+
+toml_scalars = st.one_of(
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False),
+    st.text(max_size=30),
+    st.dates(),
+    st.sampled_from(["8000-8099", "lan", "dev-server", "{port}", "{x.y}", "(", "high", "*"]),
+)
+toml_values = st.recursive(
+    toml_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+plausible = st.one_of(
+    st.sampled_from(
+        [
+            8000, 70000, 0, "8000-8099", "9-1", "lan", "public", "bogus", "dev-server", "databse",
+            "tcp", "ipv6", "python*", "[", "(unclosed", "docker", "open", "django", True, False,
+        ]
+    ),
+    st.lists(st.sampled_from([22, "1-2", "lan", "dev-server", "tcp", "*"]), max_size=3),
+    toml_values,
+)  # fmt: skip
+condition_tables = st.dictionaries(st.sampled_from([*OPERATORS, "prot"]), plausible, max_size=3)
+valid_rule = {
+    "id": "ACME-1",
+    "title": "t",
+    "severity": "high",
+    "message": "{endpoint}",
+    "remediation": "{fix}",
+}
+rule_tables = st.builds(
+    lambda ident, overrides, match, unless: {
+        **valid_rule,
+        "id": ident,
+        **overrides,
+        **({"match": match} if match is not None else {}),
+        **({"unless": unless} if unless is not None else {}),
+    },
+    ident=st.sampled_from(["ACME-1", "ACME-2", "EA-DEV-001"]),
+    overrides=st.dictionaries(
+        st.sampled_from([*RULE_KEYS, "extra"]), plausible | st.just("{nope}"), max_size=1
+    ),
+    match=st.none() | condition_tables,
+    unless=st.none() | condition_tables,
+)
+documents = st.fixed_dictionaries(
+    {"rule": st.lists(rule_tables, max_size=3)},
+    optional={
+        "port": st.lists(st.dictionaries(st.sampled_from(PORT_KEYS), plausible), max_size=2),
+        "framework": st.lists(
+            st.dictionaries(st.sampled_from(FRAMEWORK_KEYS), plausible), max_size=2
+        ),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(docs=st.lists(documents, min_size=1, max_size=3))
+def test_hostile_documents_give_a_config_error_or_a_ruleset(docs: list[dict]) -> None:
+    """Whatever a rule file holds: a RuleSet, or one ConfigError naming the file."""
+    paths = [Path(f"/rules/f{i}.toml") for i in range(len(docs))]
+    try:
+        rs = load_documents(zip(paths, docs, strict=True))
+    except ConfigError as exc:
+        text = str(exc)
+        assert "\n" not in text
+        assert any(text.startswith(f"{p}: ") for p in paths), text
+    else:
+        assert all(r.severity in SEVERITIES for r in rs.rules)
