@@ -6,12 +6,15 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exposure_audit.config import (
     OTHER_SECTIONS,
     Config,
     default_config_path,
     load_config,
+    parse_config,
     read_default_waivers,
 )
 from exposure_audit.engine import run_rules
@@ -304,3 +307,50 @@ def test_builtin_waivers_hide_loopback_cups_but_not_a_shared_one(tmp_path: Path)
         ("0.0.0.0", False),
         ("127.0.0.1", True),
     ]
+
+
+# --------------------------------------------------------------------------- hostile input
+
+scalars = st.one_of(
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.text(max_size=20),
+    st.dates(),
+    st.datetimes(),
+    st.sampled_from(["EA-*", "[", "127.0.0.0/8", "::1", "2026-12-31", "high", 22]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+waiver_tables = st.dictionaries(
+    st.sampled_from(["rule", "reason", "port", "protocol", "process", "address", "expires", "x"]),
+    values,
+    max_size=7,
+)
+config_docs = st.fixed_dictionaries(
+    {},
+    optional={
+        "waiver": st.lists(waiver_tables, max_size=3) | values,
+        "defaults": st.dictionaries(st.sampled_from(["fail_on", "default_waivers", "y"]), values)
+        | values,
+        "schedule": values,
+        "bogus": values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=config_docs)
+def test_hostile_config_gives_a_config_error_or_a_config(doc: dict) -> None:
+    path = Path("/etc/x/config.toml")
+    try:
+        config = parse_config(path, doc)
+    except ConfigError as exc:
+        assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
+    else:
+        # and the engine takes whatever waivers survived validation
+        findings(config, exp(8000), exp(6379, "127.0.0.1"))
