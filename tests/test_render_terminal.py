@@ -142,3 +142,36 @@ def test_broken_template_is_a_config_error(tmp_path: Path, source: str, message:
     tpl.write_text(source)
     with pytest.raises(ConfigError, match=message):
         _term(template=tpl)
+
+
+def test_published_container_port_without_a_host_socket() -> None:
+    """Docker/Podman DNAT with no socket on the host: named by its container, the fix is
+    to publish on loopback (not to rebind a process that does not exist here)."""
+    import dataclasses
+
+    from exposure_audit.model import Exposure, Listener, Reach
+
+    lst = Listener(
+        "tcp",
+        "ipv4",
+        "0.0.0.0",
+        8080,
+        source="dnat",
+        notes=("no socket on this host: port 8080 is DNAT to 172.17.0.5:80",),
+    )
+    x = Exposure(
+        lst,
+        (Reach("wlan0", "192.168.1.23", "lan", "192.168.1.0/24"),),
+        "lan",
+        ("lan",),
+        published_by="docker",
+        container="web",
+    )
+    ev = report_fixture.build()
+    report = build_report(dataclasses.replace(ev, exposures=(*ev.exposures, x)), generated_at=STAMP)
+    out = _term(report, width=100)
+    block = out[out.index("EXPOSED   docker container web on tcp 0.0.0.0:8080") :].split("\n\n")[0]
+    assert "DNAT to 172.17.0.5:80" in block
+    assert "docker run -p 127.0.0.1:8080:" in block
+    html = render(Format.HTML, report)
+    assert "docker container web" in html and "docker run -p 127.0.0.1:8080:" in html

@@ -169,7 +169,12 @@ def build_diagram(report: Mapping[str, Any]) -> dict[str, Any]:
     for i, x in enumerate(shown):
         p = x["process"]
         uid = x["uid"] if x["uid"] is not None else "?"
-        pname = p["name"] if p and p["name"] else f"unknown process (uid {uid})"
+        if p and p["name"]:
+            pname = p["name"]
+        elif x["published_by"]:
+            pname = f"{x['published_by']}: {x['container'] or 'container'}"
+        else:
+            pname = f"unknown process (uid {uid})"
         where = f"{x['protocol']} {endpoint(x['address'], x['port'])}"
         listeners.append(
             {
