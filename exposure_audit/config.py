@@ -36,7 +36,7 @@ from typing import Any
 from exposure_audit import resources
 from exposure_audit.errors import ConfigError
 from exposure_audit.model import SEVERITIES, Waiver
-from exposure_audit.ruleset import PROTOCOLS, _read_toml, _suggest, _type_name
+from exposure_audit.ruleset import PROTOCOLS, did_you_mean, read_toml, type_name
 
 # Sections this module validates.
 OWN_SECTIONS: tuple[str, ...] = ("defaults", "waiver")
@@ -91,7 +91,7 @@ def _parse_expires(path: Path, what: str, value: Any) -> str:
 
 def _parse_address(path: Path, what: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise _fail(path, what, "address", f"expected a string, got {_type_name(value)}")
+        raise _fail(path, what, "address", f"expected a string, got {type_name(value)}")
     text = value.strip()
     try:
         if "/" in text:
@@ -103,7 +103,7 @@ def _parse_address(path: Path, what: str, value: Any) -> str:
 
 def _str(path: Path, what: str, key: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise _fail(path, what, key, f"expected a string, got {_type_name(value)}")
+        raise _fail(path, what, key, f"expected a string, got {type_name(value)}")
     if not value.strip():
         raise _fail(path, what, key, "must not be empty")
     return value.strip()
@@ -124,7 +124,8 @@ def parse_waivers(path: Path, tables: Any, source: str) -> tuple[Waiver, ...]:
                     path,
                     what,
                     key,
-                    f"unknown key{_suggest(key, WAIVER_KEYS)} (allowed: {', '.join(WAIVER_KEYS)})",
+                    f"unknown key{did_you_mean(key, WAIVER_KEYS)}"
+                    f" (allowed: {', '.join(WAIVER_KEYS)})",
                 )
         if "rule" not in table:
             raise _fail(path, what, "rule", 'missing (a rule id or glob, e.g. "EA-DEV-*")')
@@ -161,7 +162,7 @@ def parse_waivers(path: Path, tables: Any, source: str) -> tuple[Waiver, ...]:
 
 def read_default_waivers() -> tuple[Waiver, ...]:
     path = resources.rules_dir() / DEFAULT_WAIVERS_FILE
-    doc = _read_toml(path)
+    doc = read_toml(path)
     for key in doc:
         if key != "waiver":
             raise ConfigError(f"{path}: unknown top-level key '{key}' (only [[waiver]] here)")
@@ -173,7 +174,7 @@ def parse_config(path: Path, doc: dict[str, Any]) -> Config:
         if key not in OWN_SECTIONS and key not in OTHER_SECTIONS:
             known = sorted((*OWN_SECTIONS, *OTHER_SECTIONS))
             raise ConfigError(
-                f"{path}: unknown top-level key '{key}'{_suggest(key, known)}"
+                f"{path}: unknown top-level key '{key}'{did_you_mean(key, known)}"
                 f" (known sections: {', '.join(known)})"
             )
     defaults = doc.get("defaults", {})
@@ -185,7 +186,8 @@ def parse_config(path: Path, doc: dict[str, Any]) -> Config:
                 path,
                 "[defaults]",
                 key,
-                f"unknown key{_suggest(key, DEFAULTS_KEYS)} (allowed: {', '.join(DEFAULTS_KEYS)})",
+                f"unknown key{did_you_mean(key, DEFAULTS_KEYS)}"
+                f" (allowed: {', '.join(DEFAULTS_KEYS)})",
             )
     fail_on = defaults.get("fail_on")
     if fail_on is not None and fail_on not in SEVERITIES:
@@ -193,7 +195,7 @@ def parse_config(path: Path, doc: dict[str, Any]) -> Config:
             path,
             "[defaults]",
             "fail_on",
-            f"unknown severity {fail_on!r}{_suggest(str(fail_on), SEVERITIES)}"
+            f"unknown severity {fail_on!r}{did_you_mean(str(fail_on), SEVERITIES)}"
             f" (expected one of: {', '.join(SEVERITIES)})",
         )
     default_waivers = defaults.get("default_waivers", True)
@@ -214,14 +216,14 @@ def load_config(path: Path | None, builtin_waivers: bool = True) -> Config:
     if path is None:
         candidate = default_config_path()
         config = (
-            parse_config(candidate, _read_toml(candidate, "a config file"))
+            parse_config(candidate, read_toml(candidate, "a config file"))
             if candidate.is_file()
             else Config()
         )
     else:
         if not Path(path).is_file():
             raise ConfigError(f"{path}: config file not found")
-        config = parse_config(Path(path), _read_toml(Path(path), "a config file"))
+        config = parse_config(Path(path), read_toml(Path(path), "a config file"))
     if builtin_waivers and config.default_waivers:
         config = Config(
             waivers=config.waivers + read_default_waivers(),

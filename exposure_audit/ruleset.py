@@ -297,12 +297,12 @@ class _Where:
         return ConfigError(f"{self.file}: {self.what}: key '{key}': {message}")
 
 
-def _suggest(word: str, options: Iterable[str]) -> str:
+def did_you_mean(word: str, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
     names = {bool: "true/false", int: "an integer", float: "a number", str: "a string"}
     if isinstance(value, dict):
         return "a table"
@@ -313,7 +313,7 @@ def _type_name(value: Any) -> str:
 
 def _str(where: _Where, key: str, value: Any, *, empty: bool = False) -> str:
     if not isinstance(value, str):
-        raise where.error(key, f"expected a string, got {_type_name(value)}")
+        raise where.error(key, f"expected a string, got {type_name(value)}")
     if not empty and not value.strip():
         raise where.error(key, "must not be empty")
     return value
@@ -323,10 +323,10 @@ def _str_list(where: _Where, key: str, value: Any) -> list[str]:
     """A string or a list of strings (a lone string is a list of one)."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items:
-        raise where.error(key, f"expected a string or a non-empty list, got {_type_name(value)}")
+        raise where.error(key, f"expected a string or a non-empty list, got {type_name(value)}")
     for item in items:
         if not isinstance(item, str):
-            raise where.error(key, f"expected strings in the list, got {_type_name(item)}")
+            raise where.error(key, f"expected strings in the list, got {type_name(item)}")
         if not item.strip():
             raise where.error(key, "empty string in the list")
     return items
@@ -336,7 +336,7 @@ def _choice(where: _Where, key: str, value: str, allowed: Sequence[str], what: s
     if value not in allowed:
         raise where.error(
             key,
-            f"unknown {what} '{value}'{_suggest(value, allowed)}"
+            f"unknown {what} '{value}'{did_you_mean(value, allowed)}"
             f" (expected one of: {', '.join(allowed)})",
         )
     return value
@@ -348,7 +348,7 @@ def _check_keys(where: _Where, prefix: str, table: dict[str, Any], allowed: Iter
         if key not in allowed:
             raise where.error(
                 f"{prefix}{key}",
-                f"unknown key{_suggest(key, allowed)} (allowed: {', '.join(sorted(allowed))})",
+                f"unknown key{did_you_mean(key, allowed)} (allowed: {', '.join(sorted(allowed))})",
             )
 
 
@@ -367,7 +367,7 @@ def _parse_port_value(where: _Where, key: str, item: Any) -> range:
         lo = int(m.group(1))
         hi = int(m.group(m.lastindex or 1))
     else:
-        raise where.error(key, f'expected a port number or "from-to" range, got {_type_name(item)}')
+        raise where.error(key, f'expected a port number or "from-to" range, got {type_name(item)}')
     if not (0 < lo <= 65535 and 0 < hi <= 65535):
         raise where.error(key, f"bad port range '{item}' (ports are 1-65535)")
     if lo > hi:
@@ -400,7 +400,7 @@ def _p_scope_rank(where: _Where, key: str, value: Any) -> int:
 
 def _p_bool(where: _Where, key: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise where.error(key, f"expected true or false, got {_type_name(value)}")
+        raise where.error(key, f"expected true or false, got {type_name(value)}")
     return value
 
 
@@ -429,7 +429,7 @@ def _p_container(where: _Where, key: str, value: Any) -> bool | re.Pattern[str]:
         return value
     if isinstance(value, (str, list)):
         return _globs(where, key, value)
-    raise where.error(key, f"expected true, false or container-id globs, got {_type_name(value)}")
+    raise where.error(key, f"expected true, false or container-id globs, got {type_name(value)}")
 
 
 def _p_tags(where: _Where, key: str, value: Any) -> frozenset[str]:
@@ -616,7 +616,7 @@ def check_template(where: _Where, key: str, text: str, allowed: Iterable[str]) -
         if name not in allowed:
             raise where.error(
                 key,
-                f"unknown placeholder {{{name}}}{_suggest(name, allowed)}"
+                f"unknown placeholder {{{name}}}{did_you_mean(name, allowed)}"
                 f" (fields: {', '.join(sorted(allowed))})",
             )
         if spec or conversion:
@@ -637,7 +637,7 @@ class _Loaded:
     framework_refs: list[tuple[_Where, str, frozenset[str]]]
 
 
-def _read_toml(path: Path, what: str = "a rule file") -> dict[str, Any]:
+def read_toml(path: Path, what: str = "a rule file") -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
@@ -666,7 +666,7 @@ def _parse_conditions(
     where: _Where, prefix: str, table: Any, kind: str, loaded: _Loaded
 ) -> tuple[Condition, ...]:
     if not isinstance(table, dict):
-        raise where.error(prefix, f"expected a table, got {_type_name(table)}")
+        raise where.error(prefix, f"expected a table, got {type_name(table)}")
     conditions: list[tuple[int, Condition]] = []
     for key, value in table.items():
         op = OPERATORS.get(key)
@@ -674,7 +674,7 @@ def _parse_conditions(
             allowed = sorted(k for k, o in OPERATORS.items() if kind in o.kinds)
             raise where.error(
                 f"{prefix}.{key}",
-                f"unknown condition{_suggest(key, allowed)} (conditions: {', '.join(allowed)})",
+                f"unknown condition{did_you_mean(key, allowed)} (conditions: {', '.join(allowed)})",
             )
         if kind not in op.kinds:
             raise where.error(f"{prefix}.{key}", f'does not apply to kind = "{kind}"')
@@ -831,7 +831,7 @@ def _load_doc(path: Path, doc: dict[str, Any], loaded: _Loaded) -> int:
         if key not in TOP_LEVEL_KEYS:
             hint = " (waivers belong in the config file, see --config)" if key == "waiver" else ""
             raise ConfigError(
-                f"{path}: unknown top-level key '{key}'{_suggest(key, TOP_LEVEL_KEYS)}{hint}"
+                f"{path}: unknown top-level key '{key}'{did_you_mean(key, TOP_LEVEL_KEYS)}{hint}"
                 f" (a rule file holds [[rule]], [[framework]] and [[port]] tables)"
             )
     for i, table in enumerate(_tables(path, doc, "port")):
@@ -865,7 +865,7 @@ def rule_files(path: Path) -> list[Path]:
 
 def load_files(files: Sequence[Path]) -> RuleSet:
     """Load and cross-check the given rule files (in order)."""
-    return load_documents((path, _read_toml(path)) for path in files)
+    return load_documents((path, read_toml(path)) for path in files)
 
 
 def load_documents(docs: Iterable[tuple[Path, dict[str, Any]]]) -> RuleSet:
@@ -879,7 +879,7 @@ def load_documents(docs: Iterable[tuple[Path, dict[str, Any]]]) -> RuleSet:
     for where, key, names in loaded.framework_refs:
         for name in sorted(names):
             if name not in known:
-                raise where.error(key, f"unknown framework '{name}'{_suggest(name, known)}")
+                raise where.error(key, f"unknown framework '{name}'{did_you_mean(name, known)}")
     return RuleSet(
         rules=tuple(loaded.rules),
         catalogue=Catalogue(loaded.ports),
