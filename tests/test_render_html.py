@@ -201,3 +201,25 @@ def test_diagram_caps_the_number_of_listeners_drawn() -> None:
     exposed = sum(1 for x in build_report(ev, generated_at=STAMP)["exposures"] if x["exposed"])
     assert f"{exposed - MAX_DIAGRAM_LISTENERS} more exposed listeners not drawn" in html
     assert html.count('<article class="card') == 7 + 30  # every one is still listed
+
+
+def test_any_string_from_a_process_stays_text() -> None:
+    """Property: whatever a process or the router calls itself, the page keeps its
+    structure (no tag opened or closed by data) and the string reads back as text."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from test_render_terminal import _with_strings
+
+    base = _parse(_html())
+    base_tags = [t for t, _ in base.tags]
+
+    alphabet = st.sampled_from(list("<>&\"'/= abcscriptimgonerror()!-[]{}`\\"))
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.text(alphabet, max_size=40), st.text(alphabet, max_size=60))
+    def check(name: str, desc: str) -> None:
+        p = _parse(_html(_with_strings(name, name, desc)))
+        assert [t for t, _ in p.tags] == base_tags
+        assert not p.errors and not p.stack
+
+    check()

@@ -175,3 +175,39 @@ def test_published_container_port_without_a_host_socket() -> None:
     assert "docker run -p 127.0.0.1:8080:" in block
     html = render(Format.HTML, report)
     assert "docker container web" in html and "docker run -p 127.0.0.1:8080:" in html
+
+
+def _with_strings(name: str, arg: str, desc: str) -> dict[str, Any]:
+    import dataclasses
+
+    ev = report_fixture.build()
+    x = ev.exposures[0]
+    assert x.listener.process is not None
+    proc = dataclasses.replace(x.listener.process, name=name, cmdline=(arg, arg))
+    mapping = dataclasses.replace(x.upnp_mappings[0], description=desc)
+    x2 = dataclasses.replace(
+        x, listener=dataclasses.replace(x.listener, process=proc), upnp_mappings=(mapping,)
+    )
+    findings = tuple(dataclasses.replace(f, exposure=x2) if f.exposure is x else f
+                     for f in ev.findings)  # fmt: skip
+    ev = dataclasses.replace(ev, exposures=(x2, *ev.exposures[1:]), findings=findings)
+    return build_report(ev, generated_at=STAMP)
+
+
+def test_any_string_from_a_process_stays_inert() -> None:
+    """Property: whatever a process or the router calls itself, the terminal output holds
+    no control character, and every line still fits the width."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.text(max_size=60), st.text(max_size=80), st.text(max_size=60))
+    def check(name: str, arg: str, desc: str) -> None:
+        out = _term(_with_strings(name, arg, desc), width=80)
+        bad = [c for c in out if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0]
+        assert not bad
+        assert not any(0xD800 <= ord(c) <= 0xDFFF for c in out)
+        for line in out.splitlines():
+            assert len(line) <= 80, line
+
+    check()
