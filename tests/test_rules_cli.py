@@ -164,3 +164,52 @@ def test_real_binary_exit_codes(name: str, tmp_path: Path) -> None:
     assert (run.returncode, run.stdout) == (2, "")
     assert run.stderr == f"exposure-audit: error: {message}\n"
     assert not report.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[[waiver]]\nrule = "EA-DEV-001"\n', "waiver #1 (rule EA-DEV-001): key 'reason': missing"),
+        ("[[waivr]]\n", "unknown top-level key 'waivr' (did you mean 'waiver'?)"),
+        (None, "config file not found"),
+    ],
+)
+def test_run_stops_on_a_broken_config(
+    text: str | None, fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    if text is not None:
+        config.write_text(text)
+    report = tmp_path / "report.json"
+    code, out, err = run_cli(
+        ["run", "--facts", str(GOLDEN_FACTS), "--config", str(config), "-o", str(report)], capsys
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith(f"exposure-audit: error: {config}: ") and fragment in err
+    assert not report.exists()
+
+
+def test_run_with_user_rules_and_waivers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole path with a user's rules directory and config file, JSON out."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "t.toml").write_text(
+        VALID.replace("match.port = [8123]", "match.port = [8765]")
+    )
+    config = tmp_path / "config.toml"
+    config.write_text('[[waiver]]\nrule = "EA-DEV-*"\nport = 8000\nreason = "demo"\n')
+    report = tmp_path / "report.json"
+    code, _out, err = run_cli(
+        [
+            "run", "--facts", str(GOLDEN_FACTS), "--rules", str(tmp_path / "mine"),
+            "--config", str(config), "--format", "json", "-o", str(report), "--fail-on", "none",
+        ],
+        capsys,
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    findings = json.loads(report.read_text())["findings"]
+    by = {(f["rule_id"], f["listener"]["port"]): f for f in findings if f["listener"]}
+    assert by[("ACME-T-001", 8765)]["severity"] == "low"
+    assert by[("EA-DEV-001", 8000)]["waived"] is True
+    assert by[("EA-DEV-001", 8000)]["waiver_reason"] == "demo"
