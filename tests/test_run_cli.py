@@ -62,7 +62,7 @@ T, J, H = Format.TERMINAL, Format.JSON, Format.HTML
             [(J, "r.json"), (H, "r.html"), (T, "r.txt"), (T, "-")],
             True,
         ),
-        ([], ["r.HTM", "-"], None, False),  # "-" has no extension: needs --format
+        ([], ["r.HTM", "-"], [(H, "r.HTM"), (T, "-")], False),  # "-" alone: terminal
         ([J], [], [(J, "-")], False),
         ([J, H], ["a.html", "b.json"], [(H, "a.html"), (J, "b.json")], False),
         ([J, T], ["a.json"], [(J, "a.json"), (T, "-")], False),

@@ -187,7 +187,7 @@ def plan_outputs(formats: list[Any], outputs: list[str]) -> tuple[list[Output], 
     if not formats:
         plan = []
         for path in outputs:
-            fmt = format_for_path(path)
+            fmt = Format.TERMINAL if path == "-" else format_for_path(path)
             if fmt is None:
                 raise UsageError(
                     f"cannot tell the format of {path} from its extension "
