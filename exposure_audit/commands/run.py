@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exposure_audit.errors import EXIT_FINDINGS, EXIT_OK, FormatError, OutputError, UsageError
+from exposure_audit.errors import FormatError, OutputError, UsageError
 from exposure_audit.model import SEVERITIES, Evaluation, Facts
 from exposure_audit.options import add_collect_options
 
@@ -393,10 +393,6 @@ def _stage(target: Path, data: bytes) -> str:
             os.unlink(tmp)
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     return tmp
-
-
-def exit_code(report: dict[str, Any]) -> int:
-    return EXIT_FINDINGS if report["summary"]["failed"] else EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
