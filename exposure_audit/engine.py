@@ -43,26 +43,30 @@ _Tests = tuple[tuple[Callable[[Any, Subject], bool], Any], ...]
 class _Compiled:
     rule: Rule
     tests: _Tests
-    unless: _Tests
+    unless: tuple[_Tests, ...]
 
 
 def _compile(rule: Rule) -> _Compiled:
     return _Compiled(
         rule,
         tuple((c.test, c.value) for c in rule.conditions),
-        tuple((c.test, c.value) for c in rule.unless),
+        tuple(tuple((c.test, c.value) for c in group) for group in rule.unless),
     )
 
 
-def _matches(c: _Compiled, s: Subject) -> bool:
-    for test, value in c.tests:
+def _all(tests: _Tests, s: Subject) -> bool:
+    for test, value in tests:
         if not test(value, s):
             return False
-    if c.unless:
-        for test, value in c.unless:
-            if not test(value, s):
-                return True
+    return True
+
+
+def _matches(c: _Compiled, s: Subject) -> bool:
+    if not _all(c.tests, s):
         return False
+    for group in c.unless:
+        if _all(group, s):
+            return False
     return True
 
 

@@ -273,7 +273,8 @@ class Rule:
     rationale: str = ""
     references: tuple[str, ...] = ()
     conditions: tuple[Condition, ...] = ()
-    unless: tuple[Condition, ...] = ()
+    # Groups of conditions: the rule does not fire when every condition of any group holds.
+    unless: tuple[tuple[Condition, ...], ...] = ()
     source: str = ""
 
 
@@ -481,6 +482,14 @@ def _t_interface_kind(v: frozenset[str], s: Subject) -> bool:
     return not v.isdisjoint(s.kinds)
 
 
+def _t_only_interface_kind(v: frozenset[str], s: Subject) -> bool:
+    beyond = s.kinds - _LOOPBACK_KIND
+    return bool(beyond) and beyond <= v
+
+
+_LOOPBACK_KIND = frozenset({"loopback"})
+
+
 def _t_process(v: re.Pattern[str], s: Subject) -> bool:
     return s.process is not None and v.match(s.process) is not None
 
@@ -549,6 +558,13 @@ OPERATORS: dict[str, Operator] = {
     "reach": Operator(_p_choices(SCOPES, "scope"), _t_reach, _LISTENER, 2, "any scope reached"),
     "interface_kind": Operator(
         _p_choices(INTERFACE_KINDS, "interface kind"), _t_interface_kind, _LISTENER, 2, "kinds"
+    ),
+    "only_interface_kind": Operator(
+        _p_choices(INTERFACE_KINDS, "interface kind"),
+        _t_only_interface_kind,
+        _LISTENER,
+        2,
+        "every interface beyond loopback it is reached through is of these kinds",
     ),
     "family": Operator(_p_choices(FAMILIES, "address family"), _t_family, _LISTENER, 1, "family"),
     "upnp_mapped": Operator(_p_bool, _t_upnp_mapped, _LISTENER, 1, "a UPnP mapping forwards to it"),
@@ -686,6 +702,25 @@ def _parse_conditions(
     return tuple(c for _cost, c in conditions)
 
 
+def _parse_unless(
+    where: _Where, raw: Any, kind: str, loaded: _Loaded
+) -> tuple[tuple[Condition, ...], ...]:
+    """``unless`` is one table of conditions, or a list of them (any one suppresses)."""
+    if raw is None:
+        return ()
+    items = raw if isinstance(raw, list) else [raw]
+    if not items:
+        raise where.error("unless", "empty list: remove it or add a table of conditions")
+    groups = []
+    for i, item in enumerate(items):
+        prefix = f"unless[{i}]" if isinstance(raw, list) else "unless"
+        group = _parse_conditions(where, prefix, item, kind, loaded)
+        if not group:
+            raise where.error(prefix, "empty table: remove it or add a condition")
+        groups.append(group)
+    return tuple(groups)
+
+
 def _parse_rule(path: Path, index: int, table: dict[str, Any], loaded: _Loaded) -> Rule:
     raw_id = table.get("id")
     where = _Where(str(path), f"rule #{index + 1} (no id)")
@@ -732,9 +767,7 @@ def _parse_rule(path: Path, index: int, table: dict[str, Any], loaded: _Loaded) 
             "missing or empty: a listener rule needs at least one condition under [rule.match]",
         )
     conditions = _parse_conditions(where, "match", table.get("match", {}), kind, loaded)
-    unless = _parse_conditions(where, "unless", table.get("unless", {}), kind, loaded)
-    if "unless" in table and not unless:
-        raise where.error("unless", "empty table: remove it or add a condition")
+    unless = _parse_unless(where, table.get("unless"), kind, loaded)
     return Rule(
         id=rule_id,
         title=templates["title"],

@@ -570,3 +570,13 @@ def test_references_are_the_rules_then_the_ports() -> None:
     assert f.references[: len(rule.references)] == rule.references
     assert set(port.references) <= set(f.references)
     assert len(set(f.references)) == len(f.references)
+
+
+def test_unless_as_a_list_any_group_suppresses(tmp_path: Path) -> None:
+    extra = 'unless = [{ process = ["safe*"] }, { only_interface_kind = ["container_bridge"] }]'
+    rs = rules_from(tmp_path, rule("T-1", "port = [8000]", extra=extra))
+    assert fired(rs, exposure(8000, ("lo", "wlan0"), process=proc("safe-app"))) == []
+    assert fired(rs, exposure(8000, ("lo", "docker0"), process=proc("app"))) == []
+    both = exposure(8000, ("lo", "wlan0", "docker0"), process=proc("app"))
+    assert fired(rs, both) == [("T-1", 8000)]
+    assert fired(rs, exposure(8000, ("lo",), process=proc("app"))) == [("T-1", 8000)]
