@@ -551,6 +551,45 @@ def _dangling_finding(
     )
 
 
+def _filtered_findings(
+    ctx: _Context,
+    listener_rules: Sequence[_Compiled],
+    already: Sequence[Rule],
+    exp: Exposure,
+    waivers: Sequence[_WaiverMatcher],
+    today: _dt.date,
+) -> list[Finding]:
+    """Rules that match only because of reach the firewall provably blocks.
+
+    Such an exposure is not silent: it is reported at ``info`` with the firewall rule
+    as evidence (one ruleset change away from being real), under the same fingerprint
+    it would have unfiltered.
+    """
+    subject, entry = ctx.listener_subject(exp)
+    done = {r.id for r in already}
+    extra = [c.rule for c in listener_rules if c.rule.id not in done and _matches(c, subject)]
+    if not extra:
+        return []
+    evidence = exp.firewall_evidence or next(
+        (
+            r.firewall_evidence
+            for r in exp.reach
+            if r.firewall == "filtered" and r.firewall_evidence
+        ),
+        None,
+    )
+    blocked_on = _and(
+        list(dict.fromkeys(r.interface for r in exp.reach if r.firewall == "filtered"))
+    )
+    note = f" But the firewall blocks this on {blocked_on}, so it is reported as info only"
+    note += f" (evidence: {evidence})." if evidence else "."
+    out = []
+    for rule in extra:
+        f = _listener_finding(ctx, rule, exp, exp, (), subject, entry, waivers, today)
+        out.append(dataclasses.replace(f, severity="info", message=f.message + note))
+    return out
+
+
 def _references(rule: Rule, entry: PortEntry | None) -> tuple[str, ...]:
     """The rule's references, then the port's (why this service's exposure matters)."""
     if entry is None or not entry.references:
@@ -582,14 +621,15 @@ def run_rules(
         view, blocked = ctx.effective(exp)
         subject, entry = ctx.listener_subject(view)
         hits = [c.rule for c in listener_rules if _matches(c, subject)]
-        if not hits:
+        found = [
+            _listener_finding(ctx, r, exp, view, blocked, subject, entry, waivers, today)
+            for r in hits
+        ]
+        if blocked:
+            found.extend(_filtered_findings(ctx, listener_rules, hits, exp, waivers, today))
+        if not found:
             continue
-        findings = _by_severity(
-            [
-                _listener_finding(ctx, r, exp, view, blocked, subject, entry, waivers, today)
-                for r in hits
-            ]
-        )
+        findings = _by_severity(found)
         lst = exp.listener
         key = (
             -SCOPE_RANK.get(view.widest_scope, 0),

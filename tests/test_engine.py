@@ -127,6 +127,10 @@ remediation = "{{fix}}"
 """
 
 
+def severities(rs: RuleSet, *exposures: Exposure) -> dict[str, str]:
+    return {f.rule_id: f.severity for f in run_rules(rs, FACTS, exposures, (), NO_WAIVERS, TODAY)}
+
+
 def fired(rs: RuleSet, *exposures: Exposure) -> list[tuple[str, int]]:
     return [
         (f.rule_id, f.exposure.listener.port)
@@ -531,11 +535,16 @@ def test_reach_the_firewall_blocks_does_not_count(tmp_path: Path) -> None:
     e = exposure(8000, ("lo", "wlan0", "eth1"))
     assert {r for r, _ in fired(rs, e)} == {"PUB-1", "ANY-1"}
     lan_only = with_verdicts(e, {"lo": "open", "wlan0": "open", "eth1": "filtered"})
-    assert {r for r, _ in fired(rs, lan_only)} == {"LAN-1", "ANY-1"}
+    # PUB-1 matched only through the blocked public reach: kept, but as info.
+    assert severities(rs, lan_only) == {"LAN-1": "medium", "ANY-1": "medium", "PUB-1": "info"}
     unknown = with_verdicts(e, {"lo": "open", "wlan0": "filtered", "eth1": "unknown"})
-    assert {r for r, _ in fired(rs, unknown)} == {"PUB-1", "ANY-1"}
+    assert severities(rs, unknown) == {"PUB-1": "medium", "ANY-1": "medium"}
     blocked = with_verdicts(e, {"lo": "open", "wlan0": "filtered", "eth1": "filtered"})
-    assert fired(rs, blocked) == []
+    assert severities(rs, blocked) == {"PUB-1": "info", "ANY-1": "info"}
+    [pub] = [
+        f for f in run_rules(rs, FACTS, [blocked], (), NO_WAIVERS, TODAY) if f.rule_id == "PUB-1"
+    ]
+    assert "But the firewall blocks this on wlan0 and eth1" in pub.message
     [f] = [
         f for f in run_rules(rs, FACTS, [lan_only], (), NO_WAIVERS, TODAY) if f.rule_id == "ANY-1"
     ]
