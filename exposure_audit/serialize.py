@@ -8,6 +8,7 @@ never a traceback deep in the pipeline.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import types
 import typing
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from exposure_audit.errors import FormatError
-from exposure_audit.model import FACTS_SCHEMA_VERSION, Facts
+from exposure_audit.model import FACTS_SCHEMA_VERSION, INTERFACE_KINDS, SCOPES, Facts
 
 T = TypeVar("T")
 
@@ -120,7 +121,9 @@ def facts_from_dict(data: Any, source: str = "facts") -> Facts:
     if not isinstance(data, dict):
         raise FormatError(f"{source}: not a Facts document (expected a JSON object)")
     # A full JSON report embeds the facts under "facts": accept it too.
-    if "facts" in data and isinstance(data["facts"], dict) and "host" not in data:
+    tool = data.get("tool")
+    is_report = isinstance(tool, dict) and tool.get("name") == "exposure-audit"
+    if isinstance(data.get("facts"), dict) and (is_report or "host" not in data):
         data = data["facts"]
     version = data.get("schema_version")
     if not isinstance(version, str):
@@ -134,9 +137,61 @@ def facts_from_dict(data: Any, source: str = "facts") -> Facts:
     data = dict(data)
     data["schema_version"] = FACTS_SCHEMA_VERSION
     try:
-        return from_jsonable(Facts, data, "facts")
+        facts = from_jsonable(Facts, data, "facts")
+        check_values(facts)
     except FormatError as exc:
         raise FormatError(f"{source}: {exc}") from None
+    return facts
+
+
+_FAMILIES = ("ipv4", "ipv6")
+_PROTOCOLS = ("tcp", "udp")
+
+
+def _one_of(path: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise FormatError(f"{path}: {value!r} is not one of {', '.join(allowed)}")
+
+
+def _address(path: str, value: str) -> None:
+    try:
+        ipaddress.ip_address(value.split("%", 1)[0])
+    except ValueError:
+        raise FormatError(f"{path}: {value!r} is not an IP address") from None
+
+
+def _port(path: str, value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise FormatError(f"{path}: port {value} is out of range 0-65535")
+
+
+def check_values(facts: Facts) -> None:
+    """The values the pipeline relies on (enumerations, addresses, ports) are sane.
+
+    Types are checked by from_jsonable; this catches a hand-edited or corrupt file
+    before it reaches exposure resolution.
+    """
+    for i, iface in enumerate(facts.interfaces):
+        _one_of(f"facts.interfaces[{i}].kind", iface.kind, INTERFACE_KINDS)
+        for j, a in enumerate(iface.addresses):
+            path = f"facts.interfaces[{i}].addresses[{j}]"
+            _one_of(f"{path}.scope", a.scope, SCOPES[:-1])
+            _one_of(f"{path}.family", a.family, _FAMILIES)
+            _address(f"{path}.address", a.address)
+            if not 0 <= a.prefixlen <= (32 if a.family == "ipv4" else 128):
+                raise FormatError(f"{path}.prefixlen: {a.prefixlen} is out of range")
+    for i, lst in enumerate(facts.listeners):
+        path = f"facts.listeners[{i}]"
+        _one_of(f"{path}.protocol", lst.protocol, _PROTOCOLS)
+        _one_of(f"{path}.family", lst.family, _FAMILIES)
+        _address(f"{path}.address", lst.address)
+        _port(f"{path}.port", lst.port)
+    if facts.upnp is not None:
+        for i, m in enumerate(facts.upnp.mappings):
+            path = f"facts.upnp.mappings[{i}]"
+            _one_of(f"{path}.protocol", m.protocol.lower(), _PROTOCOLS)
+            _port(f"{path}.external_port", m.external_port)
+            _port(f"{path}.internal_port", m.internal_port)
 
 
 def load_facts(path: str | Path) -> Facts:

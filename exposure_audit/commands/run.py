@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exposure_audit.errors import FormatError, OutputError, UsageError
+from exposure_audit.errors import OutputError, UsageError
 from exposure_audit.model import SEVERITIES, Evaluation, Facts
 from exposure_audit.options import add_collect_options
 
@@ -72,7 +72,6 @@ cron (see 'exposure-audit schedule'):
 """
 
 FAIL_ON_CHOICES = (*SEVERITIES, "none")
-MAX_FACTS_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -269,24 +268,9 @@ def load_or_collect(args: argparse.Namespace) -> Facts:
 
 def load_facts_file(path: str) -> Facts:
     """A Facts file from ``collect``, or a JSON report from ``run`` (its ``facts``)."""
-    import json
+    from exposure_audit.serialize import load_facts
 
-    from exposure_audit.serialize import facts_from_dict, load_facts
-
-    try:
-        return load_facts(path)
-    except FormatError as first:
-        # A JSON report: serialize only unwraps documents without a top-level "host".
-        try:
-            with open(path, "rb") as fh:
-                data = json.loads(fh.read(MAX_FACTS_BYTES + 1))
-        except (OSError, ValueError, RecursionError):
-            raise first from None
-        tool = data.get("tool") if isinstance(data, dict) else None
-        if isinstance(tool, dict) and tool.get("name") == "exposure-audit":
-            if isinstance(data.get("facts"), dict):
-                return facts_from_dict(data["facts"], f"{path} (facts of a JSON report)")
-        raise
+    return load_facts(path)
 
 
 def evaluate(args: argparse.Namespace, facts: Facts) -> Evaluation:
