@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from exposure_audit.model import CollectorWarning, Evaluation, Facts, PublishedPort, UpnpFacts
 
@@ -28,6 +29,7 @@ class EvaluateOptions:
     config_path: Path | None = None  # None = default location if it exists
     builtin_waivers: bool = True
     today: _dt.date | None = None  # for waiver expiry; None = today
+    config: Any = None  # a config.Config already loaded (run reads fail_on from it first)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -93,7 +95,7 @@ def evaluate(facts: Facts, opts: EvaluateOptions) -> Evaluation:
     from exposure_audit.ruleset import load_ruleset
 
     ruleset = load_ruleset(opts.rule_dirs, builtin=opts.builtin_rules)
-    config = load_config(opts.config_path, builtin_waivers=opts.builtin_waivers)
+    config = opts.config or load_config(opts.config_path, builtin_waivers=opts.builtin_waivers)
     resolved = resolve(facts)
     exposures = resolved.exposures
     if facts.firewall is not None:

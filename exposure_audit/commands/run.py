@@ -125,11 +125,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--fail-on",
         metavar="SEVERITY",
-        default="high",
+        default=None,
         type=str.lower,
         choices=FAIL_ON_CHOICES,
         help="exit 1 when an unwaived finding is at or above SEVERITY "
-        "(info, low, medium, high, critical, or none; default: high)",
+        "(info, low, medium, high, critical, or none; default: the config file's "
+        "[defaults] fail_on, else high)",
     )
     g.add_argument(
         "-q", "--quiet", action="store_true", help="terminal output: only the verdict line"
@@ -273,12 +274,12 @@ def load_facts_file(path: str) -> Facts:
     return load_facts(path)
 
 
-def evaluate(args: argparse.Namespace, facts: Facts) -> Evaluation:
+def evaluate(args: argparse.Namespace, facts: Facts, config: Any = None) -> Evaluation:
     from exposure_audit.pipeline import EvaluateOptions
     from exposure_audit.pipeline import evaluate as pipeline_evaluate
     from exposure_audit.ruleset import rules_options
 
-    return pipeline_evaluate(facts, EvaluateOptions(**rules_options(args)))
+    return pipeline_evaluate(facts, EvaluateOptions(**rules_options(args), config=config))
 
 
 def build(args: argparse.Namespace, evaluation: Evaluation) -> dict[str, Any]:
@@ -382,13 +383,20 @@ def _stage(target: Path, data: bytes) -> str:
 def run(args: argparse.Namespace) -> int:
     plan, _implicit = plan_outputs(parse_formats(args.format), list(args.output))
     templates = parse_templates(list(args.template))
+    from exposure_audit.config import load_config
+
+    # The config first: a broken one stops the run before anything is collected, and
+    # its [defaults] fail_on applies unless --fail-on was given.
+    config = load_config(args.config_path, builtin_waivers=args.builtin_waivers)
+    if args.fail_on is None:
+        args.fail_on = config.fail_on or "high"
     # --- cron tooling (history.py): lock the state directory, compare with the last run
     # or --baseline, print only the changes, store the report, deliver the webhook.
     from exposure_audit.history import cron_session, cron_stdout_format, write_failure_metrics
 
     with cron_session(args) as cron, write_failure_metrics(plan):
         facts = load_or_collect(args)
-        evaluation = evaluate(args, facts)
+        evaluation = evaluate(args, facts, config)
         report = build(args, evaluation)
         rendered = render_all(args, plan, templates, report)
         outcome = cron.compare(report, fail_on(args), cron_stdout_format(plan))

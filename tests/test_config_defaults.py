@@ -1,0 +1,48 @@
+"""The config file's [defaults] fail_on sets the exit threshold; --fail-on overrides it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from netns import cli_argv
+
+LAPTOP = Path(__file__).parent / "fixtures" / "facts" / "laptop_cafe.json"  # one high finding
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*cli_argv(), "run", "--facts", str(LAPTOP), "--quiet", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("config_fail_on", "flag", "expected"),
+    [
+        (None, [], 1),  # built-in default: high
+        ("critical", [], 0),  # the config raises the bar
+        ("critical", ["--fail-on", "high"], 1),  # the flag wins
+        ("low", ["--fail-on", "none"], 0),
+    ],
+)
+def test_fail_on_from_config(
+    tmp_path: Path, config_fail_on: str | None, flag: list[str], expected: int
+) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[defaults]\nfail_on = "{config_fail_on}"\n' if config_fail_on else "")
+    proc = _run("--config", str(cfg), *flag)
+    assert proc.returncode == expected, proc.stderr
+
+
+def test_broken_config_stops_before_collection(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[defaults]\nfail_on = "hihg"\n')
+    out = tmp_path / "r.json"
+    proc = _run("--config", str(cfg), "-o", str(out))
+    assert proc.returncode == 2
+    assert "fail_on" in proc.stderr and "high" in proc.stderr  # did-you-mean
+    assert not out.exists()
