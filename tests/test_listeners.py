@@ -397,3 +397,56 @@ def test_collector_restores_the_garbage_collector_state() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@linux_only
+def test_threaded_fd_scan_finds_every_owner_and_keeps_the_lowest_pid(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The two-thread /proc scan (normally used from 4,096 fds up) forced on with small
+    work items: every one of 300 sockets is attributed, each to the process that holds
+    it, and sockets shared with a child process go to the lower pid, as single-threaded."""
+    monkeypatch.setattr(procinfo, "_THREAD_THRESHOLD", 1)
+    monkeypatch.setattr(procinfo, "_CHUNK", 7)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import socket, sys\n"
+            "h = [socket.socket() for _ in range(200)]\n"
+            "[s.bind(('127.0.0.1', 0)) or s.listen() for s in h]\n"
+            "print(' '.join(str(s.getsockname()[1]) for s in h), flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    mine = [socket.socket() for _ in range(100)]
+    for s in mine:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        pass_fds=[s.fileno() for s in mine[:10]],
+    )
+    try:
+        their_ports = {int(p) for p in holder.stdout.readline().split()}  # type: ignore[union-attr]
+        my_ports = {s.getsockname()[1] for s in mine}
+        shared_ports = {s.getsockname()[1] for s in mine[:10]}
+        socks = [s for s in sockdiag.dump("tcp").sockets if s.port in their_ports | my_ports]
+        scan = procinfo.socket_owners({s.inode for s in socks})
+    finally:
+        for p in (holder, child):
+            p.stdin.close()  # type: ignore[union-attr]
+            p.wait()
+        for s in mine:
+            s.close()
+    assert len(socks) == 300
+    for s in socks:
+        if s.port in their_ports:
+            expected = holder.pid
+        elif s.port in shared_ports:
+            expected = min(os.getpid(), child.pid)
+        else:
+            expected = os.getpid()
+        assert scan.owners[s.inode] == expected, s
