@@ -282,3 +282,48 @@ def test_arbitrary_bytes_never_escape_as_another_exception(data: bytes) -> None:
         _feed(data, _done())
     except sockdiag.SockDiagError:
         pass
+
+
+class _ScriptedKernel:
+    """Answers each request with the next scripted datagram (a socketpair underneath).
+    Stands in for a kernel without IPv6, which cannot be booted here."""
+
+    def __init__(self, *answers: bytes) -> None:
+        self.answers = list(answers)
+        self.a, self.b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.a.settimeout(1)
+
+    def sendto(self, data: bytes, address: object) -> int:
+        self.b.send(self.answers.pop(0))
+        return len(data)
+
+    def recv_into(self, buf: bytearray) -> int:
+        return self.a.recv_into(buf)
+
+    def close(self) -> None:
+        self.a.close()
+        self.b.close()
+
+
+def _error(code: int, seq: int) -> bytes:
+    return _msg(sockdiag.NLMSG_ERROR, struct.pack("=i", -code) + b"\0" * 16, seq=seq)
+
+
+def test_a_kernel_without_ipv6_still_gives_the_ipv4_sockets() -> None:
+    """IPv4 answers, the IPv6 dump says ENOENT/EAFNOSUPPORT: the IPv4 sockets are the
+    result (no IPv6 in the kernel means no IPv6 listeners), not a fallback to psutil.
+    The same error on the first (IPv4) request still means "unavailable"."""
+    v4 = _diag(socket.AF_INET, 22, socket.inet_aton("0.0.0.0"))
+    for code in (errno.ENOENT, errno.EAFNOSUPPORT):
+        kernel = _ScriptedKernel(v4 + _done(), _error(code, seq=2))
+        try:
+            res = sockdiag._dump_on(kernel, "tcp", (socket.AF_INET, socket.AF_INET6), 10, 1 << 20)  # type: ignore[arg-type]
+        finally:
+            kernel.close()
+        assert [(s.address, s.port) for s in res.sockets] == [("0.0.0.0", 22)]
+    kernel = _ScriptedKernel(_error(errno.ENOENT, seq=1))
+    try:
+        with pytest.raises(sockdiag.SockDiagUnavailable):
+            sockdiag._dump_on(kernel, "tcp", (socket.AF_INET, socket.AF_INET6), 10, 1 << 20)  # type: ignore[arg-type]
+    finally:
+        kernel.close()

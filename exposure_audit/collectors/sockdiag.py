@@ -74,6 +74,14 @@ class SockDiagUnavailable(SockDiagError):
     """No sock_diag here (not Linux, no netlink, or no diag module for the protocol):
     the caller should fall back to another source."""
 
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code  # the kernel's errno, when it answered one
+
+
+# A kernel built without IPv6 answers these for an AF_INET6 dump: no IPv6 sockets.
+_NO_FAMILY = (errno.ENOENT, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT)
+
 
 class DiagSocket(NamedTuple):
     """One socket as the kernel reports it (a NamedTuple: cheap at 10,000 sockets)."""
@@ -148,26 +156,41 @@ def dump(
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}")
+    sock = _open(timeout)
+    try:
+        return _dump_on(sock, protocol, families, max_sockets, max_bytes)
+    finally:
+        sock.close()
+
+
+def _dump_on(
+    sock: socket.socket,
+    protocol: str,
+    families: tuple[int, ...],
+    max_sockets: int,
+    max_bytes: int,
+) -> DumpResult:
     ipproto, states = PROTOCOLS[protocol]
     out: list[DiagSocket] = []
     truncated = False
     interrupted = False
     budget = [max_bytes]
     ifnames: dict[int, str | None] = {}
-    sock = _open(timeout)
-    try:
-        for seq, family in enumerate(families, start=1):
-            if truncated:
-                break
-            try:
-                sock.sendto(_request(family, ipproto, states, seq), (0, 0))
-            except OSError as exc:
-                raise SockDiagUnavailable(f"sock_diag request failed: {exc}") from exc
+    for seq, family in enumerate(families, start=1):
+        if truncated:
+            break
+        try:
+            sock.sendto(_request(family, ipproto, states, seq), (0, 0))
+        except OSError as exc:
+            raise SockDiagUnavailable(f"sock_diag request failed: {exc}") from exc
+        try:
             t, i = _read_dump(sock, protocol, family, seq, out, max_sockets, budget, ifnames)
-            truncated = truncated or t
-            interrupted = interrupted or i
-    finally:
-        sock.close()
+        except SockDiagUnavailable as exc:
+            if family == socket.AF_INET6 and seq > 1 and exc.code in _NO_FAMILY:
+                continue  # IPv4 answered: this kernel just has no IPv6 (no sockets)
+            raise
+        truncated = truncated or t
+        interrupted = interrupted or i
     return DumpResult(out, truncated, interrupted)
 
 
@@ -308,8 +331,9 @@ def _raise_errno(code: int, protocol: str, family: str) -> None:
     if code in (errno.ENOENT, errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT, errno.EOPNOTSUPP):
         raise SockDiagUnavailable(
             f"sock_diag cannot report {protocol}/{family} sockets here ({text}): "
-            "is the kernel's inet_diag / udp_diag support loaded?"
+            "is the kernel's inet_diag / udp_diag support loaded?",
+            code,
         )
     if code in (errno.EPERM, errno.EACCES):
-        raise SockDiagUnavailable(f"sock_diag refused the request ({text})")
+        raise SockDiagUnavailable(f"sock_diag refused the request ({text})", code)
     raise SockDiagError(f"sock_diag: the kernel answered an error for {protocol}/{family}: {text}")
