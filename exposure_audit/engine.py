@@ -26,6 +26,7 @@ from exposure_audit.model import (
     Facts,
     Finding,
     Reach,
+    UpnpFacts,
     UpnpMapping,
     Waiver,
 )
@@ -186,6 +187,26 @@ def _endpoint(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
+def _upnp_audience(upnp: UpnpFacts | None) -> tuple[str, str]:
+    """Who a UPnP mapping exposes a service to: (as a subject, as a place).
+
+    A router whose own WAN address is private (double NAT) or CGNAT forwards only to
+    the next network out: say so rather than claim the internet.
+    """
+    scope = upnp.external_scope if upnp else None
+    ip = upnp.external_ip if upnp else None
+    if scope == "lan":
+        why = f"the router's own WAN address {ip} is private: double NAT"
+    elif scope == "vpn":
+        why = f"the router's own WAN address {ip} is carrier-grade NAT (100.64.0.0/10)"
+    else:
+        return "anyone on the internet", "the whole internet"
+    return (
+        f"anyone on the network beyond the router ({why}, so perhaps not the whole internet)",
+        f"the network beyond the router ({why}, so perhaps not the whole internet)",
+    )
+
+
 class _Context:
     """Per-run lookups shared by every listener: catalogue, frameworks, interfaces."""
 
@@ -195,6 +216,7 @@ class _Context:
         self.iface_kind = {i.name: i.kind for i in facts.interfaces}
         upnp = facts.upnp
         self.external_ip = (upnp.external_ip if upnp else None) or "the router's external address"
+        self.upnp_audience, self.upnp_reach = _upnp_audience(upnp)
         self._fw_cache: dict[tuple[str | None, str | None, bool], tuple[Framework, ...]] = {}
         self._set_cache: dict[tuple[str, ...], frozenset[str]] = {}
         self._reach_cache: dict[tuple[Any, ...], str] = {}
@@ -322,7 +344,7 @@ class _Context:
         parts: list[str] = []
         if exp.upnp_mappings:
             parts.append(
-                f"the whole internet through the router ({self.mapping_desc(exp.upnp_mappings)})"
+                f"{self.upnp_reach} through the router ({self.mapping_desc(exp.upnp_mappings)})"
             )
         groups: dict[tuple[int, str], dict[str, list[str]]] = {}
         show_link_local = exp.widest_scope in ("link_local", "loopback")
@@ -450,6 +472,7 @@ def _listener_fields(
         mapping_desc=ctx.mapping_desc(exp.upnp_mappings),
         delete_cmd=_delete_cmd(exp.upnp_mappings),
         external_ip=ctx.external_ip,
+        upnp_audience=ctx.upnp_audience,
         reach_desc=ctx.reach_desc(exp, blocked),
     )
     fields["framework"] = framework.name if framework and framework.describes else service
@@ -530,6 +553,7 @@ def _dangling_finding(
         description=m.description or "no description",
         service=entry.service if entry else "an unrecognised service",
         delete_cmd=_delete_cmd((m,)),
+        upnp_audience=ctx.upnp_audience,
     )
     verdict = _verdict(waivers, today, rule.id, protocol, m.internal_port, m.internal_client, None)
     return Finding(

@@ -23,6 +23,7 @@ from exposure_audit.model import (
     Facts,
     Finding,
     Listener,
+    UpnpFacts,
     UpnpMapping,
 )
 from exposure_audit.serialize import facts_to_dict, to_jsonable
@@ -51,6 +52,7 @@ def build_report(
     """The report document for ``evaluation``. Pure: no clock, no OS, no network."""
     facts = evaluation.facts
     kinds = {i.name: i.kind for i in facts.interfaces}
+    beyond = internet_words(facts.upnp)
     ids = _exposure_ids(evaluation.exposures)
     findings = sorted(evaluation.findings, key=_finding_order)
 
@@ -66,10 +68,10 @@ def build_report(
             xid = by_identity.get(id(f.exposure)) or by_value.get(f.exposure)
         if xid is not None:
             by_exposure.setdefault(xid, []).append(f)
-        finding_docs.append(_finding_doc(f, xid, kinds))
+        finding_docs.append(_finding_doc(f, xid, kinds, beyond))
 
     exposure_docs = [
-        _exposure_doc(x, ids[i], by_exposure.get(ids[i], []), kinds)
+        _exposure_doc(x, ids[i], by_exposure.get(ids[i], []), kinds, beyond)
         for i, x in enumerate(evaluation.exposures)
     ]
     exposure_docs.sort(key=_exposure_order)
@@ -183,7 +185,22 @@ def _network_of(address: str, network: str | None) -> str:
         return address
 
 
-def describe_reach(exposure: Exposure, kinds: Mapping[str, str]) -> list[str]:
+def internet_words(upnp: UpnpFacts | None) -> str:
+    """Where a UPnP mapping reaches: the internet, unless the router's own WAN address is
+    private (double NAT) or CGNAT, when it reaches only the next network out."""
+    scope = upnp.external_scope if upnp else None
+    if scope == "lan":
+        return "the network beyond the router (double NAT: perhaps not the internet)"
+    if scope == "vpn":
+        return (
+            "the carrier's network beyond the router (carrier-grade NAT: perhaps not the internet)"
+        )
+    return "the internet"
+
+
+def describe_reach(
+    exposure: Exposure, kinds: Mapping[str, str], beyond: str = "the internet"
+) -> list[str]:
     """Plain words, widest first: ``everyone on wlan0 (192.168.1.0/24)``."""
     groups: dict[tuple[str, str, str], set[str | None]] = {}
     for r in exposure.reach:
@@ -191,7 +208,7 @@ def describe_reach(exposure: Exposure, kinds: Mapping[str, str]) -> list[str]:
             key = (r.scope, r.interface, _network_of(r.address, r.network))
             groups.setdefault(key, set()).add(r.firewall)
     ordered = sorted(groups, key=lambda g: (-SCOPE_RANK[g[0]], g[1], g[2]))
-    out = [_mapping_words(m) for m in exposure.upnp_mappings]
+    out = [_mapping_words(m, beyond) for m in exposure.upnp_mappings]
     for scope, iface, net in ordered:
         kind = kinds.get(iface, "other")
         before = len(out)
@@ -214,17 +231,21 @@ def describe_reach(exposure: Exposure, kinds: Mapping[str, str]) -> list[str]:
     return out
 
 
-def _mapping_words(m: UpnpMapping) -> str:
+def _mapping_words(m: UpnpMapping, beyond: str = "the internet") -> str:
     src = f"from {m.remote_host} " if m.remote_host else ""
     desc = f', "{m.description}"' if m.description else ""
     return (
-        f"the internet {src}via the router: port {m.external_port}/{m.protocol} "
+        f"{beyond} {src}via the router: port {m.external_port}/{m.protocol} "
         f"→ {m.internal_client}:{m.internal_port} (UPnP mapping{desc})"
     )
 
 
 def _exposure_doc(
-    x: Exposure, xid: str, findings: list[Finding], kinds: Mapping[str, str]
+    x: Exposure,
+    xid: str,
+    findings: list[Finding],
+    kinds: Mapping[str, str],
+    beyond: str = "the internet",
 ) -> dict[str, Any]:
     lst = x.listener
     up = [r for r in x.reach if r.up]
@@ -252,7 +273,7 @@ def _exposure_doc(
         "addresses": _unique(r.address for r in up),
         "networks": _unique(_network_of(r.address, r.network) for r in up),
         "interface_kinds": list(x.interface_kinds),
-        "reachable_from": describe_reach(x, kinds),
+        "reachable_from": describe_reach(x, kinds, beyond),
         "reach": [to_jsonable(r) for r in x.reach],
         "upnp_mappings": [_mapping_doc(m) for m in x.upnp_mappings],
         "firewall": x.firewall,
@@ -268,7 +289,9 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _finding_doc(f: Finding, xid: str | None, kinds: Mapping[str, str]) -> dict[str, Any]:
+def _finding_doc(
+    f: Finding, xid: str | None, kinds: Mapping[str, str], beyond: str = "the internet"
+) -> dict[str, Any]:
     listener = exposure = None
     mappings: list[dict[str, Any]] = []
     if f.exposure is not None:
@@ -295,7 +318,7 @@ def _finding_doc(f: Finding, xid: str | None, kinds: Mapping[str, str]) -> dict[
             "interfaces": _unique(r.interface for r in up),
             "addresses": _unique(r.address for r in up),
             "networks": _unique(_network_of(r.address, r.network) for r in up),
-            "reachable_from": describe_reach(x, kinds),
+            "reachable_from": describe_reach(x, kinds, beyond),
         }
         mappings = [_mapping_doc(m) for m in x.upnp_mappings]
     elif f.dangling is not None:
@@ -398,7 +421,7 @@ def verdict_parts(
         ifaces = _unique(
             r["interface"] for x in exposed for r in x["reach"] if r["up"] and r["scope"] == scope
         )
-        reasons.append(f"{n} from {_scope_words(scope, ifaces, kinds)}")
+        reasons.append(f"{n} from {_scope_words(scope, ifaces, kinds, facts.upnp)}")
     is_are = "is" if len(exposed) == 1 else "are"
     headline = (
         f"{_plural(len(exposed), 'service')} on {host} {is_are} reachable from other machines"
@@ -406,10 +429,12 @@ def verdict_parts(
     return headline, reasons
 
 
-def _scope_words(scope: str, ifaces: list[str], kinds: Mapping[str, str]) -> str:
+def _scope_words(
+    scope: str, ifaces: list[str], kinds: Mapping[str, str], upnp: UpnpFacts | None = None
+) -> str:
     names = ", ".join(ifaces[:3]) + (", ..." if len(ifaces) > 3 else "")
     if scope == "internet":
-        return "the internet (a UPnP port mapping on the router)"
+        return f"{internet_words(upnp)} (a UPnP port mapping on the router)"
     if scope == "public":
         return f"the internet directly (public address on {names})"
     if scope == "vpn":

@@ -99,6 +99,8 @@ LISTENER_FIELDS: dict[str, str] = {
     "mapping_desc": 'UPnP mappings to it: "port 8080/tcp on 203.0.113.7", or ""',
     "delete_cmd": 'command deleting its UPnP mappings: "upnpc -d 8080 TCP", or ""',
     "external_ip": "the router's external address, or \"the router's external address\"",
+    "upnp_audience": 'who a UPnP mapping exposes it to: "anyone on the internet", or, behind '
+    "double or carrier-grade NAT, the network beyond the router (said so)",
 }
 DANGLING_FIELDS: dict[str, str] = {
     "rule_id": "the rule's id",
@@ -114,6 +116,7 @@ DANGLING_FIELDS: dict[str, str] = {
     "description": "the mapping's description, as the router reports it",
     "service": 'catalogue service for the internal port, or "an unrecognised service"',
     "delete_cmd": 'the command deleting the mapping: "upnpc -d 2200 TCP"',
+    "upnp_audience": LISTENER_FIELDS["upnp_audience"],
 }
 FIELDS_BY_KIND: dict[str, dict[str, str]] = {
     "listener": LISTENER_FIELDS,
