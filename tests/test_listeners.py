@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -349,6 +350,7 @@ def _ss_local(lst: dict) -> str:  # type: ignore[type-arg]
 
 
 @requires_netns
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs iproute2's ss")
 def test_agrees_with_ss_on_every_socket_address_v6only_zone_and_process() -> None:
     """Differential test against iproute2's `ss -tulnp` inside a namespace: the same
     sockets, rendered the way ss renders them (which shows dual-stack [::] as "*" and
