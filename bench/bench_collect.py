@@ -7,10 +7,16 @@ nothing is linked to it), so thousands of listeners never show up in the host's 
 table. Inside it, a few child processes open the listeners (TCP and UDP, IPv4 and IPv6,
 on 127.0.0.1 and ::1); then every command runs in turn, interleaved, for several
 repetitions, and the script prints medians, ratios against the targets of issue 2, and
-the peak RSS of the collect runs (from wait4's rusage).
+the peak RSS of the collect runs (from wait4's rusage). ``--stages`` adds where the
+time goes inside one collect (imports, each collector, serialisation). The "attrib"
+column counts listeners the collect output attributes to a process (all N expected).
+
+Every command runs with bytecode caching on (under a temporary PYTHONPYCACHEPREFIX),
+as an installed tool would; a PYTHONPATH in the environment is passed through, so
+`PYTHONPATH=/some/patched/tree` times a candidate change side by side.
 
 Needs root (ip netns). Usage:
-    sudo .venv/bin/python bench/bench_collect.py [--sizes 100,1000,10000] [--reps 7]
+    sudo .venv/bin/python bench/bench_collect.py [--sizes 100,1000,10000] [--reps 7] [--stages]
 """
 
 from __future__ import annotations
@@ -28,7 +34,6 @@ import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
 PROCS = 4  # listener-holding child processes per N
 UDP_SHARE = 5  # one socket in UDP_SHARE is UDP
 
