@@ -13,15 +13,14 @@ few fields this module relies on and turns anything else into a ``FormatError``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from exposure_audit.errors import FormatError
 from exposure_audit.model import SCOPE_RANK, SEVERITIES, SEVERITY_RANK
+from exposure_audit.serialize import read_json_file
 
-MAX_REPORT_BYTES = 256 * 1024 * 1024
 # Linux's default ip_local_port_range starts here. Bound UDP sockets above it are almost
 # always clients with a kernel-chosen port; listing them as "appeared" each run would
 # be the wazuh #1610 noise. (Findings on them are still compared, by fingerprint.)
@@ -90,19 +89,7 @@ def check_report(data: Any, source: str) -> dict[str, Any]:
 def load_report(path: str | Path) -> dict[str, Any]:
     """Read and check a JSON report written by ``exposure-audit run --format json``."""
     p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            raw = fh.read(MAX_REPORT_BYTES + 1)
-    except OSError as exc:
-        raise FormatError(f"cannot read report {p}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_REPORT_BYTES:
-        raise FormatError(f"{p}: larger than {MAX_REPORT_BYTES // (1024 * 1024)} MiB")
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{p}: not valid JSON ({exc})") from None
-    except RecursionError:
-        raise FormatError(f"{p}: JSON nested too deeply") from None
+    data = read_json_file(p, "report")
     return check_report(data, str(p))
 
 

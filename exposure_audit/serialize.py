@@ -20,7 +20,7 @@ from exposure_audit.model import FACTS_SCHEMA_VERSION, INTERFACE_KINDS, SCOPES, 
 
 T = TypeVar("T")
 
-MAX_FACTS_BYTES = 256 * 1024 * 1024
+MAX_JSON_BYTES = 256 * 1024 * 1024
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -194,21 +194,37 @@ def check_values(facts: Facts) -> None:
             _port(f"{path}.internal_port", m.internal_port)
 
 
-def load_facts(path: str | Path) -> Facts:
+def read_json_file(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Parse a JSON file from elsewhere: bounded size, every failure a FormatError."""
     p = Path(path)
     try:
         with p.open("rb") as fh:
-            raw = fh.read(MAX_FACTS_BYTES + 1)
+            raw = fh.read(max_bytes + 1)
     except OSError as exc:
-        raise FormatError(f"cannot read facts file {p}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FACTS_BYTES:
-        raise FormatError(f"{p}: larger than {MAX_FACTS_BYTES // (1024 * 1024)} MiB")
+        raise FormatError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:
+        raise FormatError(f"{p}: larger than {max_bytes // (1024 * 1024)} MiB")
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FormatError(f"{p}: not valid JSON ({exc})") from None
-    return facts_from_dict(data, str(p))
+    except RecursionError:
+        raise FormatError(f"{p}: JSON nested too deeply") from None
 
 
-def dumps(obj: Any) -> str:
-    return json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+def load_facts(path: str | Path) -> Facts:
+    return facts_from_dict(read_json_file(path, "facts file"), str(path))
+
+
+def json_text(data: Any) -> str:
+    """Indented JSON text that is always valid UTF-8.
+
+    Bytes that were not UTF-8 in a process name or cmdline are kept as lone surrogates;
+    they cannot be encoded, so such a document is written with ASCII escapes instead.
+    """
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+    return text

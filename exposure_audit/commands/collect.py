@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 
@@ -12,7 +11,7 @@ from exposure_audit.errors import EXIT_OK, UsageError
 from exposure_audit.model import Facts
 from exposure_audit.options import add_collect_options
 from exposure_audit.pipeline import CollectOptions, collect_facts
-from exposure_audit.serialize import facts_to_dict
+from exposure_audit.serialize import facts_to_dict, json_text
 
 MAX_UPNP_TIMEOUT = 300.0
 
@@ -79,15 +78,7 @@ def options_from_args(args: argparse.Namespace) -> CollectOptions:
 
 
 def facts_json(facts: Facts) -> str:
-    """The Facts as JSON text. Raw non-UTF-8 bytes (a process name, an interface name)
-    cannot be written as UTF-8: such a document is written with ASCII escapes."""
-    data = facts_to_dict(facts)
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = json.dumps(data, indent=2, ensure_ascii=True) + "\n"
-    return text
+    return json_text(facts_to_dict(facts))
 
 
 def run(args: argparse.Namespace) -> int:

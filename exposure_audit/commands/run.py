@@ -18,11 +18,11 @@ import contextlib
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from exposure_audit.atomicio import stage
 from exposure_audit.errors import OutputError, UsageError
 from exposure_audit.model import SEVERITIES, Evaluation, Facts
 from exposure_audit.options import add_collect_options
@@ -338,7 +338,7 @@ def write_all(rendered: list[tuple[Output, bytes]]) -> None:
         for out, data in rendered:
             if out.path == "-":
                 continue
-            staged.append((_stage(Path(out.path), data), Path(out.path)))
+            staged.append((stage(Path(out.path), data), Path(out.path)))
     except BaseException:
         for tmp, _target in staged:
             with contextlib.suppress(OSError):
@@ -357,27 +357,6 @@ def write_all(rendered: list[tuple[Output, bytes]]) -> None:
             sys.stdout.flush()
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
-
-
-def _stage(target: Path, data: bytes) -> str:
-    if target.is_dir():
-        raise OutputError(f"cannot write {target}: it is a directory")
-    directory = target.parent if str(target.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    return tmp
 
 
 def run(args: argparse.Namespace) -> int:
