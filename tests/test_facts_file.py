@@ -56,7 +56,10 @@ def test_corrupt_facts_file_is_a_usage_error(
     assert not out.exists()
 
 
-@pytest.mark.parametrize("content", [b"", b"{", b"[]", b"\xff\xfe", b'{"schema_version": 1}'])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"{", b"[]", b"\xff\xfe", b'{"schema_version": 1}', b"[" * 200_000 + b"]" * 200_000],
+)
 def test_garbage_facts_file_is_a_usage_error(tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "facts.json"
     bad.write_bytes(content)
