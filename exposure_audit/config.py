@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from exposure_audit import resources
-from exposure_audit.errors import ConfigError
+from exposure_audit.errors import ConfigError, shown
 from exposure_audit.model import SEVERITIES, Waiver
 from exposure_audit.ruleset import PROTOCOLS, did_you_mean, read_toml, type_name
 
@@ -73,7 +73,7 @@ def default_config_path() -> Path:
 
 
 def _fail(path: Path, what: str, key: str, message: str) -> ConfigError:
-    return ConfigError(f"{path}: {what}: key '{key}': {message}")
+    return ConfigError(f"{path}: {what}: key '{shown(key)}': {message}")
 
 
 def _parse_expires(path: Path, what: str, value: Any) -> str:
@@ -165,7 +165,9 @@ def read_default_waivers() -> tuple[Waiver, ...]:
     doc = read_toml(path)
     for key in doc:
         if key != "waiver":
-            raise ConfigError(f"{path}: unknown top-level key '{key}' (only [[waiver]] here)")
+            raise ConfigError(
+                f"{path}: unknown top-level key '{shown(key)}' (only [[waiver]] here)"
+            )
     return parse_waivers(path, doc.get("waiver", []), "builtin")
 
 
@@ -174,7 +176,7 @@ def parse_config(path: Path, doc: dict[str, Any]) -> Config:
         if key not in OWN_SECTIONS and key not in OTHER_SECTIONS:
             known = sorted((*OWN_SECTIONS, *OTHER_SECTIONS))
             raise ConfigError(
-                f"{path}: unknown top-level key '{key}'{did_you_mean(key, known)}"
+                f"{path}: unknown top-level key '{shown(key)}'{did_you_mean(key, known)}"
                 f" (known sections: {', '.join(known)})"
             )
     defaults = doc.get("defaults", {})

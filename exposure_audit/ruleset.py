@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from exposure_audit import resources
-from exposure_audit.errors import ConfigError
+from exposure_audit.errors import ConfigError, shown
 from exposure_audit.model import INTERFACE_KINDS, SCOPE_RANK, SCOPES, SEVERITIES
 
 # Catalogue tags. A rule or port naming any other tag is an error (a typo would
@@ -298,7 +298,7 @@ class _Where:
     what: str  # "rule EA-DEV-001", "port 8000", "framework django"
 
     def error(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.file}: {self.what}: key '{key}': {message}")
+        return ConfigError(f"{self.file}: {self.what}: key '{shown(key)}': {message}")
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
@@ -867,7 +867,8 @@ def _load_doc(path: Path, doc: dict[str, Any], loaded: _Loaded) -> int:
         if key not in TOP_LEVEL_KEYS:
             hint = " (waivers belong in the config file, see --config)" if key == "waiver" else ""
             raise ConfigError(
-                f"{path}: unknown top-level key '{key}'{did_you_mean(key, TOP_LEVEL_KEYS)}{hint}"
+                f"{path}: unknown top-level key '{shown(key)}'"
+                f"{did_you_mean(key, TOP_LEVEL_KEYS)}{hint}"
                 f" (a rule file holds [[rule]], [[framework]] and [[port]] tables)"
             )
     for i, table in enumerate(_tables(path, doc, "port")):

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,16 +55,32 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXPOSURE_AUDIT_NO_UPNP", "1")
 
 
-def broken_dir(tmp_path: Path, name: str) -> tuple[Path, str]:
+def broken_dir(tmp_path: Path, name: str, builtin: Path | None = None) -> tuple[Path, str]:
     d = tmp_path / "rules"
     d.mkdir()
     shutil.copy(BROKEN / name, d / name)
     message = (
         EXPECTED[name]
         .replace("{path}", str(d / name))
-        .replace("{builtin}", str(resources.rules_dir()))
+        .replace("{builtin}", str(builtin or resources.rules_dir()))
     )
     return d, message
+
+
+def binary_rules_dir(tmp_path: Path) -> Path:
+    """The built-in rules directory of the installed binary (inside the wheel when installed
+    non-editable, as CI does), which may differ from the checkout this test imports."""
+    venv_python = Path(cli_argv()[0]).with_name("python")
+    python = str(venv_python) if venv_python.exists() else sys.executable
+    out = subprocess.run(
+        [python, "-c", "from exposure_audit import resources; print(resources.rules_dir())"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=True,
+    )
+    return Path(out.stdout.strip())
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -147,7 +164,7 @@ def test_run_stops_on_broken_rules_and_writes_nothing(
 
 @pytest.mark.parametrize("name", SUBPROCESS_CASES)
 def test_real_binary_exit_codes(name: str, tmp_path: Path) -> None:
-    d, message = broken_dir(tmp_path, name)
+    d, message = broken_dir(tmp_path, name, binary_rules_dir(tmp_path))
     env = {**os.environ, "EXPOSURE_AUDIT_NO_UPNP": "1", "XDG_CONFIG_HOME": str(tmp_path / "x")}
     check = subprocess.run(
         [*cli_argv(), "rules", "check", str(d)], capture_output=True, text=True, env=env, timeout=60
