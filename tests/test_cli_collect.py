@@ -157,6 +157,45 @@ def test_non_utf8_text_is_still_written_as_valid_json(tmp_path: Path) -> None:
     assert back.listeners[0].process.name == "bad\udcff"
 
 
+def test_facts_json_is_the_text_of_to_jsonable() -> None:
+    """facts_json lets json's encoder walk the dataclasses (faster at 10,000 listeners);
+    the text must be the one to_jsonable gives, indented or (>= 500 rows) compact, for
+    facts as collected here (listeners built without __init__) and as loaded."""
+    from exposure_audit.pipeline import CollectOptions, collect_facts
+    from exposure_audit.serialize import LARGE_DOCUMENT_ROWS, json_text
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        live = collect_facts(CollectOptions(upnp=False))
+    assert live.listeners
+    loaded = load_facts(FIXTURES / "laptop_cafe.json")
+    many = dataclasses.replace(loaded, listeners=loaded.listeners * LARGE_DOCUMENT_ROWS)
+    for facts in (live, loaded, many):
+        text = facts_json(facts)
+        assert text == json_text(facts_to_dict(facts))
+    assert "\n  " in facts_json(loaded) and "\n  " not in facts_json(many)
+
+
+def test_output_to_a_fifo_is_written_in_place_not_replaced(tmp_path: Path) -> None:
+    """`-o /dev/null` as root once renamed a regular file over /dev/null: a device or
+    FIFO is written in place. (A FIFO stands in for /dev/null here: safe to break.)"""
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    res = cli("collect", "--no-upnp", "-o", str(fifo))
+    reader.join(timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert json.loads(got[0])["schema_version"]
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]  # no temporary left
+
+
 @requires_netns
 def test_collect_inside_a_namespace_sees_only_its_listeners() -> None:
     with namespaces(unique("eaG-col")) as (ns,):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exposure_audit.atomicio import stage
+from exposure_audit.atomicio import is_special, stage, write_in_place
 from exposure_audit.errors import OutputError, UsageError
 from exposure_audit.model import SEVERITIES, Evaluation, Facts
 from exposure_audit.options import add_collect_options
@@ -331,12 +331,12 @@ def _width() -> int:
 
 def write_all(rendered: list[tuple[Output, bytes]]) -> None:
     """Every file, atomically and all-or-none: each is staged as a temporary file next to
-    its target first; only when all are staged are they renamed into place. Standard
-    output comes last."""
+    its target first; only when all are staged are they renamed into place. A device or
+    FIFO (``-o /dev/null``) is written in place after them, standard output last."""
     staged: list[tuple[str, Path]] = []
     try:
         for out, data in rendered:
-            if out.path == "-":
+            if out.path == "-" or is_special(out.path):
                 continue
             staged.append((stage(Path(out.path), data), Path(out.path)))
     except BaseException:
@@ -352,6 +352,9 @@ def write_all(rendered: list[tuple[Output, bytes]]) -> None:
                 with contextlib.suppress(OSError):
                     os.unlink(later)
             raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    for out, data in rendered:
+        if out.path != "-" and is_special(out.path):
+            write_in_place(out.path, data)
     for out, data in rendered:
         if out.path == "-":
             sys.stdout.flush()
