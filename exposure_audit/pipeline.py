@@ -7,11 +7,25 @@ for jinja2 or requests (measured: ~170 ms of imports) unless it needs them.
 from __future__ import annotations
 
 import datetime as _dt
+import threading
+import typing
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from exposure_audit.model import CollectorWarning, Evaluation, Facts, PublishedPort, UpnpFacts
+from exposure_audit.model import (
+    CollectorWarning,
+    Evaluation,
+    Facts,
+    FirewallFacts,
+    PublishedPort,
+    UpnpFacts,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path  # annotations only: collect does not need pathlib
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,38 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _collect_firewall() -> tuple[FirewallFacts, list[PublishedPort], list[CollectorWarning]]:
+    from exposure_audit.collectors.firewall import collect_firewall
+
+    return collect_firewall()
+
+
+class _Job(Generic[T]):
+    """``fn()`` in a background thread; ``result()`` waits for it, re-raising what it raised.
+
+    (concurrent.futures would do, but importing it costs more than the firewall
+    collector's whole run.)"""
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        self._fn = fn
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="exposure-audit-job", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._fn()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return typing.cast(T, self._value)
+
+
 def collect_facts(opts: CollectOptions) -> Facts:
     """Run every collector. A collector that fails partly adds warnings; never raises
     for a partial failure."""
@@ -46,6 +92,8 @@ def collect_facts(opts: CollectOptions) -> Facts:
 
     warnings: list[CollectorWarning] = []
     collected_at = now_iso()
+    # The firewall collector mostly waits for nft / iptables-save: run it meanwhile.
+    firewall_job = _Job(_collect_firewall) if opts.firewall else None
     host = collect_host()
     ifaces = collect_interfaces()
     warnings.extend(ifaces.warnings)
@@ -66,10 +114,8 @@ def collect_facts(opts: CollectOptions) -> Facts:
 
     firewall = None
     published: tuple[PublishedPort, ...] = ()
-    if opts.firewall:
-        from exposure_audit.collectors.firewall import collect_firewall
-
-        firewall, found, fw_warnings = collect_firewall()
+    if firewall_job is not None:
+        firewall, found, fw_warnings = firewall_job.result()
         published = tuple(found)
         warnings.extend(fw_warnings)
 

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 from exposure_audit.collectors.firewall import containers, iptables, nftables
 from exposure_audit.model import (
@@ -28,30 +29,53 @@ TIMEOUT = 5.0
 _MAX_OUTPUT = 64 * 1024 * 1024
 
 
+class _Command:
+    """A command started at once (the collector's commands run side by side: each takes
+    a few ms, mostly its own start-up); ``result()`` waits for it."""
+
+    def __init__(self, argv: list[str], timeout: float) -> None:
+        self.argv = argv
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.proc: subprocess.Popen[str] | None = None
+        self.error = ""
+        exe = shutil.which(argv[0])
+        if exe is None:
+            self.error = f"{argv[0]} not found"
+            return
+        try:
+            self.proc = subprocess.Popen(
+                [exe, *argv[1:]],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "LC_ALL": "C"},
+            )
+        except OSError as exc:
+            self.error = f"{' '.join(argv)}: {exc.strerror or exc}"
+
+    def result(self) -> tuple[str | None, str]:
+        """(stdout, error message). stdout None when the command could not run or failed."""
+        if self.proc is None:
+            return None, self.error
+        argv = " ".join(self.argv)
+        try:
+            out, err = self.proc.communicate(timeout=max(0.0, self.deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            return None, f"{argv} timed out after {self.timeout:.0f}s"
+        if self.proc.returncode != 0:
+            lines = (err or "").strip().splitlines()
+            return None, f"{argv} failed: {lines[0] if lines else f'exit {self.proc.returncode}'}"
+        if len(out) > _MAX_OUTPUT:
+            return None, f"{argv}: output larger than {_MAX_OUTPUT // 2**20} MiB"
+        return out, ""
+
+
 def _run(argv: list[str], timeout: float) -> tuple[str | None, str]:
     """(stdout, error message). stdout None when the command could not run or failed."""
-    exe = shutil.which(argv[0])
-    if exe is None:
-        return None, f"{argv[0]} not found"
-    try:
-        proc = subprocess.run(
-            [exe, *argv[1:]],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, "LC_ALL": "C"},
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return None, f"{' '.join(argv)} timed out after {timeout:.0f}s"
-    except OSError as exc:
-        return None, f"{' '.join(argv)}: {exc.strerror or exc}"
-    if proc.returncode != 0:
-        err = (proc.stderr or "").strip().splitlines()
-        return None, f"{' '.join(argv)} failed: {err[0] if err else f'exit {proc.returncode}'}"
-    if len(proc.stdout) > _MAX_OUTPUT:
-        return None, f"{' '.join(argv)}: output larger than {_MAX_OUTPUT // 2**20} MiB"
-    return proc.stdout, ""
+    return _Command(argv, timeout).result()
 
 
 def _save_tables(text: str) -> set[str]:
@@ -106,12 +130,17 @@ def collect_firewall(
     tools_found = False
 
     commands = {fam: _save_commands(prefix, timeout) for fam, prefix in _FAMILIES}
+    # All at once; read below in this order, which is what decides precedence.
+    nft_saves = {fam: _Command([cmd], timeout) for fam, (cmd, _) in commands.items() if cmd}
+    nft_json = _Command(["nft", "-j", "list", "ruleset"], timeout)
+    nft_text = _Command(["nft", "-a", "list", "ruleset"], timeout)  # evidence text
+    legacy_saves = {fam: _Command([cmd], timeout) for fam, (_, cmd) in commands.items() if cmd}
+
     # iptables-nft tables: read as iptables-save text (complete), skipped in the JSON
     skip: set[tuple[str, str]] = set()
-    for fam, (cmd, _legacy) in commands.items():
-        if cmd is None:
-            continue
-        out, err = _run([cmd], timeout)
+    for fam, job in nft_saves.items():
+        cmd = job.argv[0]
+        out, err = job.result()
         if out is None:
             if "not found" not in err:
                 warnings.append(CollectorWarning("firewall", err))
@@ -130,13 +159,13 @@ def collect_firewall(
         published.extend(pub)
         skip.update((fam, t) for t in tables)
 
-    out, err = _run(["nft", "-j", "list", "ruleset"], timeout)
+    out, err = nft_json.result()
+    text, _ = nft_text.result()
     if out is None:
         if "not found" not in err:
             warnings.append(CollectorWarning("firewall", err))
     else:
         tools_found = True
-        text, _ = _run(["nft", "-a", "list", "ruleset"], timeout)
         try:
             got, pub = nftables.parse_ruleset(json.loads(out), text, skip)
         except (ValueError, nftables.NftFormatError) as exc:
@@ -147,10 +176,9 @@ def collect_firewall(
             chains.extend(got)
             published.extend(pub)
 
-    for fam, (_nft, cmd) in commands.items():
-        if cmd is None:
-            continue
-        out, err = _run([cmd], timeout)
+    for fam, job in legacy_saves.items():
+        cmd = job.argv[0]
+        out, err = job.result()
         if out is None:
             if "not found" not in err:
                 warnings.append(CollectorWarning("firewall", err))
