@@ -243,18 +243,32 @@ def load_facts(path: str | Path) -> Facts:
 def json_text(data: Any) -> str:
     """Indented JSON text that is always valid UTF-8.
 
+    ``data`` is JSON-able, or a dataclass tree (the same text as ``to_jsonable(data)``
+    gives, in half the time at 10,000 listeners: json's C encoder walks the tree).
     Bytes that were not UTF-8 in a process name or cmdline are kept as lone surrogates;
     they cannot be encoded, so such a document is written with ASCII escapes instead.
     """
     # indent= makes json use its pure-Python encoder (about 3x slower): big documents
     # (thousands of listeners) are written compact; `jq .` pretty-prints them.
     indent = 2 if _rows(data) < LARGE_DOCUMENT_ROWS else None
-    text = json.dumps(data, indent=indent, ensure_ascii=False) + "\n"
+    text = json.dumps(data, indent=indent, ensure_ascii=False, default=_fields_dict) + "\n"
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = json.dumps(data, indent=indent, ensure_ascii=True) + "\n"
+        text = json.dumps(data, indent=indent, ensure_ascii=True, default=_fields_dict) + "\n"
     return text
+
+
+def _fields_dict(obj: Any) -> dict[str, Any]:
+    """json.dumps' hook for a dataclass: its fields, in order, as a dict.
+
+    A frozen dataclass's ``__dict__`` is exactly that: its __init__ sets each field in
+    declaration order (and collectors that build one without __init__ keep that order;
+    tests compare this text with to_jsonable's).
+    """
+    if _field_names(type(obj)) is None:
+        raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+    return typing.cast(dict[str, Any], obj.__dict__)
 
 
 LARGE_DOCUMENT_ROWS = 500
@@ -262,9 +276,10 @@ LARGE_DOCUMENT_ROWS = 500
 
 def _rows(data: Any) -> int:
     """Roughly how many rows a document has (listeners, exposures, findings)."""
+    if _field_names(type(data)) is not None:
+        data = data.__dict__  # a dataclass tree: the same keys as its JSON object
     if not isinstance(data, dict):
         return 0
     lists = (data.get(k) for k in ("listeners", "exposures", "findings"))
-    rows = sum(len(v) for v in lists if isinstance(v, list))
-    facts = data.get("facts")
-    return rows + (_rows(facts) if isinstance(facts, dict) else 0)
+    rows = sum(len(v) for v in lists if isinstance(v, (list, tuple)))
+    return rows + _rows(data.get("facts"))

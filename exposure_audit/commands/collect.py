@@ -11,7 +11,7 @@ from exposure_audit.errors import EXIT_OK, UsageError
 from exposure_audit.model import Facts
 from exposure_audit.options import add_collect_options
 from exposure_audit.pipeline import CollectOptions, collect_facts
-from exposure_audit.serialize import facts_to_dict, json_text
+from exposure_audit.serialize import json_text
 
 MAX_UPNP_TIMEOUT = 300.0
 
@@ -78,7 +78,7 @@ def options_from_args(args: argparse.Namespace) -> CollectOptions:
 
 
 def facts_json(facts: Facts) -> str:
-    return json_text(facts_to_dict(facts))
+    return json_text(facts)  # the same text as json_text(facts_to_dict(facts)), faster
 
 
 def run(args: argparse.Namespace) -> int:
