@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Every class below has a docstring: without one, @dataclass builds one with
+# inspect.signature (~1.5 ms of every start: every command imports this module).
+
 # Facts document format; bump on any incompatible change (see serialize.py).
 FACTS_SCHEMA_VERSION = "1.0"
 
@@ -39,6 +42,8 @@ def widest(scopes: list[str] | tuple[str, ...]) -> str | None:
 
 @dataclass(frozen=True)
 class HostInfo:
+    """The machine the facts were collected on, and by which tool version."""
+
     hostname: str
     os: str  # platform.system(): Linux, Darwin, ...
     os_release: str  # PRETTY_NAME from os-release, or platform.release()
@@ -51,6 +56,8 @@ class HostInfo:
 
 @dataclass(frozen=True)
 class Address:
+    """One address of an interface, with the scope it is reachable from."""
+
     address: str  # no zone suffix
     prefixlen: int
     family: str  # "ipv4" | "ipv6"
@@ -61,6 +68,8 @@ class Address:
 
 @dataclass(frozen=True)
 class Interface:
+    """A network interface and its addresses."""
+
     name: str
     up: bool
     kind: str  # one of INTERFACE_KINDS
@@ -71,6 +80,8 @@ class Interface:
 
 @dataclass(frozen=True)
 class Gateway:
+    """A route's gateway (the default route's is the way out)."""
+
     family: str  # "ipv4" | "ipv6"
     address: str
     interface: str
@@ -79,6 +90,8 @@ class Gateway:
 
 @dataclass(frozen=True)
 class ProcessInfo:
+    """The process behind a socket, as far as it could be attributed."""
+
     pid: int | None
     name: str | None = None
     exe: str | None = None
@@ -90,6 +103,8 @@ class ProcessInfo:
 
 @dataclass(frozen=True)
 class Listener:
+    """A listening TCP socket or a bound UDP socket."""
+
     protocol: str  # "tcp" | "udp"
     family: str  # "ipv4" | "ipv6"
     address: str  # bound address without zone; "0.0.0.0" / "::" for wildcard
@@ -106,6 +121,8 @@ class Listener:
 
 @dataclass(frozen=True)
 class CollectorWarning:
+    """Something a collector could not see: partial facts, and why."""
+
     collector: str  # "interfaces" | "listeners" | "upnp" | "firewall" | ...
     message: str
     hint: str | None = None  # what the user can do about it
@@ -113,6 +130,8 @@ class CollectorWarning:
 
 @dataclass(frozen=True)
 class UpnpMapping:
+    """A port mapping the router's IGD forwards from outside to a LAN host."""
+
     protocol: str  # "tcp" | "udp" (lower case)
     external_port: int
     internal_client: str
@@ -125,6 +144,8 @@ class UpnpMapping:
 
 @dataclass(frozen=True)
 class UpnpPinhole:
+    """An IPv6 firewall pinhole opened through the router's IGD."""
+
     protocol: str
     internal_client: str
     internal_port: int
@@ -137,6 +158,8 @@ class UpnpPinhole:
 
 @dataclass(frozen=True)
 class UpnpFacts:
+    """What the router's UPnP IGD said (or why it was not asked)."""
+
     # "disabled" (--no-upnp), "not_found" (no IGD answered), "ok", "error"
     status: str
     location: str | None = None  # description URL
@@ -169,6 +192,8 @@ class FirewallMatch:
 
 @dataclass(frozen=True)
 class FirewallRule:
+    """One normalised firewall rule: conditions (ANDed) and a verdict."""
+
     text: str  # the rule as its tool prints it: quoted as evidence
     matches: tuple[FirewallMatch, ...] = ()
     # "accept" | "drop" | "reject" | "jump" | "goto" | "return" | None (counter, log...)
@@ -180,6 +205,8 @@ class FirewallRule:
 
 @dataclass(frozen=True)
 class FirewallChain:
+    """A firewall chain on the inbound path, with its rules in order."""
+
     table: str
     family: str  # nftables family: "ip" | "ip6" | "inet" | "netdev" | "bridge" | "arp"
     name: str
@@ -192,6 +219,8 @@ class FirewallChain:
 
 @dataclass(frozen=True)
 class ContainerInfo:
+    """A container known to Docker or Podman."""
+
     id: str
     runtime: str  # "docker" | "podman"
     name: str | None = None
@@ -200,6 +229,8 @@ class ContainerInfo:
 
 @dataclass(frozen=True)
 class FirewallFacts:
+    """The inbound firewall ruleset, normalised, and the containers seen."""
+
     # "nftables" | "iptables-legacy" | "iptables-nft" | "none" (no rules at all)
     # | "unavailable" (could not read: not root, no tools)
     backend: str
@@ -235,6 +266,8 @@ class PublishedPort:
 
 @dataclass(frozen=True)
 class Facts:
+    """Everything the collectors saw: the input of every later stage."""
+
     host: HostInfo
     collected_at: str  # ISO 8601 UTC
     interfaces: tuple[Interface, ...] = ()
@@ -254,6 +287,8 @@ class Facts:
 
 @dataclass(frozen=True)
 class Reach:
+    """One way to reach a listener: through an interface address."""
+
     interface: str
     address: str
     scope: str  # one of SCOPES
@@ -266,6 +301,8 @@ class Reach:
 
 @dataclass(frozen=True)
 class Exposure:
+    """A listener and everywhere it can be reached from."""
+
     listener: Listener
     reach: tuple[Reach, ...]  # includes down interfaces (up=False)
     widest_scope: str  # over reach with up=True, plus "internet" when mapped
@@ -296,6 +333,8 @@ class DanglingMapping:
 
 @dataclass(frozen=True)
 class Waiver:
+    """An accepted risk: findings of ``rule`` that match are reported as waived."""
+
     rule: str
     reason: str
     port: int | None = None
@@ -308,6 +347,8 @@ class Waiver:
 
 @dataclass(frozen=True)
 class Finding:
+    """What a rule says about an exposure (or a dangling UPnP mapping)."""
+
     rule_id: str
     severity: str
     title: str
