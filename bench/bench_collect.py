@@ -13,10 +13,14 @@ column counts listeners the collect output attributes to a process (all N expect
 
 Every command runs with bytecode caching on (under a temporary PYTHONPYCACHEPREFIX),
 as an installed tool would; a PYTHONPATH in the environment is passed through, so
-`PYTHONPATH=/some/patched/tree` times a candidate change side by side.
+`PYTHONPATH=/some/patched/tree` times a candidate change; ``--baseline TREE`` times
+the same collect on TREE in a "before" column of the same run, e.g.
+    git archive HEAD~3 exposure_audit | tar -x -C /tmp/before
+    sudo .venv/bin/python bench/bench_collect.py --baseline /tmp/before
 
 Needs root (ip netns). Usage:
     sudo .venv/bin/python bench/bench_collect.py [--sizes 100,1000,10000] [--reps 7] [--stages]
+        [--baseline TREE]
 """
 
 from __future__ import annotations
@@ -69,7 +73,10 @@ def _collect_argv() -> tuple[list[str], str]:
             [str(exe), "collect", "--help"], capture_output=True, text=True, check=False
         )
         if probe.returncode == 0:
-            return [str(exe), "collect", "--no-upnp", "-o", "/dev/null"], "exposure-audit collect"
+            # Standard output (sent to /dev/null by _timed), not `-o /dev/null`: before
+            # atomicio wrote devices in place, `-o /dev/null` as root replaced /dev/null
+            # with a regular file, and --baseline may time such a tree.
+            return [str(exe), "collect", "--no-upnp"], "exposure-audit collect"
     code = (
         "from exposure_audit.collectors.host import collect_host;"
         "from exposure_audit.collectors.listeners import collect_listeners;"
@@ -81,10 +88,9 @@ def _collect_argv() -> tuple[list[str], str]:
 def _attributed(collect_argv: list[str]) -> int | None:
     """How many listeners the collect output attributes to a process: the timed runs
     did the real work, not a shortcut."""
-    if "-o" not in collect_argv:
+    if "collect" not in collect_argv:
         return None
-    argv = collect_argv[: collect_argv.index("-o")]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    proc = subprocess.run(collect_argv, capture_output=True, text=True, check=False)
     try:
         facts = json.loads(proc.stdout)
     except ValueError:
@@ -92,10 +98,10 @@ def _attributed(collect_argv: list[str]) -> int | None:
     return sum(1 for lst in facts.get("listeners", []) if lst.get("process"))
 
 
-def _timed(argv: list[str]) -> tuple[float, int, int]:
+def _timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
     """(wall seconds, peak RSS in KiB, exit status) of one run, output discarded."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _pid, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -113,24 +119,23 @@ T = [("start", time.perf_counter())]
 def mark(name):
     T.append((name, time.perf_counter()))
 from exposure_audit import cli
-cli.build_parser()
-mark("import cli + build parser")
+cli.build_parser("collect")
+mark("import cli + build the collect parser")
 from exposure_audit.collectors.host import collect_host
 from exposure_audit.collectors.interfaces import collect_interfaces
 from exposure_audit.collectors.listeners import collect_listeners
 from exposure_audit.pipeline import CollectOptions, collect_facts
-from exposure_audit.serialize import facts_to_dict
+from exposure_audit.serialize import json_text
 mark("import collectors, pipeline, serialize")
 collect_listeners()
 mark("collect_listeners")
+from exposure_audit.collectors.firewall import collect_firewall
+collect_firewall()
+mark("collect_firewall (alone)")
 facts = collect_facts(CollectOptions(upnp=False))
-mark("collect_facts (all collectors)")
-data = facts_to_dict(facts)
-mark("facts_to_dict")
-json.dumps(data, indent=2, ensure_ascii=False)
-mark("json.dumps indent=2 (pure-Python encoder)")
-json.dumps(data, ensure_ascii=False)
-mark("json.dumps compact (C encoder)")
+mark("collect_facts (all collectors; firewall alongside)")
+json_text(facts)
+mark("json_text (the Facts JSON collect writes)")
 print(json.dumps({b[0]: (b[1] - a[1]) * 1000 for a, b in zip(T, T[1:])}))
 """
 
@@ -149,7 +154,9 @@ def _stages(reps: int) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
-def inner(n: int, reps: int, stages: bool = False) -> dict[str, object]:
+def inner(
+    n: int, reps: int, stages: bool = False, baseline: str | None = None
+) -> dict[str, object]:
     """Runs inside the namespace: open n listeners, time every command."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     children: list[subprocess.Popen[str]] = []
@@ -172,7 +179,12 @@ def inner(n: int, reps: int, stages: bool = False) -> dict[str, object]:
                 raise SystemExit(f"a listener child failed to start (pid {child.pid})")
         # Children hold the sockets: the namespace is ready.
         collect_argv, collect_label = _collect_argv()
-        commands: dict[str, list[str]] = {"collect": collect_argv, "ss": ["ss", "-tulnp"]}
+        commands: dict[str, list[str]] = {"collect": collect_argv}
+        envs: dict[str, dict[str, str]] = {}
+        if baseline:  # the same command on another tree, e.g. `git archive` of a commit
+            commands["before"] = collect_argv
+            envs["before"] = {**os.environ, "PYTHONPATH": baseline}
+        commands["ss"] = ["ss", "-tulnp"]
         if shutil.which("lsof"):
             commands["lsof"] = ["lsof", "-nP", "-i"]
         commands["python"] = [sys.executable, "-c", "pass"]
@@ -180,11 +192,11 @@ def inner(n: int, reps: int, stages: bool = False) -> dict[str, object]:
         seen = subprocess.run(["ss", "-Htuln"], capture_output=True, text=True, check=True)
         times: dict[str, list[float]] = {k: [] for k in commands}
         rss: list[int] = []
-        for argv in commands.values():  # one warm-up run each (page and bytecode cache)
-            _timed(argv)
+        for name, argv in commands.items():  # one warm-up run each (page, bytecode cache)
+            _timed(argv, envs.get(name))
         for _ in range(reps):
             for name, argv in commands.items():
-                elapsed, peak, _rc = _timed(argv)
+                elapsed, peak, _rc = _timed(argv, envs.get(name))
                 times[name].append(elapsed)
                 if name == "collect":
                     rss.append(peak)
@@ -221,7 +233,9 @@ def _bench_env() -> dict[str, str]:
     return env
 
 
-def run_in_namespace(n: int, reps: int, stages: bool) -> dict[str, object]:
+def run_in_namespace(
+    n: int, reps: int, stages: bool, baseline: str | None = None
+) -> dict[str, object]:
     name = f"eaL-bench-{uuid.uuid4().hex[:6]}"
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
@@ -238,6 +252,7 @@ def run_in_namespace(n: int, reps: int, stages: bool) -> dict[str, object]:
                 "--reps",
                 str(reps),
                 *(["--stages"] if stages else []),
+                *(["--baseline", baseline] if baseline else []),
             ],
             capture_output=True,
             text=True,
@@ -311,16 +326,25 @@ def main() -> int:
     parser.add_argument("--inner", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the raw results as JSON")
     parser.add_argument(
+        "--baseline",
+        metavar="TREE",
+        help="also time collect with PYTHONPATH=TREE (a checkout or `git archive` of an "
+        "older commit) in a 'before' column",
+    )
+    parser.add_argument(
         "--stages", action="store_true", help="also time each stage of a collect in-process"
     )
     args = parser.parse_args()
     if args.inner is not None:
-        print(json.dumps(inner(args.inner, args.reps, args.stages)))
+        print(json.dumps(inner(args.inner, args.reps, args.stages, args.baseline)))
         return 0
     if os.geteuid() != 0 or shutil.which("ip") is None:
         print("needs root and iproute2 (ip netns) to build its own namespace", file=sys.stderr)
         return 2
-    results = [run_in_namespace(int(n), args.reps, args.stages) for n in args.sizes.split(",")]
+    baseline = str(Path(args.baseline).resolve()) if args.baseline else None
+    results = [
+        run_in_namespace(int(n), args.reps, args.stages, baseline) for n in args.sizes.split(",")
+    ]
     if args.json:
         print(json.dumps(results, indent=2))
     return report(results)
