@@ -248,15 +248,28 @@ def json_text(data: Any) -> str:
     Bytes that were not UTF-8 in a process name or cmdline are kept as lone surrogates;
     they cannot be encoded, so such a document is written with ASCII escapes instead.
     """
-    # indent= makes json use its pure-Python encoder (about 3x slower): big documents
-    # (thousands of listeners) are written compact; `jq .` pretty-prints them.
-    indent = 2 if _rows(data) < LARGE_DOCUMENT_ROWS else None
-    text = json.dumps(data, indent=indent, ensure_ascii=False, default=_fields_dict) + "\n"
+    text = _dumps(data, ensure_ascii=False) + "\n"
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = json.dumps(data, indent=indent, ensure_ascii=True, default=_fields_dict) + "\n"
+        text = _dumps(data, ensure_ascii=True) + "\n"
     return text
+
+
+def json_bytes(data: Any) -> bytes:
+    """``json_text(data)`` encoded as UTF-8, for writing: one copy fewer of what can be
+    a 10 MB document (each costs ~5 ms at 10,000 listeners)."""
+    try:
+        return _dumps(data, ensure_ascii=False).encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        return _dumps(data, ensure_ascii=True).encode("ascii") + b"\n"
+
+
+def _dumps(data: Any, ensure_ascii: bool) -> str:
+    # indent= makes json use its pure-Python encoder (about 3x slower): big documents
+    # (thousands of listeners) are written compact; `jq .` pretty-prints them.
+    indent = 2 if _rows(data) < LARGE_DOCUMENT_ROWS else None
+    return json.dumps(data, indent=indent, ensure_ascii=ensure_ascii, default=_fields_dict)
 
 
 def _fields_dict(obj: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import pytest
 
 from exposure_audit.commands.collect import facts_json
 from exposure_audit.model import ProcessInfo
-from exposure_audit.serialize import facts_to_dict, load_facts
+from exposure_audit.serialize import facts_to_dict, json_bytes, load_facts
 from tests.netns import cli_argv, namespaces, requires_netns, unique
 
 FIXTURES = Path(__file__).parent / "fixtures" / "facts"
@@ -150,6 +150,7 @@ def test_non_utf8_text_is_still_written_as_valid_json(tmp_path: Path) -> None:
     lst = dataclasses.replace(facts.listeners[0], process=bad)
     facts = dataclasses.replace(facts, listeners=(lst,))
     text = facts_json(facts)
+    assert json_bytes(facts) == text.encode("utf-8")
     path = tmp_path / "f.json"
     path.write_bytes(text.encode("utf-8"))
     back = load_facts(path)
@@ -174,6 +175,7 @@ def test_facts_json_is_the_text_of_to_jsonable() -> None:
     for facts in (live, loaded, many):
         text = facts_json(facts)
         assert text == json_text(facts_to_dict(facts))
+        assert json_bytes(facts) == text.encode("utf-8")  # what collect writes
     assert "\n  " in facts_json(loaded) and "\n  " not in facts_json(many)
 
 

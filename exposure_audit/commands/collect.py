@@ -11,7 +11,7 @@ from exposure_audit.errors import EXIT_OK, UsageError
 from exposure_audit.model import Facts
 from exposure_audit.options import add_collect_options
 from exposure_audit.pipeline import CollectOptions, collect_facts
-from exposure_audit.serialize import json_text
+from exposure_audit.serialize import json_bytes, json_text
 
 MAX_UPNP_TIMEOUT = 300.0
 
@@ -84,7 +84,7 @@ def facts_json(facts: Facts) -> str:
 def run(args: argparse.Namespace) -> int:
     opts = options_from_args(args)
     facts = collect_facts(opts)
-    write_atomic(args.output, facts_json(facts))
+    write_atomic(args.output, json_bytes(facts))  # facts_json's text, encoded
     if args.output != "-":
         print(
             f"exposure-audit: wrote {args.output}: {len(facts.interfaces)} interfaces, "
