@@ -6,8 +6,8 @@ for jinja2 or requests (measured: ~170 ms of imports) unless it needs them.
 
 from __future__ import annotations
 
-import datetime as _dt
 import threading
+import time
 import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -22,6 +22,7 @@ from exposure_audit.model import (
 )
 
 if TYPE_CHECKING:
+    import datetime as _dt  # evaluate imports it: collect does not need datetime
     from collections.abc import Callable
     from pathlib import Path  # annotations only: collect does not need pathlib
 
@@ -30,6 +31,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class CollectOptions:
+    """What collect_facts collects (the collection flags of collect, run, port)."""
+
     upnp: bool = True  # False with --no-upnp / EXPOSURE_AUDIT_NO_UPNP=1
     igd_url: str | None = None
     upnp_timeout: float = 2.0
@@ -38,6 +41,8 @@ class CollectOptions:
 
 @dataclass(frozen=True)
 class EvaluateOptions:
+    """Which rules, waivers and config evaluate() applies."""
+
     rule_dirs: tuple[Path, ...] = ()
     builtin_rules: bool = True
     config_path: Path | None = None  # None = default location if it exists
@@ -48,7 +53,8 @@ class EvaluateOptions:
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    """The current UTC time to the second, ISO 8601: ``2026-11-27T14:00:00Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _collect_firewall() -> tuple[FirewallFacts, list[PublishedPort], list[CollectorWarning]]:
@@ -149,6 +155,8 @@ def evaluate(facts: Facts, opts: EvaluateOptions) -> Evaluation:
 
         # + ports published to containers by DNAT with no host socket at all
         exposures = annotate(facts, exposures) + published_exposures(facts)
+    import datetime as _dt
+
     today = opts.today or _dt.date.today()
     findings = run_rules(ruleset, facts, exposures, resolved.dangling, config, today)
     return Evaluation(
