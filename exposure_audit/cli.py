@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import importlib
 import os
 import sys
@@ -66,7 +68,26 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# The cyclic garbage collector costs a short command more than it saves (~6 ms of an
+# ~85 ms `collect`): imports create many objects, each batch setting off a collection
+# over everything imported so far, and at exit the interpreter's last collections walk
+# it all again just before the process ends. So: off while a command runs (the caller's
+# setting is restored: tests call main in-process), and everything alive at exit frozen
+# out of the final collections (their memory goes back with the process).
+atexit.register(gc.freeze)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     av = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in av if not a.startswith("-")), None)
     parser = build_parser(first if first in COMMANDS else None)
