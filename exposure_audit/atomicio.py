@@ -19,8 +19,12 @@ if TYPE_CHECKING:
 
 
 def is_special(target: str | Path) -> bool:
-    """``target`` exists and is not a regular file or directory (a device, FIFO, socket):
-    it must be written in place, not replaced."""
+    """``target`` must be written in place, not replaced by a rename: it exists and is
+    not a regular file or directory (a device, FIFO, socket), or it is under /dev or
+    /proc (``/dev/stdout`` is a symlink to /proc/self/fd/1: renaming over it while stdout
+    is a regular file would replace the machine's /dev/stdout link)."""
+    if os.path.abspath(target).startswith(("/dev/", "/proc/")):
+        return True
     try:
         mode = os.stat(target).st_mode
     except (OSError, ValueError):

@@ -198,6 +198,31 @@ def test_output_to_a_fifo_is_written_in_place_not_replaced(tmp_path: Path) -> No
     assert [p.name for p in tmp_path.iterdir()] == ["pipe"]  # no temporary left
 
 
+def test_dev_paths_are_written_in_place() -> None:
+    """/dev/stdout is a symlink to /proc/self/fd/1: with stdout sent to a regular file, a
+    rename would replace the machine's /dev/stdout link itself."""
+    from exposure_audit.atomicio import is_special
+
+    assert is_special("/dev/stdout") and is_special("/dev/null") and is_special("/proc/x")
+    assert not is_special("/tmp/report.json")
+
+
+def test_output_to_dev_stdout_with_stdout_in_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    link_before = os.readlink("/dev/stdout")
+    with out.open("wb") as fh:
+        res = subprocess.run(
+            [*cli_argv(), "collect", "--no-upnp", "-o", "/dev/stdout"],
+            stdout=fh,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert res.returncode == 0, res.stderr
+    assert os.path.islink("/dev/stdout") and os.readlink("/dev/stdout") == link_before
+    assert json.loads(out.read_text())["schema_version"]
+
+
 @requires_netns
 def test_collect_inside_a_namespace_sees_only_its_listeners() -> None:
     with namespaces(unique("eaG-col")) as (ns,):
