@@ -159,11 +159,33 @@ def evaluate(facts: Facts, opts: EvaluateOptions) -> Evaluation:
 
     today = opts.today or _dt.date.today()
     findings = run_rules(ruleset, facts, exposures, resolved.dangling, config, today)
+    rule_ids = tuple(r.id for r in ruleset.rules)
     return Evaluation(
         facts=facts,
         exposures=tuple(exposures),
         findings=tuple(findings),
         dangling=tuple(resolved.dangling),
-        rules_evaluated=tuple(r.id for r in ruleset.rules),
-        warnings=facts.warnings,
+        rules_evaluated=rule_ids,
+        warnings=facts.warnings + _inert_waivers(config.waivers, rule_ids),
     )
+
+
+def _inert_waivers(waivers: Any, rule_ids: tuple[str, ...]) -> tuple[CollectorWarning, ...]:
+    """A waiver of the user's whose rule pattern matches no loaded rule (a typo, a rule
+    renamed or not loaded) silently does nothing: say so."""
+    import fnmatch
+
+    out = []
+    for w in waivers:
+        if w.source != "config":
+            continue
+        if not any(fnmatch.fnmatchcase(i.upper(), w.rule.upper()) for i in rule_ids):
+            out.append(
+                CollectorWarning(
+                    collector="config",
+                    message=f"a waiver for rule {w.rule!r} matches no loaded rule: it has no "
+                    "effect",
+                    hint="check the id with 'exposure-audit rules list'",
+                )
+            )
+    return tuple(out)

@@ -46,3 +46,19 @@ def test_broken_config_stops_before_collection(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "fail_on" in proc.stderr and "high" in proc.stderr  # did-you-mean
     assert not out.exists()
+
+
+def test_a_waiver_for_no_loaded_rule_is_reported(tmp_path: Path) -> None:
+    import json
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        '[[waiver]]\nrule = "EA-DEV-00l"\nreason = "typo: letter l"\n'
+        '[[waiver]]\nrule = "EA-DEV-*"\nreason = "a pattern that matches"\n'
+    )
+    proc = _run("--config", str(cfg), "--format", "json")
+    report = json.loads(proc.stdout)
+    config_warnings = [w["message"] for w in report["warnings"] if w["collector"] == "config"]
+    assert config_warnings == [
+        "a waiver for rule 'EA-DEV-00l' matches no loaded rule: it has no effect"
+    ]
