@@ -7,7 +7,7 @@ findings are kept apart so they never count towards the verdict.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from exposure_audit.model import SEVERITIES, SEVERITY_RANK
@@ -36,7 +36,7 @@ def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
                 "severity": x["severity"],
                 "findings": active,
                 "waived": [f for f in mine if f["waived"]],
-                "fixes": list(dict.fromkeys(f["remediation"] for f in active if f["remediation"])),
+                "fixes": distinct_fixes(f["remediation"] for f in active if f["remediation"]),
                 "from": [r for r in x["reachable_from"] if not r.startswith("this machine only")],
             }
         )
@@ -86,3 +86,19 @@ def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
         "exposed": [x for x in exposures if x["exposed"]],
         "severities_desc": list(reversed(SEVERITIES)),
     }
+
+
+def distinct_fixes(remediations: Iterable[str]) -> list[str]:
+    """Each fix once, worst finding's first. Several rules on one socket often give the
+    same fix behind a different lead-in ("Keep it on this machine: X." and "Restrict it:
+    X."): a fix whose substance another already shown contains is left out."""
+    shown: list[str] = []
+    cores: list[str] = []
+    for text in remediations:
+        lead, sep, rest = text.partition(": ")
+        core = (rest if sep and len(lead) <= 40 else text).strip().rstrip(".").casefold()
+        if any(core in c or c in core for c in cores):
+            continue
+        shown.append(text)
+        cores.append(core)
+    return shown
