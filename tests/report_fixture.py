@@ -196,7 +196,7 @@ def build(hostile: bool = False) -> Evaluation:
         uid=1001,
         inode=1006,
         process=None,
-        notes=("process not readable: run as root for full attribution",),
+        notes=("process not visible to this user (socket owner uid 1001); run as root to see it",),
     )
     pg = Listener(
         "tcp",
