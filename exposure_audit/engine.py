@@ -7,7 +7,6 @@ and within a listener the worst severity first.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import fnmatch
 import ipaddress
@@ -16,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from exposure_audit import records
 from exposure_audit.config import Config
 from exposure_audit.fingerprint import dangling_fingerprint, listener_fingerprint
 from exposure_audit.model import (
@@ -268,7 +268,7 @@ class _Context:
         if exp.upnp_mappings and "internet" not in scopes:
             scopes.append("internet")
         kinds = sorted({self.iface_kind.get(r.interface, "other") for r in up})
-        view = dataclasses.replace(
+        view = records.replace(
             exp,
             reach=tuple(kept),
             scopes=tuple(scopes),
@@ -610,7 +610,7 @@ def _filtered_findings(
     out = []
     for rule in extra:
         f = _listener_finding(ctx, rule, exp, exp, (), subject, entry, waivers, today)
-        out.append(dataclasses.replace(f, severity="info", message=f.message + note))
+        out.append(records.replace(f, severity="info", message=f.message + note))
     return out
 
 

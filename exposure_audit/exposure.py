@@ -41,11 +41,11 @@ mappings (``enabled=False``) forward nothing and are neither exposure nor dangli
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass
 
+from exposure_audit import records
 from exposure_audit.model import (
     INTERFACE_KINDS,
     SCOPE_RANK,
@@ -245,7 +245,7 @@ def _apply_upnp(
     for i, maps in matched.items():
         exp = out[i]
         scopes = exp.scopes if "internet" in exp.scopes else (*exp.scopes, "internet")
-        out[i] = dataclasses.replace(
+        out[i] = records.replace(
             exp, widest_scope="internet", scopes=scopes, upnp_mappings=tuple(maps)
         )
     dangling.sort(key=lambda d: (d.mapping.protocol, d.mapping.external_port))

@@ -35,6 +35,7 @@ import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from exposure_audit import records
 from exposure_audit.model import (
     INTERFACE_KINDS,
     SCOPE_RANK,
@@ -353,7 +354,7 @@ class _Walker:
             if m.field == "saddr":
                 nets = _nets_of(m.values)
                 if nets is None:
-                    pending.insert(0, dataclasses.replace(m, field="?saddr"))
+                    pending.insert(0, records.replace(m, field="?saddr"))
                     continue
                 inside, outside = _split(src, nets)
                 yes, no = (outside, inside) if m.negate else (inside, outside)
@@ -683,7 +684,7 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
                 if key not in cache:
                     cache[key] = evaluate(fw, *key)
                 v = cache[key]
-            reaches.append(dataclasses.replace(r, firewall=v.result, firewall_evidence=v.evidence))
+            reaches.append(records.replace(r, firewall=v.result, firewall_evidence=v.evidence))
         up = [r for r in reaches if r.up and r.firewall is not None]
         # loopback is this machine itself: it counts only for a loopback-only listener
         beyond = [r for r in up if r.scope != "loopback"]
@@ -694,7 +695,7 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
             firewall = best.firewall
             evidence = f"{best.interface} {best.address}: {best.firewall_evidence}"
         out.append(
-            dataclasses.replace(
+            records.replace(
                 exp,
                 reach=tuple(reaches),
                 firewall=firewall,

@@ -1,4 +1,4 @@
-"""The data model: frozen dataclasses passed between pipeline stages.
+"""The data model: frozen records (dataclasses, see records.py) passed between stages.
 
 Facts (what the collectors saw) -> Exposure (where each listener is reachable)
 -> Finding (what a rule says about it). Everything here is JSON-able through
@@ -7,10 +7,7 @@ Facts (what the collectors saw) -> Exposure (where each listener is reachable)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-# Every class below has a docstring: without one, @dataclass builds one with
-# inspect.signature (~1.5 ms of every start: every command imports this module).
+from exposure_audit.records import record
 
 # Facts document format; bump on any incompatible change (see serialize.py).
 FACTS_SCHEMA_VERSION = "1.0"
@@ -40,7 +37,7 @@ def widest(scopes: list[str] | tuple[str, ...]) -> str | None:
 # --------------------------------------------------------------------------- facts
 
 
-@dataclass(frozen=True)
+@record
 class HostInfo:
     """The machine the facts were collected on, and by which tool version."""
 
@@ -54,7 +51,7 @@ class HostInfo:
     python: str
 
 
-@dataclass(frozen=True)
+@record
 class Address:
     """One address of an interface, with the scope it is reachable from."""
 
@@ -66,7 +63,7 @@ class Address:
     zone: str | None = None  # IPv6 link-local zone (interface name)
 
 
-@dataclass(frozen=True)
+@record
 class Interface:
     """A network interface and its addresses."""
 
@@ -78,7 +75,7 @@ class Interface:
     mac: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Gateway:
     """A route's gateway (the default route's is the way out)."""
 
@@ -88,7 +85,7 @@ class Gateway:
     default: bool
 
 
-@dataclass(frozen=True)
+@record
 class ProcessInfo:
     """The process behind a socket, as far as it could be attributed."""
 
@@ -101,7 +98,7 @@ class ProcessInfo:
     container_id: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Listener:
     """A listening TCP socket or a bound UDP socket."""
 
@@ -119,7 +116,7 @@ class Listener:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class CollectorWarning:
     """Something a collector could not see: partial facts, and why."""
 
@@ -128,7 +125,7 @@ class CollectorWarning:
     hint: str | None = None  # what the user can do about it
 
 
-@dataclass(frozen=True)
+@record
 class UpnpMapping:
     """A port mapping the router's IGD forwards from outside to a LAN host."""
 
@@ -142,7 +139,7 @@ class UpnpMapping:
     remote_host: str = ""  # "" = any
 
 
-@dataclass(frozen=True)
+@record
 class UpnpPinhole:
     """An IPv6 firewall pinhole opened through the router's IGD."""
 
@@ -156,7 +153,7 @@ class UpnpPinhole:
     enabled: bool = True
 
 
-@dataclass(frozen=True)
+@record
 class UpnpFacts:
     """What the router's UPnP IGD said (or why it was not asked)."""
 
@@ -176,7 +173,7 @@ class UpnpFacts:
     message: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class FirewallMatch:
     """One condition of a normalised firewall rule; ``values`` are ORed.
 
@@ -190,7 +187,7 @@ class FirewallMatch:
     negate: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class FirewallRule:
     """One normalised firewall rule: conditions (ANDed) and a verdict."""
 
@@ -203,7 +200,7 @@ class FirewallRule:
     unknown: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class FirewallChain:
     """A firewall chain on the inbound path, with its rules in order."""
 
@@ -217,7 +214,7 @@ class FirewallChain:
     rules: tuple[FirewallRule, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class ContainerInfo:
     """A container known to Docker or Podman."""
 
@@ -227,7 +224,7 @@ class ContainerInfo:
     addresses: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class FirewallFacts:
     """The inbound firewall ruleset, normalised, and the containers seen."""
 
@@ -239,7 +236,7 @@ class FirewallFacts:
     message: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class PublishedPort:
     """A port published to a container by a DNAT rule (Docker, Podman).
 
@@ -264,7 +261,7 @@ class PublishedPort:
     evidence: str = ""  # the NAT rule
 
 
-@dataclass(frozen=True)
+@record
 class Facts:
     """Everything the collectors saw: the input of every later stage."""
 
@@ -285,7 +282,7 @@ class Facts:
 # --------------------------------------------------------------------------- exposure
 
 
-@dataclass(frozen=True)
+@record
 class Reach:
     """One way to reach a listener: through an interface address."""
 
@@ -299,7 +296,7 @@ class Reach:
     firewall_evidence: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Exposure:
     """A listener and everywhere it can be reached from."""
 
@@ -321,7 +318,7 @@ class Exposure:
         return f"{lst.protocol}/{lst.address}/{lst.port}"
 
 
-@dataclass(frozen=True)
+@record
 class DanglingMapping:
     """A UPnP mapping to one of this host's addresses with no listener behind it."""
 
@@ -331,7 +328,7 @@ class DanglingMapping:
 # --------------------------------------------------------------------------- findings
 
 
-@dataclass(frozen=True)
+@record
 class Waiver:
     """An accepted risk: findings of ``rule`` that match are reported as waived."""
 
@@ -345,7 +342,7 @@ class Waiver:
     protocol: str | None = None  # "tcp" | "udp"
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     """What a rule says about an exposure (or a dangling UPnP mapping)."""
 
@@ -365,7 +362,7 @@ class Finding:
     service: str | None = None  # catalogue service name
 
 
-@dataclass(frozen=True)
+@record
 class Evaluation:
     """Everything the renderers need: facts, exposures, findings."""
 
@@ -374,4 +371,4 @@ class Evaluation:
     findings: tuple[Finding, ...]
     dangling: tuple[DanglingMapping, ...] = ()
     rules_evaluated: tuple[str, ...] = ()
-    warnings: tuple[CollectorWarning, ...] = field(default=())
+    warnings: tuple[CollectorWarning, ...] = ()

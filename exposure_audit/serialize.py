@@ -1,4 +1,4 @@
-"""Dataclasses <-> JSON-able dicts, with validation on the way in.
+"""Records (the model) <-> JSON-able dicts, with validation on the way in.
 
 ``load`` is strict: a Facts file may come from another host or a bug report, so a
 wrong type or unknown key is a ``FormatError`` naming the path (``listeners[3].port``),
@@ -7,7 +7,6 @@ never a traceback deep in the pipeline.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import json
 import types
@@ -15,7 +14,9 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from exposure_audit import records
 from exposure_audit.errors import FormatError
+from exposure_audit.jsonout import LARGE_DOCUMENT_ROWS, json_bytes, json_text
 from exposure_audit.model import FACTS_SCHEMA_VERSION, INTERFACE_KINDS, SCOPES, Facts
 
 T = TypeVar("T")
@@ -30,16 +31,16 @@ _FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
 def _field_names(tp: type) -> tuple[str, ...] | None:
     if tp not in _FIELD_NAMES:
         _FIELD_NAMES[tp] = (
-            tuple(f.name for f in dataclasses.fields(tp)) if dataclasses.is_dataclass(tp) else None
+            tuple(f.name for f in records.fields(tp)) if records.is_record(tp) else None
         )
     return _FIELD_NAMES[tp]
 
 
 def to_jsonable(obj: Any) -> Any:
-    """A dataclass tree as plain dicts/lists (tuples become lists).
+    """A record tree as plain dicts/lists (tuples become lists).
 
     Hot at 10,000 listeners: field names are cached per class and scalars skipped
-    without a call (4x faster than dataclasses.asdict-style recursion).
+    without a call (4x faster than asdict-style recursion).
     """
     tp = type(obj)
     if tp in _SCALARS:
@@ -101,19 +102,19 @@ def _convert(tp: Any, data: Any, path: str) -> Any:
             raise FormatError(f"{path}: expected an object, got {type(data).__name__}")
         _k, v_tp = get_args(tp)
         return {str(k): _convert(v_tp, v, f"{path}.{k}") for k, v in data.items()}
-    if dataclasses.is_dataclass(tp):
+    if records.is_record(tp):
         if not isinstance(data, dict):
             raise FormatError(f"{path}: expected an object, got {type(data).__name__}")
         hints = _hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
+        names = {f.name for f in records.fields(tp)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise FormatError(f"{path}: unknown key {unknown[0]!r}")
         kwargs = {}
-        for f in dataclasses.fields(tp):
+        for f in records.fields(tp):
             if f.name in data:
                 kwargs[f.name] = _convert(hints[f.name], data[f.name], f"{path}.{f.name}")
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            elif f.default is records.MISSING and f.default_factory is records.MISSING:
                 raise FormatError(f"{path}: missing key {f.name!r}")
         return tp(**kwargs)
     if tp is Any:
@@ -240,59 +241,4 @@ def load_facts(path: str | Path) -> Facts:
     return facts_from_dict(read_json_file(path, "facts file"), str(path))
 
 
-def json_text(data: Any) -> str:
-    """Indented JSON text that is always valid UTF-8.
-
-    ``data`` is JSON-able, or a dataclass tree (the same text as ``to_jsonable(data)``
-    gives, in half the time at 10,000 listeners: json's C encoder walks the tree).
-    Bytes that were not UTF-8 in a process name or cmdline are kept as lone surrogates;
-    they cannot be encoded, so such a document is written with ASCII escapes instead.
-    """
-    text = _dumps(data, ensure_ascii=False) + "\n"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = _dumps(data, ensure_ascii=True) + "\n"
-    return text
-
-
-def json_bytes(data: Any) -> bytes:
-    """``json_text(data)`` encoded as UTF-8, for writing: one copy fewer of what can be
-    a 10 MB document (each costs ~5 ms at 10,000 listeners)."""
-    try:
-        return _dumps(data, ensure_ascii=False).encode("utf-8") + b"\n"
-    except UnicodeEncodeError:
-        return _dumps(data, ensure_ascii=True).encode("ascii") + b"\n"
-
-
-def _dumps(data: Any, ensure_ascii: bool) -> str:
-    # indent= makes json use its pure-Python encoder (about 3x slower): big documents
-    # (thousands of listeners) are written compact; `jq .` pretty-prints them.
-    indent = 2 if _rows(data) < LARGE_DOCUMENT_ROWS else None
-    return json.dumps(data, indent=indent, ensure_ascii=ensure_ascii, default=_fields_dict)
-
-
-def _fields_dict(obj: Any) -> dict[str, Any]:
-    """json.dumps' hook for a dataclass: its fields, in order, as a dict.
-
-    A frozen dataclass's ``__dict__`` is exactly that: its __init__ sets each field in
-    declaration order (and collectors that build one without __init__ keep that order;
-    tests compare this text with to_jsonable's).
-    """
-    if _field_names(type(obj)) is None:
-        raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-    return typing.cast(dict[str, Any], obj.__dict__)
-
-
-LARGE_DOCUMENT_ROWS = 500
-
-
-def _rows(data: Any) -> int:
-    """Roughly how many rows a document has (listeners, exposures, findings)."""
-    if _field_names(type(data)) is not None:
-        data = data.__dict__  # a dataclass tree: the same keys as its JSON object
-    if not isinstance(data, dict):
-        return 0
-    lists = (data.get(k) for k in ("listeners", "exposures", "findings"))
-    rows = sum(len(v) for v in lists if isinstance(v, (list, tuple)))
-    return rows + _rows(data.get("facts"))
+__all__ = ["LARGE_DOCUMENT_ROWS", "json_bytes", "json_text"]  # re-exported for callers

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from exposure_audit import records
 from exposure_audit.commands.collect import facts_json
 from exposure_audit.model import ProcessInfo
 from exposure_audit.serialize import facts_to_dict, json_bytes, load_facts
@@ -147,8 +147,8 @@ def test_help() -> None:
 def test_non_utf8_text_is_still_written_as_valid_json(tmp_path: Path) -> None:
     facts = load_facts(FIXTURES / "laptop_cafe.json")
     bad = ProcessInfo(pid=1, name="bad\udcff", cmdline=("x\udcfe",))
-    lst = dataclasses.replace(facts.listeners[0], process=bad)
-    facts = dataclasses.replace(facts, listeners=(lst,))
+    lst = records.replace(facts.listeners[0], process=bad)
+    facts = records.replace(facts, listeners=(lst,))
     text = facts_json(facts)
     assert json_bytes(facts) == text.encode("utf-8")
     path = tmp_path / "f.json"
@@ -171,7 +171,7 @@ def test_facts_json_is_the_text_of_to_jsonable() -> None:
         live = collect_facts(CollectOptions(upnp=False))
     assert live.listeners
     loaded = load_facts(FIXTURES / "laptop_cafe.json")
-    many = dataclasses.replace(loaded, listeners=loaded.listeners * LARGE_DOCUMENT_ROWS)
+    many = records.replace(loaded, listeners=loaded.listeners * LARGE_DOCUMENT_ROWS)
     for facts in (live, loaded, many):
         text = facts_json(facts)
         assert text == json_text(facts_to_dict(facts))

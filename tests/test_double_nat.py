@@ -3,11 +3,11 @@ the findings must say so instead of overclaiming (issue 7)."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 
+from exposure_audit import records
 from exposure_audit.pipeline import EvaluateOptions, evaluate
 from exposure_audit.serialize import load_facts
 
@@ -17,8 +17,8 @@ HOME = Path(__file__).parent / "fixtures" / "facts" / "upnp_home.json"
 def _upnp_findings(external_ip: str, scope: str) -> list[str]:
     facts = load_facts(HOME)
     assert facts.upnp is not None
-    upnp = dataclasses.replace(facts.upnp, external_ip=external_ip, external_scope=scope)
-    ev = evaluate(dataclasses.replace(facts, upnp=upnp), EvaluateOptions(builtin_waivers=False))
+    upnp = records.replace(facts.upnp, external_ip=external_ip, external_scope=scope)
+    ev = evaluate(records.replace(facts, upnp=upnp), EvaluateOptions(builtin_waivers=False))
     return [f.message for f in ev.findings if f.rule_id.startswith("EA-UPNP")]
 
 
@@ -45,8 +45,8 @@ def test_report_verdict_and_reach_words_say_double_nat() -> None:
 
     facts = load_facts(HOME)
     assert facts.upnp is not None
-    upnp = dataclasses.replace(facts.upnp, external_ip="10.0.0.2", external_scope="lan")
-    ev = evaluate(dataclasses.replace(facts, upnp=upnp), EvaluateOptions(builtin_waivers=False))
+    upnp = records.replace(facts.upnp, external_ip="10.0.0.2", external_scope="lan")
+    ev = evaluate(records.replace(facts, upnp=upnp), EvaluateOptions(builtin_waivers=False))
     report = build_report(ev, generated_at="2026-01-01T00:00:00Z")
     text = " ".join(report["summary"].get("verdict_reasons", [])) + " ".join(
         w for x in report["exposures"] for w in x["reachable_from"]

@@ -3,12 +3,12 @@ frameworks, fingerprints. No sockets: the engine is pure over its inputs."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 
 import pytest
 
+from exposure_audit import records
 from exposure_audit.config import Config
 from exposure_audit.engine import run_rules
 from exposure_audit.fingerprint import dangling_fingerprint, listener_fingerprint
@@ -310,7 +310,7 @@ remediation = "{delete_cmd}"
     path = tmp_path / "d.toml"
     path.write_text(text)
     rs = load_ruleset([path], builtin=False)
-    facts = dataclasses.replace(FACTS, upnp=UpnpFacts(status="ok", external_ip="203.0.113.9"))
+    facts = records.replace(FACTS, upnp=UpnpFacts(status="ok", external_ip="203.0.113.9"))
     d_in = DanglingMapping(UpnpMapping("TCP", 2200, "192.168.1.23", 6379, "x"))
     d_out = DanglingMapping(UpnpMapping("tcp", 8080, "192.168.1.23", 8080, "y"))
     [f] = run_rules(rs, facts, [], [d_in, d_out], NO_WAIVERS, TODAY)
@@ -487,7 +487,7 @@ def test_fingerprint_ignores_pid_and_time_but_not_identity(tmp_path: Path) -> No
         return run_rules(rs, facts, [e], (), NO_WAIVERS, TODAY)[0].fingerprint
 
     base = fp(exposure(8000, process=proc("python3", pid=100)))
-    later = dataclasses.replace(FACTS, collected_at="2027-01-01T00:00:00Z")
+    later = records.replace(FACTS, collected_at="2027-01-01T00:00:00Z")
     assert fp(exposure(8000, process=proc("python3", pid=999)), later) == base
     assert fp(exposure(8000, process=proc("python3", "other args"))) == base
     assert fp(exposure(8001, process=proc("python3"))) != base
@@ -517,10 +517,10 @@ def test_run_rules_is_pure_and_repeatable() -> None:
 
 def with_verdicts(e: Exposure, verdicts: dict[str, str]) -> Exposure:
     """As firewall.annotate leaves it: a verdict per reach entry, the most open overall."""
-    reach = tuple(dataclasses.replace(r, firewall=verdicts.get(r.interface)) for r in e.reach)
+    reach = tuple(records.replace(r, firewall=verdicts.get(r.interface)) for r in e.reach)
     rank = {"filtered": 0, "unknown": 1, "open": 2}
     beyond = [r.firewall for r in reach if r.scope != "loopback" and r.firewall]
-    return dataclasses.replace(e, reach=reach, firewall=max(beyond, key=rank.__getitem__))
+    return records.replace(e, reach=reach, firewall=max(beyond, key=rank.__getitem__))
 
 
 def test_reach_the_firewall_blocks_does_not_count(tmp_path: Path) -> None:
@@ -555,8 +555,8 @@ def test_reach_the_firewall_blocks_does_not_count(tmp_path: Path) -> None:
 def test_no_firewall_facts_means_reach_as_resolved(tmp_path: Path) -> None:
     rs = rules_from(tmp_path, rule("PUB-1", 'port = [8000]\nreach = ["public"]'))
     e = exposure(8000, ("lo", "eth1"))
-    quiet = dataclasses.replace(
-        e, reach=tuple(dataclasses.replace(r, firewall="filtered") for r in e.reach)
+    quiet = records.replace(
+        e, reach=tuple(records.replace(r, firewall="filtered") for r in e.reach)
     )
     assert fired(rs, quiet) == [("PUB-1", 8000)]  # Exposure.firewall None: not evaluated
 

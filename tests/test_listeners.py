@@ -3,7 +3,6 @@ against real sockets and real processes."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from exposure_audit import records
 from exposure_audit.collectors import listeners as listeners_mod
 from exposure_audit.collectors import procinfo, sockdiag
 from exposure_audit.collectors.host import collect_host, os_release
@@ -213,10 +213,10 @@ def test_fast_listener_construction_builds_equal_dataclasses() -> None:
         (fast,) = _find(collect_listeners(), s.getsockname()[1])
     finally:
         s.close()
-    normal = Listener(**{f.name: getattr(fast, f.name) for f in dataclasses.fields(Listener)})
+    normal = Listener(**{f.name: getattr(fast, f.name) for f in records.fields(Listener)})
     assert fast == normal and hash(fast) == hash(normal) and repr(fast) == repr(normal)
     assert to_jsonable(fast) == to_jsonable(normal)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(records.FrozenInstanceError):
         fast.port = 1  # type: ignore[misc]
 
 

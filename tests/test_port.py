@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import socket
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from exposure_audit import records
 from exposure_audit.commands.port import (
     clean,
     free_ports_near,
@@ -111,8 +111,8 @@ def test_report_unattributed_listener_names_the_owner_and_the_fix() -> None:
 def test_hostile_command_line_is_inert_text() -> None:
     facts = load_facts(FIXTURES / "laptop_cafe.json")
     evil = ProcessInfo(pid=6, name="x\x1b]0;pwned\x07", cmdline=("sh", "-c", "\x1b[2J\rboom"))
-    lst = dataclasses.replace(facts.listeners[0], process=evil)
-    facts = dataclasses.replace(facts, listeners=(lst,))
+    lst = records.replace(facts.listeners[0], process=evil)
+    facts = records.replace(facts, listeners=(lst,))
     text = render_text(port_report(facts, lst.port, lst.protocol, EPH))
     assert "\x1b" not in text and "\x07" not in text and "\r" not in text
     assert "\\x1b[2J\\rboom" in text

@@ -14,6 +14,7 @@ import pytest
 import report_fixture
 from golden_util import check_golden
 
+from exposure_audit import records
 from exposure_audit.errors import ConfigError
 from exposure_audit.render import Format, RenderContext, render
 from exposure_audit.report import build_report
@@ -184,17 +185,16 @@ def test_broken_html_template(tmp_path: Path) -> None:
 
 
 def test_diagram_caps_the_number_of_listeners_drawn() -> None:
-    import dataclasses
 
     from exposure_audit.render.html import MAX_DIAGRAM_LISTENERS
 
     ev = report_fixture.build()
     base = ev.exposures[5]  # the unattributed 0.0.0.0:6000 socket, no findings
     many = tuple(
-        dataclasses.replace(base, listener=dataclasses.replace(base.listener, port=10000 + i))
+        records.replace(base, listener=records.replace(base.listener, port=10000 + i))
         for i in range(30)
     )
-    ev = dataclasses.replace(ev, exposures=ev.exposures + many)
+    ev = records.replace(ev, exposures=ev.exposures + many)
     html = _html(build_report(ev, generated_at=STAMP))
     svg = html[html.index("<svg") : html.index("</svg>")]
     assert svg.count("<title>") == MAX_DIAGRAM_LISTENERS

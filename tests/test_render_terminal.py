@@ -11,6 +11,7 @@ import pytest
 import report_fixture
 from golden_util import check_golden
 
+from exposure_audit import records
 from exposure_audit.errors import ConfigError
 from exposure_audit.render import Format, RenderContext, render
 from exposure_audit.render.templating import clean_text
@@ -147,7 +148,6 @@ def test_broken_template_is_a_config_error(tmp_path: Path, source: str, message:
 def test_published_container_port_without_a_host_socket() -> None:
     """Docker/Podman DNAT with no socket on the host: named by its container, the fix is
     to publish on loopback (not to rebind a process that does not exist here)."""
-    import dataclasses
 
     from exposure_audit.model import Exposure, Listener, Reach
 
@@ -168,7 +168,7 @@ def test_published_container_port_without_a_host_socket() -> None:
         container="web",
     )
     ev = report_fixture.build()
-    report = build_report(dataclasses.replace(ev, exposures=(*ev.exposures, x)), generated_at=STAMP)
+    report = build_report(records.replace(ev, exposures=(*ev.exposures, x)), generated_at=STAMP)
     out = _term(report, width=100)
     block = out[out.index("EXPOSED   docker container web on tcp 0.0.0.0:8080") :].split("\n\n")[0]
     assert "DNAT to 172.17.0.5:80" in block
@@ -178,19 +178,18 @@ def test_published_container_port_without_a_host_socket() -> None:
 
 
 def _with_strings(name: str, arg: str, desc: str) -> dict[str, Any]:
-    import dataclasses
 
     ev = report_fixture.build()
     x = ev.exposures[0]
     assert x.listener.process is not None
-    proc = dataclasses.replace(x.listener.process, name=name, cmdline=(arg, arg))
-    mapping = dataclasses.replace(x.upnp_mappings[0], description=desc)
-    x2 = dataclasses.replace(
-        x, listener=dataclasses.replace(x.listener, process=proc), upnp_mappings=(mapping,)
+    proc = records.replace(x.listener.process, name=name, cmdline=(arg, arg))
+    mapping = records.replace(x.upnp_mappings[0], description=desc)
+    x2 = records.replace(
+        x, listener=records.replace(x.listener, process=proc), upnp_mappings=(mapping,)
     )
-    findings = tuple(dataclasses.replace(f, exposure=x2) if f.exposure is x else f
+    findings = tuple(records.replace(f, exposure=x2) if f.exposure is x else f
                      for f in ev.findings)  # fmt: skip
-    ev = dataclasses.replace(ev, exposures=(x2, *ev.exposures[1:]), findings=findings)
+    ev = records.replace(ev, exposures=(x2, *ev.exposures[1:]), findings=findings)
     return build_report(ev, generated_at=STAMP)
 
 

@@ -3,7 +3,6 @@ and a schema that cannot change under its readers without a schema_version bump.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import typing
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 import report_fixture
 from golden_util import GOLDEN, SCHEMA_PATH, check_golden, validate_report
 
-from exposure_audit import model
+from exposure_audit import model, records
 from exposure_audit.model import SCOPES, SEVERITIES
 from exposure_audit.render import Format, RenderContext, format_for_path, render
 from exposure_audit.report import REPORT_SCHEMA_VERSION, build_report
@@ -179,11 +178,11 @@ def test_non_utf8_process_name_still_writes() -> None:
     ev = report_fixture.build()
     lst = ev.facts.listeners[0]
     assert lst.process is not None
-    odd = dataclasses.replace(lst.process, name="bad\udcffname")
-    facts = dataclasses.replace(
-        ev.facts, listeners=(dataclasses.replace(lst, process=odd), *ev.facts.listeners[1:])
+    odd = records.replace(lst.process, name="bad\udcffname")
+    facts = records.replace(
+        ev.facts, listeners=(records.replace(lst, process=odd), *ev.facts.listeners[1:])
     )
-    text = render(Format.JSON, _report(dataclasses.replace(ev, facts=facts)))
+    text = render(Format.JSON, _report(records.replace(ev, facts=facts)))
     text.encode("utf-8")
     assert "bad\\udcffname" in text
 
@@ -192,7 +191,7 @@ def test_non_utf8_process_name_still_writes() -> None:
 
 
 def _fields(cls: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)}
+    return {f.name for f in records.fields(cls)}
 
 
 FACTS_DEFS = {
@@ -236,7 +235,7 @@ def test_every_facts_dataclass_is_in_the_schema() -> None:
     def walk(tp: Any) -> None:
         for arg in typing.get_args(tp):
             walk(arg)
-        if dataclasses.is_dataclass(tp) and isinstance(tp, type) and tp not in seen:
+        if records.is_record(tp) and isinstance(tp, type) and tp not in seen:
             seen.add(tp)
             for hint in typing.get_type_hints(tp).values():
                 walk(hint)

@@ -26,11 +26,14 @@ import os
 import socket
 import struct
 import sys
-from dataclasses import dataclass, field
-from typing import Any
 
 from exposure_audit.model import Address, CollectorWarning, Gateway, Interface
+from exposure_audit.records import field, record
 from exposure_audit.scopes import address_scope, interface_kind
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 COLLECTOR = "interfaces"
 SYS_CLASS_NET = "/sys/class/net"
@@ -107,14 +110,14 @@ _KIND_HINTS = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class InterfaceResult:
     interfaces: list[Interface]
     gateways: list[Gateway]
     warnings: list[CollectorWarning] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@record
 class _Link:
     index: int | None
     up: bool

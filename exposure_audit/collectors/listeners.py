@@ -20,13 +20,13 @@ note, and the result carries one warning saying how to get full attribution.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import operator
 import os
 import sys
 from dataclasses import dataclass, field
 
+from exposure_audit import records
 from exposure_audit.collectors import procinfo, sockdiag
 from exposure_audit.model import CollectorWarning, Listener, ProcessInfo
 
@@ -138,18 +138,17 @@ def _listener_extra() -> dict[str, object] | None:
     fast construction below is not safe (slots, __post_init__, a required field, the
     fields it sets not first and in its order).
 
-    Why: a frozen dataclass's __init__ goes through object.__setattr__ once per field;
-    at 10,000 listeners that is ~20 ms of a ~150 ms budget. Setting __dict__ at once
+    Why: a record's __init__ is a Python call per listener. Setting __dict__ at once
     builds the same object (tests check equality with the real constructor), its keys
     in declaration order as __init__ leaves them (serialize.json_text relies on it)."""
     if "__slots__" in vars(Listener) or hasattr(Listener, "__post_init__"):
         return None
-    fields = dataclasses.fields(Listener)
+    fields = records.fields(Listener)
     if tuple(f.name for f in fields[: len(_SET_BY_SOCKDIAG)]) != _SET_BY_SOCKDIAG:
         return None
     extra: dict[str, object] = {}
     for f in fields[len(_SET_BY_SOCKDIAG) :]:
-        if f.default is dataclasses.MISSING:
+        if f.default is records.MISSING:
             return None
         extra[f.name] = f.default
     return extra

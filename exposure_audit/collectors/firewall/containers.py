@@ -14,12 +14,12 @@ containers/*/config.v2.json, Podman's containers.json): the daemons are never ca
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from exposure_audit import records
 from exposure_audit.model import ContainerInfo, FirewallMatch, PublishedPort
 
 DOCKER_ROOT = Path("/var/lib/docker")
@@ -179,6 +179,6 @@ def attach_containers(
                 found = c
                 break
         if found is not None:
-            pp = dataclasses.replace(pp, container_id=found.id, container_name=found.name)
+            pp = records.replace(pp, container_id=found.id, container_name=found.name)
         out.append(pp)
     return out

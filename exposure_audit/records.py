@@ -1,0 +1,206 @@
+"""Frozen records: the model's dataclasses, without dataclasses' start-up cost.
+
+``@record`` gives a class what ``@dataclass(frozen=True)`` gives it — ``__init__``
+from the annotated fields and their defaults, ``__repr__``, ``__eq__`` and ``__hash__``
+over the fields, ``__match_args__``, assignment refused — and ``fields`` / ``replace``
+work as dataclasses' do. The difference is when the methods are made. ``@dataclass``
+compiles five or six functions per class at import: with ``import dataclasses``
+(which imports inspect) that was ~25 ms of every command's start-up on the model's 23
+classes, a third of a whole ``collect``. A record compiles its methods in one go the
+first time any of them is called, so a command pays only for the classes it uses.
+
+tests/test_records.py checks the behaviour against ``dataclasses`` class by class.
+Inheritance between records is not supported (the model does not use it).
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeVar, dataclass_transform
+
+    _T = TypeVar("_T")
+else:
+
+    def dataclass_transform(**_kwargs: object) -> Callable[[_T], _T]:
+        return lambda f: f
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+# Field names that would clash with the generated code's own names.
+_RESERVED = frozenset({"self", "other"})
+
+
+class FrozenInstanceError(AttributeError):
+    """Raised on assignment to (or deletion of) a field of a record."""
+
+
+class Field:
+    """One field of a record: its name, annotation (a string) and default."""
+
+    __slots__ = ("default", "default_factory", "name", "type")
+
+    def __init__(self, name: str, type: str, default: Any, default_factory: Any) -> None:
+        self.name = name
+        self.type = type
+        self.default = default
+        self.default_factory = default_factory
+
+    def __repr__(self) -> str:
+        return f"Field(name={self.name!r}, type={self.type!r}, default={self.default!r})"
+
+
+class _Factory:
+    __slots__ = ("factory",)
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self.factory = factory
+
+
+def field(*, default: Any = MISSING, default_factory: Callable[[], Any] | Any = MISSING) -> Any:
+    """A field's default: ``x: T = field(default_factory=list)``, as in dataclasses."""
+    if default is not MISSING and default_factory is not MISSING:
+        raise ValueError("cannot specify both default and default_factory")
+    return _Factory(default_factory) if default_factory is not MISSING else default
+
+
+def _is_classvar(annotation: str) -> bool:
+    return annotation.startswith(("ClassVar", "typing.ClassVar"))
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def record(cls: type[_T]) -> type[_T]:
+    """Make ``cls`` a frozen record of its annotated fields (see the module docstring)."""
+    for base in cls.__mro__[1:]:
+        if "__record_fields__" in base.__dict__:
+            raise TypeError(f"{cls.__name__}: records cannot inherit from records")
+    fields = []
+    seen_default = False
+    # (not inspect.get_annotations: importing inspect is the cost this module avoids)
+    annotations = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
+    for name, annotation in annotations.items():
+        annotation = str(annotation)
+        if _is_classvar(annotation):
+            continue
+        if not name.isidentifier() or name in _RESERVED or name.startswith("__"):
+            raise TypeError(f"{cls.__name__}: {name!r} cannot be a field name")
+        value = cls.__dict__.get(name, MISSING)
+        factory = MISSING
+        if isinstance(value, _Factory):
+            factory, value = value.factory, MISSING
+            delattr(cls, name)
+        elif isinstance(value, (list, dict, set)):
+            raise ValueError(
+                f"{cls.__name__}.{name}: mutable default {type(value).__name__} is not "
+                "allowed: use field(default_factory=...)"
+            )
+        has_default = value is not MISSING or factory is not MISSING
+        if seen_default and not has_default:
+            raise TypeError(f"{cls.__name__}: non-default field {name!r} follows a default one")
+        seen_default = seen_default or has_default
+        fields.append(Field(name, annotation, value, factory))
+    cls.__record_fields__ = tuple(fields)  # type: ignore[attr-defined]
+    cls.__match_args__ = tuple(f.name for f in fields)  # type: ignore[attr-defined]
+    cls.__setattr__ = _frozen_setattr  # type: ignore[assignment,method-assign]
+    cls.__delattr__ = _frozen_delattr  # type: ignore[assignment,method-assign]
+    for method in ("__init__", "__repr__", "__eq__", "__hash__"):
+        if method in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: a record makes its own {method}")
+        setattr(cls, method, _stub(cls, method))
+    return cls
+
+
+def _stub(cls: type, method: str) -> Callable[..., Any]:
+    """A stand-in that compiles the class's methods, then calls the real one."""
+
+    def stub(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _compile(cls)
+        return getattr(cls, method)(self, *args, **kwargs)
+
+    stub.__name__ = stub.__qualname__ = method
+    return stub
+
+
+def _compile(cls: type) -> None:
+    fields: tuple[Field, ...] = cls.__record_fields__  # type: ignore[attr-defined]
+    names = [f.name for f in fields]
+    namespace: dict[str, Any] = {"MISSING": MISSING, "_cls": cls}
+    params = []
+    body = ["    _d = self.__dict__"]
+    for f in fields:
+        if f.default_factory is not MISSING:
+            namespace[f"_factory_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=MISSING")
+            body.append(
+                f"    _d[{f.name!r}] = _factory_{f.name}() if {f.name} is MISSING else {f.name}"
+            )
+            continue
+        if f.default is not MISSING:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        else:
+            params.append(f.name)
+        body.append(f"    _d[{f.name!r}] = {f.name}")
+    values = "".join(f"self.{n}, " for n in names)
+    other_values = "".join(f"other.{n}, " for n in names)
+    shown = ", ".join(f"{n}={{self.{n}!r}}" for n in names)
+    source = "\n".join(
+        [
+            f"def __init__(self, {', '.join(params)}):" if params else "def __init__(self):",
+            *(body if names else ["    pass"]),
+            "def __repr__(self):",
+            f"    return f'{{type(self).__qualname__}}({shown})'",
+            "def __eq__(self, other):",
+            "    if other.__class__ is self.__class__:",
+            f"        return ({values}) == ({other_values})",
+            "    return NotImplemented",
+            "def __hash__(self):",
+            f"    return hash(({values}))",
+        ]
+    )
+    # The source is made of field names only, each checked to be an identifier.
+    exec(compile(source, f"<record {cls.__qualname__}>", "exec"), namespace)  # noqa: S102
+    for method in ("__init__", "__repr__", "__eq__", "__hash__"):
+        function = namespace[method]
+        function.__qualname__ = f"{cls.__qualname__}.{method}"
+        type.__setattr__(cls, method, function)
+
+
+def _frozen_setattr(self: object, name: str, value: object) -> None:
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _frozen_delattr(self: object, name: str) -> None:
+    raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def is_record(obj: object) -> bool:
+    """True for a record class or an instance of one."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    return "__record_fields__" in cls.__dict__
+
+
+def fields(class_or_instance: object) -> tuple[Field, ...]:
+    """The record's fields, in order (like dataclasses.fields)."""
+    cls = class_or_instance if isinstance(class_or_instance, type) else type(class_or_instance)
+    try:
+        return cls.__dict__["__record_fields__"]  # type: ignore[no-any-return]
+    except KeyError:
+        raise TypeError(f"{cls.__name__} is not a record") from None
+
+
+def replace(obj: _T, **changes: Any) -> _T:
+    """A copy of the record ``obj`` with ``changes`` (like dataclasses.replace)."""
+    for f in fields(obj):
+        if f.name not in changes:
+            changes[f.name] = obj.__dict__[f.name]
+    return type(obj)(**changes)
