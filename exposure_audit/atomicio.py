@@ -10,12 +10,12 @@ import contextlib
 import os
 import stat as _stat
 import sys
-from typing import TYPE_CHECKING
 
 from exposure_audit.errors import OutputError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pathlib import Path  # imported where needed: `collect -o -` never needs it
+    from pathlib import Path
 
 
 def is_special(target: str | Path) -> bool:
@@ -41,20 +41,31 @@ def write_in_place(target: str | Path, data: bytes) -> None:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
-def stage(target: Path, data: bytes, mode: int = 0o644) -> str:
+def _temp_beside(target: str) -> tuple[int, str]:
+    """Create a new private file next to ``target`` (tempfile.mkstemp's way: O_EXCL,
+    O_NOFOLLOW, 0600, a random name; without importing tempfile and random)."""
+    directory, name = os.path.split(target)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+    for _attempt in range(100):
+        tmp = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, flags, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")
+
+
+def stage(target: str | Path, data: bytes, mode: int = 0o644) -> str:
     """Write ``data`` to a fsynced temporary file beside ``target``; return its path.
 
     ``os.replace(tmp, target)`` then publishes it atomically. On failure nothing is left
     behind and OutputError names the target.
     """
-    import tempfile
-    from pathlib import Path
-
-    if target.is_dir():
+    target = os.fspath(target)
+    if os.path.isdir(target):
         raise OutputError(f"cannot write {target}: it is a directory")
-    directory = target.parent if str(target.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        fd, tmp = _temp_beside(target)
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     try:
@@ -88,9 +99,7 @@ def write_atomic(path: str | Path, data: str | bytes, mode: int = 0o644) -> None
     if is_special(path):
         write_in_place(path, payload)
         return
-    from pathlib import Path
-
-    target = Path(path)
+    target = os.fspath(path)
     tmp = stage(target, payload, mode)
     try:
         os.replace(tmp, target)

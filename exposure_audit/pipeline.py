@@ -6,30 +6,25 @@ for jinja2 or requests (measured: ~170 ms of imports) unless it needs them.
 
 from __future__ import annotations
 
-import threading
 import time
-import typing
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from exposure_audit.model import (
     CollectorWarning,
     Evaluation,
     Facts,
-    FirewallFacts,
     PublishedPort,
     UpnpFacts,
 )
+from exposure_audit.records import field, record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime as _dt  # evaluate imports it: collect does not need datetime
-    from collections.abc import Callable
     from pathlib import Path  # annotations only: collect does not need pathlib
+    from typing import Any
 
-T = TypeVar("T")
 
-
-@dataclass(frozen=True)
+@record
 class CollectOptions:
     """What collect_facts collects (the collection flags of collect, run, port)."""
 
@@ -39,7 +34,7 @@ class CollectOptions:
     firewall: bool = True
 
 
-@dataclass(frozen=True)
+@record
 class EvaluateOptions:
     """Which rules, waivers and config evaluate() applies."""
 
@@ -57,38 +52,6 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _collect_firewall() -> tuple[FirewallFacts, list[PublishedPort], list[CollectorWarning]]:
-    from exposure_audit.collectors.firewall import collect_firewall
-
-    return collect_firewall()
-
-
-class _Job(Generic[T]):
-    """``fn()`` in a background thread; ``result()`` waits for it, re-raising what it raised.
-
-    (concurrent.futures would do, but importing it costs more than the firewall
-    collector's whole run.)"""
-
-    def __init__(self, fn: Callable[[], T]) -> None:
-        self._fn = fn
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="exposure-audit-job", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._fn()
-        except BaseException as exc:  # handed to the caller by result()
-            self._error = exc
-
-    def result(self) -> T:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return typing.cast(T, self._value)
-
-
 def collect_facts(opts: CollectOptions) -> Facts:
     """Run every collector. A collector that fails partly adds warnings; never raises
     for a partial failure."""
@@ -98,8 +61,12 @@ def collect_facts(opts: CollectOptions) -> Facts:
 
     warnings: list[CollectorWarning] = []
     collected_at = now_iso()
-    # The firewall collector mostly waits for nft / iptables-save: run it meanwhile.
-    firewall_job = _Job(_collect_firewall) if opts.firewall else None
+    # The firewall collector mostly waits for nft / iptables-save: started first, read last.
+    firewall_read = None
+    if opts.firewall:
+        from exposure_audit.collectors.firewall import start_firewall
+
+        firewall_read = start_firewall()
     host = collect_host()
     ifaces = collect_interfaces()
     warnings.extend(ifaces.warnings)
@@ -120,8 +87,8 @@ def collect_facts(opts: CollectOptions) -> Facts:
 
     firewall = None
     published: tuple[PublishedPort, ...] = ()
-    if firewall_job is not None:
-        firewall, found, fw_warnings = firewall_job.result()
+    if firewall_read is not None:
+        firewall, found, fw_warnings = firewall_read.finish()
         published = tuple(found)
         warnings.extend(fw_warnings)
 

@@ -8,10 +8,10 @@ import sys
 
 from exposure_audit.atomicio import write_atomic
 from exposure_audit.errors import EXIT_OK, UsageError
+from exposure_audit.jsonout import json_bytes, json_text
 from exposure_audit.model import Facts
 from exposure_audit.options import add_collect_options
 from exposure_audit.pipeline import CollectOptions, collect_facts
-from exposure_audit.serialize import json_bytes, json_text
 
 MAX_UPNP_TIMEOUT = 300.0
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import time
 
 from exposure_audit.collectors.firewall import containers, iptables, nftables
 from exposure_audit.model import (
@@ -24,6 +21,7 @@ from exposure_audit.model import (
     FirewallRule,
     PublishedPort,
 )
+from exposure_audit.spawn import Spawned, which
 
 TIMEOUT = 5.0
 _MAX_OUTPUT = 64 * 1024 * 1024
@@ -35,42 +33,14 @@ class _Command:
 
     def __init__(self, argv: list[str], timeout: float) -> None:
         self.argv = argv
-        self.timeout = timeout
-        self.deadline = time.monotonic() + timeout
-        self.proc: subprocess.Popen[str] | None = None
-        self.error = ""
-        exe = shutil.which(argv[0])
-        if exe is None:
-            self.error = f"{argv[0]} not found"
-            return
-        try:
-            self.proc = subprocess.Popen(
-                [exe, *argv[1:]],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "LC_ALL": "C"},
-            )
-        except OSError as exc:
-            self.error = f"{' '.join(argv)}: {exc.strerror or exc}"
+        self._spawned = Spawned(argv, timeout, _MAX_OUTPUT, env={**os.environ, "LC_ALL": "C"})
 
     def result(self) -> tuple[str | None, str]:
         """(stdout, error message). stdout None when the command could not run or failed."""
-        if self.proc is None:
-            return None, self.error
-        argv = " ".join(self.argv)
-        try:
-            out, err = self.proc.communicate(timeout=max(0.0, self.deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate()
-            return None, f"{argv} timed out after {self.timeout:.0f}s"
-        if self.proc.returncode != 0:
-            lines = (err or "").strip().splitlines()
-            return None, f"{argv} failed: {lines[0] if lines else f'exit {self.proc.returncode}'}"
-        if len(out) > _MAX_OUTPUT:
-            return None, f"{argv}: output larger than {_MAX_OUTPUT // 2**20} MiB"
-        return out, ""
+        out, _err, error = self._spawned.result()
+        if out is None:
+            return None, error
+        return out.decode("utf-8", "backslashreplace"), ""
 
 
 def _run(argv: list[str], timeout: float) -> tuple[str | None, str]:
@@ -96,10 +66,10 @@ def _save_commands(prefix: str, timeout: float) -> tuple[str | None, str | None]
 
     iptables >= 1.8 installs both as ``*-nft-save`` / ``*-legacy-save``; older ones
     only ``*-save``, whose --version says "(nf_tables)" for the nft backend."""
-    nft = f"{prefix}-nft-save" if shutil.which(f"{prefix}-nft-save") else None
-    legacy = f"{prefix}-legacy-save" if shutil.which(f"{prefix}-legacy-save") else None
+    nft = f"{prefix}-nft-save" if which(f"{prefix}-nft-save") else None
+    legacy = f"{prefix}-legacy-save" if which(f"{prefix}-legacy-save") else None
     generic = f"{prefix}-save"
-    if (nft is None or legacy is None) and shutil.which(generic):
+    if (nft is None or legacy is None) and which(generic):
         version, _ = _run([generic, "--version"], timeout)
         if version is not None and "nf_tables" in version:
             nft = nft or generic
@@ -112,29 +82,59 @@ def collect_firewall(
     timeout: float = TIMEOUT,
 ) -> tuple[FirewallFacts, list[PublishedPort], list[CollectorWarning]]:
     """The inbound ruleset (normalised) and DNAT-published container ports."""
-    warnings: list[CollectorWarning] = []
-    if os.geteuid() != 0:
-        msg = "firewall rules not read: reading nftables/iptables needs root"
-        warnings.append(
-            CollectorWarning(
-                "firewall",
-                msg,
-                hint="run exposure-audit as root (sudo) to check firewall rules",
-            )
-        )
-        return FirewallFacts(backend="unavailable", message=msg), [], warnings
+    return start_firewall(timeout).finish()
 
+
+def start_firewall(timeout: float = TIMEOUT) -> FirewallRead:
+    """Start the firewall commands; ``finish()`` on the result reads and normalises their
+    output. In between, the caller collects the rest: the commands take a few ms each,
+    mostly their own start-up."""
+    return FirewallRead(timeout)
+
+
+class FirewallRead:
+    """The firewall commands, started (see start_firewall)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.privileged = os.geteuid() == 0
+        if not self.privileged:
+            return
+        commands = {fam: _save_commands(prefix, timeout) for fam, prefix in _FAMILIES}
+        # All at once; read in finish() in this order, which is what decides precedence.
+        self.nft_saves = {
+            fam: _Command([cmd], timeout) for fam, (cmd, _) in commands.items() if cmd
+        }
+        self.nft_json = _Command(["nft", "-j", "list", "ruleset"], timeout)
+        self.nft_text = _Command(["nft", "-a", "list", "ruleset"], timeout)  # evidence
+        self.legacy_saves = {
+            fam: _Command([cmd], timeout) for fam, (_, cmd) in commands.items() if cmd
+        }
+
+    def finish(self) -> tuple[FirewallFacts, list[PublishedPort], list[CollectorWarning]]:
+        """The inbound ruleset (normalised) and DNAT-published container ports."""
+        warnings: list[CollectorWarning] = []
+        if not self.privileged:
+            msg = "firewall rules not read: reading nftables/iptables needs root"
+            warnings.append(
+                CollectorWarning(
+                    "firewall",
+                    msg,
+                    hint="run exposure-audit as root (sudo) to check firewall rules",
+                )
+            )
+            return FirewallFacts(backend="unavailable", message=msg), [], warnings
+        return _finish(self, warnings)
+
+
+def _finish(
+    read: FirewallRead, warnings: list[CollectorWarning]
+) -> tuple[FirewallFacts, list[PublishedPort], list[CollectorWarning]]:
+    nft_saves, nft_json, nft_text = read.nft_saves, read.nft_json, read.nft_text
+    legacy_saves = read.legacy_saves
     chains: list[FirewallChain] = []
     published: list[PublishedPort] = []
     sources: list[str] = []
     tools_found = False
-
-    commands = {fam: _save_commands(prefix, timeout) for fam, prefix in _FAMILIES}
-    # All at once; read below in this order, which is what decides precedence.
-    nft_saves = {fam: _Command([cmd], timeout) for fam, (cmd, _) in commands.items() if cmd}
-    nft_json = _Command(["nft", "-j", "list", "ruleset"], timeout)
-    nft_text = _Command(["nft", "-a", "list", "ruleset"], timeout)  # evidence text
-    legacy_saves = {fam: _Command([cmd], timeout) for fam, (_, cmd) in commands.items() if cmd}
 
     # iptables-nft tables: read as iptables-save text (complete), skipped in the JSON
     skip: set[tuple[str, str]] = set()

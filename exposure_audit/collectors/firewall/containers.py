@@ -15,15 +15,15 @@ containers/*/config.v2.json, Podman's containers.json): the daemons are never ca
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable
-from pathlib import Path
 
 from exposure_audit import records
 from exposure_audit.model import ContainerInfo, FirewallMatch, PublishedPort
 
-DOCKER_ROOT = Path("/var/lib/docker")
-PODMAN_CONTAINERS_JSON = Path("/var/lib/containers/storage/overlay-containers/containers.json")
+DOCKER_ROOT = "/var/lib/docker"
+PODMAN_CONTAINERS_JSON = "/var/lib/containers/storage/overlay-containers/containers.json"
 _MAX_CONFIG_BYTES = 4 * 1024 * 1024
 _MAX_CONTAINERS = 2000
 _HEX_ID = re.compile(r"\b([0-9a-f]{64})\b")
@@ -112,9 +112,9 @@ def published_from_dnat(
     return out
 
 
-def _read_json(path: Path) -> object | None:
+def _read_json(path: str) -> object | None:
     try:
-        with path.open("rb") as fh:
+        with open(path, "rb") as fh:
             raw = fh.read(_MAX_CONFIG_BYTES + 1)
     except OSError:
         return None
@@ -126,18 +126,19 @@ def _read_json(path: Path) -> object | None:
         return None
 
 
-def docker_containers(root: Path = DOCKER_ROOT) -> list[ContainerInfo]:
+def docker_containers(root: str | os.PathLike[str] = DOCKER_ROOT) -> list[ContainerInfo]:
     """Running and stopped containers from Docker's config.v2.json files."""
     out: list[ContainerInfo] = []
+    top = os.path.join(root, "containers")
     try:
-        dirs = sorted((root / "containers").iterdir())[:_MAX_CONTAINERS]
+        names = sorted(os.listdir(top))[:_MAX_CONTAINERS]
     except OSError:
         return out
-    for d in dirs:
-        cfg = _read_json(d / "config.v2.json")
+    for d in names:
+        cfg = _read_json(os.path.join(top, d, "config.v2.json"))
         if not isinstance(cfg, dict):
             continue
-        cid = cfg.get("ID") if isinstance(cfg.get("ID"), str) else d.name
+        cid = cfg.get("ID") if isinstance(cfg.get("ID"), str) else d
         name = cfg.get("Name") if isinstance(cfg.get("Name"), str) else None
         addrs: list[str] = []
         nets = (cfg.get("NetworkSettings") or {}).get("Networks") or {}
@@ -152,8 +153,10 @@ def docker_containers(root: Path = DOCKER_ROOT) -> list[ContainerInfo]:
     return out
 
 
-def podman_containers(path: Path = PODMAN_CONTAINERS_JSON) -> list[ContainerInfo]:
-    data = _read_json(path)
+def podman_containers(
+    path: str | os.PathLike[str] = PODMAN_CONTAINERS_JSON,
+) -> list[ContainerInfo]:
+    data = _read_json(os.fspath(path))
     out: list[ContainerInfo] = []
     if not isinstance(data, list):
         return out

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from typing import Any
 
 from exposure_audit.collectors.firewall.containers import (
     container_id_in,
@@ -22,6 +21,10 @@ from exposure_audit.collectors.firewall.containers import (
     published_from_dnat,
 )
 from exposure_audit.model import FirewallChain, FirewallMatch, FirewallRule, PublishedPort
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 INBOUND_HOOKS = ("prerouting", "input")
 INET_FAMILIES = ("ip", "ip6", "inet")
