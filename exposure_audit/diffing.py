@@ -111,7 +111,7 @@ def _exposure_scopes(report: dict[str, Any]) -> dict[str, tuple[str, str | None]
         if not isinstance(e, dict):
             continue
         scope = e.get("widest_scope")
-        # Report 1.x: listener fields flat on the exposure; Evaluation dumps: nested.
+        # Reports 1.x and 2.x: listener fields flat on the exposure; Evaluation dumps: nested.
         lst = e.get("listener") if isinstance(e.get("listener"), dict) else e
         if scope not in SCOPE_RANK:
             continue

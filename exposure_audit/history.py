@@ -50,6 +50,11 @@ def default_state_dir(env: dict[str, str] | None = None) -> Path:
     return Path(home) / ".local" / "state" / "exposure-audit"
 
 
+# Report majors whose findings and exposures compare as they are (2.0 changed only the
+# embedded facts: listeners point into a process table).
+_SAME_FINDINGS_MAJORS = frozenset({"1", "2"})
+
+
 def _warn(message: str) -> None:
     print(f"exposure-audit: warning: {message}", file=sys.stderr)
 
@@ -258,7 +263,8 @@ class CronSession:
         check_report(report, "this run's report")
         if self.baseline is not None:
             old_major = str(self.baseline["schema_version"]).split(".", 1)[0]
-            if old_major != str(report["schema_version"]).split(".", 1)[0]:
+            new_major = str(report["schema_version"]).split(".", 1)[0]
+            if old_major != new_major and not {old_major, new_major} <= _SAME_FINDINGS_MAJORS:
                 _warn(
                     f"the earlier report has schema {self.baseline['schema_version']}, this one "
                     f"{report['schema_version']}: findings may all show as new and resolved once"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from exposure_audit.records import record
 
 # Facts document format; bump on any incompatible change (see serialize.py).
-FACTS_SCHEMA_VERSION = "1.0"
+FACTS_SCHEMA_VERSION = "2.0"
 
 # Reach scopes, narrowest first. ``internet`` = forwarded by a UPnP mapping.
 SCOPES: tuple[str, ...] = ("loopback", "link_local", "lan", "vpn", "public", "internet")

@@ -28,7 +28,7 @@ from exposure_audit.model import (
 )
 from exposure_audit.serialize import facts_to_dict, to_jsonable
 
-REPORT_SCHEMA_VERSION = "1.0"
+REPORT_SCHEMA_VERSION = "2.0"
 TOOL_NAME = "exposure-audit"
 
 # Scopes that mean "someone other than me", widest first (for verdicts and ordering).

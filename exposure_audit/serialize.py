@@ -16,7 +16,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from exposure_audit import records
 from exposure_audit.errors import FormatError
-from exposure_audit.jsonout import LARGE_DOCUMENT_ROWS, json_bytes, json_text
+from exposure_audit.jsonout import LARGE_DOCUMENT_ROWS, facts_document, json_bytes, json_text
 from exposure_audit.model import FACTS_SCHEMA_VERSION, INTERFACE_KINDS, SCOPES, Facts
 
 T = TypeVar("T")
@@ -45,6 +45,8 @@ def to_jsonable(obj: Any) -> Any:
     tp = type(obj)
     if tp in _SCALARS:
         return obj
+    if tp is Facts:
+        return to_jsonable(facts_document(obj))
     names = _field_names(tp)
     if names is not None:
         out = {}
@@ -154,19 +156,64 @@ def facts_from_dict(data: Any, source: str = "facts") -> Facts:
     if not isinstance(version, str):
         raise FormatError(f"{source}: no schema_version: not an exposure-audit Facts document")
     major = version.split(".", 1)[0]
-    if major != FACTS_SCHEMA_VERSION.split(".", 1)[0]:
+    if major not in READABLE_FACTS_MAJORS:
         raise FormatError(
             f"{source}: Facts schema_version {version} is not supported "
-            f"(this exposure-audit reads {FACTS_SCHEMA_VERSION.split('.')[0]}.x)"
+            f"(this exposure-audit reads {' and '.join(f'{m}.x' for m in READABLE_FACTS_MAJORS)})"
         )
     data = dict(data)
     data["schema_version"] = FACTS_SCHEMA_VERSION
+    if major != "1":
+        try:
+            data = _inline_processes(data)
+        except FormatError as exc:
+            raise FormatError(f"{source}: {exc}") from None
     try:
         facts = from_jsonable(Facts, data, "facts")
         check_values(facts)
     except FormatError as exc:
         raise FormatError(f"{source}: {exc}") from None
     return facts
+
+
+# 1.x: each listener's process inline; 2.x: a processes table, listeners by pid.
+READABLE_FACTS_MAJORS = ("1", "2")
+
+
+def _inline_processes(data: dict[str, Any]) -> dict[str, Any]:
+    """A 2.x document in the model's shape: each listener's ``pid`` replaced by its
+    process object from ``processes`` (the shape 1.x documents have)."""
+    procs = data.pop("processes", [])
+    if not isinstance(procs, list):
+        raise FormatError(f"facts.processes: expected a list, got {type(procs).__name__}")
+    by_pid: dict[int, Any] = {}
+    for i, proc in enumerate(procs):
+        pid = proc.get("pid") if isinstance(proc, dict) else None
+        if isinstance(pid, bool) or not isinstance(pid, int):
+            raise FormatError(f"facts.processes[{i}].pid: expected an integer")
+        if pid in by_pid:
+            raise FormatError(f"facts.processes[{i}].pid: pid {pid} is listed twice")
+        by_pid[pid] = proc
+    listeners = data.get("listeners", [])
+    if not isinstance(listeners, list):
+        return data  # from_jsonable reports it
+    rows = []
+    for i, row in enumerate(listeners):
+        if not isinstance(row, dict):
+            rows.append(row)  # from_jsonable reports it
+            continue
+        if "process" in row:
+            raise FormatError(f"facts.listeners[{i}]: unknown key 'process' (2.x: 'pid')")
+        row = dict(row)
+        pid = row.pop("pid", None)
+        if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):
+            raise FormatError(f"facts.listeners[{i}].pid: expected an integer or null")
+        if pid is not None and pid not in by_pid:
+            raise FormatError(f"facts.listeners[{i}].pid: no process {pid} in facts.processes")
+        row["process"] = by_pid.get(pid) if pid is not None else None
+        rows.append(row)
+    data["listeners"] = rows
+    return data
 
 
 _FAMILIES = ("ipv4", "ipv6")

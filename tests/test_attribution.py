@@ -138,7 +138,7 @@ def test_cli_collect_as_nobody_reports_the_root_listener_and_the_hint() -> None:
     assert out.returncode == 0, out.stderr
     facts = json.loads(out.stdout)
     (lst,) = [x for x in facts["listeners"] if x["port"] == 7004]
-    assert lst["uid"] == 0 and lst["process"] is None
+    assert lst["uid"] == 0 and lst["pid"] is None
     assert facts["host"]["privileged"] is False and facts["host"]["uid"] == 65534
     hints = [w.get("hint") for w in facts["warnings"] if w["collector"] == "listeners"]
     assert hints == [ROOT_HINT]

@@ -42,7 +42,10 @@ def test_collect_to_stdout_is_facts_json() -> None:
         lst for lst in data["listeners"] if lst["port"] == port and lst["address"] == "127.0.0.1"
     ]
     assert len(mine) == 1
-    assert mine[0]["process"]["pid"] == os.getpid() or mine[0]["process"] is None
+    assert mine[0]["pid"] in (os.getpid(), None)
+    assert [p["pid"] for p in data["processes"]] == sorted(
+        {x["pid"] for x in data["listeners"]} - {None}
+    )
     assert any(i["name"] == "lo" for i in data["interfaces"])
 
 
@@ -236,7 +239,8 @@ def test_collect_inside_a_namespace_sees_only_its_listeners() -> None:
         assert res.returncode == 0, res.stderr
         data = json.loads(res.stdout)
         assert [(lst["address"], lst["port"]) for lst in data["listeners"]] == [("0.0.0.0", 8765)]
-        assert data["listeners"][0]["process"]["pid"] == server.pid
+        assert data["listeners"][0]["pid"] == server.pid
+        assert [p["pid"] for p in data["processes"]] == [server.pid]
         assert [i["name"] for i in data["interfaces"]] == ["lo"]
         assert data["gateways"] == []
         assert any("no default IPv4 gateway" in w["message"] for w in data["warnings"])

@@ -1,0 +1,102 @@
+"""Facts documents 2.x: a process table, listeners pointing into it by pid; 1.x still read."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from netns import cli_argv
+
+from exposure_audit import records
+from exposure_audit.errors import FormatError
+from exposure_audit.jsonout import json_bytes
+from exposure_audit.model import FACTS_SCHEMA_VERSION, Listener, ProcessInfo
+from exposure_audit.serialize import facts_from_dict, load_facts, to_jsonable
+
+FIXTURES = sorted(Path("tests/fixtures/facts").glob("*.json"))
+
+
+def _shared(n: int) -> tuple:
+    """n listeners over 4 processes with long command lines, one listener unattributed."""
+    procs = [
+        ProcessInfo(
+            pid=900 + i, name="java", exe="/usr/bin/java", cmdline=("java", "-cp", "x" * 600)
+        )
+        for i in range(4)
+    ]
+    return tuple(
+        Listener("tcp", "ipv4", "0.0.0.0", 20000 + i, uid=0, inode=5000 + i,
+                 process=None if i == 0 else procs[i % 4])
+        for i in range(n)
+    )  # fmt: skip
+
+
+def test_fixtures_are_1x_and_round_trip_through_2x() -> None:
+    assert FACTS_SCHEMA_VERSION.startswith("2.")
+    assert FIXTURES
+    for path in FIXTURES:
+        raw = json.loads(path.read_text())
+        assert raw["schema_version"].startswith("1."), path  # the old layout stays readable
+        facts = load_facts(path)
+        doc = json.loads(json_bytes(facts))
+        assert doc["schema_version"] == FACTS_SCHEMA_VERSION
+        assert facts_from_dict(doc) == facts, path
+        assert to_jsonable(facts) == doc  # the same document both ways of writing it
+
+
+def test_processes_are_written_once_and_listeners_point_at_them() -> None:
+    facts = records.replace(load_facts(FIXTURES[0]), listeners=_shared(1000))
+    doc = json.loads(json_bytes(facts))
+    assert [p["pid"] for p in doc["processes"]] == [900, 901, 902, 903]
+    assert all("process" not in row for row in doc["listeners"])
+    assert doc["listeners"][0]["pid"] is None and doc["listeners"][5]["pid"] == 901
+    assert facts_from_dict(doc) == facts
+    # Written inline (1.x), the 600-character command line repeats for every socket.
+    inline = dict(doc, schema_version="1.0", processes=None)
+    inline.pop("processes")
+    inline["listeners"] = [to_jsonable(lst) for lst in facts.listeners]
+    assert facts_from_dict(inline) == facts
+    assert len(json.dumps(doc)) * 4 < len(json.dumps(inline))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["listeners"][1].update(pid=4242), "listeners[1].pid: no process 4242"),
+        (lambda d: d["listeners"][1].update(pid=True), "listeners[1].pid: expected an integer"),
+        (lambda d: d["listeners"][1].update(process={}), "unknown key 'process' (2.x: 'pid')"),
+        (lambda d: d["processes"].append(dict(d["processes"][0])), "pid 900 is listed twice"),
+        (lambda d: d["processes"].append({"pid": "9"}), "processes[4].pid: expected an integer"),
+        (lambda d: d.update(processes={}), "facts.processes: expected a list"),
+        (lambda d: d["processes"][0].update(cmdline="java"), "cmdline: expected a list"),
+        (lambda d: d.update(schema_version="3.0"), "reads 1.x and 2.x"),
+    ],
+)
+def test_broken_2x_documents_are_clear_errors(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    facts = records.replace(load_facts(FIXTURES[0]), listeners=_shared(8))
+    doc = json.loads(json_bytes(facts))
+    mutate(doc)
+    with pytest.raises(FormatError, match=re.escape(message)):
+        facts_from_dict(doc, "f.json")
+
+
+def test_run_facts_reads_a_written_2x_file_and_rejects_a_broken_one(tmp_path: Path) -> None:
+    facts = records.replace(load_facts(FIXTURES[0]), listeners=_shared(8))
+    good = tmp_path / "good.json"
+    good.write_bytes(json_bytes(facts))
+    out = subprocess.run([*cli_argv(), "run", "--facts", str(good), "--fail-on", "none"],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "java" in out.stdout
+    doc = json.loads(good.read_text())
+    doc["listeners"][2]["pid"] = 1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    out = subprocess.run([*cli_argv(), "run", "--facts", str(bad)],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert out.returncode == 2
+    assert "listeners[2].pid: no process 1 in facts.processes" in out.stderr
+    assert "Traceback" not in out.stderr
