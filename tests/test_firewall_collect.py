@@ -177,3 +177,29 @@ def test_a_source_that_fails_turns_open_into_unknown(tmp_path: Path) -> None:
         assert v.result == "unknown" and "rules not read (iptables-nft-save failed" in v.evidence
         v = evaluate(fw, "tcp", 22, "fd01::1", "eth0", "fd01::/64")
         assert v.result == "unknown"  # the unread source could hold ip6 rules too
+
+
+STARTED = """
+from exposure_audit.collectors.firewall import start_firewall
+read = start_firewall()
+print(sorted(job.argv[0] for job in read.legacy_saves.values()))
+fw, _pub, _w = read.finish()
+print(fw.backend)
+"""
+
+
+@requires_tools
+def test_legacy_save_runs_only_when_a_legacy_table_exists() -> None:
+    """On an nftables-only namespace no iptables-legacy-save starts (nothing to read, and
+    it would load the x_tables module); once a legacy table exists it is read."""
+    with namespaces(unique("eaF-leg")) as (ns,):
+        chain = "add chain inet t in { type filter hook input priority 0; policy drop; }"
+        ns.run(["nft", f"add table inet t; {chain}"], check=True)
+        first = ns.run([sys.executable, "-c", STARTED], check=True, timeout=60).stdout.split("\n")
+        assert first[:2] == ["[]", "nftables"], first
+        ns.run(["iptables-legacy", "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "DROP"],
+               check=True)  # fmt: skip
+        second = ns.run([sys.executable, "-c", STARTED], check=True, timeout=60).stdout.split("\n")
+        assert second[0] == "['iptables-legacy-save']", second
+        fw, _pub, _w = collect_in(ns)
+        assert any(c.table.endswith("-legacy") and c.rules for c in fw.chains), fw.chains

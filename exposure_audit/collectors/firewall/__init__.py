@@ -75,7 +75,28 @@ def _save_commands(prefix: str, timeout: float) -> tuple[str | None, str | None]
             nft = nft or generic
         elif version is not None:
             legacy = legacy or generic
+    if legacy is not None and not _legacy_tables_in_use(prefix):
+        legacy = None  # nothing to read: save a process start (and a modprobe) per run
     return nft, legacy
+
+
+_LEGACY_TABLE_NAMES = {
+    "iptables": "/proc/net/ip_tables_names",
+    "ip6tables": "/proc/net/ip6_tables_names",
+}
+
+
+def _legacy_tables_in_use(prefix: str) -> bool:
+    """Whether the legacy (x_tables) backend has a table in this network namespace: the
+    kernel lists them in /proc/net/ip_tables_names, and the file is missing while the
+    module is not loaded (then there is none). When unsure, yes."""
+    try:
+        with open(_LEGACY_TABLE_NAMES[prefix], "rb") as fh:
+            return bool(fh.read(4096).strip())
+    except FileNotFoundError:
+        return False
+    except (OSError, KeyError):
+        return True
 
 
 def collect_firewall(
