@@ -124,18 +124,20 @@ mark("import cli + build the collect parser")
 from exposure_audit.collectors.host import collect_host
 from exposure_audit.collectors.interfaces import collect_interfaces
 from exposure_audit.collectors.listeners import collect_listeners
+from exposure_audit.collectors.firewall import start_firewall
 from exposure_audit.pipeline import CollectOptions, collect_facts
-from exposure_audit.serialize import json_text
-mark("import collectors, pipeline, serialize")
+from exposure_audit.jsonout import json_bytes
+mark("import collectors, pipeline, jsonout")
 collect_listeners()
 mark("collect_listeners")
-from exposure_audit.collectors.firewall import collect_firewall
-collect_firewall()
-mark("collect_firewall (alone)")
+read = start_firewall()
+mark("start_firewall (spawn nft, iptables-save)")
+read.finish()
+mark("finish firewall (wait, read, parse)")
 facts = collect_facts(CollectOptions(upnp=False))
 mark("collect_facts (all collectors; firewall alongside)")
-json_text(facts)
-mark("json_text (the Facts JSON collect writes)")
+json_bytes(facts)
+mark("json_bytes (the Facts JSON collect writes)")
 print(json.dumps({b[0]: (b[1] - a[1]) * 1000 for a, b in zip(T, T[1:])}))
 """
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -244,3 +245,42 @@ def test_collect_inside_a_namespace_sees_only_its_listeners() -> None:
         assert [i["name"] for i in data["interfaces"]] == ["lo"]
         assert data["gateways"] == []
         assert any("no default IPv4 gateway" in w["message"] for w in data["warnings"])
+
+
+# What `collect` must not import: each is milliseconds of a start-up that issue 2 bounds
+# at 4x `python -c pass` (jinja2, requests and psutil: tens of ms; dataclasses pulls in
+# inspect; subprocess pulls in signal's and threading's set-up).
+HEAVY = {
+    "dataclasses",
+    "inspect",
+    "typing",
+    "subprocess",
+    "threading",
+    "pathlib",
+    "tempfile",
+    "jinja2",
+    "requests",
+    "psutil",
+    "defusedxml",
+    "concurrent",
+    "asyncio",
+}
+IMPORTS = """
+import json, sys
+from exposure_audit.cli import main
+code = main(["collect", "--no-upnp", "-o", sys.argv[1]])
+print(json.dumps(sorted(sys.modules)))
+sys.exit(code)
+"""
+
+
+@requires_netns
+def test_collect_imports_stay_lean(tmp_path: Path) -> None:
+    """Inside a namespace, as root (so the firewall collector runs too): collect never
+    imports the heavy modules (argparse's own imports, such as shutil, are allowed)."""
+    with namespaces(unique("eaL-lean")) as (ns,):
+        res = ns.run([sys.executable, "-c", IMPORTS, str(tmp_path / "f.json")])
+    assert res.returncode == 0, res.stderr
+    loaded = set(json.loads(res.stdout))
+    assert not loaded & HEAVY, sorted(loaded & HEAVY)
+    assert json.loads((tmp_path / "f.json").read_text())["firewall"]["backend"] != "unavailable"
