@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import gc
 import importlib
 import os
 import sys
-from collections.abc import Sequence
 
 from exposure_audit import __version__
 from exposure_audit.errors import EXIT_COLLECTION, EXIT_USAGE, AuditError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from typing import Any
 
 # Subcommand modules under exposure_audit.commands, in --help order. Each defines
 # ``register(subparsers) -> None`` which sets ``func`` (args -> exit code) on its parser.
@@ -34,14 +38,15 @@ Run 'exposure-audit COMMAND --help' for each command's options.
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``only``, just that subcommand (imports are most of a start-up)."""
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            self.print_usage(sys.stderr)
+            self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
     parser = _Parser(
         prog="exposure-audit",
         description=(
@@ -89,12 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     av = list(sys.argv[1:] if argv is None else argv)
-    first = next((a for a in av if not a.startswith("-")), None)
-    parser = build_parser(first if first in COMMANDS else None)
-    args = parser.parse_args(av)
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+    args: Any = fast_collect_args(av)
+    if args is None:
+        first = next((a for a in av if not a.startswith("-")), None)
+        parser = build_parser(first if first in COMMANDS else None)
+        args = parser.parse_args(av)
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
     try:
         return int(args.func(args))
     except AuditError as exc:
@@ -117,3 +124,65 @@ def _main(argv: Sequence[str] | None) -> int:
             file=sys.stderr,
         )
         return EXIT_COLLECTION
+
+
+# `collect` as cron and scripts run it, parsed without argparse: importing argparse and
+# building the parser (gettext, locale, shutil for the help formatter) is ~4 ms of a
+# start-up that issue 2 bounds at 4x `python -c pass`. Only exact spellings of the
+# collect options are taken here; anything else (help, abbreviations, -oFILE, errors)
+# goes to argparse. tests/test_cli_fastpath.py checks that every argv taken here gives
+# what argparse gives.
+_FAST_FLAGS = {"--no-upnp": "no_upnp", "--no-firewall": "no_firewall"}
+_FAST_VALUES = {
+    "-o": "output",
+    "--output": "output",
+    "--igd": "igd",
+    "--upnp-timeout": "upnp_timeout",
+}
+
+
+def fast_collect_args(av: list[str]) -> Any:
+    """The parsed arguments of a plain ``collect ...`` command line, or None."""
+    if not av or av[0] != "collect":
+        return None
+    from exposure_audit.options import env_no_upnp
+
+    values: dict[str, Any] = {
+        "command": "collect",
+        "debug": False,
+        "output": "-",
+        "no_upnp": env_no_upnp(),
+        "igd": None,
+        "upnp_timeout": 2.0,
+        "no_firewall": False,
+    }
+    i = 1
+    while i < len(av):
+        token = av[i]
+        if token in _FAST_FLAGS:
+            values[_FAST_FLAGS[token]] = True
+            i += 1
+            continue
+        name, sep, value = token.partition("=")
+        if name not in _FAST_VALUES or (sep and name == "-o"):
+            return None
+        if not sep:
+            if i + 1 >= len(av):
+                return None
+            value = av[i + 1]
+            i += 1
+        i += 1
+        if not value or (value.startswith("-") and value != "-"):
+            return None
+        if name == "--upnp-timeout":
+            try:
+                values["upnp_timeout"] = float(value)
+            except ValueError:
+                return None
+        else:
+            values[_FAST_VALUES[name]] = value
+    import types
+
+    from exposure_audit.commands.collect import run
+
+    return types.SimpleNamespace(func=run, **values)

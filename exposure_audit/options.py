@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 
 def env_no_upnp() -> bool:

@@ -251,6 +251,8 @@ def test_collect_inside_a_namespace_sees_only_its_listeners() -> None:
 # at 4x `python -c pass` (jinja2, requests and psutil: tens of ms; dataclasses pulls in
 # inspect; subprocess pulls in signal's and threading's set-up).
 HEAVY = {
+    "argparse",
+    "shutil",
     "dataclasses",
     "inspect",
     "typing",
@@ -277,7 +279,8 @@ sys.exit(code)
 @requires_netns
 def test_collect_imports_stay_lean(tmp_path: Path) -> None:
     """Inside a namespace, as root (so the firewall collector runs too): collect never
-    imports the heavy modules (argparse's own imports, such as shutil, are allowed)."""
+    imports the heavy modules, nor argparse (cli.fast_collect_args parses a plain
+    collect command line)."""
     with namespaces(unique("eaL-lean")) as (ns,):
         res = ns.run([sys.executable, "-c", IMPORTS, str(tmp_path / "f.json")])
     assert res.returncode == 0, res.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 
@@ -12,6 +11,10 @@ from exposure_audit.jsonout import json_bytes, json_text
 from exposure_audit.model import Facts
 from exposure_audit.options import add_collect_options
 from exposure_audit.pipeline import CollectOptions, collect_facts
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 MAX_UPNP_TIMEOUT = 300.0
 
@@ -41,6 +44,8 @@ exit codes:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    import argparse  # here, not at the top: cli.fast_collect_args runs collect without it
+
     p = subparsers.add_parser(
         "collect",
         help="collect interfaces, listeners and UPnP mappings into a JSON Facts file",
