@@ -75,6 +75,36 @@ def test_sees_tcp_and_udp_loopback_sockets_on_both_families_with_uid_and_inode()
         connected.close()
 
 
+def test_dump_is_dump_rows_as_named_tuples() -> None:
+    """dump() gives DiagSocket tuples (fields by name, _asdict, repr), dump_rows() the
+    same values as plain tuples (what the listeners collector reads by index)."""
+    assert sockdiag.available()
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    port, ino = s.getsockname()[1], os.fstat(s.fileno()).st_ino
+    try:
+        named = [x for x in sockdiag.dump("tcp", (socket.AF_INET,)).sockets if x.port == port]
+        rows = [r for r in sockdiag.dump_rows("tcp", (socket.AF_INET,)).sockets if r[3] == port]
+    finally:
+        s.close()
+    assert len(named) == len(rows) == 1
+    (one,), (row,) = named, rows
+    assert type(one) is sockdiag.DiagSocket and type(row) is tuple and tuple(one) == row
+    assert (one.protocol, one.family, one.address, one.port, one.inode) == (
+        "tcp",
+        "ipv4",
+        "127.0.0.1",
+        port,
+        ino,
+    )
+    assert one == tuple(getattr(one, f) for f in sockdiag.DiagSocket._fields)
+    assert list(one._asdict()) == list(sockdiag.DiagSocket._fields)
+    assert repr(one).startswith("DiagSocket(protocol='tcp', family='ipv4', address='127.0.0.1'")
+    with pytest.raises(TypeError):
+        sockdiag.DiagSocket("tcp", "ipv4")
+
+
 def test_max_sockets_bound_truncates_and_says_so() -> None:
     """The reader stops at max_sockets and reports truncated instead of reading on."""
     socks = []
@@ -206,9 +236,9 @@ def _feed(*datagrams: bytes, family: int = socket.AF_INET6) -> list[sockdiag.Dia
             b.send(d)
         b.close()
         a.settimeout(1)
-        out: list[sockdiag.DiagSocket] = []
+        out: list[tuple] = []  # type: ignore[type-arg]
         sockdiag._read_dump(a, "tcp", family, 1, out, 1000, [1 << 20], {})
-        return out
+        return [sockdiag.DiagSocket(*row) for row in out]
     finally:
         a.close()
 
@@ -219,13 +249,26 @@ def _done(code: int = 0) -> bytes:
 
 def test_parser_reads_attributes_and_skips_stale_answers() -> None:
     """v6only comes from the INET_DIAG_SKV6ONLY attribute wherever it sits among the
-    others; a message with another sequence number (a stale dump) is ignored."""
+    others (None when it is missing); a message with another sequence number (a stale
+    dump) is ignored."""
     addr = socket.inet_pton(socket.AF_INET6, "2001:db8::5")
     attrs = _attr(8, b"\0") + _attr(sockdiag.INET_DIAG_SKV6ONLY, b"\x01") + _attr(30, b"x" * 8)
     stale = _HDR.pack(16 + 4, sockdiag.SOCK_DIAG_BY_FAMILY, 0, 99, 0) + b"\0" * 4
-    got = _feed(stale + _diag(socket.AF_INET6, 8080, addr, attrs) + _done())
+    elsewhere = _attr(30, b"x" * 8) + _attr(8, b"\0") + _attr(sockdiag.INET_DIAG_SKV6ONLY, b"\0")
+    absent = _attr(8, b"\0") + _attr(30, b"x" * 8)
+    got = _feed(
+        stale
+        + _diag(socket.AF_INET6, 8080, addr, attrs)  # where the kernel puts it: read at once
+        + _diag(socket.AF_INET6, 8081, addr, elsewhere)  # found by the attribute walk
+        + _diag(socket.AF_INET6, 8082, addr, absent)
+        + _diag(socket.AF_INET6, 8083, addr)  # no attributes at all
+        + _done()
+    )
     assert [(s.address, s.port, s.v6only, s.uid, s.inode) for s in got] == [
-        ("2001:db8::5", 8080, True, 1000, 4242)
+        ("2001:db8::5", 8080, True, 1000, 4242),
+        ("2001:db8::5", 8081, False, 1000, 4242),
+        ("2001:db8::5", 8082, None, 1000, 4242),
+        ("2001:db8::5", 8083, None, 1000, 4242),
     ]
 
 
@@ -255,6 +298,12 @@ def test_kernel_errors_map_to_unavailable_or_error(code: int, exc: type[Exceptio
         _msg(77, b""),  # unknown message type
         _diag(socket.AF_INET, 1, b"\x7f\0\0\1"),  # family does not match the request
         _diag(socket.AF_INET6, 1, b"\0" * 16, attrs=struct.pack("=HH", 200, 11)),  # attr
+        _diag(  # v6only where the kernel puts it, but its length runs past the message
+            socket.AF_INET6,
+            1,
+            b"\0" * 16,
+            attrs=_attr(8, b"\0") + struct.pack("=HHB3x", 200, 11, 1),
+        ),
         _HDR.pack(16, 20, 0, 1, 0)[:10],  # trailing bytes
     ],
 )
@@ -320,7 +369,7 @@ def test_a_kernel_without_ipv6_still_gives_the_ipv4_sockets() -> None:
             res = sockdiag._dump_on(kernel, "tcp", (socket.AF_INET, socket.AF_INET6), 10, 1 << 20)  # type: ignore[arg-type]
         finally:
             kernel.close()
-        assert [(s.address, s.port) for s in res.sockets] == [("0.0.0.0", 22)]
+        assert [(s[2], s[3]) for s in res.sockets] == [("0.0.0.0", 22)]  # address, port
     kernel = _ScriptedKernel(_error(errno.ENOENT, seq=1))
     try:
         with pytest.raises(sockdiag.SockDiagUnavailable):
