@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import _thread
 import os
-import re
-from dataclasses import dataclass
 
 from exposure_audit.model import ProcessInfo
+from exposure_audit.records import record
 
 PROC = "/proc"
 MAX_CMDLINE_BYTES = 64 * 1024  # a cmdline can be up to ARG_MAX (megabytes): cap it
@@ -35,8 +34,10 @@ _CONTAINER_MARKERS = ("docker", "containerd", "crio", "libpod", "kubepods", "pod
 _HEX64 = r"[0-9a-f]{64}"
 
 
-@dataclass(frozen=True)
+@record
 class OwnerScan:
+    """What socket_owners found."""
+
     owners: dict[int, int]  # socket inode -> pid (lowest pid holding it)
     denied: int  # processes whose fd table we could not read (EACCES/EPERM)
     complete: bool  # every process was scanned (no early stop)
@@ -50,106 +51,148 @@ def socket_owners(inodes: set[int], proc: str = PROC) -> OwnerScan:
     """Map each socket inode in ``inodes`` to the lowest pid holding it.
 
     The cost is one readlink per open fd of every process (what `ss -p` and lsof pay
-    too; ~3 us each, nearly all of it in the kernel). Matching is one dict lookup on
-    the link text. With many fds the readlinks are shared by two threads (os.readlink
-    releases the GIL: measured 33 -> 23 ms for 10,000 fds on 2 cores).
+    too; ~3.5 us each, nearly all of it in the kernel) and one listdir per process.
+    Matching is one dict lookup on the link text. Processes are read in ascending pid
+    order, and reading stops once every inode has an owner. Past _THREAD_THRESHOLD fds
+    a second thread shares the work (os.readlink and os.listdir release the GIL:
+    ~45 -> ~30 ms for 10,000 sockets on 2 cores).
     """
-    targets = {f"socket:[{ino}]": ino for ino in inodes if ino}
+    targets = {f"socket:[{ino}]".encode(): ino for ino in inodes if ino}
     if not targets:
         return OwnerScan({}, 0, False)
     try:
         names = os.listdir(proc)
     except OSError:
         return OwnerScan({}, 0, False)
-    denied = 0
-    chunks: list[tuple[int, list[str]]] = []  # (pid, fd names), ascending pid
-    total = 0
-    listdir = os.listdir
-    for pid in sorted(int(n) for n in names if n.isdigit()):
-        try:
-            fds = listdir(f"{proc}/{pid}/fd")
-        except PermissionError:
-            denied += 1
-            continue
-        except OSError:
-            continue  # vanished (ENOENT/ESRCH) or not a process directory
-        for i in range(0, len(fds), _CHUNK):
-            chunks.append((pid, fds[i : i + _CHUNK]))
-        total += len(fds)
-    state = _ScanState(targets, iter(chunks), proc)
-    if total >= _THREAD_THRESHOLD:
-        import threading  # only here: importing it costs ~0.6 ms of every start
-
-        helper = threading.Thread(target=state.work, name="exposure-audit-fdscan", daemon=True)
-        helper.start()
-        state.work()
-        helper.join()
-    else:
-        state.work()
+    pids = sorted([int(n) for n in names if n.isdigit()], reverse=True)
+    scan = _Scan(targets, pids, proc)
+    scan.work(main=True)
+    if scan.helper_done is not None:
+        scan.helper_done.acquire()  # released when the helper thread has finished
+    if scan.error is not None:
+        raise scan.error
     owners: dict[int, int] = {}
-    for found in state.found:
+    for found in scan.found:
         for ino, pid in found.items():
             if pid < owners.get(ino, pid + 1):
                 owners[ino] = pid
-    return OwnerScan(owners, denied + state.denied, not state.stopped_early)
+    return OwnerScan(owners, sum(scan.denied), not scan.stopped_early)
 
 
-_CHUNK = 2048  # fds per work item: a process with 10,000 sockets is split across threads
-_THREAD_THRESHOLD = 4096  # below this many fds a second thread costs more than it saves
+_CHUNK = 256  # fds per work item: a process with 10,000 sockets is shared by both threads
+_THREAD_THRESHOLD = 256  # fds read before a second thread pays for itself (measured)
 
 
-class _ScanState:
-    """Shared between the (at most two) scanning threads. Work items are pulled from
-    one iterator in ascending pid order; each thread records its own matches, merged
-    afterwards keeping the lowest pid, so the result does not depend on timing. The
-    scan stops early once every inode was seen: every lower pid was already pulled."""
+class _Scan:
+    """The work of one socket_owners call, shared by at most two threads.
 
-    def __init__(self, targets: dict[str, int], work: object, proc: str) -> None:
+    ``queue`` is a stack: fresh pids (descending, so pop() gives the lowest) and, pushed
+    on top, the rest of a large process's fds in _CHUNK slices (so they are read next).
+    Each thread records its own matches; they are merged afterwards keeping the lowest
+    pid, so the result does not depend on timing. Once every inode has an owner no new
+    pid is taken, but slices already queued are still read: every pid below one where
+    an inode was found has then been read completely.
+    """
+
+    def __init__(self, targets: dict[bytes, int], pids: list[int], proc: str) -> None:
         self.targets = targets
         self.remaining = set(targets.values())
-        self.items = work
+        self.queue: list[int | tuple[int, list[bytes]]] = list(pids)
         self.proc = proc
-        self.found: list[dict[int, int]] = []
-        self.denied = 0
-        self.stopped_early = False
         self.lock = _thread.allocate_lock()
+        self.found: list[dict[int, int]] = []
+        self.denied: list[int] = []
+        self.stopped_early = False
+        self.fds_read = 0
+        self.helper_done: _thread.LockType | None = None
+        self.error: BaseException | None = None
 
-    def work(self) -> None:
+    def _start_helper(self) -> None:
+        done = _thread.allocate_lock()
+        done.acquire()
+        self.helper_done = done
+
+        def helper() -> None:
+            try:
+                self.work(main=False)
+            except BaseException as exc:  # re-raised by the main thread
+                self.error = exc
+            finally:
+                done.release()
+
+        try:
+            _thread.start_new_thread(helper, ())
+        except RuntimeError:  # no thread could be started: the main thread does it all
+            self.helper_done = None
+
+    def work(self, main: bool) -> None:
         found: dict[int, int] = {}
         self.found.append(found)
+        denied = 0
         readlink = os.readlink
+        listdir = os.listdir
         get = self.targets.get
         remaining = self.remaining
+        queue = self.queue
+        lock = self.lock
+        proc = self.proc
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-        items = self.items
-        while True:
-            with self.lock:
-                if not remaining:
-                    self.stopped_early = True
-                    return
-                item = next(items, None)  # type: ignore[call-overload]
-            if item is None:
-                return
-            pid, fds = item
-            try:
-                dfd = os.open(f"{self.proc}/{pid}/fd", flags)
-            except PermissionError:
-                self.denied += 1
-                continue
-            except OSError:
-                continue  # the process exited since it was listed
-            try:
-                for fd in fds:
-                    try:
-                        target = readlink(fd, dir_fd=dfd)
-                    except OSError:
-                        continue  # the fd closed under us, or the process exited
-                    ino = get(target)
-                    if ino is not None and pid < found.get(ino, pid + 1):
-                        found[ino] = pid
-                        remaining.discard(ino)
-            finally:
-                os.close(dfd)
+        try:
+            while True:
+                with lock:
+                    if not queue:
+                        break
+                    item = queue[-1]
+                    if not remaining and type(item) is int:
+                        self.stopped_early = True
+                        break
+                    queue.pop()
+                if type(item) is int:
+                    pid, fds = item, None
+                else:
+                    pid, fds = item  # type: ignore[misc]
+                path = f"{proc}/{pid}/fd".encode()
+                try:
+                    dfd = os.open(path, flags)
+                except PermissionError:
+                    denied += 1
+                    continue
+                except OSError:
+                    continue  # vanished (ENOENT/ESRCH) or not a process directory
+                try:
+                    if fds is None:
+                        try:
+                            fds = listdir(path)
+                        except PermissionError:
+                            denied += 1
+                            continue
+                        except OSError:
+                            continue
+                        if len(fds) > _CHUNK:
+                            rest = [
+                                (pid, fds[i : i + _CHUNK]) for i in range(_CHUNK, len(fds), _CHUNK)
+                            ]
+                            rest.reverse()
+                            with lock:
+                                queue.extend(rest)
+                            fds = fds[:_CHUNK]
+                    for fd in fds:
+                        try:
+                            target = readlink(fd, dir_fd=dfd)
+                        except OSError:
+                            continue  # the fd closed under us, or the process exited
+                        ino = get(target)
+                        if ino is not None and pid < found.get(ino, pid + 1):
+                            found[ino] = pid
+                            remaining.discard(ino)
+                finally:
+                    os.close(dfd)
+                if main and self.helper_done is None:
+                    self.fds_read += len(fds)
+                    if self.fds_read >= _THREAD_THRESHOLD and queue:
+                        self._start_helper()
+        finally:
+            self.denied.append(denied)
 
 
 def _read(path: str, limit: int) -> bytes | None:
@@ -182,6 +225,8 @@ def container_id(cgroup_text: str) -> str | None:
         low = line.lower()
         if "conmon" in low or not any(m in low for m in _CONTAINER_MARKERS):
             continue
+        import re  # only for a process in a container: importing re costs ~5 ms
+
         ids = re.findall(_HEX64, low)
         if ids:
             return ids[-1]
