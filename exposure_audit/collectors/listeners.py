@@ -21,14 +21,14 @@ note, and the result carries one warning saying how to get full attribution.
 from __future__ import annotations
 
 import gc
-import operator
 import os
 import sys
-from dataclasses import dataclass, field
+from _operator import itemgetter  # operator.py itself costs ~0.4 ms to import
 
 from exposure_audit import records
 from exposure_audit.collectors import procinfo, sockdiag
 from exposure_audit.model import CollectorWarning, Listener, ProcessInfo
+from exposure_audit.records import field, record
 
 COLLECTOR = "listeners"
 ROOT_HINT = "run as root (sudo exposure-audit ...) for full process attribution"
@@ -45,8 +45,10 @@ NOTE_EXITED = "the process exited during the scan"
 NOTE_BOUND_GONE = "bound to interface index {index}, which no longer exists"
 
 
-@dataclass(frozen=True)
+@record
 class ListenerResult:
+    """What collect_listeners found, and what it could not see."""
+
     listeners: list[Listener]
     warnings: list[CollectorWarning] = field(default_factory=list)
     ipv6_bindv6only: bool | None = None  # net.ipv6.bindv6only; None = unknown
@@ -82,10 +84,10 @@ def _collect() -> ListenerResult:
     listeners: list[Listener] = []
     fallback: list[str] = []
     if sys.platform.startswith("linux"):
-        sockets: list[sockdiag.DiagSocket] = []
+        sockets: list[tuple] = []  # type: ignore[type-arg]  # DiagSocket fields
         for protocol in ("tcp", "udp"):
             try:
-                res = sockdiag.dump(protocol)
+                res = sockdiag.dump_rows(protocol)
             except sockdiag.SockDiagError as exc:
                 fallback.append(protocol)
                 warnings.append(
@@ -133,36 +135,27 @@ def _collect() -> ListenerResult:
     return ListenerResult(listeners=listeners, warnings=warnings, ipv6_bindv6only=read_bindv6only())
 
 
-def _listener_extra() -> dict[str, object] | None:
-    """Defaults of Listener fields that _from_sockdiag does not set, or None when the
-    fast construction below is not safe (slots, __post_init__, a required field, the
-    fields it sets not first and in its order).
-
-    Why: a record's __init__ is a Python call per listener. Setting __dict__ at once
-    builds the same object (tests check equality with the real constructor), its keys
-    in declaration order as __init__ leaves them (serialize.json_text relies on it)."""
-    if "__slots__" in vars(Listener) or hasattr(Listener, "__post_init__"):
-        return None
-    fields = records.fields(Listener)
-    if tuple(f.name for f in fields[: len(_SET_BY_SOCKDIAG)]) != _SET_BY_SOCKDIAG:
-        return None
-    extra: dict[str, object] = {}
-    for f in fields[len(_SET_BY_SOCKDIAG) :]:
-        if f.default is records.MISSING:
-            return None
-        extra[f.name] = f.default
-    return extra
-
-
-# The keys of the dict _from_sockdiag builds, in its order.
-_SET_BY_SOCKDIAG = tuple(
-    "protocol family address port v6only bound_interface zone uid inode process source "
-    "notes".split()
+# Listener's fields in the order _from_sockdiag passes them (positionally: keywords
+# make the constructor call twice as slow at 10,000 listeners). If the model's order
+# ever differs, keywords are used instead (tests check that this stays True).
+_LISTENER_FIELDS = (
+    "protocol",
+    "family",
+    "address",
+    "port",
+    "v6only",
+    "bound_interface",
+    "zone",
+    "uid",
+    "inode",
+    "process",
+    "source",
+    "notes",
 )
-_LISTENER_EXTRA = _listener_extra()
+POSITIONAL = tuple(f.name for f in records.fields(Listener)) == _LISTENER_FIELDS
 # Report order: protocol, family, port, address, inode (a C-level key: no Python call
 # per socket). The same order as _sort_key, which sorts the mixed/fallback case.
-_DIAG_ORDER = operator.itemgetter(0, 1, 3, 2, 5)
+_DIAG_ORDER = itemgetter(0, 1, 3, 2, 5)
 
 
 def _is_hidden(lst: Listener) -> bool:
@@ -174,66 +167,69 @@ def _sort_key(lst: Listener) -> tuple[str, str, int, str, int]:
 
 
 def _from_sockdiag(
-    sockets: list[sockdiag.DiagSocket], warnings: list[CollectorWarning]
+    sockets: list[tuple],  # type: ignore[type-arg]
+    warnings: list[CollectorWarning],
 ) -> list[Listener]:
-    scan = procinfo.socket_owners({s[5] for s in sockets})  # s[5]: inode
+    """Listeners from sock_diag rows (DiagSocket's fields, plain tuples or DiagSocket),
+    attributed to processes through /proc."""
+    inodes = {s[5] for s in sockets}  # s[5]: inode
+    scan = procinfo.socket_owners(inodes)
     owners = scan.owners
     euid = os.geteuid()
-    infos: dict[int, tuple[ProcessInfo, bool]] = {}
+    # One ProcessInfo per pid, shared by all its sockets, with the notes they get.
+    attribution: dict[int, tuple[ProcessInfo, tuple[str, ...]]] = {}
     for pid in sorted(set(owners.values())):
-        infos[pid] = procinfo.process_info(pid)
+        info, alive = procinfo.process_info(pid)
+        attribution[pid] = (info, () if alive else (NOTE_EXITED,))
 
     # One row per (protocol, family, address, port, inode): a socket that shows up
     # twice because the table changed during the dump is reported once. A nonzero
-    # inode names one socket, so it alone is the key (cheaper than the 5-tuple).
+    # inode names one socket, so it alone is the key; when every inode is distinct and
+    # nonzero (the usual case) there is nothing to skip.
     # This loop runs once per socket (10,000 at the benchmark's top size): tuple
-    # unpacking and a dict literal rather than attribute access and keywords.
+    # unpacking, locals, positional arguments.
+    dedupe = len(inodes) != len(sockets) or 0 in inodes
     seen: set[object] = set()
     out: list[Listener] = []
-    new, setdict, extra = object.__new__, object.__setattr__, _LISTENER_EXTRA
+    append = out.append
+    owner = owners.get
+    make = Listener if POSITIONAL else _listener_by_keywords
     not_found = (NOTE_NOT_FOUND,)
-    exited = (NOTE_EXITED,)
     for s in sorted(sockets, key=_DIAG_ORDER):
         protocol, family, address, port, uid, inode, ifindex, ifname, zone, v6only, _st = s
-        key = inode or (protocol, family, address, port)
-        if key in seen:
-            continue
-        seen.add(key)
-        pid = owners.get(inode)
-        notes: tuple[str, ...] = ()
-        process: ProcessInfo | None = None
+        if dedupe:
+            key = inode or (protocol, family, address, port)
+            if key in seen:
+                continue
+            seen.add(key)
+        pid = owner(inode)
+        process: ProcessInfo | None
         if pid is not None:
-            process, alive = infos[pid]
-            if not alive:
-                notes = exited
-        elif euid != 0 and (uid != euid or scan.denied):
-            notes = (NOTE_NOT_VISIBLE.format(uid=uid),)
+            process, notes = attribution[pid]
         else:
-            notes = not_found
+            process = None
+            if euid != 0 and (uid != euid or scan.denied):
+                notes = (NOTE_NOT_VISIBLE.format(uid=uid),)
+            else:
+                notes = not_found
         if ifindex and ifname is None:
             notes = (*notes, NOTE_BOUND_GONE.format(index=ifindex))
-        fields = {
-            "protocol": protocol,
-            "family": family,
-            "address": address,
-            "port": port,
-            "v6only": v6only,
-            "bound_interface": ifname,
-            "zone": zone,
-            "uid": uid,
-            "inode": inode or None,
-            "process": process,
-            "source": "sock_diag",
-            "notes": notes,
-        }
-        if extra is None:
-            out.append(Listener(**fields))  # type: ignore[arg-type]
-        else:
-            if extra:
-                fields.update(extra)
-            lst = new(Listener)
-            setdict(lst, "__dict__", fields)
-            out.append(lst)
+        append(
+            make(
+                protocol,
+                family,
+                address,
+                port,
+                v6only,
+                ifname,
+                zone,
+                uid,
+                inode or None,
+                process,
+                "sock_diag",
+                notes,
+            )
+        )
     if scan.denied and euid == 0:
         unattributed = sum(1 for lst in out if lst.process is None)
         if unattributed:
@@ -246,6 +242,10 @@ def _from_sockdiag(
                 )
             )
     return out
+
+
+def _listener_by_keywords(*values: object) -> Listener:
+    return Listener(**dict(zip(_LISTENER_FIELDS, values, strict=True)))  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- fallback
