@@ -410,11 +410,19 @@ def test_collector_restores_the_garbage_collector_state() -> None:
 
 @linux_only
 def test_threaded_fd_scan_finds_every_owner_and_keeps_the_lowest_pid(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The two-thread /proc scan (normally used from 4,096 fds up) forced on with small
-    work items: every one of 300 sockets is attributed, each to the process that holds
+    """The two-thread /proc scan (normally used from a few hundred fds up) forced on
+    with small work items: every one of 300 sockets is attributed, each to the process that holds
     it, and sockets shared with a child process go to the lower pid, as single-threaded."""
     monkeypatch.setattr(procinfo, "_THREAD_THRESHOLD", 1)
     monkeypatch.setattr(procinfo, "_CHUNK", 7)
+    started = []
+    real_start = procinfo._Scan._start_helper
+
+    def start_helper(self: procinfo._Scan) -> None:
+        started.append(self)
+        real_start(self)
+
+    monkeypatch.setattr(procinfo._Scan, "_start_helper", start_helper)
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -451,6 +459,8 @@ def test_threaded_fd_scan_finds_every_owner_and_keeps_the_lowest_pid(monkeypatch
         for s in mine:
             s.close()
     assert len(socks) == 300
+    assert len(started) == 1 and started[0].helper_done is not None  # two threads did run
+    assert len(started[0].found) == 2
     for s in socks:
         if s.port in their_ports:
             expected = holder.pid
@@ -459,3 +469,28 @@ def test_threaded_fd_scan_finds_every_owner_and_keeps_the_lowest_pid(monkeypatch
         else:
             expected = os.getpid()
         assert scan.owners[s.inode] == expected, s
+
+
+@linux_only
+def test_fd_scan_stops_once_every_socket_has_its_owner() -> None:
+    """socket_owners reads processes in ascending pid order and stops once every inode
+    has an owner: a socket of ours is found, and a process with a higher pid that
+    holds nothing of interest is never needed (the scan says it is not complete)."""
+    later = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    try:
+        if later.pid < os.getpid():
+            pytest.skip("pids wrapped around: the later process has a lower pid")
+        ino = os.fstat(s.fileno()).st_ino
+        scan = procinfo.socket_owners({ino})
+        assert scan.owners == {ino: os.getpid()} and not scan.complete
+        missing = procinfo.socket_owners({ino, 1})  # inode 1 is no socket: read everything
+        assert missing.owners == {ino: os.getpid()} and missing.complete
+    finally:
+        s.close()
+        later.stdin.close()  # type: ignore[union-attr]
+        later.wait()

@@ -53,9 +53,9 @@ def socket_owners(inodes: set[int], proc: str = PROC) -> OwnerScan:
     The cost is one readlink per open fd of every process (what `ss -p` and lsof pay
     too; ~3.5 us each, nearly all of it in the kernel) and one listdir per process.
     Matching is one dict lookup on the link text. Processes are read in ascending pid
-    order, and reading stops once every inode has an owner. Past _THREAD_THRESHOLD fds
-    a second thread shares the work (os.readlink and os.listdir release the GIL:
-    ~45 -> ~30 ms for 10,000 sockets on 2 cores).
+    order, and reading stops once every inode has an owner. With enough work left a
+    second thread shares it (os.readlink and os.listdir release the GIL: ~50 -> ~33 ms
+    for 10,000 sockets on 2 cores).
     """
     targets = {f"socket:[{ino}]".encode(): ino for ino in inodes if ino}
     if not targets:
@@ -80,7 +80,11 @@ def socket_owners(inodes: set[int], proc: str = PROC) -> OwnerScan:
 
 
 _CHUNK = 256  # fds per work item: a process with 10,000 sockets is shared by both threads
-_THREAD_THRESHOLD = 256  # fds read before a second thread pays for itself (measured)
+# A second thread pays for itself (measured) once _THREAD_THRESHOLD fds were read and
+# either that many sockets are still to be found or the host has many fds anyway.
+# Below that (100 listeners, a few hundred fds) starting it costs more than it saves.
+_THREAD_THRESHOLD = 256
+_THREAD_ANYWAY = 2048
 
 
 class _Scan:
@@ -189,7 +193,11 @@ class _Scan:
                     os.close(dfd)
                 if main and self.helper_done is None:
                     self.fds_read += len(fds)
-                    if self.fds_read >= _THREAD_THRESHOLD and queue:
+                    if (
+                        self.fds_read >= _THREAD_THRESHOLD
+                        and queue
+                        and (len(remaining) >= _THREAD_THRESHOLD or self.fds_read >= _THREAD_ANYWAY)
+                    ):
                         self._start_helper()
         finally:
             self.denied.append(denied)
