@@ -494,3 +494,26 @@ def test_fd_scan_stops_once_every_socket_has_its_owner() -> None:
         s.close()
         later.stdin.close()  # type: ignore[union-attr]
         later.wait()
+
+
+@linux_only
+def test_a_socket_seen_twice_in_one_dump_is_one_row() -> None:
+    """The kernel's dump is not a snapshot: a socket can come twice. One row per inode
+    (and per address for sockets without one), in report order, whether or not the
+    rows have duplicates (the collector skips the check when every inode is distinct)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    try:
+        port = s.getsockname()[1]
+        (row,) = [r for r in sockdiag.dump_rows("tcp").sockets if r[3] == port]
+        no_inode = (*row[:3], port + 1 if port < 65535 else port - 1, row[4], 0, *row[6:])
+        twice = listeners_mod._from_sockdiag([row, no_inode, row, no_inode], [])
+        once = listeners_mod._from_sockdiag([row, no_inode], [])
+    finally:
+        s.close()
+    assert twice == once and len(once) == 2
+    mine = next(x for x in once if x.inode)
+    assert mine.port == port and mine.process is not None and mine.process.pid == os.getpid()
+    other = next(x for x in once if not x.inode)
+    assert other.inode is None and other.process is None and other.notes
