@@ -9,7 +9,8 @@ on 127.0.0.1 and ::1); then every command runs in turn, interleaved, for several
 repetitions, and the script prints medians, ratios against the targets of issue 2, and
 the peak RSS of the collect runs (from wait4's rusage). ``--stages`` adds where the
 time goes inside one collect (imports, each collector, serialisation). The "attrib"
-column counts listeners the collect output attributes to a process (all N expected).
+column counts listeners the collect output attributes to a process (all N expected), and
+"MB" is the size of the Facts document it writes.
 
 Every command runs with bytecode caching on (under a temporary PYTHONPYCACHEPREFIX),
 as an installed tool would; a PYTHONPATH in the environment is passed through, so
@@ -85,17 +86,23 @@ def _collect_argv() -> tuple[list[str], str]:
     return [sys.executable, "-c", code], "collectors only (collect command not built yet)"
 
 
-def _attributed(collect_argv: list[str]) -> int | None:
-    """How many listeners the collect output attributes to a process: the timed runs
-    did the real work, not a shortcut."""
+def _attributed(collect_argv: list[str]) -> tuple[int | None, float | None]:
+    """How many listeners the collect output attributes to a process (the timed runs
+    did the real work, not a shortcut), and the size of that output in MB."""
     if "collect" not in collect_argv:
-        return None
+        return None, None
     proc = subprocess.run(collect_argv, capture_output=True, text=True, check=False)
     try:
         facts = json.loads(proc.stdout)
     except ValueError:
-        return None
-    return sum(1 for lst in facts.get("listeners", []) if lst.get("process"))
+        return None, None
+    size = len(proc.stdout.encode()) / 1e6
+    # Facts 2.x: a listener's "pid" points into "processes"; 1.x: "process" inline
+    pids = {p.get("pid") for p in facts.get("processes", [])}
+    attributed = sum(
+        1 for lst in facts.get("listeners", []) if lst.get("process") or lst.get("pid") in pids
+    )
+    return attributed, size
 
 
 def _timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
@@ -202,10 +209,12 @@ def inner(
                 times[name].append(elapsed)
                 if name == "collect":
                     rss.append(peak)
+        attributed, facts_mb = _attributed(collect_argv)
         return {
             "n": n,
             "sockets_seen": len(seen.stdout.splitlines()),
-            "collect_attributed": _attributed(collect_argv),
+            "collect_attributed": attributed,
+            "facts_mb": facts_mb,
             "collect_label": collect_label,
             "median_ms": {k: statistics.median(v) * 1000 for k, v in times.items()},
             "min_ms": {k: min(v) * 1000 for k, v in times.items()},
@@ -282,7 +291,7 @@ def report(results: list[dict[str, object]]) -> int:
     print(f"collect = {results[0]['collect_label']}")
     names = list(results[0]["median_ms"])  # type: ignore[call-overload]
     head = f"{'N':>6} {'seen':>6} {'attrib':>6} " + " ".join(f"{k + ' ms':>11}" for k in names)
-    head += f" {'/ss':>6} {'/lsof':>6} {'/python':>8} {'RSS MB':>7}"
+    head += f" {'/ss':>6} {'/lsof':>6} {'/python':>8} {'RSS MB':>7} {'out MB':>7}"
     print(head)
     failures: list[str] = []
     for r in results:
@@ -296,7 +305,9 @@ def report(results: list[dict[str, object]]) -> int:
         vs_lsof = c / med["lsof"] if "lsof" in med else float("nan")
         vs_py = c / med["python"]
         mem = float(r["collect_peak_rss_mb"])  # type: ignore[arg-type]
-        print(row + f" {vs_ss:>6.2f} {vs_lsof:>6.2f} {vs_py:>8.2f} {mem:>7.1f}")
+        out_mb = r.get("facts_mb")
+        size = f"{out_mb:>7.2f}" if isinstance(out_mb, float) else f"{'-':>7}"
+        print(row + f" {vs_ss:>6.2f} {vs_lsof:>6.2f} {vs_py:>8.2f} {mem:>7.1f} {size}")
         if n >= 10000 and vs_ss > 1.5:
             failures.append(f"N={n}: {vs_ss:.2f}x ss (target <= 1.5x)")
         if n >= 1000 and "lsof" in med and vs_lsof >= 1.0:
