@@ -517,3 +517,189 @@ def test_a_socket_seen_twice_in_one_dump_is_one_row() -> None:
     assert mine.port == port and mine.process is not None and mine.process.pid == os.getpid()
     other = next(x for x in once if not x.inode)
     assert other.inode is None and other.process is None and other.notes
+
+
+# --------------------------------------------------------------------------- prescan
+
+HOLD_MANY = (
+    "import socket, sys\n"
+    "h = [socket.socket() for _ in range(40)]\n"
+    "[s.bind(('127.0.0.1', 0)) or s.listen() for s in h]\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def _prescan_setup(monkeypatch) -> tuple[list[socket.socket], list[subprocess.Popen]]:  # type: ignore[no-untyped-def,type-arg]
+    """Prescan forced on (it normally starts from 2,000 sockets) with 5-fd slices, so
+    that large processes are shared between parent and child; our sockets, some shared
+    with a child process of ours, and a holder process with 40 more."""
+    import _thread
+
+    if _thread._count():
+        pytest.skip("other threads are running: the prescan (a fork) is not used then")
+    monkeypatch.setattr(procinfo, "_PRESCAN_MIN_SOCKETS", 0)
+    monkeypatch.setattr(procinfo, "_CHUNK", 5)
+    mine = [socket.socket() for _ in range(30)]
+    for s in mine:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_MANY], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        pass_fds=[s.fileno() for s in mine[:10]],
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == b"ready"
+    return mine, [holder, child]
+
+
+def _teardown(mine: list[socket.socket], procs: list[subprocess.Popen]) -> None:  # type: ignore[type-arg]
+    for p in procs:
+        p.stdin.close()  # type: ignore[union-attr]
+        p.wait()
+    for s in mine:
+        s.close()
+
+
+@linux_only
+def test_prescan_in_a_child_process_finds_what_the_in_process_scan_finds(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The fd scan started in a child process before the inodes are known, then shared
+    with the parent: the same owner for every socket as socket_owners (lowest pid for
+    the shared ones), and collect_listeners gives the same result with or without it."""
+    mine, procs = _prescan_setup(monkeypatch)
+    my_inodes = {os.fstat(s.fileno()).st_ino for s in mine}
+    try:
+        inodes = {r[5] for r in sockdiag.dump_rows("tcp").sockets}
+        prescan = procinfo.Prescan.start()
+        assert prescan is not None
+        got = prescan.finish(inodes)
+        expected = procinfo.socket_owners(inodes)
+        with_prescan = collect_listeners()
+        monkeypatch.setattr(procinfo, "_PRESCAN_MIN_SOCKETS", 10**9)
+        without = collect_listeners()
+    finally:
+        _teardown(mine, procs)
+    assert got.owners == expected.owners and got.complete
+    assert {got.owners[ino] for ino in my_inodes} == {os.getpid()}
+    assert sum(1 for pid in got.owners.values() if pid == procs[0].pid) == 40
+    assert with_prescan == without
+
+
+@linux_only
+def test_a_failed_prescan_child_falls_back_to_the_in_process_scan(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """If the child dies without an answer, finish() reads everything itself: the same
+    owners, never a partial table taken for a full one."""
+    mine, procs = _prescan_setup(monkeypatch)
+    real_work = procinfo.Prescan._work
+
+    def work(self: procinfo.Prescan, found: dict, parent: bool) -> set[int]:  # type: ignore[type-arg]
+        if not parent:
+            os._exit(3)  # the child dies
+        return real_work(self, found, parent)
+
+    monkeypatch.setattr(procinfo.Prescan, "_work", work)
+    fallbacks = []
+    real_owners = procinfo.socket_owners
+
+    def socket_owners(inodes: set[int], proc: str = "/proc") -> procinfo.OwnerScan:
+        fallbacks.append(len(inodes))
+        return real_owners(inodes, proc)
+
+    monkeypatch.setattr(procinfo, "socket_owners", socket_owners)
+    try:
+        inodes = {r[5] for r in sockdiag.dump_rows("tcp").sockets}
+        prescan = procinfo.Prescan.start()
+        assert prescan is not None
+        got = prescan.finish(inodes)
+        assert fallbacks == [len(inodes)]
+        assert got.owners == real_owners(inodes).owners
+    finally:
+        _teardown(mine, procs)
+
+
+@linux_only
+def test_prescan_is_not_used_with_threads_or_few_sockets_and_abort_reaps_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """No fork while other threads run (forking them is unsafe), none below the socket
+    threshold; abort() kills and reaps a child that was not used."""
+    import threading
+
+    assert procinfo.socket_count() is not None
+    monkeypatch.setattr(procinfo, "_PRESCAN_MIN_SOCKETS", 10**9)
+    assert procinfo.Prescan.start() is None
+    monkeypatch.setattr(procinfo, "_PRESCAN_MIN_SOCKETS", 0)
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        assert procinfo.Prescan.start() is None
+    finally:
+        release.set()
+        thread.join()
+    import _thread
+
+    if _thread._count():
+        pytest.skip("other threads are running")
+    prescan = procinfo.Prescan.start()
+    assert prescan is not None and prescan.child is not None
+    child = prescan.child
+    prescan.abort()
+    assert prescan.child is None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)
+
+
+PRESCAN_AS_USER = textwrap.dedent(
+    """
+    import json
+    from exposure_audit.collectors import procinfo, sockdiag
+    procinfo._PRESCAN_MIN_SOCKETS = 0
+    procinfo._CHUNK = 5
+    inodes = {r[5] for r in sockdiag.dump_rows("tcp").sockets}
+    prescan = procinfo.Prescan.start()
+    got = prescan.finish(inodes)
+    ref = procinfo.socket_owners(inodes)
+    print(json.dumps([got.owners == ref.owners, got.denied, ref.denied, len(ref.owners)]))
+    """
+)
+
+
+@linux_only
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv to run as nobody",
+)
+def test_prescan_as_an_unprivileged_user_counts_what_it_cannot_read() -> None:
+    """Run as nobody, the prescan cannot read other users' fds: it finds the same
+    owners as the in-process scan and counts the same unreadable processes (once each,
+    even the one both sides may read where they meet)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_MANY], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"ready"
+        run = subprocess.run(
+            [
+                "setpriv",
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                sys.executable,
+                "-c",
+                PRESCAN_AS_USER,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd="/",
+        )
+    finally:
+        holder.stdin.close()  # type: ignore[union-attr]
+        holder.wait()
+    if run.returncode != 0 and "ModuleNotFoundError" in run.stderr:
+        pytest.skip("user nobody cannot import this checkout")
+    assert run.returncode == 0, run.stderr
+    same, denied, ref_denied, _owned = json.loads(run.stdout)
+    assert same and denied == ref_denied and denied > 0

@@ -20,6 +20,7 @@ medium (terminal, HTML).
 
 from __future__ import annotations
 
+import _socket
 import _thread
 import os
 
@@ -201,6 +202,265 @@ class _Scan:
                         self._start_helper()
         finally:
             self.denied.append(denied)
+
+
+# --------------------------------------------------------------------------- prescan
+
+
+def socket_count(proc: str = PROC) -> int | None:
+    """TCP + UDP sockets in use in this network namespace (all states, both families),
+    from /proc/net/sockstat{,6}; None when unreadable. A cheap guess at the work ahead."""
+    total = 0
+    for name in ("sockstat", "sockstat6"):
+        try:
+            with open(f"{proc}/net/{name}", "rb") as f:
+                text = f.read(4096)
+        except OSError:
+            return None
+        for line in text.split(b"\n"):
+            fields = line.split()
+            if fields and fields[0] in (b"TCP:", b"UDP:", b"TCP6:", b"UDP6:"):
+                if len(fields) > 2 and fields[1] == b"inuse" and fields[2].isdigit():
+                    total += int(fields[2])
+    return total
+
+
+_PRESCAN_MIN_SOCKETS = 2000  # below this, the in-process scan (which can stop early) wins
+
+
+class Prescan:
+    """The /proc fd scan started in a child process, before the caller knows which
+    inodes it wants (it reads sock_diag meanwhile): on 2 cores the two overlap, which
+    threads cannot do (the sock_diag parser holds the GIL). ``finish(inodes)`` then
+    shares the rest of the scan with the child and returns what socket_owners would.
+
+    Every process is read (there is no early stop: the inodes are not known yet) by
+    both processes together: fresh pids are taken from both ends of one shared list
+    (the parent from the low end), and the fds of a large process are shared in
+    _CHUNK slices through a datagram socketpair. Each side records, for every socket
+    link it reads, the lowest pid holding it; the child hands its table over a pipe.
+    Anything unexpected in the child (it died, said nothing, or said something
+    malformed) and finish() falls back to the in-process scan: never a wrong answer.
+    """
+
+    def __init__(self, pids: list[int], proc: str) -> None:
+        import mmap
+
+        self.pids = pids
+        self.proc = proc
+        # lo: the next index the parent takes; hi: one past the last the child may take
+        self.ends = mmap.mmap(-1, 16)
+        self.ends[:16] = len(pids).to_bytes(8, "little").rjust(16, b"\0")  # lo=0, hi=len
+        self.queue_in, self.queue_out = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_DGRAM)
+        self.queue_in.setblocking(False)
+        self.queue_out.setblocking(False)  # one open file for both processes: both non-blocking
+        self.child: int | None = None
+        self.result_fd = -1
+
+    @classmethod
+    def start(cls, proc: str = PROC) -> Prescan | None:
+        """A running prescan, or None where it does not pay or cannot be done (few
+        sockets, no fork, other threads running: forking those is not safe)."""
+        if not hasattr(os, "fork") or _thread._count() != 0:
+            return None
+        count = socket_count(proc)
+        if count is None or count < _PRESCAN_MIN_SOCKETS:
+            return None
+        try:
+            pids = sorted(int(n) for n in os.listdir(proc) if n.isdigit())
+            scan = cls(pids, proc)
+        except OSError:
+            return None
+        try:
+            r, w = os.pipe()
+        except OSError:
+            scan._close()
+            return None
+        child = -1
+        code = 1
+        try:
+            child = os.fork()
+            if child == 0:  # the child: scan, hand the table over, exit (no atexit, no flush)
+                os.close(r)
+                import marshal
+
+                found: dict[bytes, int] = {}
+                denied = scan._work(found, parent=False)  # (a set of pids)
+                _write_all(w, marshal.dumps((found, denied)))
+                code = 0
+        except OSError:  # fork failed (process limit, sandbox): the in-process scan
+            os.close(r)
+            os.close(w)
+            scan._close()
+            return None
+        finally:
+            if child == 0:
+                os._exit(code)
+        os.close(w)
+        scan.child, scan.result_fd = child, r
+        return scan
+
+    def finish(self, inodes: set[int]) -> OwnerScan:
+        """Read the rest together with the child; socket_owners(inodes)'s answer."""
+        found: dict[bytes, int] = {}
+        denied = self._work(found, parent=True)
+        theirs = self._collect_child()
+        if theirs is None:
+            return socket_owners(inodes, self.proc)
+        their_found, their_denied = theirs  # (both sides may read the pid where they meet)
+        owners: dict[int, int] = {}
+        mine, other = found.get, their_found.get
+        for ino in inodes:
+            if not ino:
+                continue
+            link = b"socket:[%d]" % ino
+            a, b = mine(link), other(link)
+            if a is None or (b is not None and b < a):
+                a = b
+            if a is not None:
+                owners[ino] = a
+        return OwnerScan(owners, len(denied | their_denied), True)
+
+    def abort(self) -> None:
+        """Stop and reap the child if finish() did not run (the caller failed)."""
+        if self.child is not None:
+            try:
+                os.kill(self.child, 9)
+            except OSError:
+                pass
+            self._collect_child()
+
+    def _collect_child(self) -> tuple[dict[bytes, int], set[int]] | None:
+        chunks = []
+        try:
+            while True:
+                data = os.read(self.result_fd, 1 << 20)
+                if not data:
+                    break
+                chunks.append(data)
+        except OSError:
+            chunks = []
+        finally:
+            os.close(self.result_fd)
+            self._close()
+        child, self.child = self.child, None
+        try:
+            _pid, status = os.waitpid(child, 0)  # type: ignore[arg-type]
+        except ChildProcessError:
+            return None
+        if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+            return None
+        import marshal
+
+        try:
+            # (marshal: our own child's data, written by the line above in start())
+            found, denied = marshal.loads(b"".join(chunks))  # noqa: S302
+        except (ValueError, EOFError, TypeError):
+            return None
+        if type(found) is not dict or type(denied) is not set:
+            return None
+        return found, denied
+
+    def _close(self) -> None:
+        self.queue_in.close()
+        self.queue_out.close()
+        self.ends.close()
+
+    def _take_pid(self, parent: bool) -> int | None:
+        """The next fresh pid for this side, or None when the two ends have met. Both
+        sides may take the same pid when they meet (harmless: read twice); none is
+        skipped, since each only moves its own end past pids it has taken."""
+        ends = self.ends
+        lo = int.from_bytes(ends[0:8], "little")
+        hi = int.from_bytes(ends[8:16], "little")
+        if parent:
+            if lo >= hi:
+                return None
+            ends[0:8] = (lo + 1).to_bytes(8, "little")
+            return self.pids[lo]
+        if hi - 1 < lo:
+            return None
+        ends[8:16] = (hi - 1).to_bytes(8, "little")
+        return self.pids[hi - 1]
+
+    def _work(self, found: dict[bytes, int], parent: bool) -> set[int]:
+        """Read fresh pids and shared slices until both run out; returns the pids whose
+        fds could not be read (EACCES/EPERM)."""
+        denied: set[int] = set()
+        readlink = os.readlink
+        listdir = os.listdir
+        get = found.get
+        recv = self.queue_out.recv
+        send = self.queue_in.send
+        proc = self.proc
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+        local: list[list[bytes]] = []  # slices of the current large process not shared yet
+        pid = 0
+        while True:
+            fds: list[bytes] | None = None
+            if local:
+                fds = local.pop(0)
+                while local:  # keep the queue topped up for the other side
+                    try:
+                        send(b"%d," % pid + b",".join(local[-1]))
+                    except OSError:
+                        break  # full (or too large): read it here
+                    local.pop()
+            else:
+                try:
+                    msg = recv(65536)
+                except OSError:
+                    next_pid = self._take_pid(parent)
+                    if next_pid is None:
+                        try:  # a last look: the other side may just have shared a slice
+                            msg = recv(65536)
+                        except OSError:
+                            return denied
+                    else:
+                        pid = next_pid
+                        msg = None
+                if msg is not None:
+                    head, _, rest = msg.partition(b",")
+                    if not head.isdigit():
+                        continue
+                    pid, fds = int(head), rest.split(b",")
+            path = f"{proc}/{pid}/fd".encode()
+            try:
+                dfd = os.open(path, flags)
+            except PermissionError:
+                denied.add(pid)
+                local.clear()
+                continue
+            except OSError:
+                local.clear()
+                continue
+            try:
+                if fds is None:
+                    try:
+                        fds = listdir(path)
+                    except PermissionError:
+                        denied.add(pid)
+                        continue
+                    except OSError:
+                        continue
+                    if len(fds) > _CHUNK:
+                        local = [fds[i : i + _CHUNK] for i in range(_CHUNK, len(fds), _CHUNK)]
+                        fds = fds[:_CHUNK]
+                for fd in fds:
+                    try:
+                        target = readlink(fd, dir_fd=dfd)
+                    except OSError:
+                        continue
+                    if target[:8] == b"socket:[" and pid < get(target, pid + 1):
+                        found[target] = pid
+            finally:
+                os.close(dfd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _read(path: str, limit: int) -> bytes | None:
