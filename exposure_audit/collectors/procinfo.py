@@ -184,6 +184,10 @@ class _Scan:
                     for fd in fds:
                         try:
                             target = readlink(fd, dir_fd=dfd)
+                        except PermissionError:
+                            # Listable but not readable (ptrace access is per process,
+                            # e.g. a container's init): its other fds would fail too.
+                            break
                         except OSError:
                             continue  # the fd closed under us, or the process exited
                         ino = get(target)
@@ -449,6 +453,8 @@ class Prescan:
                 for fd in fds:
                     try:
                         target = readlink(fd, dir_fd=dfd)
+                    except PermissionError:
+                        break  # the process's other fds would fail too (see _Scan)
                     except OSError:
                         continue
                     if target[:8] == b"socket:[" and pid < get(target, pid + 1):
