@@ -7,6 +7,9 @@ processes we may not read (EACCES):
   inodes asked for, in ascending pid order, stopping once every inode has an owner.
   A socket shared by several processes (a pre-fork server's workers) is attributed
   to the lowest pid that holds it, usually the parent that opened it.
+- ``Prescan.start()`` / ``finish(inodes)``: the same answer as socket_owners, with the
+  scan begun in a forked child before the inodes are known (thousands of sockets: it
+  then runs alongside the sock_diag dump).
 - ``process_info(pid)``: name, exe, cmdline, username, uid, container id.
 
 Text decoding: everything the kernel hands back is bytes chosen by whoever started the
