@@ -84,14 +84,7 @@ def _collect() -> ListenerResult:
     listeners: list[Listener] = []
     fallback: list[str] = []
     if sys.platform.startswith("linux"):
-        # With thousands of sockets, the /proc scan starts now in a child process and
-        # runs while sock_diag is read (see procinfo.Prescan); None otherwise.
-        prescan = procinfo.Prescan.start()
-        try:
-            listeners.extend(_from_kernel(warnings, fallback, prescan))
-        finally:
-            if prescan is not None:
-                prescan.abort()  # reaps the child if it was not used (a no-op if it was)
+        listeners.extend(_from_kernel(warnings, fallback))
     else:
         fallback = ["tcp", "udp"]
         warnings.append(
@@ -118,9 +111,7 @@ def _collect() -> ListenerResult:
     return ListenerResult(listeners=listeners, warnings=warnings, ipv6_bindv6only=read_bindv6only())
 
 
-def _from_kernel(
-    warnings: list[CollectorWarning], fallback: list[str], prescan: procinfo.Prescan | None
-) -> list[Listener]:
+def _from_kernel(warnings: list[CollectorWarning], fallback: list[str]) -> list[Listener]:
     """Listeners from sock_diag; a protocol it cannot read is added to ``fallback``."""
     sockets: list[tuple] = []  # type: ignore[type-arg]  # DiagSocket fields
     for protocol in ("tcp", "udp"):
@@ -146,7 +137,7 @@ def _from_kernel(
                 )
             )
         sockets.extend(res.sockets)
-    return _from_sockdiag(sockets, warnings, prescan)
+    return _from_sockdiag(sockets, warnings)
 
 
 # Listener's fields in the order _from_sockdiag passes them (positionally: keywords
@@ -183,15 +174,11 @@ def _sort_key(lst: Listener) -> tuple[str, str, int, str, int]:
 def _from_sockdiag(
     sockets: list[tuple],  # type: ignore[type-arg]
     warnings: list[CollectorWarning],
-    prescan: procinfo.Prescan | None = None,
 ) -> list[Listener]:
     """Listeners from sock_diag rows (DiagSocket's fields, plain tuples or DiagSocket),
-    attributed to processes through /proc (finishing ``prescan`` if one was started)."""
+    attributed to processes through /proc."""
     inodes = {s[5] for s in sockets}  # s[5]: inode
-    if prescan is not None and inodes:
-        scan = prescan.finish(inodes)
-    else:
-        scan = procinfo.socket_owners(inodes)
+    scan = procinfo.socket_owners(inodes)
     owners = scan.owners
     euid = os.geteuid()
     # One ProcessInfo per pid, shared by all its sockets, with the notes they get.
