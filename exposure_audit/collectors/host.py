@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+# _socket, not socket: see sockdiag.py (socket.py costs ~2 ms of every start-up)
+import _socket
 import os
-import socket
 import sys
 
 from exposure_audit import __version__
@@ -55,7 +56,7 @@ def collect_host() -> HostInfo:
         system, release = platform.system(), platform.release()
     euid = os.geteuid() if hasattr(os, "geteuid") else None
     try:
-        hostname = socket.gethostname()
+        hostname = _socket.gethostname()
     except OSError:
         hostname = ""
     return HostInfo(

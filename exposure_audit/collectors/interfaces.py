@@ -20,10 +20,11 @@ netifaces' per-family lists are read, merged with its ``'default'`` entries.
 
 from __future__ import annotations
 
+# _socket, not socket: see sockdiag.py (socket.py costs ~2 ms of every start-up)
+import _socket
 import contextlib
 import ipaddress
 import os
-import socket
 import struct
 import sys
 
@@ -230,7 +231,7 @@ def _interface(
             break
     addresses: list[Address] = []
     seen: set[tuple[str, int]] = set()
-    for af, family in ((socket.AF_INET, "ipv4"), (socket.AF_INET6, "ipv6")):
+    for af, family in ((_socket.AF_INET, "ipv4"), (_socket.AF_INET6, "ipv6")):
         for entry in families.get(af, ()):
             addr = _address(entry, family, shown, kind, warnings)
             if addr is not None and (addr.address, addr.prefixlen) not in seen:
@@ -335,7 +336,7 @@ def _netifaces_gateways(
         except Exception as exc:  # a C extension: anything
             warnings.append(CollectorWarning(COLLECTOR, f"cannot read the routing table: {exc}"))
     found: dict[tuple[str, str, str], bool] = {}
-    for af, family in ((socket.AF_INET, "ipv4"), (socket.AF_INET6, "ipv6")):
+    for af, family in ((_socket.AF_INET, "ipv4"), (_socket.AF_INET6, "ipv6")):
         for entry in table.get(af, ()) or ():
             if len(entry) >= 2:
                 key = (family, str(entry[0]).split("%", 1)[0], str(entry[1]))
@@ -354,7 +355,7 @@ def _netlink_gateways(names: dict[int, str]) -> dict[tuple[str, str, str], bool]
     no default at all for a multipath default route, and a policy-table default as
     not-default."""
     found: dict[tuple[str, str, str], bool] = {}
-    for af, family in ((socket.AF_INET, "ipv4"), (socket.AF_INET6, "ipv6")):
+    for af, family in ((_socket.AF_INET, "ipv4"), (_socket.AF_INET6, "ipv6")):
         body = _RTMSG.pack(af, 0, 0, 0, 0, 0, 0, 0, 0)
         for msg in _netlink_dump(_RTM_GETROUTE, body, _RTM_NEWROUTE):
             if len(msg) < _RTMSG.size:
@@ -371,7 +372,7 @@ def _netlink_gateways(names: dict[int, str]) -> dict[tuple[str, str, str], bool]
                 hops.extend(_nexthops(attrs[_RTA_MULTIPATH]))
             for raw, oif in hops:
                 try:
-                    gw = socket.inet_ntop(af, raw)
+                    gw = _socket.inet_ntop(af, raw)
                 except (OSError, ValueError):
                     continue
                 key = (family, gw, names.get(oif, str(oif)))
@@ -413,7 +414,7 @@ def _links(warnings: list[CollectorWarning]) -> dict[str, _Link]:
 def _netlink_dump(request: int, body: bytes, reply: int, timeout: float = 2.0) -> list[bytes]:
     """One rtnetlink dump: the payloads of every ``reply`` message. Raises OSError on
     anything unexpected (the caller falls back)."""
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
+    sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, 0)
     try:
         sock.settimeout(timeout)
         sock.bind((0, 0))
@@ -448,7 +449,7 @@ def _netlink_dump(request: int, body: bytes, reply: int, timeout: float = 2.0) -
 
 
 def _netlink_links() -> dict[str, _Link]:
-    body = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+    body = _IFINFOMSG.pack(_socket.AF_UNSPEC, 0, 0, 0, 0)
     links: dict[str, _Link] = {}
     for msg in _netlink_dump(_RTM_GETLINK, body, _RTM_NEWLINK):
         parsed = _parse_link(msg)
@@ -460,7 +461,7 @@ def _netlink_links() -> dict[str, _Link]:
 def _netlink_addresses() -> dict[int, dict[int, list[dict[str, str]]]]:
     """Addresses by interface index, shaped like ``netifaces.ifaddresses``: the fallback
     when netifaces fails (it raises on an interface name that is not valid UTF-8)."""
-    body = _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+    body = _IFADDRMSG.pack(_socket.AF_UNSPEC, 0, 0, 0, 0)
     out: dict[int, dict[int, list[dict[str, str]]]] = {}
     for msg in _netlink_dump(_RTM_GETADDR, body, _RTM_NEWADDR):
         if len(msg) < _IFADDRMSG.size:
@@ -469,12 +470,12 @@ def _netlink_addresses() -> dict[int, dict[int, list[dict[str, str]]]]:
         attrs = _attrs(msg[_IFADDRMSG.size :])
         # IPv4: IFA_LOCAL is this host's address (IFA_ADDRESS is the peer on a
         # point-to-point link). IPv6: IFA_ADDRESS.
-        raw = attrs.get(_IFA_LOCAL) if family == socket.AF_INET else None
+        raw = attrs.get(_IFA_LOCAL) if family == _socket.AF_INET else None
         raw = raw or attrs.get(_IFA_ADDRESS)
-        if family not in (socket.AF_INET, socket.AF_INET6) or not raw:
+        if family not in (_socket.AF_INET, _socket.AF_INET6) or not raw:
             continue
         try:
-            text = socket.inet_ntop(family, raw)
+            text = _socket.inet_ntop(family, raw)
         except (OSError, ValueError):
             continue
         entry = {"addr": text, "netmask": f"/{prefixlen}"}
@@ -617,7 +618,7 @@ def _psutil_links(warnings: list[CollectorWarning]) -> dict[str, _Link]:
         return {}
     index_of: dict[str, int] = {}
     with contextlib.suppress(OSError):
-        index_of = {n: i for i, n in socket.if_nameindex()}
+        index_of = {n: i for i, n in _socket.if_nameindex()}
     return {
         name: _Link(index_of.get(name), bool(st.isup), name.startswith("lo"), None, None)
         for name, st in stats.items()
