@@ -80,13 +80,17 @@ def test_not_root_is_unavailable_with_a_warning() -> None:
 @requires_tools
 def test_no_tools_is_unavailable_and_empty_ruleset_is_none() -> None:
     with namespaces(unique("eaF-c")) as (ns,):
+        # No table at all: the kernel's own table list says so, with or without tools.
+        for path in ("/nonexistent", None):
+            fw, pub, warnings = collect_in(ns, path=path)
+            assert (fw.backend, fw.chains, pub, warnings) == ("none", (), [], [])
+        v = evaluate(fw, "tcp", 22, "10.0.0.1", "eth0", "10.0.0.0/24")
+        assert v.result == "open" and "no ipv4 input filter" in v.evidence
+        # A table exists but no tool can read it: unavailable, and said so.
+        ns.run(["nft", "add table inet t"], check=True)
         fw, _, warnings = collect_in(ns, path="/nonexistent")
         assert fw.backend == "unavailable"
         assert any("no firewall tool found" in w.message for w in warnings)
-        fw, pub, warnings = collect_in(ns)
-        assert (fw.backend, fw.chains, pub, warnings) == ("none", (), [], [])
-        v = evaluate(fw, "tcp", 22, "10.0.0.1", "eth0", "10.0.0.0/24")
-        assert v.result == "open" and "no ipv4 input filter" in v.evidence
 
 
 @requires_tools
@@ -168,6 +172,7 @@ def test_a_source_that_fails_turns_open_into_unknown(tmp_path: Path) -> None:
         (tmp_path / tool).symlink_to(false if tool == "iptables-nft-save" else real)
     with namespaces(unique("eaF-c")) as (ns,):
         ns.run(["nft", "-f", str(FIX / "gt-default-drop.nft")], check=True)
+        ns.run(["nft", "add table ip filter"], check=True)  # so iptables-nft-save is run
         fw, _, warnings = collect_in(ns, path=str(tmp_path))
         assert [w.message for w in warnings] == ["iptables-nft-save failed: exit 1"]
         assert fw.backend == "nftables" and "partly read" in (fw.message or "")
@@ -183,6 +188,7 @@ STARTED = """
 from exposure_audit.collectors.firewall import start_firewall
 read = start_firewall()
 print(sorted(job.argv[0] for job in read.legacy_saves.values()))
+print(sorted(job.argv[0] for job in read.nft_saves.values()), read.nft_json is not None)
 fw, _pub, _w = read.finish()
 print(fw.backend)
 """
@@ -196,10 +202,25 @@ def test_legacy_save_runs_only_when_a_legacy_table_exists() -> None:
         chain = "add chain inet t in { type filter hook input priority 0; policy drop; }"
         ns.run(["nft", f"add table inet t; {chain}"], check=True)
         first = ns.run([sys.executable, "-c", STARTED], check=True, timeout=60).stdout.split("\n")
-        assert first[:2] == ["[]", "nftables"], first
+        assert first[:3] == ["[]", "[] True", "nftables"], first
         ns.run(["iptables-legacy", "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "DROP"],
                check=True)  # fmt: skip
         second = ns.run([sys.executable, "-c", STARTED], check=True, timeout=60).stdout.split("\n")
         assert second[0] == "['iptables-legacy-save']", second
         fw, _pub, _w = collect_in(ns)
         assert any(c.table.endswith("-legacy") and c.rules for c in fw.chains), fw.chains
+
+
+@requires_tools
+def test_only_commands_with_something_to_read_are_started() -> None:
+    """The kernel's table list (one netlink request) decides: no table, no process; an
+    ip6 table alone, ip6tables-nft-save and nft but not iptables-nft-save."""
+    with namespaces(unique("eaF-few")) as (ns,):
+        empty = ns.run([sys.executable, "-c", STARTED], check=True, timeout=60).stdout
+        assert empty.split("\n")[:3] == ["[]", "[] False", "none"], empty
+        ns.run(["nft", "add table ip6 t6; add table bridge br"], check=True)
+        six = ns.run([sys.executable, "-c", STARTED], check=True, timeout=60).stdout
+        assert six.split("\n")[1] == "['ip6tables-nft-save'] True", six
+        ns.run(["nft", "add table ip t4"], check=True)
+        both = ns.run([sys.executable, "-c", STARTED], check=True, timeout=60).stdout
+        assert both.split("\n")[1] == "['ip6tables-nft-save', 'iptables-nft-save'] True", both

@@ -4,8 +4,10 @@ Reads ``nft -j list ruleset`` (plus ``nft -a list ruleset`` for the rule text qu
 evidence), ``iptables-save`` / ``ip6tables-save`` for tables written by iptables-nft
 (their extensions, e.g. ``-m addrtype``, are opaque in nft's JSON) and
 ``iptables-legacy-save`` / ``ip6tables-legacy-save`` for the legacy backend (both may be
-active at once: a packet must pass both). Needs root; otherwise the backend is
-"unavailable" with a warning and every exposure stays ``unknown``. Never changes a rule.
+active at once: a packet must pass both). Only what exists is read: the kernel's
+nftables table list (nftlist.py, one netlink request) and /proc/net/ip_tables_names
+decide which commands start. Needs root; otherwise the backend is "unavailable" with a
+warning and every exposure stays ``unknown``. Never changes a rule.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 
-from exposure_audit.collectors.firewall import containers, iptables, nftables
+from exposure_audit.collectors.firewall import containers, iptables, nftables, nftlist
 from exposure_audit.model import (
     CollectorWarning,
     FirewallChain,
@@ -121,12 +123,23 @@ class FirewallRead:
         if not self.privileged:
             return
         commands = {fam: _save_commands(prefix, timeout) for fam, prefix in _FAMILIES}
+        # Only what has something to read: the kernel lists its nftables tables in one
+        # netlink round trip (None: it could not be asked, so every command runs).
+        tables = nftlist.list_tables(timeout)
+        families = None if tables is None else {family for family, _name in tables}
+        # No ip, ip6 or inet table at all: nothing inbound to read (legacy aside).
+        self.no_nft_tables = families is not None and not families & {"ip", "ip6", "inet"}
         # All at once; read in finish() in this order, which is what decides precedence.
         self.nft_saves = {
-            fam: _Command([cmd], timeout) for fam, (cmd, _) in commands.items() if cmd
+            fam: _Command([cmd], timeout)
+            for fam, (cmd, _) in commands.items()
+            if cmd and (families is None or fam in families)
         }
-        self.nft_json = _Command(["nft", "-j", "list", "ruleset"], timeout)
-        self.nft_text = _Command(["nft", "-a", "list", "ruleset"], timeout)  # evidence
+        self.nft_json: _Command | None = None
+        self.nft_text: _Command | None = None
+        if not self.no_nft_tables:
+            self.nft_json = _Command(["nft", "-j", "list", "ruleset"], timeout)
+            self.nft_text = _Command(["nft", "-a", "list", "ruleset"], timeout)  # evidence
         self.legacy_saves = {
             fam: _Command([cmd], timeout) for fam, (_, cmd) in commands.items() if cmd
         }
@@ -155,7 +168,7 @@ def _finish(
     chains: list[FirewallChain] = []
     published: list[PublishedPort] = []
     sources: list[str] = []
-    tools_found = False
+    tools_found = read.no_nft_tables  # the kernel itself said there is nothing to read
 
     # iptables-nft tables: read as iptables-save text (complete), skipped in the JSON
     skip: set[tuple[str, str]] = set()
@@ -180,10 +193,12 @@ def _finish(
         published.extend(pub)
         skip.update((fam, t) for t in tables)
 
-    out, err = nft_json.result()
-    text, _ = nft_text.result()
+    out, err, text = None, "", None
+    if nft_json is not None and nft_text is not None:  # else: no table to read
+        out, err = nft_json.result()
+        text, _ = nft_text.result()
     if out is None:
-        if "not found" not in err:
+        if err and "not found" not in err:
             warnings.append(CollectorWarning("firewall", err))
     else:
         tools_found = True
