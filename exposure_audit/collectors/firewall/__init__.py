@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 
-from exposure_audit.collectors.firewall import containers, iptables, nftables, nftlist
+from exposure_audit.collectors.firewall import containers, nftlist
 from exposure_audit.model import (
     CollectorWarning,
     FirewallChain,
@@ -165,6 +165,9 @@ def _finish(
 ) -> tuple[FirewallFacts, list[PublishedPort], list[CollectorWarning]]:
     nft_saves, nft_json, nft_text = read.nft_saves, read.nft_json, read.nft_text
     legacy_saves = read.legacy_saves
+    if nft_saves or legacy_saves or nft_json is not None:
+        # the parsers, only when there is something to parse (no table: nothing ran)
+        from exposure_audit.collectors.firewall import iptables, nftables
     chains: list[FirewallChain] = []
     published: list[PublishedPort] = []
     sources: list[str] = []
