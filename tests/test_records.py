@@ -148,6 +148,9 @@ def test_importing_the_model_compiles_nothing_and_imports_no_dataclasses() -> No
         "assert m.Listener.__init__.__code__.co_name == 'stub'; "
         "m.Listener('tcp', 'ipv4', '0.0.0.0', 80); "
         "assert m.Listener.__init__.__code__.co_filename == '<record Listener>'; "
+        "assert m.Listener.__repr__.__code__.co_name == 'stub'; "  # compiled when first used
+        "assert repr(m.Gateway('ipv4', '10.0.0.1', 'eth0', True)).startswith('Gateway('); "
+        "assert m.Gateway.__hash__.__code__.co_filename == '<record Gateway>'; "
         "assert m.Facts.__init__.__code__.co_name == 'stub'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
