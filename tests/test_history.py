@@ -201,6 +201,14 @@ def test_schema_major_change_warns(tmp_path: Path, capsys: pytest.CaptureFixture
     base.write_text(json.dumps(old))
     apply_history_and_delivery(_args("--baseline", str(base)), report([finding("a")]), "high")
     assert capsys.readouterr().err == ""
+    # Report 2.0 changed only the embedded facts: a 1.x baseline compares without a word.
+    new = report([finding("a")])
+    new["schema_version"] = "2.0"
+    apply_history_and_delivery(_args("--baseline", str(base)), new, "high")
+    assert capsys.readouterr().err == ""
+    new["schema_version"] = "3.0"
+    apply_history_and_delivery(_args("--baseline", str(base)), new, "high")
+    assert "schema 1.7, this one 3.0" in capsys.readouterr().err
 
 
 def test_previous_report(tmp_path: Path) -> None:
