@@ -19,9 +19,13 @@ the same collect on TREE in a "before" column of the same run, e.g.
     git archive HEAD~3 exposure_audit | tar -x -C /tmp/before
     sudo .venv/bin/python bench/bench_collect.py --baseline /tmp/before
 
+``--ruleset FILE`` loads a firewall ruleset in the namespace first, so that collect has
+rules to read as on a host with ufw or Docker (without one, the namespace has no
+table and collect starts no firewall command).
+
 Needs root (ip netns). Usage:
     sudo .venv/bin/python bench/bench_collect.py [--sizes 100,1000,10000] [--reps 7] [--stages]
-        [--baseline TREE]
+        [--baseline TREE] [--ruleset tests/fixtures/firewall/ufw.rules]
 """
 
 from __future__ import annotations
@@ -163,11 +167,23 @@ def _stages(reps: int) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
+def load_ruleset(path: str) -> None:
+    """Load a firewall ruleset into the current namespace: ``*.nft`` with nft, anything
+    else as iptables-save text with iptables-nft-restore (ufw, Docker)."""
+    if path.endswith(".nft"):
+        subprocess.run(["nft", "-f", path], check=True)
+    else:
+        with open(path, "rb") as fh:
+            subprocess.run(["iptables-nft-restore"], stdin=fh, check=True)
+
+
 def inner(
-    n: int, reps: int, stages: bool = False, baseline: str | None = None
+    n: int, reps: int, stages: bool = False, baseline: str | None = None, ruleset: str | None = None
 ) -> dict[str, object]:
     """Runs inside the namespace: open n listeners, time every command."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    if ruleset:
+        load_ruleset(ruleset)
     children: list[subprocess.Popen[str]] = []
     per = [n // PROCS + (1 if i < n % PROCS else 0) for i in range(PROCS)]
     offset = 0
@@ -245,7 +261,7 @@ def _bench_env() -> dict[str, str]:
 
 
 def run_in_namespace(
-    n: int, reps: int, stages: bool, baseline: str | None = None
+    n: int, reps: int, stages: bool, baseline: str | None = None, ruleset: str | None = None
 ) -> dict[str, object]:
     name = f"eaL-bench-{uuid.uuid4().hex[:6]}"
     subprocess.run(["ip", "netns", "add", name], check=True)
@@ -264,6 +280,7 @@ def run_in_namespace(
                 str(reps),
                 *(["--stages"] if stages else []),
                 *(["--baseline", baseline] if baseline else []),
+                *(["--ruleset", ruleset] if ruleset else []),
             ],
             capture_output=True,
             text=True,
@@ -347,16 +364,26 @@ def main() -> int:
     parser.add_argument(
         "--stages", action="store_true", help="also time each stage of a collect in-process"
     )
+    parser.add_argument(
+        "--ruleset",
+        metavar="FILE",
+        help="load this firewall ruleset in the namespace first (*.nft: nft -f; else "
+        "iptables-save text, e.g. tests/fixtures/firewall/ufw.rules): collect then reads "
+        "it, as on a host with a firewall",
+    )
     args = parser.parse_args()
     if args.inner is not None:
-        print(json.dumps(inner(args.inner, args.reps, args.stages, args.baseline)))
+        result = inner(args.inner, args.reps, args.stages, args.baseline, args.ruleset)
+        print(json.dumps(result))
         return 0
     if os.geteuid() != 0 or shutil.which("ip") is None:
         print("needs root and iproute2 (ip netns) to build its own namespace", file=sys.stderr)
         return 2
     baseline = str(Path(args.baseline).resolve()) if args.baseline else None
+    ruleset = str(Path(args.ruleset).resolve()) if args.ruleset else None
     results = [
-        run_in_namespace(int(n), args.reps, args.stages, baseline) for n in args.sizes.split(",")
+        run_in_namespace(int(n), args.reps, args.stages, baseline, ruleset)
+        for n in args.sizes.split(",")
     ]
     if args.json:
         print(json.dumps(results, indent=2))
