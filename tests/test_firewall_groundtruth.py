@@ -66,6 +66,10 @@ SCENARIOS = (
         ("A", "tcp", 8002): "filtered", ("A", "tcp", 9000): "filtered",
         ("A", "udp", 5353): "filtered",
     }),
+    ("nft set in an iptables-named table", "nft", "gt-ip-filter-set.nft", {
+        ("A", "tcp", 8000): "filtered", ("B", "tcp", 8001): "filtered",
+        ("A", "tcp", 9000): "open", ("B", "tcp", 22): "open", ("A6", "tcp", 8000): "open",
+    }),
     ("firewalld zones (nft)", "nft", "firewalld.nft", {
         ("A", "tcp", 22): "open", ("A", "tcp", 9090): "open", ("B", "tcp", 9090): "filtered",
         ("B", "tcp", 8000): "open", ("A", "tcp", 8000): "filtered", ("A6", "tcp", 22): "open",

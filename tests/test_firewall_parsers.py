@@ -163,3 +163,40 @@ def test_nft_tcp_flags_are_decided_for_a_first_syn() -> None:
     got = [evaluate(fw, "tcp", p, "10.0.0.1", "e", "10.0.0.0/24").result for p in (1, 2, 3)]
     assert got == ["open", "open", "filtered"]
     assert all(not r.unknown for c in chains for r in c.rules)
+
+
+def test_table_traits_tell_which_tables_an_iptables_save_can_speak_for() -> None:
+    """(iptables extension present, nft-only construct present) per table: the collector
+    reads a table from iptables-nft-save only for (True, False)."""
+
+    def rule(family: str, table: str, *expr: object) -> dict:  # type: ignore[type-arg]
+        return {"rule": {"family": family, "table": table, "chain": "INPUT", "expr": list(expr)}}
+
+    xt = {"xt": {"type": "match", "name": "addrtype"}}
+    anon_set = {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+                          "right": {"set": [22, 80]}}}  # fmt: skip
+    named = {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                       "right": "@trusted"}}  # fmt: skip
+    vmap = {"vmap": {"key": {"ct": {"key": "state"}}, "data": {"set": []}}}
+    data = {"nftables": [
+        {"metainfo": {"version": "1.0.6"}},
+        rule("ip", "filter", xt, {"accept": None}),
+        rule("ip", "nat", {"accept": None}),
+        rule("ip6", "filter", xt), rule("ip6", "filter", anon_set),
+        rule("inet", "t", named), rule("ip", "mangle", vmap),
+        {"rule": "garbage"}, "garbage",
+    ]}  # fmt: skip
+    assert nftables.table_traits(data) == {
+        ("ip", "filter"): (True, False),
+        ("ip", "nat"): (False, False),
+        ("ip6", "filter"): (True, True),
+        ("inet", "t"): (False, True),
+        ("ip", "mangle"): (False, True),
+    }
+    assert nftables.table_traits({"nope": 1}) == {} and nftables.table_traits([]) == {}
+    deep: dict = {"accept": None}  # type: ignore[type-arg]
+    for _ in range(200):
+        deep = {"x": deep}
+    assert nftables.table_traits({"nftables": [rule("ip", "raw", deep)]}) == {
+        ("ip", "raw"): (False, True)  # too deep to be iptables': not trusted to a save
+    }

@@ -2,7 +2,8 @@
 
 Reads ``nft -j list ruleset`` (plus ``nft -a list ruleset`` for the rule text quoted as
 evidence), ``iptables-save`` / ``ip6tables-save`` for tables written by iptables-nft
-(their extensions, e.g. ``-m addrtype``, are opaque in nft's JSON) and
+(their extensions, e.g. ``-m addrtype``, are opaque in nft's JSON; a table without any,
+or with nft-only sets and maps that a save would misprint, is read from the JSON) and
 ``iptables-legacy-save`` / ``ip6tables-legacy-save`` for the legacy backend (both may be
 active at once: a packet must pass both). Only what exists is read: the kernel's
 nftables table list (nftlist.py, one netlink request) and /proc/net/ip_tables_names
@@ -24,6 +25,10 @@ from exposure_audit.model import (
     PublishedPort,
 )
 from exposure_audit.spawn import Spawned, which
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 TIMEOUT = 5.0
 _MAX_OUTPUT = 64 * 1024 * 1024
@@ -173,29 +178,8 @@ def _finish(
     sources: list[str] = []
     tools_found = read.no_nft_tables  # the kernel itself said there is nothing to read
 
-    # iptables-nft tables: read as iptables-save text (complete), skipped in the JSON
-    skip: set[tuple[str, str]] = set()
-    for fam, job in nft_saves.items():
-        cmd = job.argv[0]
-        out, err = job.result()
-        if out is None:
-            if "not found" not in err:
-                warnings.append(CollectorWarning("firewall", err))
-            continue
-        tools_found = True
-        tables = _save_tables(out)
-        try:
-            got, pub = iptables.parse_save(out, fam)
-        except iptables.IptablesFormatError as exc:
-            warnings.append(CollectorWarning("firewall", f"{cmd}: {exc}"))
-            continue
-        got = [c for c in got if c.table in tables]
-        if any(c.rules or c.policy not in (None, "accept") for c in got) or pub:
-            sources.append("iptables-nft")
-        chains.extend(got)
-        published.extend(pub)
-        skip.update((fam, t) for t in tables)
-
+    # nft's JSON first: it decides which tables the saves may speak for.
+    nft_data: Any = None
     out, err, text = None, "", None
     if nft_json is not None and nft_text is not None:  # else: no table to read
         out, err = nft_json.result()
@@ -206,8 +190,46 @@ def _finish(
     else:
         tools_found = True
         try:
-            got, pub = nftables.parse_ruleset(json.loads(out), text, skip)
-        except (ValueError, nftables.NftFormatError) as exc:
+            nft_data = json.loads(out)
+        except ValueError as exc:
+            warnings.append(CollectorWarning("firewall", f"nft -j list ruleset: {exc}"))
+    traits = nftables.table_traits(nft_data) if nft_data is not None else {}
+
+    # iptables-nft tables: read as iptables-save text, which shows the iptables
+    # extensions nft's JSON cannot ("xt" expressions), and skipped in the JSON. But a
+    # save prints what it does not understand as if it were not there (iptables 1.8.9:
+    # "tcp dport { 22, 80 } drop" as "-p tcp -j DROP", all of TCP), so a table with
+    # nft-only constructs (sets, maps), or without any extension, is read from the JSON.
+    skip: set[tuple[str, str]] = set()
+    for fam, job in nft_saves.items():
+        cmd = job.argv[0]
+        out, err = job.result()
+        if out is None:
+            if "not found" not in err:
+                warnings.append(CollectorWarning("firewall", err))
+            continue
+        tools_found = True
+        tables = _save_tables(out)
+        if nft_data is not None:
+            tables = {t for t in tables if traits.get((fam, t), (False, False)) == (True, False)}
+        try:
+            got, pub = iptables.parse_save(out, fam)
+        except iptables.IptablesFormatError as exc:
+            warnings.append(CollectorWarning("firewall", f"{cmd}: {exc}"))
+            continue
+        got = [c for c in got if c.table in tables]
+        if "nat" not in tables:
+            pub = []  # DNAT publishes come from the nat table: read from the JSON then
+        if any(c.rules or c.policy not in (None, "accept") for c in got) or pub:
+            sources.append("iptables-nft")
+        chains.extend(got)
+        published.extend(pub)
+        skip.update((fam, t) for t in tables)
+
+    if nft_data is not None:
+        try:
+            got, pub = nftables.parse_ruleset(nft_data, text, skip)
+        except nftables.NftFormatError as exc:
             warnings.append(CollectorWarning("firewall", f"nft -j list ruleset: {exc}"))
         else:
             if got or pub:

@@ -377,6 +377,44 @@ def _convert_rule(exprs: list[Any], text: str, sets: dict[str, list[Any]]) -> li
 # --------------------------------------------------------------------------- ruleset
 
 
+def table_traits(data: Any) -> dict[tuple[str, str], tuple[bool, bool]]:
+    """(family, table) -> (has an iptables extension ("xt"), has an nft-only construct)
+    over the rules of one ``nft -j list ruleset``. nft-only: anonymous or named sets,
+    maps and verdict maps, which iptables-nft never writes and iptables-save cannot
+    show."""
+    out: dict[tuple[str, str], tuple[bool, bool]] = {}
+    if not isinstance(data, dict) or not isinstance(data.get("nftables"), list):
+        return out
+    for obj in data["nftables"]:
+        if not isinstance(obj, dict) or not isinstance(obj.get("rule"), dict):
+            continue
+        rule = obj["rule"]
+        key = (str(rule.get("family")), str(rule.get("table")))
+        xt, native = out.get(key, (False, False))
+        found: set[str] = set()
+        _constructs(rule.get("expr"), found, 0)
+        out[key] = (xt or "xt" in found, native or bool(found & _NFT_ONLY))
+    return out
+
+
+_NFT_ONLY = frozenset({"set", "map", "vmap", "@"})
+
+
+def _constructs(node: Any, found: set[str], depth: int) -> None:
+    if depth > 64:
+        found.add("@")  # absurdly deep: treat as not representable by iptables
+        return
+    if isinstance(node, dict):
+        for k, v in node.items():
+            found.add(k)
+            _constructs(v, found, depth + 1)
+    elif isinstance(node, list):
+        for v in node:
+            _constructs(v, found, depth + 1)
+    elif isinstance(node, str) and node.startswith("@"):
+        found.add("@")  # a named set or map lookup
+
+
 def parse_ruleset(
     data: Any, text: str | None = None, skip_tables: Iterable[tuple[str, str]] = ()
 ) -> tuple[list[FirewallChain], list[PublishedPort]]:
