@@ -200,3 +200,22 @@ def test_table_traits_tell_which_tables_an_iptables_save_can_speak_for() -> None
     assert nftables.table_traits({"nftables": [rule("ip", "raw", deep)]}) == {
         ("ip", "raw"): (False, True)  # too deep to be iptables': not trusted to a save
     }
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list(" \t-AINPUT\"'\\#:,./0123456789x\x0b\x1f\xa0é")), max_size=40
+    )
+)
+def test_iptables_line_split_is_shlex_split(line: str) -> None:
+    """The fast split takes only lines where str.split and shlex.split agree."""
+    import shlex
+
+    try:
+        want = shlex.split(line)
+    except ValueError:
+        with pytest.raises(ValueError):
+            iptables._split(line)
+        return
+    assert iptables._split(line) == want
