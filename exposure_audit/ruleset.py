@@ -298,7 +298,8 @@ class _Where:
     what: str  # "rule EA-DEV-001", "port 8000", "framework django"
 
     def error(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.file}: {self.what}: key '{shown(key)}': {message}")
+        # shown(message) too: it may quote the hostile value itself (a port of "\n")
+        return ConfigError(f"{self.file}: {self.what}: key '{shown(key)}': {shown(message)}")
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:

@@ -376,6 +376,15 @@ def test_hostile_documents_give_a_config_error_or_a_ruleset(docs: list[dict]) ->
         assert all(r.severity in SEVERITIES for r in rs.rules)
 
 
+@pytest.mark.parametrize("value", ["\n", "80\x1b[2J", "1-\u202e9"])
+def test_a_hostile_port_value_is_shown_escaped_in_one_line(value: str) -> None:
+    """Found by the property test above: the value itself is quoted in the message."""
+    with pytest.raises(ConfigError) as err:
+        load_documents([(Path("/rules/p.toml"), {"port": [{"port": value}]})])
+    text = str(err.value)
+    assert text.isprintable() and "bad port range" in text, text
+
+
 def test_readme_examples_load(tmp_path: Path) -> None:
     """Every TOML example in rules/README.md is valid: the docs cannot drift from the code."""
     from exposure_audit.config import load_config
