@@ -73,7 +73,7 @@ def default_config_path() -> Path:
 
 
 def _fail(path: Path, what: str, key: str, message: str) -> ConfigError:
-    return ConfigError(f"{path}: {what}: key '{shown(key)}': {message}")
+    return ConfigError(f"{path}: {what}: key '{shown(key)}': {shown(message)}")
 
 
 def _parse_expires(path: Path, what: str, value: Any) -> str:
