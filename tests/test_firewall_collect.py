@@ -189,8 +189,10 @@ from exposure_audit.collectors.firewall import start_firewall
 read = start_firewall()
 print(sorted(job.argv[0] for job in read.legacy_saves.values()))
 print(sorted(job.argv[0] for job in read.nft_saves.values()), read.nft_json is not None)
+text_at_start = read.nft_text is not None
 fw, _pub, _w = read.finish()
 print(fw.backend)
+print("nft -a:", text_at_start, read.nft_text is not None)
 """
 
 
@@ -224,3 +226,26 @@ def test_only_commands_with_something_to_read_are_started() -> None:
         ns.run(["nft", "add table ip t4"], check=True)
         both = ns.run([sys.executable, "-c", STARTED], check=True, timeout=60).stdout
         assert both.split("\n")[1] == "['ip6tables-nft-save', 'iptables-nft-save'] True", both
+
+
+@requires_tools
+def test_nft_text_waits_when_iptables_tables_may_be_all_there_is() -> None:
+    """ufw (iptables-nft tables with extensions): the saves are read, nft's JSON only
+    checks them, and `nft -a` (evidence text for JSON-read tables) never starts. An
+    nft-native table: `nft -a` starts at once. An iptables-named table without any
+    extension is read from the JSON, so `nft -a` starts when that is known."""
+    with namespaces(unique("eaF-txt")) as (ns,):
+        ns.run(["iptables-nft-restore"], input=(FIX / "ufw.rules").read_text(), check=True)
+        out = ns.run([sys.executable, "-c", STARTED], check=True, timeout=60).stdout.split("\n")
+        assert out[2:4] == ["iptables-nft", "nft -a: False False"], out
+    with namespaces(unique("eaF-txt")) as (ns,):
+        ns.run(["nft", "-f", str(FIX / "gt-default-drop.nft")], check=True)
+        out = ns.run([sys.executable, "-c", STARTED], check=True, timeout=60).stdout.split("\n")
+        assert out[2:4] == ["nftables", "nft -a: True True"], out
+    with namespaces(unique("eaF-txt")) as (ns,):
+        ns.run(["nft", "-f", str(FIX / "gt-ip-filter-set.nft")], check=True)
+        out = ns.run([sys.executable, "-c", STARTED], check=True, timeout=60).stdout.split("\n")
+        assert out[2:4] == ["nftables", "nft -a: False True"], out
+        fw, _, _ = collect_in(ns)
+        texts = [r.text for c in fw.chains for r in c.rules]
+        assert texts == ["tcp dport { 8000, 8001 } drop"], texts  # nft's own words

@@ -66,6 +66,8 @@ def _save_tables(text: str) -> set[str]:
 
 
 _FAMILIES = (("ip", "iptables"), ("ip6", "ip6tables"))
+# The tables iptables-nft creates (ufw, Docker).
+_IPTABLES_TABLES = frozenset({"filter", "nat", "mangle", "raw", "security"})
 
 
 def _save_commands(prefix: str, timeout: float) -> tuple[str | None, str | None]:
@@ -142,12 +144,22 @@ class FirewallRead:
         }
         self.nft_json: _Command | None = None
         self.nft_text: _Command | None = None
+        self.timeout = timeout
         if not self.no_nft_tables:
             self.nft_json = _Command(["nft", "-j", "list", "ruleset"], timeout)
-            self.nft_text = _Command(["nft", "-a", "list", "ruleset"], timeout)  # evidence
+            # The rule text quoted as evidence, for tables read from the JSON. Only
+            # iptables-named tables (ufw, Docker) are usually read from the saves
+            # instead: then it starts later, and only if the JSON is needed after all.
+            inbound = [(f, n) for f, n in tables or () if f in ("ip", "ip6", "inet")]
+            if tables is None or not all(f != "inet" and n in _IPTABLES_TABLES for f, n in inbound):
+                self.start_nft_text()
         self.legacy_saves = {
             fam: _Command([cmd], timeout) for fam, (_, cmd) in commands.items() if cmd
         }
+
+    def start_nft_text(self) -> None:
+        if self.nft_text is None:
+            self.nft_text = _Command(["nft", "-a", "list", "ruleset"], self.timeout)
 
     def finish(self) -> tuple[FirewallFacts, list[PublishedPort], list[CollectorWarning]]:
         """The inbound ruleset (normalised) and DNAT-published container ports."""
@@ -168,8 +180,7 @@ class FirewallRead:
 def _finish(
     read: FirewallRead, warnings: list[CollectorWarning]
 ) -> tuple[FirewallFacts, list[PublishedPort], list[CollectorWarning]]:
-    nft_saves, nft_json, nft_text = read.nft_saves, read.nft_json, read.nft_text
-    legacy_saves = read.legacy_saves
+    nft_saves, nft_json, legacy_saves = read.nft_saves, read.nft_json, read.legacy_saves
     if nft_saves or legacy_saves or nft_json is not None:
         # the parsers, only when there is something to parse (no table: nothing ran)
         from exposure_audit.collectors.firewall import iptables, nftables
@@ -180,10 +191,9 @@ def _finish(
 
     # nft's JSON first: it decides which tables the saves may speak for.
     nft_data: Any = None
-    out, err, text = None, "", None
-    if nft_json is not None and nft_text is not None:  # else: no table to read
+    out, err = None, ""
+    if nft_json is not None:  # else: no table to read
         out, err = nft_json.result()
-        text, _ = nft_text.result()
     if out is None:
         if err and "not found" not in err:
             warnings.append(CollectorWarning("firewall", err))
@@ -227,6 +237,11 @@ def _finish(
         skip.update((fam, t) for t in tables)
 
     if nft_data is not None:
+        text = None
+        if nftables.has_rules(nft_data, skip):  # its evidence text is needed after all
+            read.start_nft_text()
+            assert read.nft_text is not None
+            text, _ = read.nft_text.result()
         try:
             got, pub = nftables.parse_ruleset(nft_data, text, skip)
         except nftables.NftFormatError as exc:
