@@ -157,3 +157,34 @@ def test_cli_writes_textfile_and_marks_a_failed_run(tmp_path: Path) -> None:
     fams = _families(prom.read_text())
     assert _value(fams["exposure_audit_last_run_success"]) == 0
     assert "exposure_audit_findings" not in fams
+
+
+def test_cli_since_last_exports_new_and_resolved_counts(tmp_path: Path) -> None:
+    """With --since-last the textfile carries what changed since the previous run: the
+    first run counts every finding as new, the next ones what came and went."""
+    from test_exit_codes import _listener, run_cli, write_facts
+
+    prom = tmp_path / "exposure_audit.prom"
+    state = ["--since-last", "--state-dir", str(tmp_path / "state"), "-o", str(prom)]
+    two = write_facts(tmp_path / "two.json", _listener(8000), _listener(5432))
+    res = run_cli("--facts", str(two), *state, "--fail-on", "none")
+    assert res.returncode == 0, res.stderr
+    fams = _families(prom.read_text())
+    first_new = _value(fams["exposure_audit_new_findings"])
+    assert first_new >= 2 and _value(fams["exposure_audit_resolved_findings"]) == 0
+    assert first_new == _value(fams["exposure_audit_findings"], severity="high") + sum(
+        _value(fams["exposure_audit_findings"], severity=s)
+        for s in ("critical", "medium", "low", "info")
+    )
+    run_cli("--facts", str(two), *state, "--fail-on", "none")  # nothing changed
+    fams = _families(prom.read_text())
+    assert _value(fams["exposure_audit_new_findings"]) == 0
+    assert _value(fams["exposure_audit_resolved_findings"]) == 0
+    one = write_facts(tmp_path / "one.json", _listener(8000))  # 5432 closed
+    run_cli("--facts", str(one), *state, "--fail-on", "none")
+    fams = _families(prom.read_text())
+    assert _value(fams["exposure_audit_new_findings"]) == 0
+    assert _value(fams["exposure_audit_resolved_findings"]) >= 1
+    # Without --since-last there is nothing to compare: no such series at all.
+    run_cli("--facts", str(one), "-o", str(prom), "--fail-on", "none")
+    assert "exposure_audit_new_findings" not in _families(prom.read_text())

@@ -325,6 +325,24 @@ def render_all(
     return rendered
 
 
+def with_change_counts(
+    rendered: list[tuple[Output, bytes]], report: dict[str, Any], diff: Any
+) -> list[tuple[Output, bytes]]:
+    """Prometheus outputs again, with the new and resolved (unwaived) finding counts of
+    --since-last / --baseline, which are known only once the report is compared."""
+    from exposure_audit.render import Format
+    from exposure_audit.render.prometheus import render_prometheus
+
+    new = sum(1 for f in diff.new if not f.get("waived"))
+    resolved = sum(1 for f in diff.resolved if not f.get("waived"))
+    out = []
+    for o, data in rendered:
+        if o.format is Format.PROMETHEUS:
+            data = render_prometheus(report, new, resolved).encode("utf-8", "backslashreplace")
+        out.append((o, data))
+    return out
+
+
 def _width() -> int:
     return max(40, min(shutil.get_terminal_size((100, 24)).columns, 160))
 
@@ -382,6 +400,8 @@ def run(args: argparse.Namespace) -> int:
         report = build(args, evaluation)
         rendered = render_all(args, plan, templates, report)
         outcome = cron.compare(report, fail_on(args), cron_stdout_format(plan))
+        if outcome.diff is not None:
+            rendered = with_change_counts(rendered, report, outcome.diff)
         if outcome.stdout_text is not None:
             changes = outcome.stdout_text.encode("utf-8", errors="backslashreplace")
             rendered = [(o, changes if o.path == "-" else d) for o, d in rendered]
