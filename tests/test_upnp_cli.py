@@ -8,6 +8,9 @@ import sys
 
 from tests.netns import cli_argv
 
+# The tests' guard variable removed: only for commands sent to loopback.
+UPNP_ALLOWED = {"EXPOSURE_AUDIT_NO_UPNP": "0"}
+
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -20,11 +23,27 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 def test_disabled_by_environment_exits_2_and_sends_nothing() -> None:
-    proc = run_cli(env={"EXPOSURE_AUDIT_NO_UPNP": "1"})
-    assert proc.returncode == 2
-    assert "UPnP is disabled by EXPOSURE_AUDIT_NO_UPNP=1" in proc.stderr
-    assert "--igd" in proc.stderr
-    assert proc.stdout == ""
+    """Even to a router named with --igd: the switch is absolute, as for run/collect.
+    (A listener on loopback would see the request; none arrives.)"""
+    import socket
+
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        srv.settimeout(0.5)
+        url = f"http://127.0.0.1:{srv.getsockname()[1]}/rootDesc.xml"
+        for args in ((), ("--igd", url)):
+            proc = run_cli(*args, env={"EXPOSURE_AUDIT_NO_UPNP": "1"})
+            assert proc.returncode == 2
+            assert "UPnP is disabled by EXPOSURE_AUDIT_NO_UPNP=1" in proc.stderr
+            assert proc.stdout == ""
+        try:
+            conn, _ = srv.accept()
+        except TimeoutError:
+            pass
+        else:
+            conn.close()
+            raise AssertionError("the router was contacted despite EXPOSURE_AUDIT_NO_UPNP=1")
 
 
 def test_no_upnp_flag_exits_2() -> None:
@@ -41,9 +60,10 @@ def test_bad_timeout_is_a_usage_error() -> None:
 
 
 def test_igd_that_refuses_is_exit_3_with_a_clear_message() -> None:
-    # port 9 on loopback: nothing listens (connection refused), with NO_UPNP=1 set:
-    # --igd names the one host to ask, so the command proceeds
-    proc = run_cli("--igd", "http://127.0.0.1:9/rootDesc.xml", "--upnp-timeout", "1")
+    # port 9 on loopback: nothing listens (connection refused); UPnP allowed for this run
+    proc = run_cli(
+        "--igd", "http://127.0.0.1:9/rootDesc.xml", "--upnp-timeout", "1", env=UPNP_ALLOWED
+    )
     assert proc.returncode == 3, proc.stderr
     assert "connection refused" in proc.stdout
     assert "Traceback" not in proc.stderr

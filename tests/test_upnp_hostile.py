@@ -9,6 +9,7 @@ inside namespaces, so multicast never touches the host network.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
@@ -208,6 +209,7 @@ def test_html_and_control_characters_in_names_stay_inert_text() -> None:
             capture_output=True,
             text=True,
             timeout=30,
+            env={**os.environ, "EXPOSURE_AUDIT_NO_UPNP": "0"},  # the IGD is on loopback
         )
     assert facts.status == "ok"
     assert facts.friendly_name == "<script>alert('pwned')</script><img src=x onerror=alert(1)>"

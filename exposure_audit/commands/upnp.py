@@ -37,8 +37,7 @@ the address that answered, only from private/link-local/loopback addresses, with
 size and time limits, and no redirects are followed.
 
 UPnP off: with EXPOSURE_AUDIT_NO_UPNP=1 (or --no-upnp) this command sends nothing
-and exits 2, unless --igd names the one router to ask (then only that host is
-contacted).
+at all, not even to an --igd URL, and exits 2 (as run and collect send nothing then).
 
 exit codes:
   0  the mappings were listed, or no UPnP gateway answered (a normal outcome)
@@ -101,11 +100,13 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.no_upnp:
         raise UsageError("UPnP is disabled by --no-upnp: nothing to list")
-    if env_no_upnp() and not args.igd:
+    if env_no_upnp():
+        # Absolute, as for run and collect: the switch exists for machines whose network
+        # must not see UPnP traffic at all, an explicitly named router included.
         value = os.environ.get("EXPOSURE_AUDIT_NO_UPNP", "")
         raise UsageError(
-            f"UPnP is disabled by EXPOSURE_AUDIT_NO_UPNP={value}; unset it, or pass "
-            "--igd URL to ask one router only"
+            f"UPnP is disabled by EXPOSURE_AUDIT_NO_UPNP={value}: nothing sent; unset it "
+            "to ask the router (--igd URL: that router only)"
         )
     from exposure_audit.collectors.upnp import UpnpOptions, collect_upnp
 
