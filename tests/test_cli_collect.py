@@ -130,6 +130,7 @@ def test_env_no_upnp_is_the_default() -> None:
     res = cli("collect", "--igd", "http://169.254.169.254/rootDesc.xml")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["upnp"]["status"] == "disabled"
+    assert "--igd ignored: UPnP is off (EXPOSURE_AUDIT_NO_UPNP is set)" in res.stderr
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1e9", "soon"])

@@ -73,7 +73,10 @@ def options_from_args(args: argparse.Namespace) -> CollectOptions:
             f"{MAX_UPNP_TIMEOUT:g} (got {timeout:g})"
         )
     if args.no_upnp and args.igd:
-        print("exposure-audit: note: --igd ignored: UPnP is off (--no-upnp)", file=sys.stderr)
+        from exposure_audit.options import env_no_upnp
+
+        why = "EXPOSURE_AUDIT_NO_UPNP is set" if env_no_upnp() else "--no-upnp"
+        print(f"exposure-audit: note: --igd ignored: UPnP is off ({why})", file=sys.stderr)
     return CollectOptions(
         upnp=not args.no_upnp,
         igd_url=None if args.no_upnp else args.igd,
