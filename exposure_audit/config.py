@@ -17,10 +17,14 @@ another, which must exist. Format (see rules/README.md)::
     reason = "demo box on an isolated network"   # required
     expires = 2026-12-31      # optional TOML date: the waiver holds through that day
 
-``[[waiver]]`` and ``[defaults]`` are validated strictly here. Other engineers' sections
-(scheduling, notifications) are listed in ``OTHER_SECTIONS``, kept raw in
-``Config.sections`` and validated by their own modules; any other top-level key is an
-error, so a typo does not silently disable a setting.
+    [webhook]                 # what --webhook and its flags say; flags win
+    url = "https://hooks.example.com/T0/B0/x"   # keep the file private (chmod 600)
+    changes_only = true       # --webhook-changes-only
+    strict = false            # --webhook-strict
+    timeout = 5               # --webhook-timeout, seconds
+
+Every section and key is validated strictly here; any other is an error, so a typo does
+not silently disable a setting.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ from __future__ import annotations
 import datetime as _dt
 import ipaddress
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,13 +41,11 @@ from exposure_audit.errors import ConfigError, shown
 from exposure_audit.model import SEVERITIES, Waiver
 from exposure_audit.ruleset import PROTOCOLS, did_you_mean, read_toml, type_name
 
-# Sections this module validates.
-OWN_SECTIONS: tuple[str, ...] = ("defaults", "waiver")
-# Sections that belong to other parts of the tool: accepted here, validated there.
-# Extend this set (in this file) when a module gains a config section.
-OTHER_SECTIONS: frozenset[str] = frozenset({"schedule", "notify", "webhook", "report"})
+# The sections of the file; anything else is an error.
+OWN_SECTIONS: tuple[str, ...] = ("defaults", "waiver", "webhook")
 
 DEFAULTS_KEYS: tuple[str, ...] = ("fail_on", "default_waivers")
+WEBHOOK_KEYS: tuple[str, ...] = ("url", "changes_only", "strict", "timeout")
 WAIVER_KEYS: tuple[str, ...] = (
     "rule",
     "reason",
@@ -58,12 +59,23 @@ DEFAULT_WAIVERS_FILE = Path("waivers") / "default-waivers.toml"
 
 
 @dataclass(frozen=True)
+class WebhookConfig:
+    """The [webhook] section: defaults for --webhook and its flags."""
+
+    url: str | None = None
+    changes_only: bool = False
+    strict: bool = False
+    timeout: float | None = None
+    private: bool = True  # the config file is readable by its owner only
+
+
+@dataclass(frozen=True)
 class Config:
     waivers: tuple[Waiver, ...] = ()
     path: Path | None = None  # the file read, None when there was none
     fail_on: str | None = None  # [defaults] fail_on; --fail-on overrides it
     default_waivers: bool = True  # [defaults] default_waivers
-    sections: Mapping[str, Any] = field(default_factory=dict)  # OTHER_SECTIONS, raw
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
 
 
 def default_config_path() -> Path:
@@ -173,8 +185,8 @@ def read_default_waivers() -> tuple[Waiver, ...]:
 
 def parse_config(path: Path, doc: dict[str, Any]) -> Config:
     for key in doc:
-        if key not in OWN_SECTIONS and key not in OTHER_SECTIONS:
-            known = sorted((*OWN_SECTIONS, *OTHER_SECTIONS))
+        if key not in OWN_SECTIONS:
+            known = sorted(OWN_SECTIONS)
             raise ConfigError(
                 f"{path}: unknown top-level key '{shown(key)}'{did_you_mean(key, known)}"
                 f" (known sections: {', '.join(known)})"
@@ -208,8 +220,50 @@ def parse_config(path: Path, doc: dict[str, Any]) -> Config:
         path=path,
         fail_on=fail_on,
         default_waivers=default_waivers,
-        sections={k: v for k, v in doc.items() if k in OTHER_SECTIONS},
+        webhook=parse_webhook(path, doc.get("webhook", {})),
     )
+
+
+def parse_webhook(path: Path, table: Any) -> WebhookConfig:
+    """The [webhook] section, checked as strictly as the flags it stands for."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: 'webhook' must be a table, written [webhook]")
+    what = "[webhook]"
+    for key in table:
+        if key not in WEBHOOK_KEYS:
+            allowed = ", ".join(WEBHOOK_KEYS)
+            hint = did_you_mean(key, WEBHOOK_KEYS)
+            raise _fail(path, what, key, f"unknown key{hint} (allowed: {allowed})")
+    url = None
+    if "url" in table:
+        from exposure_audit.errors import UsageError
+        from exposure_audit.webhook import validate_url
+
+        url = _str(path, what, "url", table["url"])
+        try:
+            validate_url(url)
+        except UsageError as exc:
+            raise _fail(path, what, "url", str(exc).removeprefix("--webhook: ")) from None
+    flags = {}
+    for key in ("changes_only", "strict"):
+        value = table.get(key, False)
+        if not isinstance(value, bool):
+            raise _fail(path, what, key, "expected true or false")
+        flags[key] = value
+    timeout = table.get("timeout")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise _fail(path, what, "timeout", f"expected a number of seconds, got {timeout!r}")
+        if not 0 < timeout <= 300:
+            raise _fail(path, what, "timeout", f"must be above 0 and at most 300, got {timeout!r}")
+        timeout = float(timeout)
+    if (flags["changes_only"] or flags["strict"] or timeout is not None) and url is None:
+        raise _fail(path, what, "url", "missing: the other webhook settings need it")
+    try:
+        private = not os.stat(path).st_mode & 0o077
+    except OSError:
+        private = True
+    return WebhookConfig(url, flags["changes_only"], flags["strict"], timeout, private)
 
 
 def load_config(path: Path | None, builtin_waivers: bool = True) -> Config:
@@ -232,6 +286,6 @@ def load_config(path: Path | None, builtin_waivers: bool = True) -> Config:
             path=config.path,
             fail_on=config.fail_on,
             default_waivers=config.default_waivers,
-            sections=config.sections,
+            webhook=config.webhook,
         )
     return config

@@ -25,6 +25,7 @@ from exposure_audit import __version__
 from exposure_audit.errors import UsageError
 
 if TYPE_CHECKING:
+    from exposure_audit.config import WebhookConfig
     from exposure_audit.diffing import ReportDiff
 
 EXIT_WEBHOOK = 4  # only with --webhook-strict
@@ -174,8 +175,11 @@ def add_webhook_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--webhook",
         metavar="URL",
-        help="POST the JSON report to this http(s) URL; @FILE reads the URL from FILE "
-        "(keeps a token out of ps and crontab)",
+        nargs="?",
+        const=FROM_CONFIG,
+        help="POST the JSON report to this http(s) URL; @FILE reads the URL from FILE, and "
+        "--webhook alone takes url (and changes_only, strict, timeout) from the config "
+        "file's [webhook] section: either keeps a token out of ps and crontab",
     )
     g.add_argument(
         "--webhook-changes-only",
@@ -186,7 +190,7 @@ def add_webhook_options(parser: argparse.ArgumentParser) -> None:
         "--webhook-timeout",
         metavar="SECONDS",
         type=float,
-        default=DEFAULT_TIMEOUT,
+        default=None,
         help=f"per-attempt timeout (default: {DEFAULT_TIMEOUT:g}); "
         f"{DEFAULT_RETRIES} retries, all within {DEFAULT_TOTAL:g} s",
     )
@@ -198,12 +202,46 @@ def add_webhook_options(parser: argparse.ArgumentParser) -> None:
 
 
 MAX_URL_FILE_BYTES = 8192
+# --webhook given without a URL: the URL comes from the config file.
+FROM_CONFIG = "\0config"
+
+
+def _timeout(args: argparse.Namespace) -> float:
+    value = getattr(args, "webhook_timeout", None)
+    return DEFAULT_TIMEOUT if value is None else float(value)
+
+
+def apply_webhook_config(args: argparse.Namespace, cfg: WebhookConfig, path: object) -> None:
+    """``--webhook`` alone: the [webhook] section's URL, and its settings where the flags
+    did not say. A run without ``--webhook`` posts nothing, whatever the config holds
+    (an interactive run should not post to the team channel)."""
+    if getattr(args, "webhook", None) != FROM_CONFIG:
+        return
+    where = path or "the config file"
+    if cfg.url is None:
+        raise UsageError(f"--webhook without a URL needs url in the [webhook] section of {where}")
+    args.webhook = cfg.url
+    if not cfg.private:
+        print(
+            f"exposure-audit: warning: {where} holds the webhook URL and other users can read "
+            f"it (chmod 600 {where})",
+            file=sys.stderr,
+        )
+    comparing = getattr(args, "since_last", False) or getattr(args, "baseline", None)
+    if cfg.changes_only and comparing:  # a manual run posts the whole report
+        args.webhook_changes_only = True
+    if cfg.strict:
+        args.webhook_strict = True
+    if cfg.timeout is not None and getattr(args, "webhook_timeout", None) is None:
+        args.webhook_timeout = cfg.timeout
 
 
 def webhook_url(args: argparse.Namespace) -> str | None:
     """``--webhook URL``, or ``--webhook @FILE``: the URL read from FILE, so a token in
     it shows neither in ``ps`` nor in a crontab."""
     value = getattr(args, "webhook", None)
+    if value == FROM_CONFIG:
+        raise UsageError("--webhook without a URL needs url in the config's [webhook] section")
     if not value or not value.startswith("@"):
         return value or None
     path = value[1:]
@@ -225,7 +263,7 @@ def check_webhook_args(args: argparse.Namespace) -> None:
     url = webhook_url(args)
     if url:
         validate_url(url)
-        t = getattr(args, "webhook_timeout", DEFAULT_TIMEOUT)
+        t = _timeout(args)
         if not 0 < t <= 300:
             raise UsageError("--webhook-timeout must be between 0 and 300 seconds")
     elif getattr(args, "webhook_changes_only", False) or getattr(args, "webhook_strict", False):
@@ -255,7 +293,7 @@ def deliver_from_args(
         payload = report
     # ASCII-only JSON: a lone surrogate from a non-UTF-8 process name stays a valid escape.
     body = json.dumps(payload, ensure_ascii=True).encode("ascii")
-    timeout = float(getattr(args, "webhook_timeout", DEFAULT_TIMEOUT))
+    timeout = _timeout(args)
     opts = WebhookOptions(url=url, timeout=timeout, total=max(DEFAULT_TOTAL, 3 * timeout + 3.5))
     result = deliver(body, opts)
     if result.ok:

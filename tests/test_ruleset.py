@@ -393,6 +393,10 @@ def test_readme_examples_load(tmp_path: Path) -> None:
     blocks = re.findall(r"```toml\n(.*?)```", readme, flags=re.DOTALL)
     assert len(blocks) >= 4
     for i, block in enumerate(blocks):
+        if block.lstrip().startswith("[webhook]"):  # a config file section
+            path = write(tmp_path / f"b{i}", "config.toml", block)
+            assert load_config(path, builtin_waivers=False).webhook.url
+            continue
         if "[[" not in block:  # a fragment of a rule: try it inside one
             block = VALID_RULE + block
         path = write(tmp_path / f"b{i}", "example.toml", block)

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exposure_audit.config import (
-    OTHER_SECTIONS,
     Config,
+    WebhookConfig,
     default_config_path,
     load_config,
     parse_config,
@@ -130,8 +130,10 @@ address = "192.168.1.0/24"
 reason = "demo network"
 expires = 2027-01-31
 
-[schedule]
-anything = "validated by its own module"
+[webhook]
+url = "https://hooks.example.com/services/T0/B0/secret"
+changes_only = true
+timeout = 2.5
 """,
     )
     config = load_config(path, builtin_waivers=False)
@@ -147,8 +149,12 @@ anything = "validated by its own module"
             protocol="tcp",
         ),
     )
-    assert config.sections == {"schedule": {"anything": "validated by its own module"}}
-    assert "schedule" in OTHER_SECTIONS
+    assert config.webhook == WebhookConfig(
+        url="https://hooks.example.com/services/T0/B0/secret",
+        changes_only=True,
+        timeout=2.5,
+        private=(path.stat().st_mode & 0o077) == 0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -179,6 +185,16 @@ anything = "validated by its own module"
         ('[defaults]\nfailon = "high"\n', "key 'failon': unknown key (did you mean 'fail_on'?)"),
         ('[defaults]\ndefault_waivers = "no"\n', "key 'default_waivers': expected true or false"),
         ("[[waiver]\n", "not valid TOML"),
+        ('[schedule]\nevery = "1h"\n', "unknown top-level key 'schedule' (known sections:"),
+        ('webhook = "https://x/"\n', "'webhook' must be a table, written [webhook]"),
+        ('[webhook]\nurl = "ftp://x/"\n', "[webhook]: key 'url': expected an http:// or https://"),
+        ('[webhook]\nurl = "https://x/\\nX-Evil: 1"\n', "key 'url': the URL contains spaces"),
+        ("[webhook]\nurl = 5\n", "key 'url': expected a string"),
+        ('[webhook]\nuri = "https://x/"\n', "key 'uri': unknown key (did you mean 'url'?)"),
+        ('[webhook]\nurl = "https://x/"\nstrict = "yes"\n', "key 'strict': expected true or"),
+        ('[webhook]\nurl = "https://x/"\ntimeout = 0\n', "key 'timeout': must be above 0"),
+        ('[webhook]\nurl = "https://x/"\ntimeout = true\n', "key 'timeout': expected a number"),
+        ("[webhook]\nchanges_only = true\n", "key 'url': missing: the other webhook settings"),
     ],
 )
 def test_config_errors(tmp_path: Path, text: str, message: str) -> None:

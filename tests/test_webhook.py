@@ -286,3 +286,55 @@ def test_drip_feeding_receiver_cannot_outlast_the_total_bound() -> None:
         srv.close()
     assert not res.ok and "bound" in res.message
     assert 1.9 <= elapsed < 3, elapsed
+
+
+def test_cli_webhook_from_the_config_file(tmp_path: Path) -> None:
+    """`--webhook` alone takes url and settings from the config's [webhook] section; a run
+    without `--webhook` posts nothing whatever the config says; a URL given on the
+    command line wins; a config readable by others gets a warning."""
+    from test_exit_codes import _listener, run_cli, write_facts
+
+    facts = write_facts(tmp_path / "f.json", _listener(8000))
+    config = tmp_path / "config.toml"
+    rcv = Receiver()
+    other = Receiver()
+    with serve(rcv) as base, serve(other) as other_base:
+        config.write_text(f'[webhook]\nurl = "{base}/cfg"\ntimeout = 2\n')
+        config.chmod(0o600)
+        common = ("--facts", str(facts), "--config", str(config), "--format", "json")
+        res = run_cli(*common)
+        assert res.returncode == 1 and rcv.bodies == [], res.stderr  # no --webhook: no post
+        res = run_cli(*common, "--webhook")
+        assert res.returncode == 1, res.stderr
+        assert res.stderr == "" and len(rcv.bodies) == 1
+        assert json.loads(rcv.bodies[0]) == json.loads(res.stdout)
+        res = run_cli(*common, "--webhook", other_base + "/flag")
+        assert len(other.bodies) == 1 and len(rcv.bodies) == 1, res.stderr
+        config.chmod(0o644)
+        res = run_cli(*common, "--webhook")
+        assert len(rcv.bodies) == 2
+        assert f"{config} holds the webhook URL and other users can read it" in res.stderr
+        assert "/cfg" not in res.stderr  # the URL (a secret) is not printed
+    config.write_text('[defaults]\nfail_on = "high"\n')
+    res = run_cli(*common, "--webhook")
+    assert res.returncode == 2
+    assert "--webhook without a URL needs url in the [webhook] section of" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_config_settings_apply_only_where_the_flags_did_not_say() -> None:
+    from exposure_audit.config import WebhookConfig
+    from exposure_audit.webhook import FROM_CONFIG, apply_webhook_config
+
+    cfg = WebhookConfig(url="https://h.example/x", changes_only=True, strict=True, timeout=2.0)
+    manual = argparse.Namespace(webhook=FROM_CONFIG, webhook_timeout=None, since_last=False)
+    apply_webhook_config(manual, cfg, "c.toml")
+    assert manual.webhook == "https://h.example/x" and manual.webhook_timeout == 2.0
+    assert manual.webhook_strict is True
+    assert not getattr(manual, "webhook_changes_only", False)  # a manual run posts it all
+    cron = argparse.Namespace(webhook=FROM_CONFIG, webhook_timeout=0.5, since_last=True)
+    apply_webhook_config(cron, cfg, "c.toml")
+    assert cron.webhook_changes_only is True and cron.webhook_timeout == 0.5  # the flag wins
+    flag = argparse.Namespace(webhook="https://other.example/", webhook_timeout=None)
+    apply_webhook_config(flag, cfg, "c.toml")
+    assert flag.webhook == "https://other.example/" and flag.webhook_timeout is None

@@ -390,6 +390,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config_path, builtin_waivers=args.builtin_waivers)
     if args.fail_on is None:
         args.fail_on = config.fail_on or "high"
+    from exposure_audit.webhook import apply_webhook_config
+
+    apply_webhook_config(args, config.webhook, config.path)
     # --- cron tooling (history.py): lock the state directory, compare with the last run
     # or --baseline, print only the changes, store the report, deliver the webhook.
     from exposure_audit.history import cron_session, cron_stdout_format, write_failure_metrics

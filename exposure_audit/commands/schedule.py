@@ -32,8 +32,10 @@ examples:
   exposure-audit schedule --every 1h                  print a crontab line
   exposure-audit schedule --every 1h --install        add it to your crontab
   exposure-audit schedule --every 6h --systemd        print a service + timer pair
-  exposure-audit schedule --every 1h -- --webhook https://hooks.example/x
+  exposure-audit schedule --every 1h -- --webhook
                                                       extra 'run' options after --
+                                                      (here: the URL from the config
+                                                      file's [webhook], not the crontab)
 
 Nothing is installed without --install.
 """
