@@ -33,6 +33,8 @@ from exposure_audit.model import (
 from exposure_audit.ruleset import CMDLINE_MATCH_LIMIT, Framework, PortEntry, Rule, RuleSet, Subject
 
 _EMPTY: frozenset[str] = frozenset()
+# How a blocked UPnP path is named where blocked interfaces are ("blocks this on ...").
+UPNP_BLOCKED = "what the router's UPnP mappings forward"
 _CMDLINE_SHOWN = 200
 _REACH_ITEMS = 4  # interfaces named in reach_desc before "and N more"
 _ADDRESSES_SHOWN = 3
@@ -251,7 +253,7 @@ class _Context:
         not-evaluated reach all count (never claim less exposure than proven). The
         finding keeps the original exposure, verdicts and all, as evidence.
         """
-        if exp.firewall is None:
+        if exp.firewall is None and exp.upnp_firewall is None:
             return exp, ()
         kept: list[Reach] = []
         blocked: list[str] = []
@@ -261,11 +263,15 @@ class _Context:
                     blocked.append(r.interface)
             else:
                 kept.append(r)
+        # What the router's UPnP mappings forward here, when the host drops all of it.
+        upnp_blocked = bool(exp.upnp_mappings) and exp.upnp_firewall == "filtered"
+        if upnp_blocked:
+            blocked.append(UPNP_BLOCKED)
         if not blocked:
             return exp, ()
         up = [r for r in kept if r.up]
         scopes = sorted({r.scope for r in up}, key=lambda sc: SCOPE_RANK.get(sc, 0))
-        if exp.upnp_mappings and "internet" not in scopes:
+        if exp.upnp_mappings and not upnp_blocked and "internet" not in scopes:
             scopes.append("internet")
         kinds = sorted({self.iface_kind.get(r.interface, "other") for r in up})
         view = records.replace(
@@ -274,6 +280,8 @@ class _Context:
             scopes=tuple(scopes),
             widest_scope=scopes[-1] if scopes else "loopback",
             interface_kinds=tuple(kinds),
+            # mappings whose traffic the host drops do not make rules fire (info instead)
+            upnp_mappings=() if upnp_blocked else exp.upnp_mappings,
         )
         return view, tuple(blocked)
 
@@ -602,9 +610,12 @@ def _filtered_findings(
         ),
         None,
     )
-    blocked_on = _and(
-        list(dict.fromkeys(r.interface for r in exp.reach if r.firewall == "filtered"))
-    )
+    where = list(dict.fromkeys(r.interface for r in exp.reach if r.firewall == "filtered"))
+    if exp.upnp_mappings and exp.upnp_firewall == "filtered":
+        where.append(UPNP_BLOCKED)
+        if exp.firewall != "filtered":  # the LAN reach is open: the UPnP evidence it is
+            evidence = exp.upnp_firewall_evidence or evidence
+    blocked_on = _and(where)
     note = f" But the firewall blocks this on {blocked_on}, so it is reported as info only"
     note += f" (evidence: {evidence})." if evidence else "."
     out = []

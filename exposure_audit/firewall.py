@@ -694,6 +694,10 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
             best = max(up, key=lambda r: VERDICT_RANK[r.firewall or UNKNOWN])
             firewall = best.firewall
             evidence = f"{best.interface} {best.address}: {best.firewall_evidence}"
+        upnp = None
+        if fw is not None and exp.upnp_mappings and not (published_by or exp.published_by):
+            # (a published container port's forwarded traffic skips the input filter)
+            upnp = _upnp_verdict(facts, fw, exp, cache)
         out.append(
             records.replace(
                 exp,
@@ -702,9 +706,50 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
                 firewall_evidence=evidence,
                 published_by=published_by or exp.published_by,
                 container=container or exp.container,
+                upnp_firewall=upnp.result if upnp else None,
+                upnp_firewall_evidence=upnp.evidence if upnp else None,
             )
         )
     return out
+
+
+def _upnp_verdict(
+    facts: Facts,
+    fw: FirewallFacts,
+    exp: Exposure,
+    cache: dict[tuple[str, int, str, str, str | None], Verdict],
+) -> Verdict:
+    """The most open verdict over the packets the router's mappings forward to this
+    listener: to the mapping's internal client and port, arriving on the interface that
+    holds that address, from the mapping's remote host or else from anywhere."""
+    best: Verdict | None = None
+    for m in exp.upnp_mappings:
+        iface = next(
+            (
+                i.name
+                for i in facts.interfaces
+                for a in i.addresses
+                if a.address == m.internal_client
+            ),
+            None,
+        )
+        if iface is None:
+            v = Verdict(UNKNOWN, f"no interface here holds {m.internal_client}")
+        else:
+            remote = m.remote_host or None  # "" = any source
+            key = (m.protocol.lower(), m.internal_port, m.internal_client, iface, remote)
+            if key not in cache:
+                cache[key] = evaluate(fw, *key)
+            v = cache[key]
+        v = Verdict(
+            v.result,
+            f"mapping {m.external_port}/{m.protocol.lower()} -> {m.internal_client}:"
+            f"{m.internal_port} ({iface or '?'}): {v.evidence}",
+        )
+        if best is None or VERDICT_RANK[v.result] > VERDICT_RANK[best.result]:
+            best = v
+    assert best is not None  # exp.upnp_mappings is not empty
+    return best
 
 
 def published_without_listener(facts: Facts) -> tuple[PublishedPort, ...]:

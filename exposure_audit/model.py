@@ -311,6 +311,10 @@ class Exposure:
     firewall_evidence: str | None = None
     published_by: str | None = None  # "docker" | "podman"
     container: str | None = None  # container name, else id, else its address
+    # The host firewall's verdict on what the router's UPnP mappings forward here (from
+    # any source); None = not evaluated. "filtered": the internet reach does not count.
+    upnp_firewall: str | None = None
+    upnp_firewall_evidence: str | None = None
 
     @property
     def key(self) -> str:

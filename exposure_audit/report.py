@@ -28,7 +28,7 @@ from exposure_audit.model import (
 )
 from exposure_audit.serialize import facts_to_dict, to_jsonable
 
-REPORT_SCHEMA_VERSION = "2.0"
+REPORT_SCHEMA_VERSION = "2.1"
 TOOL_NAME = "exposure-audit"
 
 # Scopes that mean "someone other than me", widest first (for verdicts and ordering).
@@ -209,6 +209,8 @@ def describe_reach(
             groups.setdefault(key, set()).add(r.firewall)
     ordered = sorted(groups, key=lambda g: (-SCOPE_RANK[g[0]], g[1], g[2]))
     out = [_mapping_words(m, beyond) for m in exposure.upnp_mappings]
+    if out and exposure.upnp_firewall == "filtered":
+        out = [w + " - but the firewall filters it" for w in out]
     for scope, iface, net in ordered:
         kind = kinds.get(iface, "other")
         before = len(out)
@@ -278,6 +280,8 @@ def _exposure_doc(
         "upnp_mappings": [_mapping_doc(m) for m in x.upnp_mappings],
         "firewall": x.firewall,
         "firewall_evidence": x.firewall_evidence,
+        "upnp_firewall": x.upnp_firewall,
+        "upnp_firewall_evidence": x.upnp_firewall_evidence,
         "published_by": x.published_by,
         "container": x.container,
         "severity": worst,

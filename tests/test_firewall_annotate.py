@@ -156,3 +156,82 @@ def test_published_exposures_for_dnat_without_listener() -> None:
     assert "no socket on this host" in exp.listener.notes[0]
     with_proxy = docker_facts((Listener("tcp", "ipv4", "0.0.0.0", 8080, process=PROXY),))
     assert published_exposures(with_proxy) == []
+
+
+# --------------------------------------------------------------------------- UPnP
+
+
+def _upnp_facts(rules: str) -> Facts:
+    """A listener on 0.0.0.0:8000 that the router maps from the internet (18000), and an
+    nft ruleset (JSON through the real parser, as collect reads it)."""
+    from exposure_audit.collectors.firewall import nftables
+    from exposure_audit.model import UpnpFacts, UpnpMapping
+
+    rule_objs = [
+        {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": i + 2, "expr": e}}
+        for i, e in enumerate(json.loads(rules))
+    ]
+    data = {"nftables": [
+        {"table": {"family": "inet", "name": "t", "handle": 1}},
+        {"chain": {"family": "inet", "table": "t", "name": "input", "handle": 1,
+                   "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+        *rule_objs,
+    ]}  # fmt: skip
+    chains, _ = nftables.parse_ruleset(data)
+    mapping = UpnpMapping("tcp", 18000, "10.1.0.1", 8000, "demo")
+    return Facts(
+        HOST, "2026-01-01T00:00:00Z", IFACES,
+        listeners=(Listener("tcp", "ipv4", "0.0.0.0", 8000, process=ProcessInfo(7, "python3")),),
+        upnp=UpnpFacts("ok", external_ip="203.0.113.9", external_scope="public",
+                       mappings=(mapping,)),
+        firewall=FirewallFacts("nftables", tuple(chains)),
+    )  # fmt: skip
+
+
+DPORT_8000 = {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+                        "right": 8000}}  # fmt: skip
+FROM_LAN = {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                      "right": {"prefix": {"addr": "10.1.0.0", "len": 24}}}}  # fmt: skip
+
+
+def test_upnp_forwarded_traffic_the_host_drops_is_not_internet_exposure() -> None:
+    """The router forwards 18000 to us, but the host drops port 8000 from everyone: the
+    mapping is reported, the internet reach does not count (info, with the rule)."""
+    from exposure_audit.pipeline import EvaluateOptions, evaluate
+
+    facts = _upnp_facts(json.dumps([[DPORT_8000, {"drop": None}]]))
+    (x,) = [e for e in annotate(facts, resolve(facts).exposures) if e.listener.port == 8000]
+    assert x.upnp_firewall == "filtered"
+    assert "mapping 18000/tcp -> 10.1.0.1:8000 (eth0)" in (x.upnp_firewall_evidence or "")
+    ev = evaluate(facts, EvaluateOptions(builtin_waivers=False))
+    mine = [f for f in ev.findings if f.exposure and f.exposure.listener.port == 8000]
+    assert mine and {f.severity for f in mine} == {"info"}, [(f.rule_id, f.severity) for f in mine]
+    assert any("what the router's UPnP mappings forward" in f.message for f in mine)
+
+
+def test_upnp_forwarded_traffic_accepted_only_from_the_lan_still_counts() -> None:
+    """Accepted from 10.1.0.0/24 only, else dropped. Forwarded traffic is evaluated from
+    any source (the router keeps the sender's address, which the host cannot know), and
+    some sources are accepted: not provably dropped, so the internet exposure stays
+    (never claim less than proven). A mapping limited to one remote host outside the LAN
+    is provably dropped."""
+    from exposure_audit.pipeline import EvaluateOptions, evaluate
+
+    facts = _upnp_facts(json.dumps([
+        [FROM_LAN, DPORT_8000, {"accept": None}], [DPORT_8000, {"drop": None}],
+    ]))  # fmt: skip
+    (x,) = [e for e in annotate(facts, resolve(facts).exposures) if e.listener.port == 8000]
+    assert x.upnp_firewall == "open"
+    ev = evaluate(facts, EvaluateOptions(builtin_waivers=False))
+    worst = max(
+        (f for f in ev.findings if f.exposure and f.exposure.listener.port == 8000),
+        key=lambda f: ["info", "low", "medium", "high", "critical"].index(f.severity),
+    )
+    assert worst.severity in ("high", "critical"), worst
+    # With the mapping limited to one remote host outside the LAN, it is provably dropped.
+    from exposure_audit import records
+
+    m = records.replace(facts.upnp.mappings[0], remote_host="198.51.100.7")  # type: ignore[union-attr]
+    only = records.replace(facts, upnp=records.replace(facts.upnp, mappings=(m,)))
+    (x,) = [e for e in annotate(only, resolve(only).exposures) if e.listener.port == 8000]
+    assert x.upnp_firewall == "filtered"

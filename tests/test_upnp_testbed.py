@@ -196,6 +196,60 @@ def test_mapping_to_a_listener_is_internet_and_deleting_it_removes_it(
         upnpc(igd2, "-d", "19099", "TCP")
 
 
+def test_host_firewall_decides_whether_a_mapping_reaches_the_listener(
+    igd2: IgdTestbed, tmp_path: Path
+) -> None:
+    """Ground truth through the real router: two mappings to two listeners, and the LAN
+    host's nftables drops one port. From the internet side the dropped one fails and the
+    other answers; the report says upnp_firewall filtered / open accordingly, and only
+    the open one keeps an internet finding above info."""
+    upnpc(igd2, "-a", CLIENT, "8083", "18083", "TCP")
+    upnpc(igd2, "-a", CLIENT, "8084", "18084", "TCP")
+    table = "inet eaU"
+    drop = f"add table {table}; add chain {table} in {{ type filter hook input priority 0; }}; "
+    drop += f"add rule {table} in tcp dport 8084 drop"
+    servers = [
+        subprocess.Popen(
+            ["ip", "netns", "exec", igd2.lan, sys.executable, "-c", _listener(port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for port in (8083, 8084)
+    ]
+    try:
+        for server in servers:
+            assert server.stdout is not None and server.stdout.readline().strip() == "READY"
+        assert igd2.run_lan(["nft", drop], upnp=False).returncode == 0
+        wan = {}
+        for ext in (18083, 18084):
+            wan[ext] = igd2.run_in(
+                igd2.env["EA_WAN_NS"],
+                [sys.executable, "-c", _connect(igd2.env["EA_EXT_IP"], ext)],
+                upnp=False,
+            )
+        assert wan[18083].stdout.strip() == "hello from the lan", wan[18083].stderr
+        assert wan[18084].returncode != 0  # the host drops it: the peer cannot connect
+
+        proc = igd2.run_lan([*cli_argv(), "run", "--format", "json", "--fail-on", "none"])
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads(proc.stdout)
+        by_id = {e["id"]: e for e in report["exposures"]}
+        open_x, dropped = by_id[f"tcp/{CLIENT}/8083"], by_id[f"tcp/{CLIENT}/8084"]
+        assert open_x["upnp_firewall"] == "open"
+        assert dropped["upnp_firewall"] == "filtered"
+        assert "tcp dport 8084 drop" in dropped["upnp_firewall_evidence"]
+        sev = {f["fingerprint"]: f["severity"] for f in report["findings"]}
+        assert open_x["severity"] in ("high", "critical")
+        assert {sev[fp] for fp in dropped["findings"]} == {"info"}
+    finally:
+        igd2.run_lan(["nft", f"delete table {table}"], upnp=False)
+        for server in servers:
+            server.terminate()
+            server.wait(5)
+        upnpc(igd2, "-d", "18083", "TCP")
+        upnpc(igd2, "-d", "18084", "TCP")
+
+
 def _connect(host: str, port: int) -> str:
     return (
         "import socket\n"
