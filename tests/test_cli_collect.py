@@ -253,6 +253,8 @@ def test_collect_inside_a_namespace_sees_only_its_listeners() -> None:
 # inspect; subprocess pulls in signal's and threading's set-up).
 HEAVY = {
     "argparse",
+    "socket",
+    "selectors",
     "shutil",
     "dataclasses",
     "inspect",
