@@ -68,6 +68,9 @@ def _save_tables(text: str) -> set[str]:
 _FAMILIES = (("ip", "iptables"), ("ip6", "ip6tables"))
 # The tables iptables-nft creates (ufw, Docker).
 _IPTABLES_TABLES = frozenset({"filter", "nat", "mangle", "raw", "security"})
+# nftables families on the inbound path modelled here (as nftables.INET_FAMILIES, which
+# is not imported unless a command ran)
+_INBOUND_FAMILIES = ("ip", "ip6", "inet")
 
 
 def _save_commands(prefix: str, timeout: float) -> tuple[str | None, str | None]:
@@ -135,7 +138,7 @@ class FirewallRead:
         tables = nftlist.list_tables(timeout)
         families = None if tables is None else {family for family, _name in tables}
         # No ip, ip6 or inet table at all: nothing inbound to read (legacy aside).
-        self.no_nft_tables = families is not None and not families & {"ip", "ip6", "inet"}
+        self.no_nft_tables = families is not None and not families & set(_INBOUND_FAMILIES)
         # All at once; read in finish() in this order, which is what decides precedence.
         self.nft_saves = {
             fam: _Command([cmd], timeout)
@@ -150,7 +153,7 @@ class FirewallRead:
             # The rule text quoted as evidence, for tables read from the JSON. Only
             # iptables-named tables (ufw, Docker) are usually read from the saves
             # instead: then it starts later, and only if the JSON is needed after all.
-            inbound = [(f, n) for f, n in tables or () if f in ("ip", "ip6", "inet")]
+            inbound = [(f, n) for f, n in tables or () if f in _INBOUND_FAMILIES]
             if tables is None or not all(f != "inet" and n in _IPTABLES_TABLES for f, n in inbound):
                 self.start_nft_text()
         self.legacy_saves = {
@@ -238,7 +241,8 @@ def _finish(
 
     if nft_data is not None:
         text = None
-        if nftables.has_rules(nft_data, skip):  # its evidence text is needed after all
+        # a rule in a table read from the JSON: its evidence text is needed after all
+        if any(f in _INBOUND_FAMILIES and (f, t) not in skip for f, t in traits):
             read.start_nft_text()
             assert read.nft_text is not None
             text, _ = read.nft_text.result()

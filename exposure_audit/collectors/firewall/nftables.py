@@ -377,25 +377,11 @@ def _convert_rule(exprs: list[Any], text: str, sets: dict[str, list[Any]]) -> li
 # --------------------------------------------------------------------------- ruleset
 
 
-def has_rules(data: Any, skip_tables: Iterable[tuple[str, str]] = ()) -> bool:
-    """Whether ``nft -j list ruleset`` holds a rule in an ip, ip6 or inet table other
-    than ``skip_tables`` (read elsewhere)."""
-    if not isinstance(data, dict) or not isinstance(data.get("nftables"), list):
-        return False
-    skip = set(skip_tables)
-    for obj in data["nftables"]:
-        rule = obj.get("rule") if isinstance(obj, dict) else None
-        if isinstance(rule, dict) and rule.get("family") in INET_FAMILIES:
-            if (rule.get("family"), str(rule.get("table"))) not in skip:
-                return True
-    return False
-
-
 def table_traits(data: Any) -> dict[tuple[str, str], tuple[bool, bool]]:
     """(family, table) -> (has an iptables extension ("xt"), has an nft-only construct)
-    over the rules of one ``nft -j list ruleset``. nft-only: anonymous or named sets,
-    maps and verdict maps, which iptables-nft never writes and iptables-save cannot
-    show."""
+    over the rules of one ``nft -j list ruleset``; every table with a rule is a key.
+    nft-only: anonymous or named sets, maps and verdict maps, which iptables-nft never
+    writes and iptables-save cannot show."""
     out: dict[tuple[str, str], tuple[bool, bool]] = {}
     if not isinstance(data, dict) or not isinstance(data.get("nftables"), list):
         return out
