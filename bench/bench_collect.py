@@ -136,8 +136,8 @@ from exposure_audit.collectors.host import collect_host
 from exposure_audit.collectors.interfaces import collect_interfaces
 from exposure_audit.collectors.listeners import collect_listeners
 from exposure_audit.collectors.firewall import start_firewall
-from exposure_audit.pipeline import CollectOptions, collect_facts
-from exposure_audit.jsonout import json_bytes
+from exposure_audit.collectors.collect import CollectOptions, collect_facts
+from exposure_audit.core.jsonout import json_bytes
 mark("import collectors, pipeline, jsonout")
 collect_listeners()
 mark("collect_listeners")

@@ -21,10 +21,9 @@ import statistics
 import time
 from collections.abc import Callable
 
-from exposure_audit.config import load_config
-from exposure_audit.engine import run_rules
-from exposure_audit.exposure import resolve
-from exposure_audit.model import (
+from exposure_audit.analysis.engine import run_rules
+from exposure_audit.analysis.exposure import resolve
+from exposure_audit.core.model import (
     Address,
     Facts,
     HostInfo,
@@ -34,7 +33,8 @@ from exposure_audit.model import (
     UpnpFacts,
     UpnpMapping,
 )
-from exposure_audit.ruleset import load_ruleset
+from exposure_audit.policy.config import load_config
+from exposure_audit.policy.rules import load_ruleset
 
 PROGRAMS = [
     ("python3", "python3 manage.py runserver 0.0.0.0:{port}"),

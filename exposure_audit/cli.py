@@ -9,7 +9,7 @@ import os
 import sys
 
 from exposure_audit import __version__
-from exposure_audit.errors import EXIT_COLLECTION, EXIT_USAGE, AuditError
+from exposure_audit.core.errors import EXIT_COLLECTION, EXIT_USAGE, AuditError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def fast_collect_args(av: list[str]) -> Any:
     """The parsed arguments of a plain ``collect ...`` command line, or None."""
     if not av or av[0] != "collect":
         return None
-    from exposure_audit.options import env_no_upnp
+    from exposure_audit.commands.options import env_no_upnp
 
     values: dict[str, Any] = {
         "command": "collect",

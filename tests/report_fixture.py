@@ -7,7 +7,7 @@ alone and do not change whenever a rule's wording does.
 
 from __future__ import annotations
 
-from exposure_audit.model import (
+from exposure_audit.core.model import (
     SCOPE_RANK,
     Address,
     CollectorWarning,

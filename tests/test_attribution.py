@@ -62,7 +62,7 @@ COLLECT = textwrap.dedent(
     """
     import json
     from exposure_audit.collectors.listeners import collect_listeners
-    from exposure_audit.serialize import to_jsonable
+    from exposure_audit.core.serialize import to_jsonable
     r = collect_listeners()
     print(json.dumps({"listeners": to_jsonable(r.listeners), "warnings": to_jsonable(r.warnings)}))
     """

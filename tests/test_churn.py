@@ -66,7 +66,7 @@ COLLECT_LOOP = textwrap.dedent(
     """
     import json, sys
     from exposure_audit.collectors.listeners import collect_listeners
-    from exposure_audit.model import Listener, ProcessInfo
+    from exposure_audit.core.model import Listener, ProcessInfo
     seen = attributed = unattributed = 0
     for _ in range(int(sys.argv[1])):
         res = collect_listeners()

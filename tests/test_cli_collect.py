@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from exposure_audit import records
 from exposure_audit.commands.collect import facts_json
-from exposure_audit.model import ProcessInfo
-from exposure_audit.serialize import facts_to_dict, json_bytes, load_facts
+from exposure_audit.core import records
+from exposure_audit.core.model import ProcessInfo
+from exposure_audit.core.serialize import facts_to_dict, json_bytes, load_facts
 from tests.netns import cli_argv, namespaces, requires_netns, unique
 
 FIXTURES = Path(__file__).parent / "fixtures" / "facts"
@@ -167,8 +167,8 @@ def test_facts_json_is_the_text_of_to_jsonable() -> None:
     """facts_json lets json's encoder walk the dataclasses (faster at 10,000 listeners);
     the text must be the one to_jsonable gives, indented or (>= 500 rows) compact, for
     facts as collected here (listeners built without __init__) and as loaded."""
-    from exposure_audit.pipeline import CollectOptions, collect_facts
-    from exposure_audit.serialize import LARGE_DOCUMENT_ROWS, json_text
+    from exposure_audit.collectors.collect import CollectOptions, collect_facts
+    from exposure_audit.core.serialize import LARGE_DOCUMENT_ROWS, json_text
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -206,7 +206,7 @@ def test_output_to_a_fifo_is_written_in_place_not_replaced(tmp_path: Path) -> No
 def test_dev_paths_are_written_in_place() -> None:
     """/dev/stdout is a symlink to /proc/self/fd/1: with stdout sent to a regular file, a
     rename would replace the machine's /dev/stdout link itself."""
-    from exposure_audit.atomicio import is_special
+    from exposure_audit.core.atomicio import is_special
 
     assert is_special("/dev/stdout") and is_special("/dev/null") and is_special("/proc/x")
     assert not is_special("/tmp/report.json")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from netns import cli_argv
 
-from exposure_audit.diffing import (
+from exposure_audit.automation.diffing import (
     check_report,
     diff_reports,
     diff_to_dict,
@@ -18,7 +18,7 @@ from exposure_audit.diffing import (
     load_report,
     render_diff_text,
 )
-from exposure_audit.errors import FormatError
+from exposure_audit.core.errors import FormatError
 
 
 def finding(fp: str, severity: str = "high", rule: str = "EA-DEV-001", **kw: Any) -> dict:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from exposure_audit import records
-from exposure_audit.pipeline import EvaluateOptions, evaluate
-from exposure_audit.serialize import load_facts
+from exposure_audit.analysis.evaluate import EvaluateOptions, evaluate
+from exposure_audit.core import records
+from exposure_audit.core.serialize import load_facts
 
 HOME = Path(__file__).parent / "fixtures" / "facts" / "upnp_home.json"
 
@@ -41,7 +41,7 @@ def test_public_wan_address_is_the_internet() -> None:
 
 
 def test_report_verdict_and_reach_words_say_double_nat() -> None:
-    from exposure_audit.report import build_report
+    from exposure_audit.reporting.document import build_report
 
     facts = load_facts(HOME)
     assert facts.upnp is not None

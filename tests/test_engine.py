@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from exposure_audit import records
-from exposure_audit.config import Config
-from exposure_audit.engine import run_rules
-from exposure_audit.fingerprint import dangling_fingerprint, listener_fingerprint
-from exposure_audit.model import (
+from exposure_audit.analysis.engine import run_rules
+from exposure_audit.analysis.fingerprint import dangling_fingerprint, listener_fingerprint
+from exposure_audit.core import records
+from exposure_audit.core.model import (
     Address,
     DanglingMapping,
     Exposure,
@@ -25,7 +24,8 @@ from exposure_audit.model import (
     UpnpFacts,
     UpnpMapping,
 )
-from exposure_audit.ruleset import RuleSet, load_ruleset
+from exposure_audit.policy.config import Config
+from exposure_audit.policy.rules import RuleSet, load_ruleset
 
 TODAY = dt.date(2026, 11, 27)
 NO_WAIVERS = Config()

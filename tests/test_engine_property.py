@@ -9,10 +9,9 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exposure_audit.config import Config
-from exposure_audit.engine import run_rules
-from exposure_audit.exposure import resolve
-from exposure_audit.model import (
+from exposure_audit.analysis.engine import run_rules
+from exposure_audit.analysis.exposure import resolve
+from exposure_audit.core.model import (
     INTERFACE_KINDS,
     SCOPES,
     SEVERITIES,
@@ -28,7 +27,8 @@ from exposure_audit.model import (
     UpnpMapping,
     Waiver,
 )
-from exposure_audit.ruleset import load_ruleset
+from exposure_audit.policy.config import Config
+from exposure_audit.policy.rules import load_ruleset
 
 RULESET = load_ruleset([])
 HOST = HostInfo("h", "Linux", "Debian", "6.1", True, 0, "0.1.0", "3.11")

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from netns import cli_argv, wait_for
 
-from exposure_audit.model import (
+from exposure_audit.core.model import (
     Address,
     Facts,
     HostInfo,
@@ -31,7 +31,7 @@ from exposure_audit.model import (
     ProcessInfo,
     UpnpFacts,
 )
-from exposure_audit.serialize import to_jsonable
+from exposure_audit.core.serialize import to_jsonable
 
 HOST = HostInfo("eac-host", "Linux", "Debian", "6.1", True, 0, "0.1.0", "3.11")
 LO = Interface(

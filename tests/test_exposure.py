@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exposure_audit.exposure import resolve
-from exposure_audit.model import (
+from exposure_audit.analysis.exposure import resolve
+from exposure_audit.core.addresses import address_scope
+from exposure_audit.core.model import (
     SCOPE_RANK,
     Address,
     Facts,
@@ -22,8 +23,7 @@ from exposure_audit.model import (
     UpnpMapping,
     widest,
 )
-from exposure_audit.scopes import address_scope
-from exposure_audit.serialize import load_facts
+from exposure_audit.core.serialize import load_facts
 
 FIXTURES = Path(__file__).parent / "fixtures" / "facts"
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from netns import cli_argv
 
-from exposure_audit import records
-from exposure_audit.errors import FormatError
-from exposure_audit.jsonout import json_bytes
-from exposure_audit.model import FACTS_SCHEMA_VERSION, Listener, ProcessInfo
-from exposure_audit.serialize import facts_from_dict, load_facts, to_jsonable
+from exposure_audit.core import records
+from exposure_audit.core.errors import FormatError
+from exposure_audit.core.jsonout import json_bytes
+from exposure_audit.core.model import FACTS_SCHEMA_VERSION, Listener, ProcessInfo
+from exposure_audit.core.serialize import facts_from_dict, load_facts, to_jsonable
 
 FIXTURES = sorted(Path("tests/fixtures/facts").glob("*.json"))
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from exposure_audit.analysis.exposure import resolve
+from exposure_audit.analysis.firewall import (
+    annotate,
+    published_exposures,
+    published_without_listener,
+)
 from exposure_audit.collectors.firewall import containers, iptables
-from exposure_audit.exposure import resolve
-from exposure_audit.firewall import annotate, published_exposures, published_without_listener
-from exposure_audit.model import (
+from exposure_audit.core.model import (
     Address,
     ContainerInfo,
     Facts,
@@ -21,7 +25,7 @@ from exposure_audit.model import (
     Listener,
     ProcessInfo,
 )
-from exposure_audit.serialize import facts_from_dict, facts_to_dict
+from exposure_audit.core.serialize import facts_from_dict, facts_to_dict
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "firewall"
 CID = "4f6a" + "0" * 60
@@ -165,7 +169,7 @@ def _upnp_facts(rules: str) -> Facts:
     """A listener on 0.0.0.0:8000 that the router maps from the internet (18000), and an
     nft ruleset (JSON through the real parser, as collect reads it)."""
     from exposure_audit.collectors.firewall import nftables
-    from exposure_audit.model import UpnpFacts, UpnpMapping
+    from exposure_audit.core.model import UpnpFacts, UpnpMapping
 
     rule_objs = [
         {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": i + 2, "expr": e}}
@@ -197,7 +201,7 @@ FROM_LAN = {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field"
 def test_upnp_forwarded_traffic_the_host_drops_is_not_internet_exposure() -> None:
     """The router forwards 18000 to us, but the host drops port 8000 from everyone: the
     mapping is reported, the internet reach does not count (info, with the rule)."""
-    from exposure_audit.pipeline import EvaluateOptions, evaluate
+    from exposure_audit.analysis.evaluate import EvaluateOptions, evaluate
 
     facts = _upnp_facts(json.dumps([[DPORT_8000, {"drop": None}]]))
     (x,) = [e for e in annotate(facts, resolve(facts).exposures) if e.listener.port == 8000]
@@ -215,7 +219,7 @@ def test_upnp_forwarded_traffic_accepted_only_from_the_lan_still_counts() -> Non
     some sources are accepted: not provably dropped, so the internet exposure stays
     (never claim less than proven). A mapping limited to one remote host outside the LAN
     is provably dropped."""
-    from exposure_audit.pipeline import EvaluateOptions, evaluate
+    from exposure_audit.analysis.evaluate import EvaluateOptions, evaluate
 
     facts = _upnp_facts(json.dumps([
         [FROM_LAN, DPORT_8000, {"accept": None}], [DPORT_8000, {"drop": None}],
@@ -229,7 +233,7 @@ def test_upnp_forwarded_traffic_accepted_only_from_the_lan_still_counts() -> Non
     )
     assert worst.severity in ("high", "critical"), worst
     # With the mapping limited to one remote host outside the LAN, it is provably dropped.
-    from exposure_audit import records
+    from exposure_audit.core import records
 
     m = records.replace(facts.upnp.mappings[0], remote_host="198.51.100.7")  # type: ignore[union-attr]
     only = records.replace(facts, upnp=records.replace(facts.upnp, mappings=(m,)))

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from exposure_audit.analysis.firewall import evaluate
 from exposure_audit.collectors.firewall import iptables, nftables
-from exposure_audit.firewall import evaluate
-from exposure_audit.model import FirewallChain, FirewallFacts, FirewallMatch, FirewallRule
+from exposure_audit.core.model import FirewallChain, FirewallFacts, FirewallMatch, FirewallRule
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "firewall"
 A = ("vA", "10.1.0.1", "10.1.0.0/24")

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from exposure_audit.firewall import evaluate
-from exposure_audit.model import CollectorWarning, FirewallFacts, PublishedPort
-from exposure_audit.serialize import from_jsonable
+from exposure_audit.analysis.firewall import evaluate
+from exposure_audit.core.model import CollectorWarning, FirewallFacts, PublishedPort
+from exposure_audit.core.serialize import from_jsonable
 from tests.netns import Netns, link, namespaces, netns_skip_reason, unique, wait_for
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "firewall"
@@ -131,7 +131,7 @@ with ThreadPoolExecutor(len(targets)) as ex:
 COLLECT = """
 import json
 from exposure_audit.collectors.firewall import collect_firewall
-from exposure_audit.serialize import to_jsonable
+from exposure_audit.core.serialize import to_jsonable
 fw, pub, warnings = collect_firewall()
 print(json.dumps({"fw": to_jsonable(fw), "pub": to_jsonable(pub), "w": to_jsonable(warnings)}))
 """

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exposure_audit.analysis.firewall import evaluate
 from exposure_audit.collectors.firewall import iptables, nftables
-from exposure_audit.firewall import evaluate
-from exposure_audit.model import FirewallFacts
+from exposure_audit.core.model import FirewallFacts
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "firewall"
 

@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from exposure_audit.config import load_config
-from exposure_audit.engine import run_rules
-from exposure_audit.exposure import resolve
-from exposure_audit.model import Finding
-from exposure_audit.pipeline import EvaluateOptions
-from exposure_audit.pipeline import evaluate as pipeline_evaluate
-from exposure_audit.ruleset import load_ruleset
-from exposure_audit.serialize import load_facts
+from exposure_audit.analysis.engine import run_rules
+from exposure_audit.analysis.evaluate import EvaluateOptions
+from exposure_audit.analysis.evaluate import evaluate as pipeline_evaluate
+from exposure_audit.analysis.exposure import resolve
+from exposure_audit.core.model import Finding
+from exposure_audit.core.serialize import load_facts
+from exposure_audit.policy.config import load_config
+from exposure_audit.policy.rules import load_ruleset
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
 CASES = sorted(p.name.removesuffix(".facts.json") for p in GOLDEN.glob("*.facts.json"))

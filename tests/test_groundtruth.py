@@ -14,8 +14,8 @@ import subprocess
 import sys
 import textwrap
 
-from exposure_audit.exposure import resolve
-from exposure_audit.serialize import facts_from_dict
+from exposure_audit.analysis.exposure import resolve
+from exposure_audit.core.serialize import facts_from_dict
 from tests.netns import cli_argv, link, namespaces, requires_netns, unique, wait_for
 
 HOST_V4, PEER_V4 = "10.200.0.1", "10.200.0.2"

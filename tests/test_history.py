@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from test_diff import finding, report
 
-from exposure_audit.errors import UsageError
-from exposure_audit.history import (
+from exposure_audit.automation.history import (
     DEFAULT_KEEP,
     History,
     add_cron_options,
@@ -20,6 +19,7 @@ from exposure_audit.history import (
     default_state_dir,
     previous_report,
 )
+from exposure_audit.core.errors import UsageError
 
 
 def _args(*argv: str) -> argparse.Namespace:

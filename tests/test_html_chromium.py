@@ -17,8 +17,8 @@ import pytest
 import report_fixture
 from cdp import Browser, chromium_skip_reason, distinct_colors, png_pixels
 
-from exposure_audit.render import Format, render
-from exposure_audit.report import build_report
+from exposure_audit.reporting import Format, render
+from exposure_audit.reporting.document import build_report
 
 pytestmark = [
     pytest.mark.chromium,

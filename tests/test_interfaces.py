@@ -25,13 +25,13 @@ from exposure_audit.collectors.interfaces import (
     collect_interfaces,
     display_name,
 )
-from exposure_audit.model import INTERFACE_KINDS, Gateway, Interface
-from exposure_audit.serialize import from_jsonable
+from exposure_audit.core.model import INTERFACE_KINDS, Gateway, Interface
+from exposure_audit.core.serialize import from_jsonable
 from tests.netns import Netns, namespaces, requires_netns, unique, wait_for
 
 COLLECT = (
     "import json; from exposure_audit.collectors.interfaces import collect_interfaces;"
-    "from exposure_audit.serialize import to_jsonable;"
+    "from exposure_audit.core.serialize import to_jsonable;"
     "print(json.dumps(to_jsonable(collect_interfaces()), ensure_ascii=True))"
 )
 

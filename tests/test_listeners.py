@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from exposure_audit import records
 from exposure_audit.collectors import listeners as listeners_mod
 from exposure_audit.collectors import procinfo, sockdiag
 from exposure_audit.collectors.host import collect_host, os_release
 from exposure_audit.collectors.listeners import ListenerResult, collect_listeners
-from exposure_audit.model import Listener
-from exposure_audit.serialize import to_jsonable
+from exposure_audit.core import records
+from exposure_audit.core.model import Listener
+from exposure_audit.core.serialize import to_jsonable
 from tests.netns import link, namespaces, requires_netns, unique
 
 linux_only = pytest.mark.skipif(
@@ -340,7 +340,7 @@ COLLECT_JSON = textwrap.dedent(
     """
     import json
     from exposure_audit.collectors.listeners import collect_listeners
-    from exposure_audit.serialize import to_jsonable
+    from exposure_audit.core.serialize import to_jsonable
     print(json.dumps(to_jsonable(collect_listeners().listeners)))
     """
 )

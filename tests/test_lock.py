@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from exposure_audit.locking import EXIT_LOCKED, LockBusyError, run_lock
+from exposure_audit.automation.locking import EXIT_LOCKED, LockBusyError, run_lock
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from exposure_audit.locking import run_lock
+from exposure_audit.automation.locking import run_lock
 with run_lock(Path(sys.argv[1]), timeout=5):
     print("locked", flush=True)
     time.sleep(float(sys.argv[2]))

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from exposure_audit import records
 from exposure_audit.commands.port import (
     clean,
     free_ports_near,
@@ -18,8 +17,9 @@ from exposure_audit.commands.port import (
     render_text,
     report_to_dict,
 )
-from exposure_audit.model import ProcessInfo
-from exposure_audit.serialize import load_facts
+from exposure_audit.core import records
+from exposure_audit.core.model import ProcessInfo
+from exposure_audit.core.serialize import load_facts
 from tests.netns import cli_argv, namespaces, requires_netns, unique
 
 FIXTURES = Path(__file__).parent / "fixtures" / "facts"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_diff import exposure, finding, report
 
-from exposure_audit.render.prometheus import (
+from exposure_audit.reporting.prometheus import (
     escape_label,
     iso_to_epoch,
     render_failure,

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from exposure_audit import model, records
-from exposure_audit.serialize import load_facts
+from exposure_audit.core import model, records
+from exposure_audit.core.serialize import load_facts
 
 MODEL_CLASSES = [
     obj for obj in vars(model).values() if isinstance(obj, type) and records.is_record(obj)
@@ -143,7 +143,7 @@ def test_defaults_factories_and_declaration_errors() -> None:
 def test_importing_the_model_compiles_nothing_and_imports_no_dataclasses() -> None:
     """The point of records: start-up pays for neither dataclasses nor the methods."""
     code = (
-        "import sys; import exposure_audit.model as m; "
+        "import sys; import exposure_audit.core.model as m; "
         "assert 'dataclasses' not in sys.modules and 'inspect' not in sys.modules; "
         "assert m.Listener.__init__.__code__.co_name == 'stub'; "
         "m.Listener('tcp', 'ipv4', '0.0.0.0', 80); "

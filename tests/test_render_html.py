@@ -14,10 +14,10 @@ import pytest
 import report_fixture
 from golden_util import check_golden
 
-from exposure_audit import records
-from exposure_audit.errors import ConfigError
-from exposure_audit.render import Format, RenderContext, render
-from exposure_audit.report import build_report
+from exposure_audit.core import records
+from exposure_audit.core.errors import ConfigError
+from exposure_audit.reporting import Format, RenderContext, render
+from exposure_audit.reporting.document import build_report
 
 STAMP = "2026-11-27T14:00:05Z"
 VOID = {"meta", "br", "img", "input", "link", "hr", "col", "area", "base", "wbr", "source"}
@@ -186,7 +186,7 @@ def test_broken_html_template(tmp_path: Path) -> None:
 
 def test_diagram_caps_the_number_of_listeners_drawn() -> None:
 
-    from exposure_audit.render.html import MAX_DIAGRAM_LISTENERS
+    from exposure_audit.reporting.html import MAX_DIAGRAM_LISTENERS
 
     ev = report_fixture.build()
     base = ev.exposures[5]  # the unattributed 0.0.0.0:6000 socket, no findings

@@ -11,11 +11,11 @@ import pytest
 import report_fixture
 from golden_util import check_golden
 
-from exposure_audit import records
-from exposure_audit.errors import ConfigError
-from exposure_audit.render import Format, RenderContext, render
-from exposure_audit.render.templating import clean_text
-from exposure_audit.report import build_report
+from exposure_audit.core import records
+from exposure_audit.core.errors import ConfigError
+from exposure_audit.reporting import Format, RenderContext, render
+from exposure_audit.reporting.document import build_report
+from exposure_audit.reporting.templating import clean_text
 
 STAMP = "2026-11-27T14:00:05Z"
 SGR = re.compile(r"\x1b\[[0-9;]*m")
@@ -149,7 +149,7 @@ def test_published_container_port_without_a_host_socket() -> None:
     """Docker/Podman DNAT with no socket on the host: named by its container, the fix is
     to publish on loopback (not to rebind a process that does not exist here)."""
 
-    from exposure_audit.model import Exposure, Listener, Reach
+    from exposure_audit.core.model import Exposure, Listener, Reach
 
     lst = Listener(
         "tcp",

@@ -13,11 +13,11 @@ import pytest
 import report_fixture
 from golden_util import GOLDEN, SCHEMA_PATH, check_golden, validate_report
 
-from exposure_audit import model, records
-from exposure_audit.model import SCOPES, SEVERITIES
-from exposure_audit.render import Format, RenderContext, format_for_path, render
-from exposure_audit.report import REPORT_SCHEMA_VERSION, build_report
-from exposure_audit.serialize import load_facts
+from exposure_audit.core import model, records
+from exposure_audit.core.model import SCOPES, SEVERITIES
+from exposure_audit.core.serialize import load_facts
+from exposure_audit.reporting import Format, RenderContext, format_for_path, render
+from exposure_audit.reporting.document import REPORT_SCHEMA_VERSION, build_report
 
 STAMP = "2026-11-27T14:00:05Z"
 FACTS_DIR = Path(__file__).resolve().parent / "fixtures" / "facts"
@@ -51,7 +51,7 @@ def test_fixture_reports_validate(name: str) -> None:
 @pytest.mark.parametrize("path", sorted(FACTS_DIR.glob("*.json")), ids=lambda p: p.stem)
 def test_reports_from_fixture_facts_validate(path: Path) -> None:
     """Through the real exposure resolution and rules engine."""
-    from exposure_audit.pipeline import EvaluateOptions, evaluate
+    from exposure_audit.analysis.evaluate import EvaluateOptions, evaluate
 
     ev = evaluate(load_facts(path), EvaluateOptions())
     report = _report(ev, options={"facts_file": str(path)})
@@ -164,7 +164,7 @@ def test_saved_report_is_accepted_as_facts(tmp_path: Path) -> None:
 
 def test_every_format_renders() -> None:
     """Every member of the Format enum has a renderer that accepts the report."""
-    from exposure_audit.render import RENDERERS
+    from exposure_audit.reporting import RENDERERS
 
     assert set(RENDERERS) == set(Format)
     report = _report()

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from exposure_audit import cli, resources
-from exposure_audit.ruleset import load_ruleset
+from exposure_audit import cli
+from exposure_audit.core import resources
+from exposure_audit.policy.rules import load_ruleset
 from tests.netns import cli_argv
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -73,7 +74,7 @@ def binary_rules_dir(tmp_path: Path) -> Path:
     venv_python = Path(cli_argv()[0]).with_name("python")
     python = str(venv_python) if venv_python.exists() else sys.executable
     out = subprocess.run(
-        [python, "-c", "from exposure_audit import resources; print(resources.rules_dir())"],
+        [python, "-c", "from exposure_audit.core import resources; print(resources.rules_dir())"],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exposure_audit import resources
-from exposure_audit.errors import ConfigError
-from exposure_audit.model import SEVERITIES
-from exposure_audit.ruleset import (
+from exposure_audit.core import resources
+from exposure_audit.core.errors import ConfigError
+from exposure_audit.core.model import SEVERITIES
+from exposure_audit.policy.rules import (
     FRAMEWORK_KEYS,
     LISTENER_FIELDS,
     OPERATORS,
@@ -387,7 +387,7 @@ def test_a_hostile_port_value_is_shown_escaped_in_one_line(value: str) -> None:
 
 def test_readme_examples_load(tmp_path: Path) -> None:
     """Every TOML example in rules/README.md is valid: the docs cannot drift from the code."""
-    from exposure_audit.config import load_config
+    from exposure_audit.policy.config import load_config
 
     readme = (resources.rules_dir() / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```toml\n(.*?)```", readme, flags=re.DOTALL)

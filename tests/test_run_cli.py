@@ -18,8 +18,8 @@ from golden_util import check_golden, normalise_time, validate_report
 from netns import cli_argv
 
 from exposure_audit.commands.run import Output, plan_outputs
-from exposure_audit.errors import UsageError
-from exposure_audit.render import Format
+from exposure_audit.core.errors import UsageError
+from exposure_audit.reporting import Format
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = "tests/fixtures/facts/upnp_home.json"  # relative: goldens name the file
@@ -152,7 +152,7 @@ def test_every_format_through_the_cli(tmp_path: Path) -> None:
 def test_fail_on(fail_on: str) -> None:
     report = _fixture_report(fail_on)
     res = cli("run", "--facts", FIXTURE, "--quiet", "--fail-on", fail_on)
-    from exposure_audit.model import SEVERITY_RANK
+    from exposure_audit.core.model import SEVERITY_RANK
 
     worst = report["summary"]["highest_severity"]
     expect = int(

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from netns import cli_argv
 
-from exposure_audit.errors import UsageError
-from exposure_audit.schedule import (
+from exposure_audit.automation.schedule import (
     CRON_MARKER,
     SANE_PATH,
     Plan,
@@ -25,6 +24,7 @@ from exposure_audit.schedule import (
     parse_every,
     systemd_units,
 )
+from exposure_audit.core.errors import UsageError
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from exposure_audit.spawn import Spawned, which
+from exposure_audit.collectors.spawn import Spawned, which
 
 
 def _fds() -> int:

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from exposure_audit.collectors.upnp import UpnpOptions, collect_upnp
-from exposure_audit.model import CollectorWarning, UpnpFacts
+from exposure_audit.core.model import CollectorWarning, UpnpFacts
 from tests.hostile_igd import HostileIgd, entry
 from tests.netns import cli_argv
 

@@ -24,7 +24,7 @@ pytestmark = [requires_netns, pytest.mark.netns]
 AUDIT = """
 import json, sys, time
 from exposure_audit.collectors.upnp import UpnpOptions, collect_upnp
-from exposure_audit.serialize import to_jsonable
+from exposure_audit.core.serialize import to_jsonable
 t0 = time.monotonic()
 facts, warnings = collect_upnp(UpnpOptions(igd_url=None, timeout=float(sys.argv[1])), frozenset())
 print(json.dumps({"facts": to_jsonable(facts), "warnings": [w.message for w in warnings],

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from exposure_audit.exposure import resolve
-from exposure_audit.serialize import load_facts
+from exposure_audit.analysis.exposure import resolve
+from exposure_audit.core.serialize import load_facts
 from tests.netns import cli_argv, requires_netns
 from tests.upnp_testbed import IgdTestbed, IgdUnavailable, add_mapping_args, parse_upnpc_list
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from netns import cli_argv
 
 from exposure_audit.collectors.listeners import NOTE_NOT_FOUND
-from exposure_audit.render.view import distinct_fixes
+from exposure_audit.reporting.view import distinct_fixes
 
 LAPTOP = Path(__file__).parent / "fixtures" / "facts" / "laptop_cafe.json"
 

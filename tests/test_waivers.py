@@ -9,17 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exposure_audit.config import (
-    Config,
-    WebhookConfig,
-    default_config_path,
-    load_config,
-    parse_config,
-    read_default_waivers,
-)
-from exposure_audit.engine import run_rules
-from exposure_audit.errors import ConfigError
-from exposure_audit.model import (
+from exposure_audit.analysis.engine import run_rules
+from exposure_audit.core.errors import ConfigError
+from exposure_audit.core.model import (
     Address,
     DanglingMapping,
     Exposure,
@@ -32,7 +24,15 @@ from exposure_audit.model import (
     UpnpMapping,
     Waiver,
 )
-from exposure_audit.ruleset import load_ruleset
+from exposure_audit.policy.config import (
+    Config,
+    WebhookConfig,
+    default_config_path,
+    load_config,
+    parse_config,
+    read_default_waivers,
+)
+from exposure_audit.policy.rules import load_ruleset
 
 TODAY = dt.date(2026, 11, 27)
 HOST = HostInfo("h", "Linux", "Debian", "6.1", True, 0, "0.1.0", "3.11")

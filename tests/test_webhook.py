@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from test_diff import finding, report
 
-from exposure_audit.errors import UsageError
-from exposure_audit.history import add_cron_options, apply_history_and_delivery
-from exposure_audit.webhook import (
+from exposure_audit.automation.history import add_cron_options, apply_history_and_delivery
+from exposure_audit.automation.webhook import (
     EXIT_WEBHOOK,
     WebhookOptions,
     check_webhook_args,
     deliver,
     redact_url,
 )
+from exposure_audit.core.errors import UsageError
 
 
 class Receiver:
@@ -323,8 +323,8 @@ def test_cli_webhook_from_the_config_file(tmp_path: Path) -> None:
 
 
 def test_config_settings_apply_only_where_the_flags_did_not_say() -> None:
-    from exposure_audit.config import WebhookConfig
-    from exposure_audit.webhook import FROM_CONFIG, apply_webhook_config
+    from exposure_audit.automation.webhook import FROM_CONFIG, apply_webhook_config
+    from exposure_audit.policy.config import WebhookConfig
 
     cfg = WebhookConfig(url="https://h.example/x", changes_only=True, strict=True, timeout=2.0)
     manual = argparse.Namespace(webhook=FROM_CONFIG, webhook_timeout=None, since_last=False)

@@ -8,7 +8,7 @@ import os
 import sys
 
 from exposure_audit import __version__
-from exposure_audit.model import HostInfo
+from exposure_audit.core.model import HostInfo
 
 OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
 

@@ -28,9 +28,9 @@ import os
 import struct
 import sys
 
-from exposure_audit.model import Address, CollectorWarning, Gateway, Interface
-from exposure_audit.records import field, record
-from exposure_audit.scopes import address_scope, interface_kind
+from exposure_audit.core.addresses import address_scope, interface_kind
+from exposure_audit.core.model import Address, CollectorWarning, Gateway, Interface
+from exposure_audit.core.records import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

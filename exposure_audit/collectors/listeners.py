@@ -25,10 +25,10 @@ import os
 import sys
 from _operator import itemgetter  # operator.py itself costs ~0.4 ms to import
 
-from exposure_audit import records
 from exposure_audit.collectors import procinfo, sockdiag
-from exposure_audit.model import CollectorWarning, Listener, ProcessInfo
-from exposure_audit.records import field, record
+from exposure_audit.core import records
+from exposure_audit.core.model import CollectorWarning, Listener, ProcessInfo
+from exposure_audit.core.records import field, record
 
 COLLECTOR = "listeners"
 ROOT_HINT = "run as root (sudo exposure-audit ...) for full process attribution"

@@ -23,8 +23,8 @@ from __future__ import annotations
 import _thread
 import os
 
-from exposure_audit.model import ProcessInfo
-from exposure_audit.records import record
+from exposure_audit.core.model import ProcessInfo
+from exposure_audit.core.records import record
 
 PROC = "/proc"
 MAX_CMDLINE_BYTES = 64 * 1024  # a cmdline can be up to ARG_MAX (megabytes): cap it

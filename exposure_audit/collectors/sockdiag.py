@@ -27,7 +27,7 @@ import os
 import struct
 from _operator import itemgetter  # operator.py itself costs ~0.4 ms to import
 
-from exposure_audit.records import record
+from exposure_audit.core.records import record
 
 TYPE_CHECKING = False
 

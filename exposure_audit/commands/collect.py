@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 import sys
 
-from exposure_audit.atomicio import write_atomic
-from exposure_audit.errors import EXIT_OK, UsageError
-from exposure_audit.jsonout import json_bytes, json_text
-from exposure_audit.model import Facts
-from exposure_audit.options import add_collect_options
-from exposure_audit.pipeline import CollectOptions, collect_facts
+from exposure_audit.collectors.collect import CollectOptions, collect_facts
+from exposure_audit.commands.options import add_collect_options
+from exposure_audit.core.atomicio import write_atomic
+from exposure_audit.core.errors import EXIT_OK, UsageError
+from exposure_audit.core.jsonout import json_bytes, json_text
+from exposure_audit.core.model import Facts
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def options_from_args(args: argparse.Namespace) -> CollectOptions:
             f"{MAX_UPNP_TIMEOUT:g} (got {timeout:g})"
         )
     if args.no_upnp and args.igd:
-        from exposure_audit.options import env_no_upnp
+        from exposure_audit.commands.options import env_no_upnp
 
         why = "EXPOSURE_AUDIT_NO_UPNP is set" if env_no_upnp() else "--no-upnp"
         print(f"exposure-audit: note: --igd ignored: UPnP is off ({why})", file=sys.stderr)

@@ -6,9 +6,15 @@ import argparse
 import json
 import sys
 
-from exposure_audit.diffing import diff_reports, diff_to_dict, fails, load_report, render_diff_text
-from exposure_audit.errors import EXIT_FINDINGS, EXIT_OK
-from exposure_audit.model import SEVERITIES
+from exposure_audit.automation.diffing import (
+    diff_reports,
+    diff_to_dict,
+    fails,
+    load_report,
+    render_diff_text,
+)
+from exposure_audit.core.errors import EXIT_FINDINGS, EXIT_OK
+from exposure_audit.core.model import SEVERITIES
 
 EPILOG = """\
 Findings are matched by fingerprint (rule and exposed service; never pid or time), so

@@ -9,11 +9,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from exposure_audit.errors import EXIT_OK
-from exposure_audit.exposure import resolve
-from exposure_audit.model import SCOPE_RANK, Exposure, Facts, Listener
-from exposure_audit.pipeline import CollectOptions, collect_facts
-from exposure_audit.serialize import to_jsonable
+from exposure_audit.analysis.exposure import resolve
+from exposure_audit.collectors.collect import CollectOptions, collect_facts
+from exposure_audit.core.errors import EXIT_OK
+from exposure_audit.core.model import SCOPE_RANK, Exposure, Facts, Listener
+from exposure_audit.core.serialize import to_jsonable
 
 SUGGESTIONS = 3
 EPHEMERAL_PATH = "/proc/sys/net/ipv4/ip_local_port_range"

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exposure_audit.atomicio import is_special, stage, write_in_place
-from exposure_audit.errors import OutputError, UsageError
-from exposure_audit.model import SEVERITIES, Evaluation, Facts
-from exposure_audit.options import add_collect_options
+from exposure_audit.commands.options import add_collect_options
+from exposure_audit.core.atomicio import is_special, stage, write_in_place
+from exposure_audit.core.errors import OutputError, UsageError
+from exposure_audit.core.model import SEVERITIES, Evaluation, Facts
 
 DESCRIPTION = """\
 Collect what this machine exposes (or load saved Facts with --facts), work out where
@@ -81,7 +81,7 @@ class Output:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from exposure_audit.ruleset import add_rules_options
+    from exposure_audit.policy.rules import add_rules_options
 
     p = subparsers.add_parser(
         "run",
@@ -142,7 +142,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     # --- cron tooling (history.py, webhook.py): --state-dir, --since-last, --baseline,
     # --keep, --fail-on-existing, --lock-timeout, --webhook*
-    from exposure_audit.history import add_cron_options
+    from exposure_audit.automation.history import add_cron_options
 
     add_cron_options(p)
     # --- end cron tooling
@@ -153,7 +153,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def parse_formats(values: list[str]) -> list[Any]:
-    from exposure_audit.render import Format, format_names
+    from exposure_audit.reporting import Format, format_names
 
     out: list[Any] = []
     for value in values:
@@ -175,7 +175,7 @@ def parse_formats(values: list[str]) -> list[Any]:
 def plan_outputs(formats: list[Any], outputs: list[str]) -> tuple[list[Output], bool]:
     """Pair formats with destinations. Returns (outputs, implicit_terminal): the second is
     True when the terminal summary was added for stdout without being asked for."""
-    from exposure_audit.render import Format, format_for_path
+    from exposure_audit.reporting import Format, format_for_path
 
     seen: set[str] = set()
     for path in outputs:
@@ -224,7 +224,7 @@ def plan_outputs(formats: list[Any], outputs: list[str]) -> tuple[list[Output], 
 
 
 def parse_templates(values: list[str]) -> dict[Any, Path]:
-    from exposure_audit.render import TEMPLATED, Format
+    from exposure_audit.reporting import TEMPLATED, Format
 
     out: dict[Any, Path] = {}
     for value in values:
@@ -261,31 +261,31 @@ def use_color(args: argparse.Namespace, stream: Any = None) -> bool:
 def load_or_collect(args: argparse.Namespace) -> Facts:
     if args.facts:
         return load_facts_file(args.facts)
+    from exposure_audit.collectors.collect import collect_facts
     from exposure_audit.commands.collect import options_from_args
-    from exposure_audit.pipeline import collect_facts
 
     return collect_facts(options_from_args(args))
 
 
 def load_facts_file(path: str) -> Facts:
     """A Facts file from ``collect``, or a JSON report from ``run`` (its ``facts``)."""
-    from exposure_audit.serialize import load_facts
+    from exposure_audit.core.serialize import load_facts
 
     return load_facts(path)
 
 
 def evaluate(args: argparse.Namespace, facts: Facts, config: Any = None) -> Evaluation:
-    from exposure_audit.pipeline import EvaluateOptions
-    from exposure_audit.pipeline import evaluate as pipeline_evaluate
-    from exposure_audit.ruleset import rules_options
+    from exposure_audit.analysis.evaluate import EvaluateOptions
+    from exposure_audit.analysis.evaluate import evaluate as pipeline_evaluate
+    from exposure_audit.policy.rules import rules_options
 
     return pipeline_evaluate(facts, EvaluateOptions(**rules_options(args), config=config))
 
 
 def build(args: argparse.Namespace, evaluation: Evaluation) -> dict[str, Any]:
-    from exposure_audit.pipeline import now_iso
-    from exposure_audit.report import build_report
-    from exposure_audit.ruleset import rules_options
+    from exposure_audit.core.clock import now_iso
+    from exposure_audit.policy.rules import rules_options
+    from exposure_audit.reporting.document import build_report
 
     options = {
         "facts_file": args.facts,
@@ -307,7 +307,7 @@ def render_all(
     templates: dict[Any, Path],
     report: dict[str, Any],
 ) -> list[tuple[Output, bytes]]:
-    from exposure_audit.render import Format, RenderContext, render
+    from exposure_audit.reporting import Format, RenderContext, render
 
     rendered = []
     for out in plan:
@@ -330,8 +330,8 @@ def with_change_counts(
 ) -> list[tuple[Output, bytes]]:
     """Prometheus outputs again, with the new and resolved (unwaived) finding counts of
     --since-last / --baseline, which are known only once the report is compared."""
-    from exposure_audit.render import Format
-    from exposure_audit.render.prometheus import render_prometheus
+    from exposure_audit.reporting import Format
+    from exposure_audit.reporting.prometheus import render_prometheus
 
     new = sum(1 for f in diff.new if not f.get("waived"))
     resolved = sum(1 for f in diff.resolved if not f.get("waived"))
@@ -383,19 +383,23 @@ def write_all(rendered: list[tuple[Output, bytes]]) -> None:
 def run(args: argparse.Namespace) -> int:
     plan, _implicit = plan_outputs(parse_formats(args.format), list(args.output))
     templates = parse_templates(list(args.template))
-    from exposure_audit.config import load_config
+    from exposure_audit.policy.config import load_config
 
     # The config first: a broken one stops the run before anything is collected, and
     # its [defaults] fail_on applies unless --fail-on was given.
     config = load_config(args.config_path, builtin_waivers=args.builtin_waivers)
     if args.fail_on is None:
         args.fail_on = config.fail_on or "high"
-    from exposure_audit.webhook import apply_webhook_config
+    from exposure_audit.automation.webhook import apply_webhook_config
 
     apply_webhook_config(args, config.webhook, config.path)
     # --- cron tooling (history.py): lock the state directory, compare with the last run
     # or --baseline, print only the changes, store the report, deliver the webhook.
-    from exposure_audit.history import cron_session, cron_stdout_format, write_failure_metrics
+    from exposure_audit.automation.history import (
+        cron_session,
+        cron_stdout_format,
+        write_failure_metrics,
+    )
 
     with cron_session(args) as cron, write_failure_metrics(plan):
         facts = load_or_collect(args)

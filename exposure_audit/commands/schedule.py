@@ -7,11 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from exposure_audit.errors import EXIT_OK, UsageError
-from exposure_audit.history import default_state_dir
-from exposure_audit.model import SEVERITIES
-from exposure_audit.options import env_no_upnp
-from exposure_audit.schedule import (
+from exposure_audit.automation.history import default_state_dir
+from exposure_audit.automation.schedule import (
     SYSTEM_STATE_DIR,
     SYSTEM_UNIT_DIR,
     UNIT_NAME,
@@ -22,6 +19,9 @@ from exposure_audit.schedule import (
     systemd_units,
     user_unit_dir,
 )
+from exposure_audit.commands.options import env_no_upnp
+from exposure_audit.core.errors import EXIT_OK, UsageError
+from exposure_audit.core.model import SEVERITIES
 
 EPILOG = """\
 The scheduled command is 'exposure-audit run --since-last --state-dir DIR --fail-on SEV':

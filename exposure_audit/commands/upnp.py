@@ -10,11 +10,11 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from exposure_audit.errors import EXIT_COLLECTION, EXIT_OK, UsageError
-from exposure_audit.options import env_no_upnp
+from exposure_audit.commands.options import env_no_upnp
+from exposure_audit.core.errors import EXIT_COLLECTION, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
-    from exposure_audit.model import CollectorWarning, UpnpFacts
+    from exposure_audit.core.model import CollectorWarning, UpnpFacts
 
 MAX_UPNP_TIMEOUT = 300.0
 
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def render_json(facts: UpnpFacts, warnings: list[CollectorWarning]) -> str:
-    from exposure_audit.serialize import to_jsonable
+    from exposure_audit.core.serialize import to_jsonable
 
     doc = {"upnp": to_jsonable(facts), "warnings": to_jsonable(warnings)}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

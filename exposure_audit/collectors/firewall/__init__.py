@@ -17,14 +17,14 @@ import json
 import os
 
 from exposure_audit.collectors.firewall import containers, nftlist
-from exposure_audit.model import (
+from exposure_audit.collectors.spawn import Spawned, which
+from exposure_audit.core.model import (
     CollectorWarning,
     FirewallChain,
     FirewallFacts,
     FirewallRule,
     PublishedPort,
 )
-from exposure_audit.spawn import Spawned, which
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

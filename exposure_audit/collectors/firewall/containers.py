@@ -19,8 +19,8 @@ import os
 import re
 from collections.abc import Iterable
 
-from exposure_audit import records
-from exposure_audit.model import ContainerInfo, FirewallMatch, PublishedPort
+from exposure_audit.core import records
+from exposure_audit.core.model import ContainerInfo, FirewallMatch, PublishedPort
 
 DOCKER_ROOT = "/var/lib/docker"
 PODMAN_CONTAINERS_JSON = "/var/lib/containers/storage/overlay-containers/containers.json"

@@ -14,7 +14,7 @@ from exposure_audit.collectors.firewall.containers import (
     nat_owner,
     published_from_dnat,
 )
-from exposure_audit.model import FirewallChain, FirewallMatch, FirewallRule, PublishedPort
+from exposure_audit.core.model import FirewallChain, FirewallMatch, FirewallRule, PublishedPort
 
 # built-in chains on the way to a local socket: (table, chain) -> (hook, priority)
 _INBOUND = {

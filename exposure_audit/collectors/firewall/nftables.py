@@ -20,7 +20,7 @@ from exposure_audit.collectors.firewall.containers import (
     nat_owner,
     published_from_dnat,
 )
-from exposure_audit.model import FirewallChain, FirewallMatch, FirewallRule, PublishedPort
+from exposure_audit.core.model import FirewallChain, FirewallMatch, FirewallRule, PublishedPort
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

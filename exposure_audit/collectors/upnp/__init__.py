@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from exposure_audit import scopes
-from exposure_audit.model import CollectorWarning, UpnpFacts
+from exposure_audit.core import addresses
+from exposure_audit.core.model import CollectorWarning, UpnpFacts
 
 if TYPE_CHECKING:
     from exposure_audit.collectors.upnp.description import Description
@@ -237,7 +237,7 @@ def _read_igd(
     if external_ip is None:
         notes.append("the router reports no external address (WAN link down?)")
     else:
-        external_scope = scopes.address_scope(external_ip)
+        external_scope = addresses.address_scope(external_ip)
         nat = _nested_nat(external_ip, external_scope)
         if nat:
             notes.append(nat)
@@ -280,7 +280,7 @@ def _valid_ip(text: str) -> str | None:
 
 def _nested_nat(external_ip: str, scope: str) -> str | None:
     ip = ipaddress.ip_address(external_ip)
-    if isinstance(ip, ipaddress.IPv4Address) and ip in scopes.CGNAT:
+    if isinstance(ip, ipaddress.IPv4Address) and ip in addresses.CGNAT:
         return (
             f"carrier-grade NAT: the router's own external address {external_ip} is in "
             "100.64.0.0/10, so its mappings reach the ISP's network, not necessarily the "

@@ -18,7 +18,7 @@ from exposure_audit.collectors.upnp.soap import (
     SoapError,
     SoapFault,
 )
-from exposure_audit.model import UpnpMapping
+from exposure_audit.core.model import UpnpMapping
 
 MAX_DESCRIPTION = 512
 MAX_LEASE = 2**32 - 1  # ui4

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from exposure_audit import scopes
+from exposure_audit.core import addresses
 
 SSDP_ADDR = "239.255.255.250"
 SSDP_PORT = 1900
@@ -115,7 +115,7 @@ def location_problem(answer: SsdpAnswer) -> str | None:
             f"LOCATION {answer.location!r} points at another host than the one that "
             f"answered ({answer.sender})"
         )
-    if not scopes.fetch_allowed(answer.sender):
+    if not addresses.fetch_allowed(answer.sender):
         return (
             f"it came from {answer.sender}, which is not a private, link-local or loopback address"
         )

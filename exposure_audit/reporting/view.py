@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from exposure_audit.model import SEVERITIES, SEVERITY_RANK
+from exposure_audit.core.model import SEVERITIES, SEVERITY_RANK
 
 
 def _rank(sev: str | None) -> int:

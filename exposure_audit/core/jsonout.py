@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from exposure_audit.model import Facts
-from exposure_audit.records import is_record
+from exposure_audit.core.model import Facts
+from exposure_audit.core.records import is_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

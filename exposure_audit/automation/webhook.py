@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from exposure_audit import __version__
-from exposure_audit.errors import UsageError
+from exposure_audit.core.errors import UsageError
 
 if TYPE_CHECKING:
-    from exposure_audit.config import WebhookConfig
-    from exposure_audit.diffing import ReportDiff
+    from exposure_audit.automation.diffing import ReportDiff
+    from exposure_audit.policy.config import WebhookConfig
 
 EXIT_WEBHOOK = 4  # only with --webhook-strict
 DEFAULT_TIMEOUT = 5.0
@@ -155,7 +155,7 @@ def deliver(payload: bytes, opts: WebhookOptions) -> DeliveryResult:
 
 
 def changes_payload(report: dict[str, Any], diff: ReportDiff) -> dict[str, Any]:
-    from exposure_audit.diffing import diff_to_dict
+    from exposure_audit.automation.diffing import diff_to_dict
 
     out = diff_to_dict(diff, full=True)
     out["host"] = (report.get("host") or {}) if isinstance(report.get("host"), dict) else {}

@@ -15,13 +15,13 @@ from typing import Any
 
 from markupsafe import Markup
 
-from exposure_audit.errors import ConfigError
-from exposure_audit.model import SCOPE_RANK
-from exposure_audit.render import RenderContext
-from exposure_audit.render.templating import environment, render_template
-from exposure_audit.render.terminal import endpoint
-from exposure_audit.render.view import build_view
-from exposure_audit.resources import reports_dir
+from exposure_audit.core.errors import ConfigError
+from exposure_audit.core.model import SCOPE_RANK
+from exposure_audit.core.resources import reports_dir
+from exposure_audit.reporting import RenderContext
+from exposure_audit.reporting.templating import environment, render_template
+from exposure_audit.reporting.terminal import endpoint
+from exposure_audit.reporting.view import build_view
 
 TEMPLATE = "report.html.j2"
 CSS_FILE = "report.css"

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from exposure_audit.errors import AuditError
+from exposure_audit.core.errors import AuditError
 
 # Distinct from 0-3 so a wrapper can tell "busy, try later" from a broken run.
 EXIT_LOCKED = 5

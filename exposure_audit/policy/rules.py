@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exposure_audit import resources
-from exposure_audit.errors import ConfigError, shown
-from exposure_audit.model import INTERFACE_KINDS, SCOPE_RANK, SCOPES, SEVERITIES
+from exposure_audit.core import resources
+from exposure_audit.core.errors import ConfigError, shown
+from exposure_audit.core.model import INTERFACE_KINDS, SCOPE_RANK, SCOPES, SEVERITIES
 
 # Catalogue tags. A rule or port naming any other tag is an error (a typo would
 # otherwise silently match nothing).

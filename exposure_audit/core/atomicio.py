@@ -11,7 +11,7 @@ import os
 import stat as _stat
 import sys
 
-from exposure_audit.errors import OutputError
+from exposure_audit.core.errors import OutputError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from exposure_audit.atomicio import write_atomic
-from exposure_audit.errors import UsageError
+from exposure_audit.core.atomicio import write_atomic
+from exposure_audit.core.errors import UsageError
 
 SANE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CRON_MARKER = "# exposure-audit: managed by 'exposure-audit schedule --install'"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from exposure_audit.render import RenderContext
-from exposure_audit.serialize import json_text
+from exposure_audit.core.serialize import json_text
+from exposure_audit.reporting import RenderContext
 
 
 def render(report: Mapping[str, Any], ctx: RenderContext) -> str:

@@ -2,12 +2,12 @@
 
 Facts (what the collectors saw) -> Exposure (where each listener is reachable)
 -> Finding (what a rule says about it). Everything here is JSON-able through
-``exposure_audit.serialize``; nothing here touches the OS or the network.
+``exposure_audit.core.serialize``; nothing here touches the OS or the network.
 """
 
 from __future__ import annotations
 
-from exposure_audit.records import record
+from exposure_audit.core.records import record
 
 # Facts document format; bump on any incompatible change (see serialize.py).
 FACTS_SCHEMA_VERSION = "2.0"

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exposure_audit.errors import FormatError
-from exposure_audit.model import SCOPE_RANK, SEVERITIES, SEVERITY_RANK
-from exposure_audit.serialize import read_json_file
+from exposure_audit.core.errors import FormatError
+from exposure_audit.core.model import SCOPE_RANK, SEVERITIES, SEVERITY_RANK
+from exposure_audit.core.serialize import read_json_file
 
 # Linux's default ip_local_port_range starts here. Bound UDP sockets above it are almost
 # always clients with a kernel-chosen port; listing them as "appeared" each run would

@@ -15,10 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exposure_audit import records
-from exposure_audit.config import Config
-from exposure_audit.fingerprint import dangling_fingerprint, listener_fingerprint
-from exposure_audit.model import (
+from exposure_audit.analysis.fingerprint import dangling_fingerprint, listener_fingerprint
+from exposure_audit.core import records
+from exposure_audit.core.model import (
     SCOPE_RANK,
     SEVERITY_RANK,
     DanglingMapping,
@@ -30,7 +29,15 @@ from exposure_audit.model import (
     UpnpMapping,
     Waiver,
 )
-from exposure_audit.ruleset import CMDLINE_MATCH_LIMIT, Framework, PortEntry, Rule, RuleSet, Subject
+from exposure_audit.policy.config import Config
+from exposure_audit.policy.rules import (
+    CMDLINE_MATCH_LIMIT,
+    Framework,
+    PortEntry,
+    Rule,
+    RuleSet,
+    Subject,
+)
 
 _EMPTY: frozenset[str] = frozenset()
 # How a blocked UPnP path is named where blocked interfaces are ("blocks this on ...").

@@ -12,9 +12,9 @@ import textwrap
 from collections.abc import Mapping
 from typing import Any
 
-from exposure_audit.render import RenderContext
-from exposure_audit.render.templating import Safe, clean_text, environment, render_template
-from exposure_audit.render.view import build_view
+from exposure_audit.reporting import RenderContext
+from exposure_audit.reporting.templating import Safe, clean_text, environment, render_template
+from exposure_audit.reporting.view import build_view
 
 TEMPLATE = "terminal.txt.j2"
 

@@ -31,10 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exposure_audit.atomicio import write_atomic
-from exposure_audit.diffing import ReportDiff, check_report, diff_reports, fails, load_report
-from exposure_audit.errors import EXIT_FINDINGS, EXIT_OK, FormatError, OutputError, UsageError
-from exposure_audit.locking import DEFAULT_LOCK_TIMEOUT, run_lock
+from exposure_audit.automation.diffing import (
+    ReportDiff,
+    check_report,
+    diff_reports,
+    fails,
+    load_report,
+)
+from exposure_audit.automation.locking import DEFAULT_LOCK_TIMEOUT, run_lock
+from exposure_audit.core.atomicio import write_atomic
+from exposure_audit.core.errors import EXIT_FINDINGS, EXIT_OK, FormatError, OutputError, UsageError
 
 DEFAULT_KEEP = 50
 REPORTS_SUBDIR = "reports"
@@ -200,7 +206,7 @@ def add_cron_options(parser: argparse.ArgumentParser) -> None:
         help="wait at most this long for another run using the state directory, then "
         f"exit 5 (default: {DEFAULT_LOCK_TIMEOUT:g})",
     )
-    from exposure_audit.webhook import add_webhook_options
+    from exposure_audit.automation.webhook import add_webhook_options
 
     add_webhook_options(parser)
 
@@ -258,7 +264,7 @@ class CronSession:
         "json" prints the changes as JSON, "text" as text, None keeps the usual output.
         Touches nothing: call ``commit`` once the run's own outputs are written.
         """
-        from exposure_audit.diffing import diff_to_dict, render_diff_text
+        from exposure_audit.automation.diffing import diff_to_dict, render_diff_text
 
         check_report(report, "this run's report")
         if self.baseline is not None:
@@ -292,7 +298,7 @@ class CronSession:
             outcome.saved = self.history.save(report)
             keep = getattr(self.args, "keep", None) or DEFAULT_KEEP
             self.history.prune(keep)
-        from exposure_audit.webhook import EXIT_WEBHOOK, deliver_from_args
+        from exposure_audit.automation.webhook import EXIT_WEBHOOK, deliver_from_args
 
         result = deliver_from_args(self.args, report, outcome.diff)
         if result is not None:
@@ -329,7 +335,7 @@ def cron_session(args: argparse.Namespace) -> Iterator[CronSession]:
     baseline_file = getattr(args, "baseline", None)
     if since_last and baseline_file:
         raise UsageError("use --since-last or --baseline FILE, not both")
-    from exposure_audit.webhook import check_webhook_args
+    from exposure_audit.automation.webhook import check_webhook_args
 
     check_webhook_args(args)
     session = CronSession(args=args, comparing=since_last or bool(baseline_file))
@@ -382,7 +388,7 @@ def write_failure_metrics(plan: Iterable[Any]) -> Iterator[None]:
     except (UsageError, OutputError):
         raise  # a mistyped command line or unwritable output: nothing ran
     except Exception:
-        from exposure_audit.render.prometheus import render_failure, write_metrics
+        from exposure_audit.reporting.prometheus import render_failure, write_metrics
 
         for out in plan:
             name = getattr(getattr(out, "format", None), "value", None)

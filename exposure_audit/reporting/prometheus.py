@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from exposure_audit.model import SCOPES, SEVERITIES
+from exposure_audit.core.model import SCOPES, SEVERITIES
 
 PREFIX = "exposure_audit"
 MAX_LABEL_CHARS = 200
@@ -233,7 +233,7 @@ def render_failure(stamp: float | None = None) -> str:
 
 def write_metrics(path: str | Path, text: str) -> None:
     """Atomic replace, as node_exporter's textfile collector requires."""
-    from exposure_audit.atomicio import write_atomic
+    from exposure_audit.core.atomicio import write_atomic
 
     write_atomic(path, text.encode("utf-8", "replace"), mode=0o644)
 

@@ -14,10 +14,10 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from exposure_audit import records
-from exposure_audit.errors import FormatError
-from exposure_audit.jsonout import LARGE_DOCUMENT_ROWS, facts_document, json_bytes, json_text
-from exposure_audit.model import FACTS_SCHEMA_VERSION, INTERFACE_KINDS, SCOPES, Facts
+from exposure_audit.core import records
+from exposure_audit.core.errors import FormatError
+from exposure_audit.core.jsonout import LARGE_DOCUMENT_ROWS, facts_document, json_bytes, json_text
+from exposure_audit.core.model import FACTS_SCHEMA_VERSION, INTERFACE_KINDS, SCOPES, Facts
 
 T = TypeVar("T")
 

@@ -17,8 +17,8 @@ import jinja2
 import jinja2.sandbox
 from markupsafe import Markup
 
-from exposure_audit.errors import ConfigError
-from exposure_audit.resources import reports_dir
+from exposure_audit.core.errors import ConfigError
+from exposure_audit.core.resources import reports_dir
 
 # C0/C1 controls, DEL, and the Unicode bidi/format controls that can reorder or hide
 # text on a terminal ("Trojan Source"). Shown escaped, never passed through.

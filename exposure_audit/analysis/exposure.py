@@ -45,8 +45,8 @@ import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass
 
-from exposure_audit import records
-from exposure_audit.model import (
+from exposure_audit.core import records
+from exposure_audit.core.model import (
     INTERFACE_KINDS,
     SCOPE_RANK,
     SCOPES,

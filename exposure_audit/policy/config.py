@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exposure_audit import resources
-from exposure_audit.errors import ConfigError, shown
-from exposure_audit.model import SEVERITIES, Waiver
-from exposure_audit.ruleset import PROTOCOLS, did_you_mean, read_toml, type_name
+from exposure_audit.core import resources
+from exposure_audit.core.errors import ConfigError, shown
+from exposure_audit.core.model import SEVERITIES, Waiver
+from exposure_audit.policy.rules import PROTOCOLS, did_you_mean, read_toml, type_name
 
 # The sections of the file; anything else is an error.
 OWN_SECTIONS: tuple[str, ...] = ("defaults", "waiver", "webhook")
@@ -236,8 +236,8 @@ def parse_webhook(path: Path, table: Any) -> WebhookConfig:
             raise _fail(path, what, key, f"unknown key{hint} (allowed: {allowed})")
     url = None
     if "url" in table:
-        from exposure_audit.errors import UsageError
-        from exposure_audit.webhook import validate_url
+        from exposure_audit.automation.webhook import validate_url
+        from exposure_audit.core.errors import UsageError
 
         url = _str(path, what, "url", table["url"])
         try:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from exposure_audit import __version__
-from exposure_audit.model import (
+from exposure_audit.core.model import (
     SCOPE_RANK,
     SCOPES,
     SEVERITIES,
@@ -26,7 +26,7 @@ from exposure_audit.model import (
     UpnpFacts,
     UpnpMapping,
 )
-from exposure_audit.serialize import facts_to_dict, to_jsonable
+from exposure_audit.core.serialize import facts_to_dict, to_jsonable
 
 REPORT_SCHEMA_VERSION = "2.1"
 TOOL_NAME = "exposure-audit"

@@ -1,6 +1,6 @@
 """Renderers: one module per output format, each ``render(report, ctx) -> str``.
 
-``report`` is the dict from :func:`exposure_audit.report.build_report` (the JSON
+``report`` is the dict from :func:`exposure_audit.reporting.document.build_report` (the JSON
 contract); every format reads that same document. To add a format: a member of
 :class:`Format`, a module here with ``render``, its entry in ``RENDERERS`` and its file
 extension in ``EXTENSIONS`` (tests/test_report_json.py checks that every member renders).
@@ -26,10 +26,10 @@ class Format(enum.Enum):
 # Format -> the module whose ``render(report, ctx) -> str`` draws it (imported on use:
 # jinja2 costs ~50 ms, and `collect` never renders).
 RENDERERS: dict[Format, str] = {
-    Format.TERMINAL: "exposure_audit.render.terminal",
-    Format.JSON: "exposure_audit.render.json",
-    Format.HTML: "exposure_audit.render.html",
-    Format.PROMETHEUS: "exposure_audit.render.prometheus",
+    Format.TERMINAL: "exposure_audit.reporting.terminal",
+    Format.JSON: "exposure_audit.reporting.json",
+    Format.HTML: "exposure_audit.reporting.html",
+    Format.PROMETHEUS: "exposure_audit.reporting.prometheus",
 }
 
 # File extension -> format, for ``-o report.html`` without ``--format``.

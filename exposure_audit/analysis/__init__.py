@@ -1,0 +1,1 @@
+"""Pure stages over Facts: exposure resolution, firewall evaluation, the rules engine."""

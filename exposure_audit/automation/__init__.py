@@ -1,0 +1,1 @@
+"""Running unattended: history, diff, schedule, webhook, the run lock."""

@@ -1,0 +1,76 @@
+"""Collection: run every collector and assemble the Facts (the only stage that touches
+the machine or the LAN).
+
+The collectors are imported inside collect_facts so that a command pays for what it
+runs (jinja2 and requests cost ~170 ms of imports; `collect` needs neither).
+"""
+
+from __future__ import annotations
+
+from exposure_audit.core.clock import now_iso
+from exposure_audit.core.model import CollectorWarning, Facts, PublishedPort, UpnpFacts
+from exposure_audit.core.records import record
+
+
+@record
+class CollectOptions:
+    """What collect_facts collects (the collection flags of collect, run, port)."""
+
+    upnp: bool = True  # False with --no-upnp / EXPOSURE_AUDIT_NO_UPNP=1
+    igd_url: str | None = None
+    upnp_timeout: float = 2.0
+    firewall: bool = True
+
+
+def collect_facts(opts: CollectOptions) -> Facts:
+    """Run every collector. A collector that fails partly adds warnings; never raises
+    for a partial failure."""
+    from exposure_audit.collectors.host import collect_host
+    from exposure_audit.collectors.interfaces import collect_interfaces
+    from exposure_audit.collectors.listeners import collect_listeners
+
+    warnings: list[CollectorWarning] = []
+    collected_at = now_iso()
+    # The firewall collector mostly waits for nft / iptables-save: started first, read last.
+    firewall_read = None
+    if opts.firewall:
+        from exposure_audit.collectors.firewall import start_firewall
+
+        firewall_read = start_firewall()
+    host = collect_host()
+    ifaces = collect_interfaces()
+    warnings.extend(ifaces.warnings)
+    lst = collect_listeners()
+    warnings.extend(lst.warnings)
+
+    upnp: UpnpFacts
+    if not opts.upnp:
+        upnp = UpnpFacts(status="disabled", message="UPnP not checked (--no-upnp)")
+    else:
+        from exposure_audit.collectors.upnp import UpnpOptions, collect_upnp
+
+        local = frozenset(a.address for i in ifaces.interfaces for a in i.addresses)
+        upnp, upnp_warnings = collect_upnp(
+            UpnpOptions(igd_url=opts.igd_url, timeout=opts.upnp_timeout), local
+        )
+        warnings.extend(upnp_warnings)
+
+    firewall = None
+    published: tuple[PublishedPort, ...] = ()
+    if firewall_read is not None:
+        firewall, found, fw_warnings = firewall_read.finish()
+        published = tuple(found)
+        warnings.extend(fw_warnings)
+
+    return Facts(
+        host=host,
+        collected_at=collected_at,
+        interfaces=tuple(ifaces.interfaces),
+        gateways=tuple(ifaces.gateways),
+        listeners=tuple(lst.listeners),
+        upnp=upnp,
+        warnings=tuple(warnings),
+        ipv6_bindv6only=lst.ipv6_bindv6only,
+        firewall=firewall,
+        published=published,
+    )

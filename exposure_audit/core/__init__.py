@@ -1,0 +1,1 @@
+"""The small core: the model, addresses, errors, atomic I/O, Facts (de)serialisation."""

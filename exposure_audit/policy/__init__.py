@@ -1,0 +1,1 @@
+"""Policy as validated data: rule files, the port catalogue, their conditions, the config file."""
