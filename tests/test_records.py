@@ -90,6 +90,29 @@ def test_instances_behave_like_dataclass_instances() -> None:
     assert len(seen) >= 8
 
 
+def _twin_tree(obj: object) -> object:
+    if records.is_record(obj):
+        return _twin(type(obj))(
+            **{f.name: _twin_tree(getattr(obj, f.name)) for f in records.fields(obj)}
+        )
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_twin_tree(v) for v in obj)
+    if isinstance(obj, dict):
+        return {k: _twin_tree(v) for k, v in obj.items()}
+    return obj
+
+
+def test_asdict_matches_dataclasses_asdict() -> None:
+    facts = load_facts(FIXTURE)
+    got = records.asdict(facts)
+    assert got == dataclasses.asdict(_twin_tree(facts))
+    assert got["listeners"] and isinstance(got["listeners"][0], dict)
+    with pytest.raises(TypeError):
+        records.asdict(model.Facts)
+    with pytest.raises(TypeError):
+        records.asdict({"a": 1})
+
+
 def test_replace_changes_one_field_and_checks_names() -> None:
     p = model.ProcessInfo(pid=1, name="a", cmdline=("a", "b"))
     q = records.replace(p, name="b")
