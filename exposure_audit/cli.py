@@ -38,6 +38,13 @@ Run 'exposure-audit COMMAND --help' for each command's options.
 """
 
 
+class BrokenInstallError(AuditError):
+    """A command module of this package fails to import: never a silently missing
+    command."""
+
+    exit_code = EXIT_COLLECTION
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``only``, just that subcommand (imports are most of a start-up)."""
     import argparse
@@ -65,10 +72,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             continue
         try:
             module = importlib.import_module(f"exposure_audit.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"exposure_audit.commands.{name}":
-                continue  # not built yet
-            raise
+        except ImportError as exc:
+            raise BrokenInstallError(
+                f"the {name!r} command cannot be loaded ({type(exc).__name__}: {exc}); "
+                "the installation is broken: reinstall exposure-audit"
+            ) from exc
         module.register(sub)
     return parser
 
@@ -97,7 +105,11 @@ def _main(argv: Sequence[str] | None) -> int:
     args: Any = fast_collect_args(av)
     if args is None:
         first = next((a for a in av if not a.startswith("-")), None)
-        parser = build_parser(first if first in COMMANDS else None)
+        try:
+            parser = build_parser(first if first in COMMANDS else None)
+        except BrokenInstallError as exc:
+            print(f"exposure-audit: error: {exc}", file=sys.stderr)
+            return exc.exit_code
         args = parser.parse_args(av)
         if not getattr(args, "func", None):
             parser.print_help(sys.stderr)

@@ -354,3 +354,30 @@ def test_generated_crontab_line_collects_for_real_in_cron_environment(tmp_path: 
     report = json.loads(stored[0].read_text())
     assert report["facts"]["upnp"]["status"] == "disabled"
     assert report["facts"]["listeners"]  # it saw this host's sockets
+
+
+def test_a_command_module_that_fails_to_import_is_an_error_not_a_missing_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from exposure_audit import cli
+
+    # A command listed but absent from the package: once silently dropped from --help.
+    monkeypatch.setattr(cli, "COMMANDS", (*cli.COMMANDS, "ghost"))
+    assert cli.main(["--help"]) == 3
+    err = capsys.readouterr().err
+    assert "'ghost' command cannot be loaded" in err and "reinstall" in err
+    assert "Traceback" not in err
+
+    # A command whose own imports break (a missing dependency): the same, with the cause.
+    real_import = cli.importlib.import_module
+
+    def broken(name: str, package: str | None = None) -> object:
+        if name == "exposure_audit.commands.diff":
+            raise ImportError("No module named 'jinja2'")
+        return real_import(name, package)
+
+    monkeypatch.setattr(cli, "COMMANDS", cli.COMMANDS[:-1])
+    monkeypatch.setattr(cli.importlib, "import_module", broken)
+    assert cli.main(["diff", "a.json", "b.json"]) == 3
+    err = capsys.readouterr().err
+    assert "'diff' command cannot be loaded (ImportError: No module named 'jinja2')" in err
