@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Benchmark: start-up cost of the commands people run, this tree against another
+(``--baseline TREE``), interleaved in one run so the machine's noise hits both alike.
+
+Timed, each as a fresh process with bytecode caching on (a temporary
+PYTHONPYCACHEPREFIX, warmed first), as an installed tool runs:
+  collect      exposure-audit collect --no-upnp -o /dev/null      (this host, read only)
+  run --facts  exposure-audit run --facts FIXTURE -o /dev/null    (no collection at all)
+  run          exposure-audit run --no-upnp --fail-on critical -o /dev/null
+  python       python3 -c pass                                    (the floor)
+No traffic leaves the host: UPnP is off and nothing is probed.
+
+Usage:
+    git worktree add --detach /tmp/before HEAD~5
+    .venv/bin/python bench/bench_startup.py --baseline /tmp/before [--reps 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+FIXTURE = HERE / "tests" / "fixtures" / "facts" / "laptop_cafe.json"
+COMMANDS = {
+    "collect": ["collect", "--no-upnp", "-o", "/dev/null"],
+    "run --facts": ["run", "--facts", str(FIXTURE), "-o", "/dev/null", "--fail-on", "critical"],
+    "run": ["run", "--no-upnp", "--fail-on", "critical", "-o", "/dev/null"],
+}
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return (time.perf_counter() - start) * 1000
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--baseline", type=Path, help="another source tree to time beside this one")
+    ap.add_argument("--reps", type=int, default=15)
+    args = ap.parse_args()
+    trees = {"this tree": HERE}
+    if args.baseline:
+        trees["baseline"] = args.baseline.resolve()
+    with tempfile.TemporaryDirectory() as cache:
+        envs = {}
+        for label, tree in trees.items():
+            env = dict(os.environ, PYTHONPATH=str(tree), EXPOSURE_AUDIT_NO_UPNP="1")
+            env["PYTHONPYCACHEPREFIX"] = os.path.join(cache, label.replace(" ", "_"))
+            env["XDG_CONFIG_HOME"] = cache  # no user config changes what is timed
+            envs[label] = env
+        cases = [("python", [sys.executable, "-c", "pass"], None)]
+        for name, cmd in COMMANDS.items():
+            for label in trees:
+                cases.append((name, [sys.executable, "-m", "exposure_audit", *cmd], label))
+        for _, argv, label in cases:  # warm the bytecode caches
+            timed(argv, envs[label or "this tree"])
+        results: dict[tuple[str, str | None], list[float]] = {}
+        for _ in range(args.reps):
+            for name, argv, label in cases:
+                results.setdefault((name, label), []).append(
+                    timed(argv, envs[label or "this tree"])
+                )
+    print(f"median of {args.reps} interleaved runs, ms")
+    print(
+        f"{'command':<14}"
+        + "".join(f"{t:>12}" for t in trees)
+        + ("   ratio" if len(trees) > 1 else "")
+    )
+    floor = statistics.median(results[("python", None)])
+    print(f"{'python -c pass':<14}{floor:>12.1f}")
+    for name in COMMANDS:
+        meds = [statistics.median(results[(name, t)]) for t in trees]
+        ratio = f"   {meds[0] / meds[1]:.2f}x" if len(meds) > 1 else ""
+        print(f"{name:<14}" + "".join(f"{m:>12.1f}" for m in meds) + ratio)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
