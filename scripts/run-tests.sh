@@ -39,10 +39,13 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q ".[test]"
+# Editable: the tests import the working tree (exposure_audit/, rules/, reports/), never a
+# stale installed copy.
+.venv/bin/python -m pip install -q -e ".[test]"
 
 # Never send UPnP/SSDP traffic from the host namespace while testing.
 export EXPOSURE_AUDIT_NO_UPNP=1
 .venv/bin/ruff check exposure_audit tests bench
 .venv/bin/ruff format --check exposure_audit tests bench
+.venv/bin/mypy
 exec .venv/bin/python -m pytest -q "$@"

@@ -4,7 +4,7 @@ Each tests/fixtures/golden/NAME.facts.json (a realistic host, built by build_fac
 has NAME.findings.json: every finding's rule id, severity, fingerprint, waiver state,
 message and remediation, in report order. NAME.config.toml, when present, is the config
 file (waivers). Regenerate after an intended change with
-``UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_golden_findings.py`` and review the diff.
+``EA_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_golden_findings.py`` and review the diff.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from exposure_audit.policy.rules import load_ruleset
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
 CASES = sorted(p.name.removesuffix(".facts.json") for p in GOLDEN.glob("*.facts.json"))
 TODAY = dt.date(2026, 11, 27)
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+UPDATE = os.environ.get("EA_UPDATE_GOLDEN") == "1"
 
 
 @pytest.fixture(autouse=True)
