@@ -3,7 +3,7 @@
 A pure function over Facts (no OS, no network), so it gives the same answer on a
 saved Facts file from another host as on the live machine.
 
-The rules (DESIGN.md "Exposure resolution"):
+The rules:
 
 - ``0.0.0.0`` reaches every IPv4 address of every interface (loopback included).
 - ``::`` reaches every IPv6 address, and every IPv4 address too unless the socket is
