@@ -34,7 +34,7 @@ from exposure_audit.core.model import (
     UpnpMapping,
 )
 from exposure_audit.policy.config import load_config
-from exposure_audit.policy.rules import load_ruleset
+from exposure_audit.policy.loader import load_ruleset
 
 PROGRAMS = [
     ("python3", "python3 manage.py runserver 0.0.0.0:{port}"),

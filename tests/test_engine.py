@@ -24,8 +24,9 @@ from exposure_audit.core.model import (
     UpnpFacts,
     UpnpMapping,
 )
+from exposure_audit.policy.conditions import RuleSet
 from exposure_audit.policy.config import Config
-from exposure_audit.policy.rules import RuleSet, load_ruleset
+from exposure_audit.policy.loader import load_ruleset
 
 TODAY = dt.date(2026, 11, 27)
 NO_WAIVERS = Config()

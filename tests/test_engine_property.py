@@ -28,7 +28,7 @@ from exposure_audit.core.model import (
     Waiver,
 )
 from exposure_audit.policy.config import Config
-from exposure_audit.policy.rules import load_ruleset
+from exposure_audit.policy.loader import load_ruleset
 
 RULESET = load_ruleset([])
 HOST = HostInfo("h", "Linux", "Debian", "6.1", True, 0, "0.1.0", "3.11")

@@ -24,7 +24,7 @@ from exposure_audit.analysis.exposure import resolve
 from exposure_audit.core.model import Finding
 from exposure_audit.core.serialize import load_facts
 from exposure_audit.policy.config import load_config
-from exposure_audit.policy.rules import load_ruleset
+from exposure_audit.policy.loader import load_ruleset
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
 CASES = sorted(p.name.removesuffix(".facts.json") for p in GOLDEN.glob("*.facts.json"))

@@ -32,7 +32,7 @@ from exposure_audit.policy.config import (
     parse_config,
     read_default_waivers,
 )
-from exposure_audit.policy.rules import load_ruleset
+from exposure_audit.policy.loader import load_ruleset
 
 TODAY = dt.date(2026, 11, 27)
 HOST = HostInfo("h", "Linux", "Debian", "6.1", True, 0, "0.1.0", "3.11")

@@ -29,8 +29,7 @@ from exposure_audit.core.model import (
     UpnpMapping,
     Waiver,
 )
-from exposure_audit.policy.config import Config
-from exposure_audit.policy.rules import (
+from exposure_audit.policy.conditions import (
     CMDLINE_MATCH_LIMIT,
     Framework,
     PortEntry,
@@ -38,6 +37,7 @@ from exposure_audit.policy.rules import (
     RuleSet,
     Subject,
 )
+from exposure_audit.policy.config import Config
 
 _EMPTY: frozenset[str] = frozenset()
 # How a blocked UPnP path is named where blocked interfaces are ("blocks this on ...").

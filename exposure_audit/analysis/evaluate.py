@@ -30,7 +30,7 @@ def evaluate(facts: Facts, opts: EvaluateOptions) -> Evaluation:
     from exposure_audit.analysis.engine import run_rules
     from exposure_audit.analysis.exposure import resolve
     from exposure_audit.policy.config import load_config
-    from exposure_audit.policy.rules import load_ruleset
+    from exposure_audit.policy.loader import load_ruleset
 
     ruleset = load_ruleset(opts.rule_dirs, builtin=opts.builtin_rules)
     config = opts.config or load_config(opts.config_path, builtin_waivers=opts.builtin_waivers)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exposure_audit.commands.options import add_collect_options
+from exposure_audit.commands.options import add_collect_options, add_rules_options, rules_options
 from exposure_audit.core.atomicio import is_special, stage, write_in_place
 from exposure_audit.core.errors import OutputError, UsageError
 from exposure_audit.core.model import SEVERITIES, Evaluation, Facts
@@ -81,7 +81,6 @@ class Output:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from exposure_audit.policy.rules import add_rules_options
 
     p = subparsers.add_parser(
         "run",
@@ -277,14 +276,12 @@ def load_facts_file(path: str) -> Facts:
 def evaluate(args: argparse.Namespace, facts: Facts, config: Any = None) -> Evaluation:
     from exposure_audit.analysis.evaluate import EvaluateOptions
     from exposure_audit.analysis.evaluate import evaluate as pipeline_evaluate
-    from exposure_audit.policy.rules import rules_options
 
     return pipeline_evaluate(facts, EvaluateOptions(**rules_options(args), config=config))
 
 
 def build(args: argparse.Namespace, evaluation: Evaluation) -> dict[str, Any]:
     from exposure_audit.core.clock import now_iso
-    from exposure_audit.policy.rules import rules_options
     from exposure_audit.reporting.document import build_report
 
     options = {

@@ -39,7 +39,8 @@ from typing import Any
 from exposure_audit.core import resources
 from exposure_audit.core.errors import ConfigError, shown
 from exposure_audit.core.model import SEVERITIES, Waiver
-from exposure_audit.policy.rules import PROTOCOLS, did_you_mean, read_toml, type_name
+from exposure_audit.policy.conditions import PROTOCOLS
+from exposure_audit.policy.files import did_you_mean, read_toml, type_name
 
 # The sections of the file; anything else is an error.
 OWN_SECTIONS: tuple[str, ...] = ("defaults", "waiver", "webhook")
