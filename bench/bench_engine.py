@@ -139,11 +139,13 @@ def scenario(label: str, facts: Facts, reps: int) -> float:
     today = dt.date(2026, 11, 27)
 
     def engine() -> list:
-        return run_rules(ruleset, facts, resolved.exposures, resolved.dangling, config, today)
+        return run_rules(
+            ruleset, facts, resolved.exposures, resolved.dangling, config.waivers, today
+        )
 
     def both() -> list:
         r = resolve(facts)
-        return run_rules(ruleset, facts, r.exposures, r.dangling, config, today)
+        return run_rules(ruleset, facts, r.exposures, r.dangling, config.waivers, today)
 
     findings = engine()
     engine_wall, engine_cpu = median_seconds(engine, reps)
