@@ -237,8 +237,8 @@ def parse_webhook(path: Path, table: Any) -> WebhookConfig:
             raise _fail(path, what, key, f"unknown key{hint} (allowed: {allowed})")
     url = None
     if "url" in table:
-        from exposure_audit.automation.webhook import validate_url
         from exposure_audit.core.errors import UsageError
+        from exposure_audit.core.urls import validate_url
 
         url = _str(path, what, "url", table["url"])
         try:
