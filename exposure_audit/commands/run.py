@@ -18,7 +18,6 @@ import contextlib
 import os
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from exposure_audit.commands.options import add_collect_options, add_rules_optio
 from exposure_audit.core.atomicio import is_special, stage, write_in_place
 from exposure_audit.core.errors import OutputError, UsageError
 from exposure_audit.core.model import SEVERITIES, Evaluation, Facts
+from exposure_audit.core.records import record
 
 DESCRIPTION = """\
 Collect what this machine exposes (or load saved Facts with --facts), work out where
@@ -74,13 +74,13 @@ cron (see 'exposure-audit schedule'):
 FAIL_ON_CHOICES = (*SEVERITIES, "none")
 
 
-@dataclass(frozen=True)
+@record
 class Output:
     format: Any  # render.Format
     path: str  # "-" = standard output
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = subparsers.add_parser(
         "run",
