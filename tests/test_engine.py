@@ -23,12 +23,13 @@ from exposure_audit.core.model import (
     Reach,
     UpnpFacts,
     UpnpMapping,
+    Waiver,
 )
-from exposure_audit.policy.config import Config
-from exposure_audit.policy.rules import RuleSet, load_ruleset
+from exposure_audit.policy.conditions import RuleSet
+from exposure_audit.policy.loader import load_ruleset
 
 TODAY = dt.date(2026, 11, 27)
-NO_WAIVERS = Config()
+NO_WAIVERS: tuple[Waiver, ...] = ()
 
 HOST = HostInfo("h", "Linux", "Debian", "6.1", True, 0, "0.1.0", "3.11")
 IFACES = (

@@ -24,7 +24,7 @@ from exposure_audit.analysis.exposure import resolve
 from exposure_audit.core.model import Finding
 from exposure_audit.core.serialize import load_facts
 from exposure_audit.policy.config import load_config
-from exposure_audit.policy.rules import load_ruleset
+from exposure_audit.policy.loader import load_ruleset
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
 CASES = sorted(p.name.removesuffix(".facts.json") for p in GOLDEN.glob("*.facts.json"))
@@ -124,13 +124,15 @@ def test_builtin_waiver_is_visible_and_switchable() -> None:
     facts = load_facts(GOLDEN / "macbook.facts.json")
     resolved = resolve(facts)
     rs = load_ruleset([])
-    on = run_rules(rs, facts, resolved.exposures, resolved.dangling, load_config(None), TODAY)
+    on = run_rules(
+        rs, facts, resolved.exposures, resolved.dangling, load_config(None).waivers, TODAY
+    )
     off = run_rules(
         rs,
         facts,
         resolved.exposures,
         resolved.dangling,
-        load_config(None, builtin_waivers=False),
+        load_config(None, builtin_waivers=False).waivers,
         TODAY,
     )
     airplay_on = [f for f in on if f.exposure and f.exposure.listener.port == 5000]
@@ -151,6 +153,11 @@ def test_other_fixture_facts_evaluate(path: Path) -> None:
     facts = load_facts(path)
     resolved = resolve(facts)
     findings = run_rules(
-        load_ruleset([]), facts, resolved.exposures, resolved.dangling, load_config(None), TODAY
+        load_ruleset([]),
+        facts,
+        resolved.exposures,
+        resolved.dangling,
+        load_config(None).waivers,
+        TODAY,
     )
     assert len({(f.rule_id, f.fingerprint) for f in findings}) == len(findings)

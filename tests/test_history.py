@@ -12,20 +12,21 @@ from test_diff import finding, report
 
 from exposure_audit.automation.history import (
     DEFAULT_KEEP,
+    CronOptions,
     History,
-    add_cron_options,
     apply_history_and_delivery,
     cron_session,
     default_state_dir,
     previous_report,
 )
+from exposure_audit.commands.cron import add_cron_options, cron_options
 from exposure_audit.core.errors import UsageError
 
 
-def _args(*argv: str) -> argparse.Namespace:
+def _args(*argv: str) -> CronOptions:
     p = argparse.ArgumentParser()
     add_cron_options(p)
-    return p.parse_args(list(argv))
+    return cron_options(p.parse_args(list(argv)))
 
 
 def test_default_state_dir_follows_xdg() -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from exposure_audit import cli
 from exposure_audit.core import resources
-from exposure_audit.policy.rules import load_ruleset
+from exposure_audit.policy.loader import load_ruleset
 from tests.netns import cli_argv
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

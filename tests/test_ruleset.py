@@ -13,23 +13,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exposure_audit.commands.options import add_rules_options, rules_options
 from exposure_audit.core import resources
 from exposure_audit.core.errors import ConfigError
 from exposure_audit.core.model import SEVERITIES
-from exposure_audit.policy.rules import (
+from exposure_audit.policy.conditions import OPERATORS, TAGS
+from exposure_audit.policy.loader import (
     FRAMEWORK_KEYS,
-    LISTENER_FIELDS,
-    OPERATORS,
     PORT_KEYS,
     RULE_KEYS,
-    TAGS,
-    _Where,
-    add_rules_options,
-    check_template,
     load_documents,
     load_ruleset,
-    rules_options,
 )
+from exposure_audit.policy.templates import LISTENER_FIELDS, check_template
+from exposure_audit.policy.values import Where
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BROKEN = FIXTURES / "rules_broken"
@@ -258,13 +255,13 @@ def test_oversized_rule_file(tmp_path: Path) -> None:
 )
 def test_template_validation(template: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as exc:
-        check_template(_Where("f.toml", "rule X"), "message", template, LISTENER_FIELDS)
+        check_template(Where("f.toml", "rule X"), "message", template, LISTENER_FIELDS)
     assert fragment in str(exc.value)
     assert str(exc.value).startswith("f.toml: rule X: key 'message': ")
 
 
 def test_literal_braces_are_fine() -> None:
-    check_template(_Where("f", "rule X"), "message", "use {{ and }} around {port}", LISTENER_FIELDS)
+    check_template(Where("f", "rule X"), "message", "use {{ and }} around {port}", LISTENER_FIELDS)
     assert string.Formatter().parse("{{x}}")  # sanity: the stdlib parser is what we use
 
 

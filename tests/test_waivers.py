@@ -32,7 +32,7 @@ from exposure_audit.policy.config import (
     parse_config,
     read_default_waivers,
 )
-from exposure_audit.policy.rules import load_ruleset
+from exposure_audit.policy.loader import load_ruleset
 
 TODAY = dt.date(2026, 11, 27)
 HOST = HostInfo("h", "Linux", "Debian", "6.1", True, 0, "0.1.0", "3.11")
@@ -77,7 +77,7 @@ def exp(port: int, address: str = "0.0.0.0", name: str | None = "python3", proto
 
 
 def findings(config: Config, *exposures: Exposure, dangling=(), today: dt.date = TODAY):
-    return run_rules(load_ruleset([]), FACTS, exposures, dangling, config, today)
+    return run_rules(load_ruleset([]), FACTS, exposures, dangling, config.waivers, today)
 
 
 # --------------------------------------------------------------------------- loading
@@ -318,7 +318,7 @@ def test_builtin_waivers_hide_loopback_cups_but_not_a_shared_one(tmp_path: Path)
         scopes=("loopback",),
     )
     shared = exp(631, name="cupsd")
-    got = run_rules(rs, FACTS, [loopback, shared], (), load_config(None), TODAY)
+    got = run_rules(rs, FACTS, [loopback, shared], (), load_config(None).waivers, TODAY)
     assert sorted((f.exposure.listener.address, f.waived) for f in got) == [
         ("0.0.0.0", False),
         ("127.0.0.1", True),

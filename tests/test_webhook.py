@@ -16,14 +16,15 @@ from typing import Any
 import pytest
 from test_diff import finding, report
 
-from exposure_audit.automation.history import add_cron_options, apply_history_and_delivery
+from exposure_audit.automation.history import CronOptions, apply_history_and_delivery
 from exposure_audit.automation.webhook import (
     EXIT_WEBHOOK,
     WebhookOptions,
-    check_webhook_args,
+    check_request,
     deliver,
     redact_url,
 )
+from exposure_audit.commands.cron import add_cron_options, cron_options
 from exposure_audit.core.errors import UsageError
 
 
@@ -142,10 +143,14 @@ def test_redact_url() -> None:
     assert redact_url("http://[::1]:9/a") == "http://[::1]:9"
 
 
-def _args(*argv: str) -> argparse.Namespace:
+def _args(*argv: str) -> CronOptions:
     p = argparse.ArgumentParser()
     add_cron_options(p)
-    return p.parse_args(list(argv))
+    return cron_options(p.parse_args(list(argv)))
+
+
+def check_webhook_args(opts: CronOptions) -> None:
+    check_request(opts.webhook, opts.comparing)
 
 
 @pytest.mark.parametrize(
@@ -323,7 +328,8 @@ def test_cli_webhook_from_the_config_file(tmp_path: Path) -> None:
 
 
 def test_config_settings_apply_only_where_the_flags_did_not_say() -> None:
-    from exposure_audit.automation.webhook import FROM_CONFIG, apply_webhook_config
+    from exposure_audit.automation.webhook import FROM_CONFIG
+    from exposure_audit.commands.cron import apply_webhook_config
     from exposure_audit.policy.config import WebhookConfig
 
     cfg = WebhookConfig(url="https://h.example/x", changes_only=True, strict=True, timeout=2.0)

@@ -29,8 +29,7 @@ from exposure_audit.core.model import (
     UpnpMapping,
     Waiver,
 )
-from exposure_audit.policy.config import Config
-from exposure_audit.policy.rules import (
+from exposure_audit.policy.conditions import (
     CMDLINE_MATCH_LIMIT,
     Framework,
     PortEntry,
@@ -648,14 +647,14 @@ def run_rules(
     facts: Facts,
     exposures: Sequence[Exposure],
     dangling: Sequence[DanglingMapping],
-    config: Config,
+    waivers: Sequence[Waiver],
     today: _dt.date,
 ) -> list[Finding]:
-    """Every rule over every exposure and dangling mapping, waivers applied."""
+    """Every rule over every exposure and dangling mapping, ``waivers`` applied."""
     ctx = _Context(ruleset, facts)
     listener_rules = [_compile(r) for r in ruleset.rules if r.kind == "listener"]
     dangling_rules = [_compile(r) for r in ruleset.rules if r.kind == "dangling_mapping"]
-    waivers = [_waiver_matcher(w) for w in config.waivers]
+    matchers = [_waiver_matcher(w) for w in waivers]
 
     groups: list[tuple[tuple[Any, ...], list[Finding]]] = []
     internet = SCOPE_RANK["internet"]
@@ -664,11 +663,11 @@ def run_rules(
         subject, entry = ctx.listener_subject(view)
         hits = [c.rule for c in listener_rules if _matches(c, subject)]
         found = [
-            _listener_finding(ctx, r, exp, view, blocked, subject, entry, waivers, today)
+            _listener_finding(ctx, r, exp, view, blocked, subject, entry, matchers, today)
             for r in hits
         ]
         if blocked:
-            found.extend(_filtered_findings(ctx, listener_rules, hits, exp, waivers, today))
+            found.extend(_filtered_findings(ctx, listener_rules, hits, exp, matchers, today))
         if not found:
             continue
         findings = _by_severity(found)
@@ -687,7 +686,9 @@ def run_rules(
         hits = [c.rule for c in dangling_rules if _matches(c, subject)]
         if not hits:
             continue
-        findings = _by_severity([_dangling_finding(ctx, r, d, entry, waivers, today) for r in hits])
+        findings = _by_severity(
+            [_dangling_finding(ctx, r, d, entry, matchers, today) for r in hits]
+        )
         m = d.mapping
         key = (
             -internet,

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
+    from exposure_audit.policy.config import Config
+
 
 @record
 class EvaluateOptions:
@@ -22,7 +24,7 @@ class EvaluateOptions:
     config_path: Path | None = None  # None = default location if it exists
     builtin_waivers: bool = True
     today: _dt.date | None = None  # for waiver expiry; None = today
-    config: Any = None  # a config.Config already loaded (run reads fail_on from it first)
+    config: Config | None = None  # already loaded (run reads fail_on from it first)
 
 
 def evaluate(facts: Facts, opts: EvaluateOptions) -> Evaluation:
@@ -30,7 +32,7 @@ def evaluate(facts: Facts, opts: EvaluateOptions) -> Evaluation:
     from exposure_audit.analysis.engine import run_rules
     from exposure_audit.analysis.exposure import resolve
     from exposure_audit.policy.config import load_config
-    from exposure_audit.policy.rules import load_ruleset
+    from exposure_audit.policy.loader import load_ruleset
 
     ruleset = load_ruleset(opts.rule_dirs, builtin=opts.builtin_rules)
     config = opts.config or load_config(opts.config_path, builtin_waivers=opts.builtin_waivers)
@@ -44,7 +46,7 @@ def evaluate(facts: Facts, opts: EvaluateOptions) -> Evaluation:
     import datetime as _dt
 
     today = opts.today or _dt.date.today()
-    findings = run_rules(ruleset, facts, exposures, resolved.dangling, config, today)
+    findings = run_rules(ruleset, facts, exposures, resolved.dangling, config.waivers, today)
     rule_ids = tuple(r.id for r in ruleset.rules)
     return Evaluation(
         facts=facts,

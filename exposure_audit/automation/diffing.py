@@ -13,12 +13,12 @@ few fields this module relies on and turns anything else into a ``FormatError``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from exposure_audit.core.errors import FormatError
 from exposure_audit.core.model import SCOPE_RANK, SEVERITIES, SEVERITY_RANK
+from exposure_audit.core.records import record
 from exposure_audit.core.serialize import read_json_file
 
 # Linux's default ip_local_port_range starts here. Bound UDP sockets above it are almost
@@ -28,7 +28,7 @@ EPHEMERAL_UDP_FROM = 32768
 DIFF_FORMAT_VERSION = "1.0"
 
 
-@dataclass(frozen=True)
+@record
 class ListenerChange:
     key: str  # "tcp/0.0.0.0/8000"
     change: str  # "appeared" | "disappeared" | "widened" | "narrowed"
@@ -37,7 +37,7 @@ class ListenerChange:
     process: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class ReportDiff:
     new: tuple[dict[str, Any], ...]
     resolved: tuple[dict[str, Any], ...]
@@ -52,10 +52,6 @@ class ReportDiff:
     def changed(self) -> bool:
         """Something a person would want to hear about: a finding or listener came or went."""
         return bool(self.new or self.resolved or self.listeners)
-
-
-def _finding_label(f: dict[str, Any]) -> str:
-    return f"{f.get('rule_id', '?')} {f.get('fingerprint', '?')}"
 
 
 def check_report(data: Any, source: str) -> dict[str, Any]:
@@ -112,7 +108,8 @@ def _exposure_scopes(report: dict[str, Any]) -> dict[str, tuple[str, str | None]
             continue
         scope = e.get("widest_scope")
         # Reports 1.x and 2.x: listener fields flat on the exposure; Evaluation dumps: nested.
-        lst = e.get("listener") if isinstance(e.get("listener"), dict) else e
+        nested = e.get("listener")
+        lst: dict[str, Any] = nested if isinstance(nested, dict) else e
         if scope not in SCOPE_RANK:
             continue
         proto, addr, port = lst.get("protocol"), lst.get("address"), lst.get("port")

@@ -18,7 +18,6 @@ every current finding again, as a plain ``run`` does.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -26,8 +25,7 @@ import re
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +37,16 @@ from exposure_audit.automation.diffing import (
     load_report,
 )
 from exposure_audit.automation.locking import DEFAULT_LOCK_TIMEOUT, run_lock
+from exposure_audit.automation.webhook import (
+    EXIT_WEBHOOK,
+    WebhookRequest,
+    check_request,
+    deliver_report,
+)
+from exposure_audit.core import records
 from exposure_audit.core.atomicio import write_atomic
-from exposure_audit.core.errors import EXIT_FINDINGS, EXIT_OK, FormatError, OutputError, UsageError
+from exposure_audit.core.errors import EXIT_FINDINGS, EXIT_OK, FormatError, UsageError
+from exposure_audit.core.records import field, record
 
 DEFAULT_KEEP = 50
 REPORTS_SUBDIR = "reports"
@@ -65,7 +71,7 @@ def _warn(message: str) -> None:
     print(f"exposure-audit: warning: {message}", file=sys.stderr)
 
 
-@dataclass(frozen=True)
+@record
 class History:
     """Past reports in a state directory. Callers hold ``run_lock`` while writing."""
 
@@ -120,7 +126,7 @@ class History:
 
     def save(self, report: dict[str, Any], now: float | None = None) -> Path:
         paths = self.report_paths()
-        seq = int(_NAME_RE.match(paths[-1].name).group(1)) + 1 if paths else 1  # type: ignore[union-attr]
+        seq = _sequence(paths[-1]) + 1 if paths else 1
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
         target = self.reports / f"report-{seq:010d}-{stamp}.json"
         write_atomic(target, json.dumps(report, indent=1, ensure_ascii=True) + "\n", mode=0o600)
@@ -151,6 +157,14 @@ class History:
         return removed
 
 
+def _sequence(path: Path) -> int:
+    """The sequence number of a stored report (report_paths lists only names that match)."""
+    m = _NAME_RE.match(path.name)
+    if m is None:
+        raise ValueError(f"not a stored report's name: {path.name}")
+    return int(m.group(1))
+
+
 def previous_report(state_dir: Path) -> dict[str, Any] | None:
     """The newest readable report stored in ``state_dir``, or None (no lock taken:
     reports are written atomically, so a reader never sees half of one)."""
@@ -158,80 +172,37 @@ def previous_report(state_dir: Path) -> dict[str, Any] | None:
     return prev[1] if prev else None
 
 
-# --------------------------------------------------------------------------- CLI glue
+# --------------------------------------------------------------------------- cron runs
 
 
-def add_cron_options(parser: argparse.ArgumentParser) -> None:
-    """History, cron and delivery options of ``exposure-audit run``."""
-    g = parser.add_argument_group(
-        "history and cron",
-        "With --since-last or --baseline, output shows only what changed (nothing when "
-        "nothing did), and --fail-on counts only new findings.",
-    )
-    g.add_argument(
-        "--state-dir",
-        metavar="DIR",
-        help="keep each run's JSON report here "
-        "(default with --since-last: $XDG_STATE_HOME/exposure-audit or "
-        "~/.local/state/exposure-audit)",
-    )
-    g.add_argument(
-        "--since-last",
-        action="store_true",
-        help="report what is new and what was resolved since the last stored run",
-    )
-    g.add_argument(
-        "--baseline",
-        metavar="FILE",
-        help="report what is new and resolved compared with this JSON report",
-    )
-    g.add_argument(
-        "--keep",
-        metavar="N",
-        type=_positive_int,
-        default=None,
-        help=f"keep the newest N reports in the state directory (default: {DEFAULT_KEEP})",
-    )
-    g.add_argument(
-        "--fail-on-existing",
-        action="store_true",
-        help="with --since-last/--baseline, let --fail-on count every current finding, "
-        "not only new ones",
-    )
-    g.add_argument(
-        "--lock-timeout",
-        metavar="SECONDS",
-        type=_non_negative_float,
-        default=DEFAULT_LOCK_TIMEOUT,
-        help="wait at most this long for another run using the state directory, then "
-        f"exit 5 (default: {DEFAULT_LOCK_TIMEOUT:g})",
-    )
-    from exposure_audit.automation.webhook import add_webhook_options
+@record
+class CronOptions:
+    """A run's history and delivery options (the flags are in commands/cron.py)."""
 
-    add_webhook_options(parser)
+    state_dir: str | None = None  # --state-dir
+    since_last: bool = False
+    baseline: str | None = None  # --baseline FILE
+    keep: int | None = None  # None: DEFAULT_KEEP
+    fail_on_existing: bool = False
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    webhook: WebhookRequest = field(default_factory=WebhookRequest)
+
+    @property
+    def comparing(self) -> bool:
+        """Output and --fail-on are about the changes (--since-last or --baseline)."""
+        return self.since_last or bool(self.baseline)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return n
+def state_dir_for(opts: CronOptions) -> Path | None:
+    """The state directory this run uses, or None when it keeps no history."""
+    if opts.state_dir:
+        return Path(opts.state_dir).expanduser().absolute()
+    if opts.since_last or opts.keep:
+        return default_state_dir()
+    return None
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= x <= 86400:
-        raise argparse.ArgumentTypeError("must be between 0 and 86400")
-    return x
-
-
-@dataclass
+@record
 class CronOutcome:
     """What ``compare`` (and ``commit``) decided: the changes, what to print instead of
     the usual stdout report (None: print the usual report), and the exit code."""
@@ -243,14 +214,19 @@ class CronOutcome:
     webhook_ok: bool | None = None  # None: no webhook asked for, or nothing to post
 
 
-@dataclass
 class CronSession:
-    """State held across one run: the lock, the history and the baseline."""
+    """State held across one run: the options, the history and the baseline."""
 
-    args: argparse.Namespace
-    history: History | None = None
-    baseline: dict[str, Any] | None = None
-    comparing: bool = False
+    __slots__ = ("baseline", "history", "opts")
+
+    def __init__(self, opts: CronOptions) -> None:
+        self.opts = opts
+        self.history: History | None = None
+        self.baseline: dict[str, Any] | None = None
+
+    @property
+    def comparing(self) -> bool:
+        return self.opts.comparing
 
     def compare(
         self,
@@ -280,9 +256,7 @@ class CronSession:
         if diff is None:
             code = EXIT_FINDINGS if fail_on and fails(report["findings"], fail_on) else EXIT_OK
         else:
-            considered = (
-                report["findings"] if getattr(self.args, "fail_on_existing", False) else diff.new
-            )
+            considered = report["findings"] if self.opts.fail_on_existing else diff.new
             code = EXIT_FINDINGS if fail_on and fails(considered, fail_on) else EXIT_OK
             if stdout_format == "json":
                 doc = json.dumps(diff_to_dict(diff), indent=2, ensure_ascii=False) + "\n"
@@ -292,19 +266,16 @@ class CronSession:
         return CronOutcome(exit_code=code, diff=diff, stdout_text=text)
 
     def commit(self, report: dict[str, Any], outcome: CronOutcome) -> CronOutcome:
-        """Store the report (and prune), then deliver it; may change the exit code
-        (only --webhook-strict does)."""
+        """Store the report (and prune), then deliver it: the outcome with what was saved
+        and delivered; the exit code changes only with --webhook-strict."""
         if self.history is not None:
-            outcome.saved = self.history.save(report)
-            keep = getattr(self.args, "keep", None) or DEFAULT_KEEP
-            self.history.prune(keep)
-        from exposure_audit.automation.webhook import EXIT_WEBHOOK, deliver_from_args
-
-        result = deliver_from_args(self.args, report, outcome.diff)
+            outcome = records.replace(outcome, saved=self.history.save(report))
+            self.history.prune(self.opts.keep or DEFAULT_KEEP)
+        result = deliver_report(self.opts.webhook, self.comparing, report, outcome.diff)
         if result is not None:
-            outcome.webhook_ok = result.ok
-            if not result.ok and getattr(self.args, "webhook_strict", False):
-                outcome.exit_code = EXIT_WEBHOOK
+            outcome = records.replace(outcome, webhook_ok=result.ok)
+            if not result.ok and self.opts.webhook.strict:
+                outcome = records.replace(outcome, exit_code=EXIT_WEBHOOK)
         return outcome
 
     def finish(
@@ -317,83 +288,37 @@ class CronSession:
         return self.commit(report, self.compare(report, fail_on, stdout_format))
 
 
-def state_dir_from_args(args: argparse.Namespace) -> Path | None:
-    """The state directory this run uses, or None when it keeps no history."""
-    given = getattr(args, "state_dir", None)
-    if given:
-        return Path(given).expanduser().absolute()
-    if getattr(args, "since_last", False) or getattr(args, "keep", None):
-        return default_state_dir()
-    return None
-
-
 @contextlib.contextmanager
-def cron_session(args: argparse.Namespace) -> Iterator[CronSession]:
+def cron_session(opts: CronOptions) -> Iterator[CronSession]:
     """Validate the history options, take the state directory's lock (when there is
     one) and load the baseline. Use around collection + evaluation + ``finish``."""
-    since_last = bool(getattr(args, "since_last", False))
-    baseline_file = getattr(args, "baseline", None)
-    if since_last and baseline_file:
+    if opts.since_last and opts.baseline:
         raise UsageError("use --since-last or --baseline FILE, not both")
-    from exposure_audit.automation.webhook import check_webhook_args
-
-    check_webhook_args(args)
-    session = CronSession(args=args, comparing=since_last or bool(baseline_file))
-    if baseline_file:
-        session.baseline = load_report(baseline_file)
-    root = state_dir_from_args(args)
+    check_request(opts.webhook, opts.comparing)
+    session = CronSession(opts)
+    if opts.baseline:
+        session.baseline = load_report(opts.baseline)
+    root = state_dir_for(opts)
     if root is None:
         yield session
         return
     history = History(root)
     history.ensure()
     session.history = history
-    with run_lock(root, getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT)):
-        if since_last:
+    with run_lock(root, opts.lock_timeout):
+        if opts.since_last:
             prev = history.previous()
             session.baseline = prev[1] if prev else None
         yield session
 
 
 def apply_history_and_delivery(
-    args: argparse.Namespace,
+    opts: CronOptions,
     report: dict[str, Any],
     fail_on: str | None,
     stdout_format: str = "text",
 ) -> CronOutcome:
     """One-call form for callers that have the report already: lock, compare, store,
     deliver. (``cron_session`` is better: it holds the lock across collection too.)"""
-    with cron_session(args) as session:
+    with cron_session(opts) as session:
         return session.finish(report, fail_on, stdout_format)
-
-
-def cron_stdout_format(plan: Iterable[Any]) -> str | None:
-    """How ``compare`` should print the changes, from run.py's output plan: the
-    terminal summary on stdout becomes the text of the changes, a JSON report on stdout
-    the JSON diff; other formats (and files) keep the full report."""
-    for out in plan:
-        if getattr(out, "path", None) == "-":
-            name = getattr(getattr(out, "format", None), "value", None)
-            return {"terminal": "text", "json": "json"}.get(str(name))
-    return None
-
-
-@contextlib.contextmanager
-def write_failure_metrics(plan: Iterable[Any]) -> Iterator[None]:
-    """If the run fails (collection, a broken rule or config, bad --facts), replace any
-    Prometheus textfile in the plan with ``last_run_success 0`` so fleet alerting sees
-    the failure instead of stale numbers; then let the error go on."""
-    try:
-        yield
-    except (UsageError, OutputError):
-        raise  # a mistyped command line or unwritable output: nothing ran
-    except Exception:
-        from exposure_audit.reporting.prometheus import render_failure, write_metrics
-
-        for out in plan:
-            name = getattr(getattr(out, "format", None), "value", None)
-            path = getattr(out, "path", "-")
-            if name == "prometheus" and path != "-":
-                with contextlib.suppress(Exception):
-                    write_metrics(path, render_failure())
-        raise

@@ -18,11 +18,11 @@ import subprocess
 import sys
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from exposure_audit.core.atomicio import write_atomic
 from exposure_audit.core.errors import UsageError
+from exposure_audit.core.records import record
 
 SANE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CRON_MARKER = "# exposure-audit: managed by 'exposure-audit schedule --install'"
@@ -118,7 +118,7 @@ def resolve_command(explicit: str | None = None) -> list[str]:
     return [os.path.abspath(sys.executable), "-m", "exposure_audit"]
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     seconds: int
     command: tuple[str, ...]  # absolute argv of the scheduled run

@@ -13,20 +13,19 @@ scheme://host:port: URLs often carry tokens in userinfo, path or query.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from exposure_audit import __version__
 from exposure_audit.core.errors import UsageError
+from exposure_audit.core.records import record
+from exposure_audit.core.urls import validate_url
 
 if TYPE_CHECKING:
     from exposure_audit.automation.diffing import ReportDiff
-    from exposure_audit.policy.config import WebhookConfig
 
 EXIT_WEBHOOK = 4  # only with --webhook-strict
 DEFAULT_TIMEOUT = 5.0
@@ -34,7 +33,7 @@ DEFAULT_RETRIES = 2
 DEFAULT_TOTAL = 20.0
 
 
-@dataclass(frozen=True)
+@record
 class WebhookOptions:
     url: str
     timeout: float = DEFAULT_TIMEOUT  # per attempt
@@ -43,7 +42,7 @@ class WebhookOptions:
     backoff: float = 0.5
 
 
-@dataclass(frozen=True)
+@record
 class DeliveryResult:
     ok: bool
     attempts: int
@@ -63,19 +62,6 @@ def redact_url(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{parts.scheme}://{host}{port}"
-
-
-def validate_url(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises on a bad port
-    except ValueError:
-        raise UsageError("--webhook: not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError("--webhook: expected an http:// or https:// URL with a host")
-    if any(ch.isspace() or not ch.isprintable() for ch in url):
-        raise UsageError("--webhook: the URL contains spaces or control characters")
-    return url
 
 
 def _attempt(session: Any, url: str, body: bytes, timeout: float, box: dict[str, Any]) -> None:
@@ -164,82 +150,32 @@ def changes_payload(report: dict[str, Any], diff: ReportDiff) -> dict[str, Any]:
     return out
 
 
-# --------------------------------------------------------------------------- CLI glue
-
-
-def add_webhook_options(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group(
-        "delivery",
-        "A failed delivery is a warning; the audit's exit code stands unless --webhook-strict.",
-    )
-    g.add_argument(
-        "--webhook",
-        metavar="URL",
-        nargs="?",
-        const=FROM_CONFIG,
-        help="POST the JSON report to this http(s) URL; @FILE reads the URL from FILE, and "
-        "--webhook alone takes url (and changes_only, strict, timeout) from the config "
-        "file's [webhook] section: either keeps a token out of ps and crontab",
-    )
-    g.add_argument(
-        "--webhook-changes-only",
-        action="store_true",
-        help="post only the changes (needs --since-last or --baseline); nothing when none",
-    )
-    g.add_argument(
-        "--webhook-timeout",
-        metavar="SECONDS",
-        type=float,
-        default=None,
-        help=f"per-attempt timeout (default: {DEFAULT_TIMEOUT:g}); "
-        f"{DEFAULT_RETRIES} retries, all within {DEFAULT_TOTAL:g} s",
-    )
-    g.add_argument(
-        "--webhook-strict",
-        action="store_true",
-        help=f"exit {EXIT_WEBHOOK} when delivery fails (after the report is written)",
-    )
-
+# --------------------------------------------------------------------------- a run's request
 
 MAX_URL_FILE_BYTES = 8192
 # --webhook given without a URL: the URL comes from the config file.
 FROM_CONFIG = "\0config"
 
 
-def _timeout(args: argparse.Namespace) -> float:
-    value = getattr(args, "webhook_timeout", None)
-    return DEFAULT_TIMEOUT if value is None else float(value)
+@record
+class WebhookRequest:
+    """What a run asks for: ``--webhook`` and its flags (commands/cron.py), with the
+    config file's [webhook] section already applied where the flags did not say."""
+
+    target: str | None = None  # --webhook: a URL, @FILE (the URL is in FILE), FROM_CONFIG
+    changes_only: bool = False
+    strict: bool = False  # exit EXIT_WEBHOOK when delivery fails
+    timeout: float | None = None  # per attempt; None: DEFAULT_TIMEOUT
 
 
-def apply_webhook_config(args: argparse.Namespace, cfg: WebhookConfig, path: object) -> None:
-    """``--webhook`` alone: the [webhook] section's URL, and its settings where the flags
-    did not say. A run without ``--webhook`` posts nothing, whatever the config holds
-    (an interactive run should not post to the team channel)."""
-    if getattr(args, "webhook", None) != FROM_CONFIG:
-        return
-    where = path or "the config file"
-    if cfg.url is None:
-        raise UsageError(f"--webhook without a URL needs url in the [webhook] section of {where}")
-    args.webhook = cfg.url
-    if not cfg.private:
-        print(
-            f"exposure-audit: warning: {where} holds the webhook URL and other users can read "
-            f"it (chmod 600 {where})",
-            file=sys.stderr,
-        )
-    comparing = getattr(args, "since_last", False) or getattr(args, "baseline", None)
-    if cfg.changes_only and comparing:  # a manual run posts the whole report
-        args.webhook_changes_only = True
-    if cfg.strict:
-        args.webhook_strict = True
-    if cfg.timeout is not None and getattr(args, "webhook_timeout", None) is None:
-        args.webhook_timeout = cfg.timeout
+def _timeout(req: WebhookRequest) -> float:
+    return DEFAULT_TIMEOUT if req.timeout is None else float(req.timeout)
 
 
-def webhook_url(args: argparse.Namespace) -> str | None:
+def webhook_url(req: WebhookRequest) -> str | None:
     """``--webhook URL``, or ``--webhook @FILE``: the URL read from FILE, so a token in
     it shows neither in ``ps`` nor in a crontab."""
-    value = getattr(args, "webhook", None)
+    value = req.target
     if value == FROM_CONFIG:
         raise UsageError("--webhook without a URL needs url in the config's [webhook] section")
     if not value or not value.startswith("@"):
@@ -258,34 +194,33 @@ def webhook_url(args: argparse.Namespace) -> str | None:
     return lines[0].strip()
 
 
-def check_webhook_args(args: argparse.Namespace) -> None:
-    """Usage errors, raised before any collection happens."""
-    url = webhook_url(args)
+def check_request(req: WebhookRequest, comparing: bool) -> None:
+    """Usage errors, raised before any collection happens. ``comparing``: the run has
+    --since-last or --baseline (which --webhook-changes-only needs)."""
+    url = webhook_url(req)
     if url:
         validate_url(url)
-        t = _timeout(args)
+        t = _timeout(req)
         if not 0 < t <= 300:
             raise UsageError("--webhook-timeout must be between 0 and 300 seconds")
-    elif getattr(args, "webhook_changes_only", False) or getattr(args, "webhook_strict", False):
+    elif req.changes_only or req.strict:
         raise UsageError("--webhook-changes-only and --webhook-strict need --webhook URL")
-    if getattr(args, "webhook_changes_only", False) and not (
-        getattr(args, "since_last", False) or getattr(args, "baseline", None)
-    ):
+    if req.changes_only and not comparing:
         raise UsageError("--webhook-changes-only needs --since-last or --baseline FILE")
 
 
-def deliver_from_args(
-    args: argparse.Namespace, report: dict[str, Any], diff: ReportDiff | None
+def deliver_report(
+    req: WebhookRequest, comparing: bool, report: dict[str, Any], diff: ReportDiff | None
 ) -> DeliveryResult | None:
-    """Deliver as the options say (a failure is a warning on stderr). None when no
+    """Deliver as the request says (a failure is a warning on stderr). None when no
     webhook was asked for, or --webhook-changes-only had nothing to post."""
     import json
 
-    check_webhook_args(args)
-    url = webhook_url(args)
+    check_request(req, comparing)
+    url = webhook_url(req)
     if not url:
         return None
-    if getattr(args, "webhook_changes_only", False):
+    if req.changes_only:
         if diff is None or not diff.changed:
             return None
         payload: dict[str, Any] = changes_payload(report, diff)
@@ -293,7 +228,7 @@ def deliver_from_args(
         payload = report
     # ASCII-only JSON: a lone surrogate from a non-UTF-8 process name stays a valid escape.
     body = json.dumps(payload, ensure_ascii=True).encode("ascii")
-    timeout = _timeout(args)
+    timeout = _timeout(req)
     opts = WebhookOptions(url=url, timeout=timeout, total=max(DEFAULT_TOTAL, 3 * timeout + 3.5))
     result = deliver(body, opts)
     if result.ok:

@@ -7,6 +7,7 @@ import os
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from typing import Any
 
 
 def env_no_upnp() -> bool:
@@ -44,3 +45,50 @@ def add_collect_options(p: argparse.ArgumentParser) -> None:
         help="do not read the firewall ruleset (nftables/iptables); every exposure is then "
         "reported as if unfiltered",
     )
+
+
+def add_rules_options(parser: argparse.ArgumentParser) -> None:
+    """--rules DIR (repeatable), --no-builtin-rules, --config PATH, --no-default-waivers."""
+    from pathlib import Path
+
+    g = parser.add_argument_group("rules and waivers")
+    g.add_argument(
+        "--rules",
+        metavar="DIR",
+        dest="rule_dirs",
+        action="append",
+        type=Path,
+        default=[],
+        help="also load the rule files in DIR (repeatable; a single .toml file works too)",
+    )
+    g.add_argument(
+        "--no-builtin-rules",
+        dest="builtin_rules",
+        action="store_false",
+        help="use only the rules given with --rules",
+    )
+    g.add_argument(
+        "--config",
+        metavar="PATH",
+        dest="config_path",
+        type=Path,
+        default=None,
+        help="config file with waivers (default: ~/.config/exposure-audit/config.toml if present)",
+    )
+    g.add_argument(
+        "--no-default-waivers",
+        dest="builtin_waivers",
+        action="store_false",
+        help="do not apply the built-in waivers for expected OS listeners",
+    )
+
+
+def rules_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The parsed options above as keyword arguments for analysis.evaluate.EvaluateOptions
+    (and the report's record of the options a run used)."""
+    return {
+        "rule_dirs": tuple(args.rule_dirs),
+        "builtin_rules": args.builtin_rules,
+        "config_path": args.config_path,
+        "builtin_waivers": args.builtin_waivers,
+    }

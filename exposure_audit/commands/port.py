@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 from exposure_audit.analysis.exposure import resolve
 from exposure_audit.collectors.collect import CollectOptions, collect_facts
 from exposure_audit.core.errors import EXIT_OK
 from exposure_audit.core.model import SCOPE_RANK, Exposure, Facts, Listener
+from exposure_audit.core.records import record
 from exposure_audit.core.serialize import to_jsonable
 
 SUGGESTIONS = 3
@@ -66,7 +66,7 @@ def port_number(text: str) -> int:
     return value
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "port",
         help="who holds a port, where it is reachable from, and free ports nearby",
@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@dataclass(frozen=True)
+@record
 class PortReport:
     port: int
     protocol: str

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from exposure_audit.core import resources
 from exposure_audit.core.errors import EXIT_OK, UsageError
-from exposure_audit.policy.rules import load_files, load_ruleset, rule_files
+from exposure_audit.policy.loader import load_files, load_ruleset, rule_files
 
 EPILOG = """\
 Rule files are TOML: [[rule]], [[framework]] and [[port]] tables (see rules/README.md).
@@ -20,7 +20,7 @@ exit codes:
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "rules",
         help="list the rules, or check rule files",

@@ -18,14 +18,14 @@ import contextlib
 import os
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exposure_audit.commands.options import add_collect_options
+from exposure_audit.commands.options import add_collect_options, add_rules_options, rules_options
 from exposure_audit.core.atomicio import is_special, stage, write_in_place
 from exposure_audit.core.errors import OutputError, UsageError
 from exposure_audit.core.model import SEVERITIES, Evaluation, Facts
+from exposure_audit.core.records import record
 
 DESCRIPTION = """\
 Collect what this machine exposes (or load saved Facts with --facts), work out where
@@ -74,14 +74,13 @@ cron (see 'exposure-audit schedule'):
 FAIL_ON_CHOICES = (*SEVERITIES, "none")
 
 
-@dataclass(frozen=True)
+@record
 class Output:
     format: Any  # render.Format
     path: str  # "-" = standard output
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    from exposure_audit.policy.rules import add_rules_options
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = subparsers.add_parser(
         "run",
@@ -140,9 +139,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no colour (also NO_COLOR=1; colour is only ever used on a terminal)",
     )
-    # --- cron tooling (history.py, webhook.py): --state-dir, --since-last, --baseline,
+    # --- cron tooling (cron.py): --state-dir, --since-last, --baseline,
     # --keep, --fail-on-existing, --lock-timeout, --webhook*
-    from exposure_audit.automation.history import add_cron_options
+    from exposure_audit.commands.cron import add_cron_options
 
     add_cron_options(p)
     # --- end cron tooling
@@ -277,14 +276,12 @@ def load_facts_file(path: str) -> Facts:
 def evaluate(args: argparse.Namespace, facts: Facts, config: Any = None) -> Evaluation:
     from exposure_audit.analysis.evaluate import EvaluateOptions
     from exposure_audit.analysis.evaluate import evaluate as pipeline_evaluate
-    from exposure_audit.policy.rules import rules_options
 
     return pipeline_evaluate(facts, EvaluateOptions(**rules_options(args), config=config))
 
 
 def build(args: argparse.Namespace, evaluation: Evaluation) -> dict[str, Any]:
     from exposure_audit.core.clock import now_iso
-    from exposure_audit.policy.rules import rules_options
     from exposure_audit.reporting.document import build_report
 
     options = {
@@ -390,18 +387,19 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config_path, builtin_waivers=args.builtin_waivers)
     if args.fail_on is None:
         args.fail_on = config.fail_on or "high"
-    from exposure_audit.automation.webhook import apply_webhook_config
-
-    apply_webhook_config(args, config.webhook, config.path)
-    # --- cron tooling (history.py): lock the state directory, compare with the last run
-    # or --baseline, print only the changes, store the report, deliver the webhook.
-    from exposure_audit.automation.history import (
-        cron_session,
+    from exposure_audit.commands.cron import (
+        apply_webhook_config,
+        cron_options,
         cron_stdout_format,
         write_failure_metrics,
     )
 
-    with cron_session(args) as cron, write_failure_metrics(plan):
+    apply_webhook_config(args, config.webhook, config.path)
+    # --- cron tooling (history.py): lock the state directory, compare with the last run
+    # or --baseline, print only the changes, store the report, deliver the webhook.
+    from exposure_audit.automation.history import cron_session
+
+    with cron_session(cron_options(args)) as cron, write_failure_metrics(plan):
         facts = load_or_collect(args)
         evaluation = evaluate(args, facts, config)
         report = build(args, evaluation)
@@ -413,6 +411,6 @@ def run(args: argparse.Namespace) -> int:
             changes = outcome.stdout_text.encode("utf-8", errors="backslashreplace")
             rendered = [(o, changes if o.path == "-" else d) for o, d in rendered]
         write_all(rendered)
-        cron.commit(report, outcome)
+        outcome = cron.commit(report, outcome)
     return outcome.exit_code
     # --- end cron tooling

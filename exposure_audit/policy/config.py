@@ -32,14 +32,15 @@ from __future__ import annotations
 import datetime as _dt
 import ipaddress
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exposure_audit.core import resources
+from exposure_audit.core import records, resources
 from exposure_audit.core.errors import ConfigError, shown
 from exposure_audit.core.model import SEVERITIES, Waiver
-from exposure_audit.policy.rules import PROTOCOLS, did_you_mean, read_toml, type_name
+from exposure_audit.core.records import field, record
+from exposure_audit.policy.conditions import PROTOCOLS
+from exposure_audit.policy.files import did_you_mean, read_toml, type_name
 
 # The sections of the file; anything else is an error.
 OWN_SECTIONS: tuple[str, ...] = ("defaults", "waiver", "webhook")
@@ -58,7 +59,7 @@ WAIVER_KEYS: tuple[str, ...] = (
 DEFAULT_WAIVERS_FILE = Path("waivers") / "default-waivers.toml"
 
 
-@dataclass(frozen=True)
+@record
 class WebhookConfig:
     """The [webhook] section: defaults for --webhook and its flags."""
 
@@ -69,7 +70,7 @@ class WebhookConfig:
     private: bool = True  # the config file is readable by its owner only
 
 
-@dataclass(frozen=True)
+@record
 class Config:
     waivers: tuple[Waiver, ...] = ()
     path: Path | None = None  # the file read, None when there was none
@@ -236,8 +237,8 @@ def parse_webhook(path: Path, table: Any) -> WebhookConfig:
             raise _fail(path, what, key, f"unknown key{hint} (allowed: {allowed})")
     url = None
     if "url" in table:
-        from exposure_audit.automation.webhook import validate_url
         from exposure_audit.core.errors import UsageError
+        from exposure_audit.core.urls import validate_url
 
         url = _str(path, what, "url", table["url"])
         try:
@@ -281,11 +282,5 @@ def load_config(path: Path | None, builtin_waivers: bool = True) -> Config:
             raise ConfigError(f"{path}: config file not found")
         config = parse_config(Path(path), read_toml(Path(path), "a config file"))
     if builtin_waivers and config.default_waivers:
-        config = Config(
-            waivers=config.waivers + read_default_waivers(),
-            path=config.path,
-            fail_on=config.fail_on,
-            default_waivers=config.default_waivers,
-            webhook=config.webhook,
-        )
+        config = records.replace(config, waivers=config.waivers + read_default_waivers())
     return config
