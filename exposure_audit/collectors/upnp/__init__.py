@@ -18,11 +18,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from exposure_audit.core import addresses
 from exposure_audit.core.model import CollectorWarning, UpnpFacts
+from exposure_audit.core.records import record
 
 if TYPE_CHECKING:
     from exposure_audit.collectors.upnp.description import Description
@@ -32,7 +32,7 @@ MAX_DESCRIPTION_BYTES = 256 * 1024  # real IGD descriptions are 2-10 KiB
 COLLECTOR = "upnp"
 
 
-@dataclass(frozen=True)
+@record
 class UpnpOptions:
     igd_url: str | None = None  # skip discovery: talk to this description URL only
     timeout: float = 2.0  # discovery wait, and the total bound on each request

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import defusedxml
 import defusedxml.ElementTree as DET
+
+from exposure_audit.core.records import record
 
 WAN_CONNECTION_TYPES: tuple[str, ...] = (
     # preference order: the IGD:2 service first, then IGD:1, then PPP
@@ -94,13 +95,13 @@ def child_text(elem: ET.Element, name: str) -> str:
     return ""
 
 
-@dataclass(frozen=True)
+@record
 class Service:
     service_type: str
     control_url: str  # absolute
 
 
-@dataclass(frozen=True)
+@record
 class Description:
     location: str
     friendly_name: str

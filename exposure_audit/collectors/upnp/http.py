@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextvars
 import socket
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +27,7 @@ from urllib3.connectionpool import HTTPConnectionPool
 
 from exposure_audit.collectors.upnp.description import inert
 from exposure_audit.collectors.upnp.wire import Connection, WireError
+from exposure_audit.core.records import record
 
 # Monotonic time after which any read or write on our sockets fails.
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -98,7 +98,7 @@ class _Adapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = {"http": _Pool}  # type: ignore[assignment]
 
 
-@dataclass(frozen=True)
+@record
 class HttpResponse:
     status: int
     headers: dict[str, str]  # lower-case names
