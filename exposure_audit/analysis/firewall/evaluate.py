@@ -46,6 +46,7 @@ _MAX_LEAVES = 4096
 _MAX_DEPTH = 64
 
 _Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # what a packet to a local unicast address looks like, per field, for a typical peer
 _PEER_FIXED = {
     "ct_state": ("new",),
@@ -86,6 +87,10 @@ class _Leaf:
     notes: tuple[str, ...] = ()  # choices the peer makes (source port ...)
 
 
+# a path through the rules so far: (source networks, assumptions, notes)
+_Branch = tuple[tuple[_Net, ...], tuple[str, ...], tuple[str, ...]]
+
+
 class _TooComplex(Exception):
     pass
 
@@ -104,9 +109,19 @@ def _parse_net(value: str) -> _Net | None:
             a, b = ipaddress.ip_address(lo.strip()), ipaddress.ip_address(hi.strip())
         except ValueError:
             return None
-        nets = list(ipaddress.summarize_address_range(a, b))  # type: ignore[arg-type]
+        nets = _summarize(a, b)
         return nets[0] if len(nets) == 1 else None
     return None
+
+
+def _summarize(a: _Address, b: _Address) -> list[_Net]:
+    """ipaddress.summarize_address_range(a, b), listed (TypeError when a and b are of
+    different versions, as it raises)."""
+    if isinstance(a, ipaddress.IPv4Address) and isinstance(b, ipaddress.IPv4Address):
+        return list(ipaddress.summarize_address_range(a, b))
+    if isinstance(a, ipaddress.IPv6Address) and isinstance(b, ipaddress.IPv6Address):
+        return list(ipaddress.summarize_address_range(a, b))
+    raise TypeError(f"{a} and {b} are not of the same version")
 
 
 def _nets_of(values: Iterable[str]) -> list[_Net] | None:
@@ -116,7 +131,7 @@ def _nets_of(values: Iterable[str]) -> list[_Net] | None:
             lo, _, hi = v.partition("-")
             try:
                 a, b = ipaddress.ip_address(lo.strip()), ipaddress.ip_address(hi.strip())
-                out.extend(ipaddress.summarize_address_range(a, b))  # type: ignore[arg-type]
+                out.extend(_summarize(a, b))
                 continue
             except (ValueError, TypeError):
                 return None
@@ -136,11 +151,12 @@ def _split(src: tuple[_Net, ...], rule_nets: list[_Net]) -> tuple[list[_Net], li
         for n in outside:
             if n.version != rn.version:
                 rest.append(n)
-            elif n.subnet_of(rn):  # type: ignore[arg-type]
+            # (n and rn are of one version, which mypy cannot tell from .version)
+            elif n.subnet_of(rn):  # type: ignore[arg-type]  # same version: checked above
                 inside.append(n)
-            elif rn.subnet_of(n):  # type: ignore[arg-type]
+            elif rn.subnet_of(n):  # type: ignore[arg-type]  # same version: checked above
                 inside.append(rn)
-                rest.extend(n.address_exclude(rn))  # type: ignore[arg-type]
+                rest.extend(n.address_exclude(rn))  # type: ignore[arg-type]  # same version
             else:
                 rest.append(n)
         outside = rest
@@ -233,15 +249,15 @@ def _prepare(rule: FirewallRule) -> _Prepared:
             got = frozenset(_PROTO_NUMBERS.get(v, v) for v in m.values)
             l4 = got if l4 is None else l4 & got
         elif m.field == "dport" and ports is None:
-            rng = []
+            rng: list[tuple[int, int]] = []
             for v in m.values:
                 lo, sep, hi = v.replace(":", "-").partition("-")
                 if not (lo or "0").isdigit() or (sep and not (hi or "65535").isdigit()):
-                    rng = None
-                    break
+                    break  # not plain port numbers: no pre-check
                 a = int(lo or 0)
                 rng.append((a, int(hi or 65535) if sep else a))
-            ports = tuple(rng) if rng is not None else None
+            else:
+                ports = tuple(rng)
     return _Prepared(tuple(sorted(rule.matches, key=_match_order)), l4, ports)
 
 
@@ -312,8 +328,8 @@ class _Walker:
             if prep.ports is not None and not any(a <= self.pkt.dport <= b for a, b in prep.ports):
                 continue
             # evaluate the rule's conditions into branches: (src, assumptions, notes)
-            matched: list[tuple[tuple[_Net, ...], tuple[str, ...], tuple[str, ...]]] = []
-            unmatched: list[tuple[tuple[_Net, ...], tuple[str, ...], tuple[str, ...]]] = []
+            matched: list[_Branch] = []
+            unmatched: list[_Branch] = []
             pending = list(prep.matches)
             self._conditions(rule, pending, src, assume, notes, matched, unmatched)
             for m_src, m_assume, m_notes in matched:
@@ -336,8 +352,8 @@ class _Walker:
         src: tuple[_Net, ...],
         assume: tuple[str, ...],
         notes: tuple[str, ...],
-        matched: list,
-        unmatched: list,
+        matched: list[_Branch],
+        unmatched: list[_Branch],
     ) -> None:
         """Split (src, assumptions) into the branches where ``rule`` matches and not."""
         while pending:
@@ -468,7 +484,9 @@ def evaluate(
     if not chains:
         return Verdict(OPEN, f"no {family} input filter ({facts.backend})")
     walker = _Walker(ruleset, pkt)
-    states = [((src_net,), (), (), "")]  # (src, assumptions, notes, last accept evidence)
+    # (src, assumptions, notes, last accept evidence)
+    states: list[tuple[tuple[_Net, ...], tuple[str, ...], tuple[str, ...], str]]
+    states = [((src_net,), (), (), "")]
     final: list[tuple[_Leaf, str]] = []
     try:
         for c in chains:
@@ -523,8 +541,11 @@ def _conclude(final: list[tuple[_Leaf, str]], whole: _Net) -> Verdict:
     every assignment of them is a possible world; within a world the peer's own choices
     (source address inside the network, source port) make it open if any path accepts.
     The verdict is certain only when every world agrees."""
-    cases = [(lf, ev, _assumed(lf)) for lf, ev in final]
-    cases = [(lf, ev, a) for lf, ev, a in cases if a is not None]
+    cases: list[tuple[_Leaf, str, dict[str, bool]]] = []
+    for lf, ev in final:
+        assumed = _assumed(lf)
+        if assumed is not None:  # (None: contradictory, no world has it)
+            cases.append((lf, ev, assumed))
     names = sorted({n for _, _, a in cases for n in a})
     results: set[str] = set()
     if len(names) > 12:  # 2**12 worlds at most; beyond, only what holds everywhere
