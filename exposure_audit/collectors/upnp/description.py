@@ -52,7 +52,7 @@ def parse_xml(data: bytes, what: str) -> tuple[ET.Element, bool]:
         data.decode("utf-8")
     except UnicodeDecodeError:
         match = _XML_DECL_ENC.match(data[:200])
-        if match is None or match.group(1).lower().replace("_", "-") in (b"utf-8", b"utf8"):
+        if match is None or match.group(1).lower().replace(b"_", b"-") in (b"utf-8", b"utf8"):
             # Declared (or defaulted) UTF-8 but not valid: keep the text, mark the
             # broken bytes (U+FFFD) and say so, rather than losing the whole device.
             text = data.decode("utf-8", errors="replace")
