@@ -1,1 +1,0 @@
-"""Firewall verdicts: evaluate (ruleset, packet -> verdict), annotate, published."""
