@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 from exposure_audit.analysis.exposure import resolve
-from exposure_audit.analysis.firewall import (
-    annotate,
+from exposure_audit.analysis.firewall.annotate import annotate
+from exposure_audit.analysis.firewall.published import (
     published_exposures,
     published_without_listener,
 )

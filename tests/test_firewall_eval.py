@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from exposure_audit.analysis.firewall import evaluate
+from exposure_audit.analysis.firewall.evaluate import evaluate
 from exposure_audit.collectors.firewall import iptables, nftables
 from exposure_audit.core.model import FirewallChain, FirewallFacts, FirewallMatch, FirewallRule
 

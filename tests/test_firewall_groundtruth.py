@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from exposure_audit.analysis.firewall import evaluate
+from exposure_audit.analysis.firewall.evaluate import evaluate
 from exposure_audit.core.model import CollectorWarning, FirewallFacts, PublishedPort
 from exposure_audit.core.serialize import from_jsonable
 from tests.netns import Netns, link, namespaces, netns_skip_reason, unique, wait_for

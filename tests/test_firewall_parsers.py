@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exposure_audit.analysis.firewall import evaluate
+from exposure_audit.analysis.firewall.evaluate import evaluate
 from exposure_audit.collectors.firewall import iptables, nftables
 from exposure_audit.core.model import FirewallFacts
 

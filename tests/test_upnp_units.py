@@ -98,6 +98,17 @@ def test_description_finds_the_service_and_joins_urls() -> None:
     assert desc.friendly_name == "Hostile IGD"
 
 
+def test_xml_declaring_another_encoding_is_read_in_it() -> None:
+    """Not UTF-8 and declared as such (ISO-8859-1): read in the declared encoding, not
+    marked as broken UTF-8 (this used to raise TypeError: bytes.replace given str)."""
+    root, replaced = parse_xml(
+        b'<?xml version="1.0" encoding="ISO-8859-1"?><root>caf\xe9</root>', "x"
+    )
+    assert (root.text, replaced) == ("caf\u00e9", False)
+    root, replaced = parse_xml(b'<?xml version="1.0" encoding="UTF_8"?><root>caf\xe9</root>', "x")
+    assert (root.text, replaced) == ("caf\ufffd", True)
+
+
 def test_description_rejects_control_url_elsewhere() -> None:
     with pytest.raises(XmlError):
         parse_xml(b"<root", "x")

@@ -39,7 +39,8 @@ def evaluate(facts: Facts, opts: EvaluateOptions) -> Evaluation:
     resolved = resolve(facts)
     exposures = resolved.exposures
     if facts.firewall is not None:
-        from exposure_audit.analysis.firewall import annotate, published_exposures
+        from exposure_audit.analysis.firewall.annotate import annotate
+        from exposure_audit.analysis.firewall.published import published_exposures
 
         # + ports published to containers by DNAT with no host socket at all
         exposures = annotate(facts, exposures) + published_exposures(facts)

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from dataclasses import dataclass
 
 from exposure_audit.core import records
 from exposure_audit.core.model import (
@@ -64,7 +63,7 @@ _KIND_RANK = {k: i for i, k in enumerate(INTERFACE_KINDS)}
 _NO_REACH: tuple[Reach, ...] = ()
 
 
-@dataclass(frozen=True)
+@records.record
 class Resolved:
     exposures: list[Exposure]  # worst first: widest scope desc, then port
     dangling: list[DanglingMapping]  # ordered by protocol, external port
@@ -81,7 +80,7 @@ def _parse(address: str) -> _IPAddress | None:
     return ip
 
 
-@dataclass(frozen=True)
+@records.record
 class _Entry:
     """One (interface, address) a listener may be reached on."""
 
@@ -154,7 +153,7 @@ def _reach_entries(
     return entries
 
 
-@dataclass(frozen=True)
+@records.record
 class _Shape:
     reach: tuple[Reach, ...]
     widest: str

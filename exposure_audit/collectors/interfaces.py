@@ -131,10 +131,12 @@ def collect_interfaces() -> InterfaceResult:
     """Every interface of this network namespace. Never raises for a partial failure."""
     warnings: list[CollectorWarning] = []
     links = _links(warnings)
+    ni: Any = None  # the netifaces module, when importable (it has no type information)
     try:
         import netifaces
+
+        ni = netifaces
     except ImportError as exc:
-        netifaces = None
         warnings.append(
             CollectorWarning(
                 COLLECTOR,
@@ -143,9 +145,9 @@ def collect_interfaces() -> InterfaceResult:
             )
         )
     names: list[str] = []
-    if netifaces is not None:
+    if ni is not None:
         try:
-            names = [str(n) for n in netifaces.interfaces()]
+            names = [str(n) for n in ni.interfaces()]
         except Exception as exc:  # a C extension: SystemError on a non-UTF-8 name
             warnings.append(
                 CollectorWarning(
@@ -161,11 +163,11 @@ def collect_interfaces() -> InterfaceResult:
     fallback = _FallbackAddresses(warnings)
     interfaces: list[Interface] = []
     for name in names:
-        iface = _interface(netifaces, name, links.get(name), fallback, warnings)
+        iface = _interface(ni, name, links.get(name), fallback, warnings)
         if iface is not None:
             interfaces.append(iface)
     interfaces.sort(key=lambda i: (i.index if i.index is not None else 1 << 31, i.name))
-    gateways = _gateways(netifaces, links, warnings)
+    gateways = _gateways(ni, links, warnings)
     return InterfaceResult(interfaces, gateways, warnings)
 
 
@@ -399,16 +401,16 @@ def _nexthops(buf: bytes) -> list[tuple[bytes, int]]:
 
 
 def _links(warnings: list[CollectorWarning]) -> dict[str, _Link]:
-    if sys.platform.startswith("linux"):
-        try:
-            return _netlink_links()
-        except OSError as exc:
-            links = _sysfs_links()
-            if links:
-                return links
-            warnings.append(CollectorWarning(COLLECTOR, f"cannot read link state (netlink: {exc})"))
-            return {}
-    return _psutil_links(warnings)
+    if not sys.platform.startswith("linux"):
+        return _psutil_links(warnings)
+    try:
+        return _netlink_links()
+    except OSError as exc:
+        links = _sysfs_links()
+        if links:
+            return links
+        warnings.append(CollectorWarning(COLLECTOR, f"cannot read link state (netlink: {exc})"))
+        return {}
 
 
 def _netlink_dump(request: int, body: bytes, reply: int, timeout: float = 2.0) -> list[bytes]:

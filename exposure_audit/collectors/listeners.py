@@ -30,6 +30,11 @@ from exposure_audit.core import records
 from exposure_audit.core.model import CollectorWarning, Listener, ProcessInfo
 from exposure_audit.core.records import field, record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Any
+
 COLLECTOR = "listeners"
 ROOT_HINT = "run as root (sudo exposure-audit ...) for full process attribution"
 BINDV6ONLY_PATH = "/proc/sys/net/ipv6/bindv6only"
@@ -113,7 +118,7 @@ def _collect() -> ListenerResult:
 
 def _from_kernel(warnings: list[CollectorWarning], fallback: list[str]) -> list[Listener]:
     """Listeners from sock_diag; a protocol it cannot read is added to ``fallback``."""
-    sockets: list[tuple] = []  # type: ignore[type-arg]  # DiagSocket fields
+    sockets: list[tuple[Any, ...]] = []  # DiagSocket fields
     for protocol in ("tcp", "udp"):
         try:
             res = sockdiag.dump_rows(protocol)
@@ -172,7 +177,7 @@ def _sort_key(lst: Listener) -> tuple[str, str, int, str, int]:
 
 
 def _from_sockdiag(
-    sockets: list[tuple],  # type: ignore[type-arg]
+    sockets: list[tuple[Any, ...]],
     warnings: list[CollectorWarning],
 ) -> list[Listener]:
     """Listeners from sock_diag rows (DiagSocket's fields, plain tuples or DiagSocket),
@@ -183,9 +188,9 @@ def _from_sockdiag(
     euid = os.geteuid()
     # One ProcessInfo per pid, shared by all its sockets, with the notes they get.
     attribution: dict[int, tuple[ProcessInfo, tuple[str, ...]]] = {}
-    for pid in sorted(set(owners.values())):
-        info, alive = procinfo.process_info(pid)
-        attribution[pid] = (info, () if alive else (NOTE_EXITED,))
+    for holder in sorted(set(owners.values())):
+        info, alive = procinfo.process_info(holder)
+        attribution[holder] = (info, () if alive else (NOTE_EXITED,))
 
     # One row per (protocol, family, address, port, inode): a socket that shows up
     # twice because the table changed during the dump is reported once. A nonzero
@@ -249,8 +254,8 @@ def _from_sockdiag(
     return out
 
 
-def _listener_by_keywords(*values: object) -> Listener:
-    return Listener(**dict(zip(_LISTENER_FIELDS, values, strict=True)))  # type: ignore[arg-type]
+def _listener_by_keywords(*values: Any) -> Listener:
+    return Listener(**dict(zip(_LISTENER_FIELDS, values, strict=True)))
 
 
 # --------------------------------------------------------------------------- fallback
@@ -338,7 +343,7 @@ def _split_zone(address: str) -> tuple[str, str | None]:
     return address, None
 
 
-def _psutil_process(psutil, pid: int) -> ProcessInfo:  # type: ignore[no-untyped-def]
+def _psutil_process(psutil: ModuleType, pid: int) -> ProcessInfo:
     """Name, exe, cmdline, user of ``pid`` through psutil; whatever can be read."""
     try:
         proc = psutil.Process(pid)

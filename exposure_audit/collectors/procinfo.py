@@ -151,10 +151,10 @@ class _Scan:
                         self.stopped_early = True
                         break
                     queue.pop()
-                if type(item) is int:
+                if isinstance(item, int):
                     pid, fds = item, None
                 else:
-                    pid, fds = item  # type: ignore[misc]
+                    pid, fds = item
                 path = f"{proc}/{pid}/fd".encode()
                 try:
                     dfd = os.open(path, flags)
@@ -239,7 +239,7 @@ def container_id(cgroup_text: str) -> str | None:
             continue
         import re  # only for a process in a container: importing re costs ~5 ms
 
-        ids = re.findall(_HEX64, low)
+        ids: list[str] = re.findall(_HEX64, low)
         if ids:
             return ids[-1]
     return None

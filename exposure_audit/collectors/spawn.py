@@ -9,10 +9,15 @@ commands start first and are read when the caller is ready.
 
 from __future__ import annotations
 
-import _signal  # the C half of `signal`: already loaded at start-up, unlike `signal`
 import os
 import select
 import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal  # (typeshed has no stub for _signal; signal re-exports it)
+else:
+    import _signal  # the C half of `signal`: already loaded at start-up, unlike `signal`
 
 # What the child must not inherit from Python: it ignores SIGPIPE (and SIGXFSZ), and an
 # ignored signal stays ignored across exec (subprocess resets them the same way).

@@ -185,8 +185,8 @@ def _finish(
 ) -> tuple[FirewallFacts, list[PublishedPort], list[CollectorWarning]]:
     nft_saves, nft_json, legacy_saves = read.nft_saves, read.nft_json, read.legacy_saves
     if nft_saves or legacy_saves or nft_json is not None:
-        # the parsers, only when there is something to parse (no table: nothing ran)
-        from exposure_audit.collectors.firewall import iptables, nftables
+        # the parser, only when there is something to parse (no table: nothing ran)
+        from exposure_audit.collectors.firewall import nftables
     chains: list[FirewallChain] = []
     published: list[PublishedPort] = []
     sources: list[str] = []
@@ -214,22 +214,12 @@ def _finish(
     # "tcp dport { 22, 80 } drop" as "-p tcp -j DROP", all of TCP), so a table with
     # nft-only constructs (sets, maps), or without any extension, is read from the JSON.
     skip: set[tuple[str, str]] = set()
-    for fam, job in nft_saves.items():
-        cmd = job.argv[0]
-        out, err = job.result()
-        if out is None:
-            if "not found" not in err:
-                warnings.append(CollectorWarning("firewall", err))
-            continue
-        tools_found = True
+    saves = _read_saves(nft_saves, warnings)
+    tools_found = tools_found or saves.ran
+    for fam, out, got, pub in saves.parsed:
         tables = _save_tables(out)
         if nft_data is not None:
             tables = {t for t in tables if traits.get((fam, t), (False, False)) == (True, False)}
-        try:
-            got, pub = iptables.parse_save(out, fam)
-        except iptables.IptablesFormatError as exc:
-            warnings.append(CollectorWarning("firewall", f"{cmd}: {exc}"))
-            continue
         got = [c for c in got if c.table in tables]
         if "nat" not in tables:
             pub = []  # DNAT publishes come from the nat table: read from the JSON then
@@ -256,19 +246,9 @@ def _finish(
             chains.extend(got)
             published.extend(pub)
 
-    for fam, job in legacy_saves.items():
-        cmd = job.argv[0]
-        out, err = job.result()
-        if out is None:
-            if "not found" not in err:
-                warnings.append(CollectorWarning("firewall", err))
-            continue
-        tools_found = True
-        try:
-            got, pub = iptables.parse_save(out, fam, table_suffix="-legacy")
-        except iptables.IptablesFormatError as exc:
-            warnings.append(CollectorWarning("firewall", f"{cmd}: {exc}"))
-            continue
+    saves = _read_saves(legacy_saves, warnings, table_suffix="-legacy")
+    tools_found = tools_found or saves.ran
+    for _fam, _out, got, pub in saves.parsed:
         if any(c.rules or c.policy not in (None, "accept") for c in got) or pub:
             sources.append("iptables-legacy")
             chains.extend(got)
@@ -311,3 +291,39 @@ def _finish(
         published,
         warnings,
     )
+
+
+class _Saves:
+    """What a set of iptables-save commands gave (see _read_saves)."""
+
+    __slots__ = ("parsed", "ran")
+
+    def __init__(self) -> None:
+        self.ran = False  # some command ran (even if its output did not parse)
+        # (family, save text, its chains, its DNAT publishes), in the commands' order
+        self.parsed: list[tuple[str, str, list[FirewallChain], list[PublishedPort]]] = []
+
+
+def _read_saves(
+    jobs: dict[str, _Command], warnings: list[CollectorWarning], table_suffix: str = ""
+) -> _Saves:
+    """Wait for each save command in turn and parse its output (iptables.parse_save with
+    ``table_suffix``); a command that failed (other than not being installed) or printed
+    what does not parse is a warning."""
+    saves = _Saves()
+    for fam, job in jobs.items():
+        out, err = job.result()
+        if out is None:
+            if "not found" not in err:
+                warnings.append(CollectorWarning("firewall", err))
+            continue
+        saves.ran = True
+        from exposure_audit.collectors.firewall import iptables  # (only with a save to read)
+
+        try:
+            got, pub = iptables.parse_save(out, fam, table_suffix=table_suffix)
+        except iptables.IptablesFormatError as exc:
+            warnings.append(CollectorWarning("firewall", f"{job.argv[0]}: {exc}"))
+            continue
+        saves.parsed.append((fam, out, got, pub))
+    return saves

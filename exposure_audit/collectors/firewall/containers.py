@@ -121,9 +121,10 @@ def _read_json(path: str) -> object | None:
     if len(raw) > _MAX_CONFIG_BYTES:
         return None
     try:
-        return json.loads(raw)
+        data: object = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return None
+    return data
 
 
 def docker_containers(root: str | os.PathLike[str] = DOCKER_ROOT) -> list[ContainerInfo]:
@@ -138,8 +139,9 @@ def docker_containers(root: str | os.PathLike[str] = DOCKER_ROOT) -> list[Contai
         cfg = _read_json(os.path.join(top, d, "config.v2.json"))
         if not isinstance(cfg, dict):
             continue
-        cid = cfg.get("ID") if isinstance(cfg.get("ID"), str) else d
-        name = cfg.get("Name") if isinstance(cfg.get("Name"), str) else None
+        raw_id, raw_name = cfg.get("ID"), cfg.get("Name")
+        cid = raw_id if isinstance(raw_id, str) else d
+        name = raw_name if isinstance(raw_name, str) else None
         addrs: list[str] = []
         nets = (cfg.get("NetworkSettings") or {}).get("Networks") or {}
         if isinstance(nets, dict):

@@ -276,7 +276,7 @@ def parse_save(
 
 
 def _verdict(
-    p: _Line, table: str, lines: dict[tuple[str, str], list]
+    p: _Line, table: str, lines: dict[tuple[str, str], list[tuple[str, _Line, list[str]]]]
 ) -> tuple[str | None, str | None]:
     tgt = p.target
     if tgt is None:

@@ -49,6 +49,14 @@ _OBJECT = re.compile(
 )
 
 
+# the JSON's meta / ct keys -> FirewallMatch fields (keys are JSON values: any type)
+_META_FIELDS: dict[Any, str] = {
+    "iifname": "iifname", "iif": "iifname", "l4proto": "l4proto",
+    "nfproto": "nfproto", "pkttype": "pkttype",
+}  # fmt: skip
+_CT_FIELDS: dict[Any, str] = {"state": "ct_state", "status": "ct_status"}
+
+
 class NftFormatError(ValueError):
     pass
 
@@ -131,7 +139,7 @@ def render_expr(e: Any) -> str:
         if k == "fib":
             return f"fib {' . '.join(v.get('flags', []))} {v.get('result')}"
         if k in ("accept", "drop", "return", "continue") and v is None:
-            return k
+            return str(k)
         if k in ("jump", "goto"):
             return f"{k} {v.get('target')}"
         if k == "reject":
@@ -266,13 +274,9 @@ class _RuleBuilder:
         if not isinstance(v, dict):
             return None
         if kind == "meta":
-            key = v.get("key")
-            return {
-                "iifname": "iifname", "iif": "iifname", "l4proto": "l4proto",
-                "nfproto": "nfproto", "pkttype": "pkttype",
-            }.get(key)  # fmt: skip
+            return _META_FIELDS.get(v.get("key"))
         if kind == "ct":
-            return {"state": "ct_state", "status": "ct_status"}.get(v.get("key"))
+            return _CT_FIELDS.get(v.get("key"))
         if kind == "fib":
             flags, result = set(v.get("flags", [])), v.get("result")
             if result == "type" and flags == {"daddr"}:
@@ -287,17 +291,17 @@ class _RuleBuilder:
             if proto in ("ip", "ip6"):
                 self.add("nfproto", ("ipv4" if proto == "ip" else "ipv6",))
                 if fld in ("saddr", "daddr"):
-                    return fld
+                    return str(fld)
                 if fld in ("protocol", "nexthdr"):
                     return "l4proto"
                 return None
             if proto in ("tcp", "udp", "udplite", "sctp", "dccp"):
                 self.add("l4proto", (proto,))
-                return fld if fld in ("dport", "sport") else None
+                return str(fld) if fld in ("dport", "sport") else None
             if proto == "th":
-                return fld if fld in ("dport", "sport") else None
+                return str(fld) if fld in ("dport", "sport") else None
             if proto in ("icmp", "icmpv6", "igmp", "ah", "esp", "comp"):
-                self.add("l4proto", ({"icmpv6": "ipv6-icmp"}.get(proto, proto),))
+                self.add("l4proto", ("ipv6-icmp" if proto == "icmpv6" else str(proto),))
                 return None
         return None
 

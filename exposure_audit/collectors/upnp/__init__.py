@@ -18,21 +18,32 @@ from __future__ import annotations
 import ipaddress
 import os
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from exposure_audit.core import addresses
 from exposure_audit.core.model import CollectorWarning, UpnpFacts
+from exposure_audit.core.records import record
 
 if TYPE_CHECKING:
+    from typing import TypedDict
+
     from exposure_audit.collectors.upnp.description import Description
     from exposure_audit.collectors.upnp.http import HttpClient
+
+    class _Device(TypedDict):
+        """The UpnpFacts fields read from the IGD's description."""
+
+        location: str
+        friendly_name: str | None
+        manufacturer: str | None
+        model_name: str | None
+
 
 MAX_DESCRIPTION_BYTES = 256 * 1024  # real IGD descriptions are 2-10 KiB
 COLLECTOR = "upnp"
 
 
-@dataclass(frozen=True)
+@record
 class UpnpOptions:
     igd_url: str | None = None  # skip discovery: talk to this description URL only
     timeout: float = 2.0  # discovery wait, and the total bound on each request
@@ -203,7 +214,7 @@ def _read_igd(
         res.warn(f"IGD description at {base_loc}: {problem}")
     if desc.invalid_utf8:
         res.warn(f"IGD description at {base_loc} has invalid UTF-8 (shown as U+FFFD)")
-    base = {
+    base: _Device = {
         "location": inert(desc.location, 2048),
         "friendly_name": desc.friendly_name or None,
         "manufacturer": desc.manufacturer or None,
@@ -230,7 +241,7 @@ def _read_igd(
     if chosen is None:
         msg = f"the IGD at {base_loc} did not answer GetExternalIPAddress: " + "; ".join(errors)
         res.warn(msg)
-        return UpnpFacts(status="error", message=msg, **base)  # type: ignore[arg-type]
+        return UpnpFacts(status="error", message=msg, **base)
 
     notes: list[str] = []
     external_scope: str | None = None
@@ -266,7 +277,7 @@ def _read_igd(
         mappings=table.mappings,
         truncated=table.truncated,
         message="; ".join([summary, *notes]),
-        **base,  # type: ignore[arg-type]
+        **base,
     )
 
 

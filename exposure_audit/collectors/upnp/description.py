@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import defusedxml
 import defusedxml.ElementTree as DET
+
+from exposure_audit.core.records import record
 
 WAN_CONNECTION_TYPES: tuple[str, ...] = (
     # preference order: the IGD:2 service first, then IGD:1, then PPP
@@ -51,7 +52,7 @@ def parse_xml(data: bytes, what: str) -> tuple[ET.Element, bool]:
         data.decode("utf-8")
     except UnicodeDecodeError:
         match = _XML_DECL_ENC.match(data[:200])
-        if match is None or match.group(1).lower().replace("_", "-") in (b"utf-8", b"utf8"):
+        if match is None or match.group(1).lower().replace(b"_", b"-") in (b"utf-8", b"utf8"):
             # Declared (or defaulted) UTF-8 but not valid: keep the text, mark the
             # broken bytes (U+FFFD) and say so, rather than losing the whole device.
             text = data.decode("utf-8", errors="replace")
@@ -94,13 +95,13 @@ def child_text(elem: ET.Element, name: str) -> str:
     return ""
 
 
-@dataclass(frozen=True)
+@record
 class Service:
     service_type: str
     control_url: str  # absolute
 
 
-@dataclass(frozen=True)
+@record
 class Description:
     location: str
     friendly_name: str

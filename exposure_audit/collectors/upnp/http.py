@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextvars
 import socket
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +27,7 @@ from urllib3.connectionpool import HTTPConnectionPool
 
 from exposure_audit.collectors.upnp.description import inert
 from exposure_audit.collectors.upnp.wire import Connection, WireError
+from exposure_audit.core.records import record
 
 # Monotonic time after which any read or write on our sockets fails.
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -66,16 +66,16 @@ class _DeadlineSocket(socket.socket):
         finally:
             super().settimeout(base)
 
-    def recv_into(self, *args: Any) -> int:  # type: ignore[override]
+    def recv_into(self, *args: Any) -> int:
         return int(self._call(super().recv_into, *args))
 
-    def recv(self, *args: Any) -> bytes:  # type: ignore[override]
+    def recv(self, *args: Any) -> bytes:
         return bytes(self._call(super().recv, *args))
 
-    def sendall(self, *args: Any) -> None:  # type: ignore[override]
+    def sendall(self, *args: Any) -> None:
         self._call(super().sendall, *args)
 
-    def send(self, *args: Any) -> int:  # type: ignore[override]
+    def send(self, *args: Any) -> int:
         return int(self._call(super().send, *args))
 
 
@@ -95,10 +95,10 @@ class _Pool(HTTPConnectionPool):
 class _Adapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _Pool}  # type: ignore[assignment]
+        self.poolmanager.pool_classes_by_scheme = {"http": _Pool}
 
 
-@dataclass(frozen=True)
+@record
 class HttpResponse:
     status: int
     headers: dict[str, str]  # lower-case names

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from dataclasses import dataclass
 
 from exposure_audit.collectors.upnp.description import inert
 from exposure_audit.collectors.upnp.soap import (
@@ -19,6 +18,7 @@ from exposure_audit.collectors.upnp.soap import (
     SoapFault,
 )
 from exposure_audit.core.model import UpnpMapping
+from exposure_audit.core.records import record
 
 MAX_DESCRIPTION = 512
 MAX_LEASE = 2**32 - 1  # ui4
@@ -78,7 +78,7 @@ def _too_slow(budget: float, index: int) -> str:
     )
 
 
-@dataclass(frozen=True)
+@record
 class MappingTable:
     mappings: tuple[UpnpMapping, ...]
     truncated: bool

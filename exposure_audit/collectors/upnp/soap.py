@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from exposure_audit.collectors.upnp.description import (
@@ -15,6 +14,7 @@ from exposure_audit.collectors.upnp.description import (
     parse_xml,
 )
 from exposure_audit.collectors.upnp.http import FetchError, HttpClient
+from exposure_audit.core.records import record
 
 MAX_SOAP_BYTES = 64 * 1024
 MAX_ARG = 4096
@@ -37,7 +37,7 @@ class SoapFault(Exception):
         super().__init__(f"{text}: {description}" if description else text)
 
 
-@dataclass(frozen=True)
+@record
 class SoapResult:
     values: dict[str, str]  # output argument name -> text (raw: validate before use)
     invalid_utf8: bool = False

@@ -13,10 +13,10 @@ import select
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from exposure_audit.core import addresses
+from exposure_audit.core.records import record
 
 SSDP_ADDR = "239.255.255.250"
 SSDP_PORT = 1900
@@ -35,7 +35,7 @@ MAX_FIELD = 1024
 MAX_ANSWERS = 1000  # datagrams looked at per discovery: a flood costs bounded time
 
 
-@dataclass(frozen=True)
+@record
 class SsdpAnswer:
     sender: str  # the address the datagram came from
     location: str

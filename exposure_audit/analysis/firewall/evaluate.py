@@ -29,27 +29,12 @@ accepting from source port 67 is ``open``).
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import ipaddress
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from exposure_audit.core import records
-from exposure_audit.core.model import (
-    INTERFACE_KINDS,
-    SCOPE_RANK,
-    Exposure,
-    Facts,
-    FirewallChain,
-    FirewallFacts,
-    FirewallMatch,
-    FirewallRule,
-    Listener,
-    PublishedPort,
-    Reach,
-    widest,
-)
+from exposure_audit.core.model import FirewallChain, FirewallFacts, FirewallMatch, FirewallRule
 
 OPEN, UNKNOWN, FILTERED = "open", "unknown", "filtered"
 VERDICT_RANK = {FILTERED: 0, UNKNOWN: 1, OPEN: 2}
@@ -61,6 +46,7 @@ _MAX_LEAVES = 4096
 _MAX_DEPTH = 64
 
 _Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # what a packet to a local unicast address looks like, per field, for a typical peer
 _PEER_FIXED = {
     "ct_state": ("new",),
@@ -77,7 +63,7 @@ _PEER_FIXED = {
 _PROTO_NUMBERS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "ipv6-icmp", "132": "sctp"}
 
 
-@dataclass(frozen=True)
+@records.record
 class Packet:
     family: str  # "ipv4" | "ipv6"
     iifname: str
@@ -86,19 +72,23 @@ class Packet:
     dport: int
 
 
-@dataclass(frozen=True)
+@records.record
 class Verdict:
     result: str  # open | filtered | unknown
     evidence: str
 
 
-@dataclass(frozen=True)
+@records.record
 class _Leaf:
     verdict: str  # accept | drop | reject | unknown | continue (fell off a base chain)
     src: tuple[_Net, ...]
     assumptions: tuple[str, ...]  # unknown constructs this path assumed
     rule: str | None  # the rule that decided (None: a chain policy)
     notes: tuple[str, ...] = ()  # choices the peer makes (source port ...)
+
+
+# a path through the rules so far: (source networks, assumptions, notes)
+_Branch = tuple[tuple[_Net, ...], tuple[str, ...], tuple[str, ...]]
 
 
 class _TooComplex(Exception):
@@ -119,9 +109,19 @@ def _parse_net(value: str) -> _Net | None:
             a, b = ipaddress.ip_address(lo.strip()), ipaddress.ip_address(hi.strip())
         except ValueError:
             return None
-        nets = list(ipaddress.summarize_address_range(a, b))  # type: ignore[arg-type]
+        nets = _summarize(a, b)
         return nets[0] if len(nets) == 1 else None
     return None
+
+
+def _summarize(a: _Address, b: _Address) -> list[_Net]:
+    """ipaddress.summarize_address_range(a, b), listed (TypeError when a and b are of
+    different versions, as it raises)."""
+    if isinstance(a, ipaddress.IPv4Address) and isinstance(b, ipaddress.IPv4Address):
+        return list(ipaddress.summarize_address_range(a, b))
+    if isinstance(a, ipaddress.IPv6Address) and isinstance(b, ipaddress.IPv6Address):
+        return list(ipaddress.summarize_address_range(a, b))
+    raise TypeError(f"{a} and {b} are not of the same version")
 
 
 def _nets_of(values: Iterable[str]) -> list[_Net] | None:
@@ -131,7 +131,7 @@ def _nets_of(values: Iterable[str]) -> list[_Net] | None:
             lo, _, hi = v.partition("-")
             try:
                 a, b = ipaddress.ip_address(lo.strip()), ipaddress.ip_address(hi.strip())
-                out.extend(ipaddress.summarize_address_range(a, b))  # type: ignore[arg-type]
+                out.extend(_summarize(a, b))
                 continue
             except (ValueError, TypeError):
                 return None
@@ -151,11 +151,12 @@ def _split(src: tuple[_Net, ...], rule_nets: list[_Net]) -> tuple[list[_Net], li
         for n in outside:
             if n.version != rn.version:
                 rest.append(n)
-            elif n.subnet_of(rn):  # type: ignore[arg-type]
+            # (n and rn are of one version, which mypy cannot tell from .version)
+            elif n.subnet_of(rn):  # type: ignore[arg-type]  # same version: checked above
                 inside.append(n)
-            elif rn.subnet_of(n):  # type: ignore[arg-type]
+            elif rn.subnet_of(n):  # type: ignore[arg-type]  # same version: checked above
                 inside.append(rn)
-                rest.extend(n.address_exclude(rn))  # type: ignore[arg-type]
+                rest.extend(n.address_exclude(rn))  # type: ignore[arg-type]  # same version
             else:
                 rest.append(n)
         outside = rest
@@ -189,7 +190,8 @@ def _port_in(port: int, values: Iterable[str]) -> bool | None:
     return False
 
 
-def _glob_in(name: str, values: Iterable[str]) -> bool:
+def glob_in(name: str, values: Iterable[str]) -> bool:
+    """Whether interface ``name`` matches one of the patterns (iptables' ``+`` is ``*``)."""
     return any(fnmatch.fnmatchcase(name, v.replace("+", "*")) for v in values)
 
 
@@ -204,7 +206,7 @@ def _match_fixed(m: FirewallMatch, pkt: Packet) -> bool | None:
     elif f == "dport":
         hit = _port_in(pkt.dport, vals)
     elif f == "iifname":
-        hit = _glob_in(pkt.iifname, vals)
+        hit = glob_in(pkt.iifname, vals)
     elif f == "daddr":
         hit = _in_nets(pkt.daddr, vals)
     elif f in _PEER_FIXED:
@@ -228,7 +230,7 @@ def _match_order(m: FirewallMatch) -> int:
 # --------------------------------------------------------------------------- the walk
 
 
-@dataclass(frozen=True)
+@records.record
 class _Prepared:
     """A rule with its conditions ordered, and a quick pre-check on protocol/port."""
 
@@ -247,38 +249,43 @@ def _prepare(rule: FirewallRule) -> _Prepared:
             got = frozenset(_PROTO_NUMBERS.get(v, v) for v in m.values)
             l4 = got if l4 is None else l4 & got
         elif m.field == "dport" and ports is None:
-            rng = []
+            rng: list[tuple[int, int]] = []
             for v in m.values:
                 lo, sep, hi = v.replace(":", "-").partition("-")
                 if not (lo or "0").isdigit() or (sep and not (hi or "65535").isdigit()):
-                    rng = None
-                    break
+                    break  # not plain port numbers: no pre-check
                 a = int(lo or 0)
                 rng.append((a, int(hi or 65535) if sep else a))
-            ports = tuple(rng) if rng is not None else None
+            else:
+                ports = tuple(rng)
     return _Prepared(tuple(sorted(rule.matches, key=_match_order)), l4, ports)
 
 
-# prepared rules of the last few FirewallFacts seen (annotate asks many questions of one)
-_PREPARED: dict[int, tuple[FirewallFacts, dict[int, _Prepared]]] = {}
+class PreparedRuleset:
+    """One ``FirewallFacts`` made ready for many questions: its chains by name, each
+    rule prepared (see _Prepared), the inbound chains of each family. Made once per
+    evaluation (``annotate`` makes one for all its questions) and passed to
+    ``evaluate``; nothing changes it afterwards."""
 
+    __slots__ = ("_inbound", "chains", "facts", "prepared")
 
-def _prepared_for(facts: FirewallFacts) -> dict[int, _Prepared]:
-    hit = _PREPARED.get(id(facts))
-    if hit is not None and hit[0] is facts:
-        return hit[1]
-    table = {id(r): _prepare(r) for c in facts.chains for r in c.rules}
-    if len(_PREPARED) >= 4:
-        _PREPARED.clear()
-    _PREPARED[id(facts)] = (facts, table)
-    return table
+    def __init__(self, facts: FirewallFacts) -> None:
+        self.facts = facts
+        self.chains = {(c.family, c.table, c.name): c for c in facts.chains}
+        # by id: rules are records, equal ones may stand in different chains
+        self.prepared = {id(r): _prepare(r) for c in facts.chains for r in c.rules}
+        self._inbound = {family: inbound_chains(facts, family) for family in _FAMILIES}
+
+    def inbound(self, family: str) -> list[FirewallChain]:
+        """inbound_chains(facts, family), computed once."""
+        return self._inbound.get(family, [])
 
 
 class _Walker:
-    def __init__(self, facts: FirewallFacts, pkt: Packet) -> None:
+    def __init__(self, ruleset: PreparedRuleset, pkt: Packet) -> None:
         self.pkt = pkt
-        self.chains = {(c.family, c.table, c.name): c for c in facts.chains}
-        self.prepared = _prepared_for(facts)
+        self.chains = ruleset.chains
+        self.prepared = ruleset.prepared
         self.leaves = 0
 
     def _count(self) -> None:
@@ -321,8 +328,8 @@ class _Walker:
             if prep.ports is not None and not any(a <= self.pkt.dport <= b for a, b in prep.ports):
                 continue
             # evaluate the rule's conditions into branches: (src, assumptions, notes)
-            matched: list[tuple[tuple[_Net, ...], tuple[str, ...], tuple[str, ...]]] = []
-            unmatched: list[tuple[tuple[_Net, ...], tuple[str, ...], tuple[str, ...]]] = []
+            matched: list[_Branch] = []
+            unmatched: list[_Branch] = []
             pending = list(prep.matches)
             self._conditions(rule, pending, src, assume, notes, matched, unmatched)
             for m_src, m_assume, m_notes in matched:
@@ -345,8 +352,8 @@ class _Walker:
         src: tuple[_Net, ...],
         assume: tuple[str, ...],
         notes: tuple[str, ...],
-        matched: list,
-        unmatched: list,
+        matched: list[_Branch],
+        unmatched: list[_Branch],
     ) -> None:
         """Split (src, assumptions) into the branches where ``rule`` matches and not."""
         while pending:
@@ -441,7 +448,7 @@ def _describe_policy(c: FirewallChain) -> str:
 
 
 def evaluate(
-    facts: FirewallFacts,
+    ruleset: PreparedRuleset | FirewallFacts,
     protocol: str,
     port: int,
     address: str,
@@ -449,7 +456,12 @@ def evaluate(
     network: str | None,
 ) -> Verdict:
     """Would a new connection from a peer on ``network`` via ``interface`` to
-    ``address:port`` be accepted?"""
+    ``address:port`` be accepted? Asking many questions of one ruleset, prepare it
+    once (``PreparedRuleset(facts)``) and pass that; plain ``FirewallFacts`` are
+    prepared for this one question."""
+    if not isinstance(ruleset, PreparedRuleset):
+        ruleset = PreparedRuleset(ruleset)
+    facts = ruleset.facts
     if facts.backend == "unavailable":
         return Verdict(UNKNOWN, facts.message or "firewall rules could not be read")
     try:
@@ -468,11 +480,13 @@ def evaluate(
             src_net = None
     if src_net is None or src_net.version != ip.version:
         src_net = ipaddress.ip_network("0.0.0.0/0" if ip.version == 4 else "::/0")
-    chains = inbound_chains(facts, family)
+    chains = ruleset.inbound(family)
     if not chains:
         return Verdict(OPEN, f"no {family} input filter ({facts.backend})")
-    walker = _Walker(facts, pkt)
-    states = [((src_net,), (), (), "")]  # (src, assumptions, notes, last accept evidence)
+    walker = _Walker(ruleset, pkt)
+    # (src, assumptions, notes, last accept evidence)
+    states: list[tuple[tuple[_Net, ...], tuple[str, ...], tuple[str, ...], str]]
+    states = [((src_net,), (), (), "")]
     final: list[tuple[_Leaf, str]] = []
     try:
         for c in chains:
@@ -489,7 +503,7 @@ def evaluate(
                             evidence = ev  # fell through: keep an earlier rule's accept
                         nxt.append((leaf.src, leaf.assumptions, leaf.notes, evidence))
                     else:
-                        final.append((dataclasses.replace(leaf, verdict=verdict), evidence))
+                        final.append((records.replace(leaf, verdict=verdict), evidence))
             states = nxt
     except _TooComplex:
         return Verdict(UNKNOWN, f"ruleset too complex to follow (over {_MAX_LEAVES} paths)")
@@ -527,8 +541,11 @@ def _conclude(final: list[tuple[_Leaf, str]], whole: _Net) -> Verdict:
     every assignment of them is a possible world; within a world the peer's own choices
     (source address inside the network, source port) make it open if any path accepts.
     The verdict is certain only when every world agrees."""
-    cases = [(lf, ev, _assumed(lf)) for lf, ev in final]
-    cases = [(lf, ev, a) for lf, ev, a in cases if a is not None]
+    cases: list[tuple[_Leaf, str, dict[str, bool]]] = []
+    for lf, ev in final:
+        assumed = _assumed(lf)
+        if assumed is not None:  # (None: contradictory, no world has it)
+            cases.append((lf, ev, assumed))
     names = sorted({n for _, _, a in cases for n in a})
     results: set[str] = set()
     if len(names) > 12:  # 2**12 worlds at most; beyond, only what holds everywhere
@@ -572,252 +589,3 @@ def _conclude(final: list[tuple[_Leaf, str]], whole: _Net) -> Verdict:
                 if base not in named:
                     named.append(base)
     return Verdict(UNKNOWN, "depends on rules not understood: " + "; ".join(named[:4]))
-
-
-# --------------------------------------------------------------------------- annotate
-
-
-def _published_match(
-    pp: PublishedPort, protocol: str, port: int, address: str, interface: str
-) -> bool:
-    if pp.protocol != protocol:
-        return False
-    if not pp.host_port <= port <= (pp.host_port_end or pp.host_port):
-        return False
-    if pp.excluded_interface and _glob_in(interface, (pp.excluded_interface,)):
-        return False
-    if pp.host_address and pp.host_address not in ("0.0.0.0", "::"):
-        return pp.host_address == address
-    try:
-        fam = "ipv4" if ipaddress.ip_address(address).version == 4 else "ipv6"
-    except ValueError:
-        return False
-    return fam == pp.family
-
-
-def _proxy_info(exp: Exposure) -> tuple[str | None, dict[str, str]]:
-    """(runtime, cmdline options) when the listener is a container port proxy."""
-    proc = exp.listener.process
-    if proc is None:
-        return None, {}
-    name = (proc.name or "").lower()
-    exe = (proc.exe or "").rsplit("/", 1)[-1].lower()
-    runtime = None
-    if "docker-proxy" in (name, exe):
-        runtime = "docker"
-    elif name in ("conmon", "rootlessport", "rootlessport-child") or exe in ("conmon",):
-        runtime = "podman"
-    if runtime is None:
-        return None, {}
-    opts: dict[str, str] = {}
-    args = list(proc.cmdline)
-    for j, arg in enumerate(args):
-        if arg.startswith("-") and j + 1 < len(args):
-            key = arg.lstrip("-")
-            if "=" in key:
-                key, _, val = key.partition("=")
-                opts[key] = val
-            else:
-                opts.setdefault(key, args[j + 1])
-    return runtime, opts
-
-
-def _container_label(
-    facts: FirewallFacts | None, address: str | None, cid: str | None, cname: str | None
-) -> str | None:
-    if facts is not None:
-        for c in facts.containers:
-            if (address and address in c.addresses) or (cid and c.id.startswith(cid)):
-                return c.name or c.id[:12]
-    return cname or (cid[:12] if cid else None) or address
-
-
-def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
-    """``exposures`` with Reach.firewall / Exposure.firewall and container publishing
-    filled in. Unchanged when no firewall facts were collected.
-
-    Exposure.firewall is the most open verdict (open > unknown > filtered) over the up
-    reach entries beyond loopback (over the loopback ones for a loopback-only listener),
-    with that entry's evidence prefixed by its interface and address."""
-    fw = facts.firewall
-    out: list[Exposure] = []
-    cache: dict[tuple[str, int, str, str, str | None], Verdict] = {}
-    for exp in exposures:
-        lst = exp.listener
-        runtime, opts = _proxy_info(exp)
-        published_by = runtime
-        container: str | None = None
-        if runtime == "docker":
-            container = _container_label(fw, opts.get("container-ip"), None, None)
-        elif runtime == "podman":
-            container = _container_label(
-                fw, None, opts.get("c") or opts.get("cid"), opts.get("n") or opts.get("name")
-            )
-        reaches: list[Reach] = []
-        for r in exp.reach:
-            if fw is None:
-                reaches.append(r)
-                continue
-            pub = next(
-                (
-                    pp
-                    for pp in facts.published
-                    if _published_match(pp, lst.protocol, lst.port, r.address, r.interface)
-                ),
-                None,
-            )
-            if pub is not None and r.scope != "loopback":
-                published_by = published_by or pub.published_by
-                container = container or _container_label(
-                    fw, pub.target_address, pub.container_id, pub.container_name
-                )
-                where = pub.container_name or pub.container_id or pub.target_address
-                v = Verdict(
-                    OPEN,
-                    (
-                        f"published by {pub.published_by} to {where}:{pub.target_port} "
-                        f"(DNAT: {pub.evidence}); forwarded traffic bypasses the input filter"
-                    ),
-                )
-            else:
-                key = (lst.protocol, lst.port, r.address, r.interface, r.network)
-                if key not in cache:
-                    cache[key] = evaluate(fw, *key)
-                v = cache[key]
-            reaches.append(records.replace(r, firewall=v.result, firewall_evidence=v.evidence))
-        up = [r for r in reaches if r.up and r.firewall is not None]
-        # loopback is this machine itself: it counts only for a loopback-only listener
-        beyond = [r for r in up if r.scope != "loopback"]
-        up = beyond or up
-        firewall = evidence = None
-        if up:
-            best = max(up, key=lambda r: VERDICT_RANK[r.firewall or UNKNOWN])
-            firewall = best.firewall
-            evidence = f"{best.interface} {best.address}: {best.firewall_evidence}"
-        upnp = None
-        if fw is not None and exp.upnp_mappings and not (published_by or exp.published_by):
-            # (a published container port's forwarded traffic skips the input filter)
-            upnp = _upnp_verdict(facts, fw, exp, cache)
-        out.append(
-            records.replace(
-                exp,
-                reach=tuple(reaches),
-                firewall=firewall,
-                firewall_evidence=evidence,
-                published_by=published_by or exp.published_by,
-                container=container or exp.container,
-                upnp_firewall=upnp.result if upnp else None,
-                upnp_firewall_evidence=upnp.evidence if upnp else None,
-            )
-        )
-    return out
-
-
-def _upnp_verdict(
-    facts: Facts,
-    fw: FirewallFacts,
-    exp: Exposure,
-    cache: dict[tuple[str, int, str, str, str | None], Verdict],
-) -> Verdict:
-    """The most open verdict over the packets the router's mappings forward to this
-    listener: to the mapping's internal client and port, arriving on the interface that
-    holds that address, from the mapping's remote host or else from anywhere."""
-    best: Verdict | None = None
-    for m in exp.upnp_mappings:
-        iface = next(
-            (
-                i.name
-                for i in facts.interfaces
-                for a in i.addresses
-                if a.address == m.internal_client
-            ),
-            None,
-        )
-        if iface is None:
-            v = Verdict(UNKNOWN, f"no interface here holds {m.internal_client}")
-        else:
-            remote = m.remote_host or None  # "" = any source
-            key = (m.protocol.lower(), m.internal_port, m.internal_client, iface, remote)
-            if key not in cache:
-                cache[key] = evaluate(fw, *key)
-            v = cache[key]
-        v = Verdict(
-            v.result,
-            f"mapping {m.external_port}/{m.protocol.lower()} -> {m.internal_client}:"
-            f"{m.internal_port} ({iface or '?'}): {v.evidence}",
-        )
-        if best is None or VERDICT_RANK[v.result] > VERDICT_RANK[best.result]:
-            best = v
-    assert best is not None  # exp.upnp_mappings is not empty
-    return best
-
-
-def published_without_listener(facts: Facts) -> tuple[PublishedPort, ...]:
-    """DNAT-published ports with no host listener on their port (Docker without its
-    userland proxy, Podman/netavark): exposed though no socket shows it."""
-    out = []
-    for pp in facts.published:
-        end = pp.host_port_end or pp.host_port
-        if not any(
-            lst.protocol == pp.protocol and pp.host_port <= lst.port <= end
-            for lst in facts.listeners
-        ):
-            out.append(pp)
-    return tuple(out)
-
-
-def published_exposures(facts: Facts) -> list[Exposure]:
-    """An Exposure for each DNAT-published port with no host listener, so the engine
-    and the renderers can report it like any other (``Listener.source`` "dnat", no
-    process). Reach: every address of the port's family on every interface the NAT rule
-    applies to (not the excluded bridge; not loopback: PREROUTING DNAT does not see
-    this machine's own traffic); always ``open``, since forwarded traffic never meets
-    the input filter."""
-    out: list[Exposure] = []
-    for pp in published_without_listener(facts):
-        target = f"{pp.target_address}:{pp.target_port}"
-        who = _container_label(facts.firewall, pp.target_address, pp.container_id,
-                               pp.container_name)  # fmt: skip
-        evidence = (
-            f"published by {pp.published_by} to {who or target} ({target}) with no host "
-            f"socket (DNAT: {pp.evidence}); forwarded traffic bypasses the input filter"
-        )
-        reach: list[Reach] = []
-        kinds: set[str] = set()
-        for iface in facts.interfaces:
-            if pp.excluded_interface and _glob_in(iface.name, (pp.excluded_interface,)):
-                continue
-            for a in iface.addresses:
-                if a.family != pp.family or a.scope == "loopback":
-                    continue
-                if pp.host_address not in (None, "0.0.0.0", "::") and a.address != pp.host_address:
-                    continue
-                reach.append(Reach(iface.name, a.address, a.scope, a.network, iface.up,
-                                   firewall=OPEN, firewall_evidence=evidence))  # fmt: skip
-                if iface.up:
-                    kinds.add(iface.kind)
-        scopes = sorted({r.scope for r in reach if r.up}, key=SCOPE_RANK.__getitem__)
-        wildcard = "0.0.0.0" if pp.family == "ipv4" else "::"
-        span = f"-{pp.host_port_end}" if pp.host_port_end else ""
-        listener = Listener(
-            protocol=pp.protocol,
-            family=pp.family,
-            address=pp.host_address or wildcard,
-            port=pp.host_port,
-            source="dnat",
-            notes=(f"no socket on this host: port {pp.host_port}{span} is {evidence}",),
-        )
-        out.append(
-            Exposure(
-                listener=listener,
-                reach=tuple(reach),
-                widest_scope=widest(scopes) or "loopback",
-                scopes=tuple(scopes),
-                interface_kinds=tuple(k for k in INTERFACE_KINDS if k in kinds),
-                firewall=OPEN if any(r.up for r in reach) else None,
-                firewall_evidence=evidence,
-                published_by=pp.published_by,
-                container=who,
-            )
-        )
-    return out
