@@ -249,3 +249,43 @@ def test_nft_text_waits_when_iptables_tables_may_be_all_there_is() -> None:
         fw, _, _ = collect_in(ns)
         texts = [r.text for c in fw.chains for r in c.rules]
         assert texts == ["tcp dport { 8000, 8001 } drop"], texts  # nft's own words
+
+
+@requires_tools
+def test_a_dormant_table_applies_no_rule() -> None:
+    """``flags dormant``: the table's base chains are not hooked, so its drop policy
+    filters nothing (nft 1.0.6's JSON misprints the flag as "t"; the kernel's table
+    flags are read instead). An iptables-nft table made dormant is skipped too."""
+    with namespaces(unique("eaF-dorm")) as (ns,):
+        ns.run(["nft", "-f", str(FIX / "gt-dormant.nft")], check=True)
+        fw, _, warnings = collect_in(ns)
+        assert not warnings
+        assert {c.table for c in fw.chains} == {"active"}
+        assert "dormant" in (fw.message or "") and "inet dormantfw" in (fw.message or "")
+        assert evaluate(fw, "tcp", 9000, "10.1.0.1", "eth0", "10.1.0.0/24").result == "open"
+        assert evaluate(fw, "tcp", 8000, "10.1.0.1", "eth0", "10.1.0.0/24").result == "filtered"
+    with namespaces(unique("eaF-dorm")) as (ns,):
+        ns.run(["iptables-nft-restore"], input=(FIX / "ufw.rules").read_text(), check=True)
+        ns.run(["nft", "add table ip filter { flags dormant; }"], check=True)
+        fw, _, _ = collect_in(ns)
+        assert not [c for c in fw.chains if c.family == "ip" and c.table == "filter"]
+        assert evaluate(fw, "tcp", 8001, "10.1.0.1", "eth0", "10.1.0.0/24").result == "open"
+
+
+def test_dormant_flag_read_from_the_text_listing_and_newer_json() -> None:
+    from exposure_audit.collectors.firewall import nftables
+
+    text = (FIX / "gt-dormant.nft").read_text()
+    assert nftables.dormant_tables_in_text(text) == {("inet", "dormantfw")}
+    listing = (
+        "table inet a { # handle 1\n\tflags dormant\n\n\tchain c { # handle 1\n\t}\n}\n"
+        "table ip b { # handle 2\n\tset s { # handle 2\n\t\tflags interval\n\t}\n}\n"
+        "table ip6 c { # handle 3\n\tflags owner,dormant\n}\n"
+    )
+    assert nftables.dormant_tables_in_text(listing) == {("inet", "a"), ("ip6", "c")}
+    data = {"nftables": [
+        {"table": {"family": "inet", "name": "t", "flags": "t"}},  # nft 1.0.6: garbled
+        {"table": {"family": "ip", "name": "u", "flags": ["dormant"]}},
+        {"table": {"family": "ip", "name": "v", "flags": "dormant"}},
+    ]}  # fmt: skip
+    assert nftables.dormant_tables_in_json(data) == {("ip", "u"), ("ip", "v")}

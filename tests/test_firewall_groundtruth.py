@@ -75,6 +75,10 @@ SCENARIOS = (
         ("B", "tcp", 8000): "open", ("A", "tcp", 8000): "filtered", ("A6", "tcp", 22): "open",
         ("B", "udp", 5353): "filtered",
     }),
+    ("dormant table (flags dormant)", "nft", "gt-dormant.nft", {
+        ("A", "tcp", 22): "open", ("A", "tcp", 9000): "open", ("B", "udp", 5353): "open",
+        ("A", "tcp", 8000): "filtered", ("A6", "tcp", 8000): "filtered",
+    }),
 )  # fmt: skip
 
 LISTENER = """

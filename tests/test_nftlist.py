@@ -95,3 +95,28 @@ def test_real_kernel_lists_tables_and_refuses_an_unprivileged_user() -> None:
         nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
         out = ns.run([*nobody, sys.executable, "-c", code], check=True).stdout.strip()
         assert out == "None"  # no CAP_NET_ADMIN: the collector starts every command instead
+
+
+def test_table_flags_are_read() -> None:
+    name = b"t"
+    attrs = struct.pack("=HH", 4 + len(name) + 1, 1) + name + b"\0" + b"\0" * 2
+    attrs += struct.pack("=HH", 8, 2) + struct.pack("!I", nftlist.NFT_TABLE_F_DORMANT)
+    data = _msg(NEWTABLE, struct.pack("=BBH", 1, 0, 0) + attrs) + DONE
+    tables: list[tuple[str, str]] = []
+    flags: dict[tuple[str, str], int] = {}
+    assert nftlist.parse_messages(data, 1, tables, flags) is True
+    assert tables == [("inet", "t")] and flags == {("inet", "t"): 1}
+    bad = _msg(NEWTABLE, struct.pack("=BBH", 1, 0, 0) + struct.pack("=HH", 6, 2) + b"\0\0\0\0")
+    with pytest.raises(nftlist.TableListError):
+        nftlist.parse_messages(bad, 1, [])
+
+
+@requires_netns
+def test_real_kernel_reports_a_dormant_table() -> None:
+    code = (
+        "from exposure_audit.collectors.firewall.nftlist import table_flags; print(table_flags())"
+    )
+    with namespaces(unique("eaF-nl")) as (ns,):
+        ns.run(["nft", "add table inet a { flags dormant; }; add table ip b"], check=True)
+        out = ns.run([sys.executable, "-c", code], check=True).stdout.strip()
+        assert out == "{('inet', 'a'): 1, ('ip', 'b'): 0}"

@@ -135,7 +135,13 @@ class FirewallRead:
         commands = {fam: _save_commands(prefix, timeout) for fam, prefix in _FAMILIES}
         # Only what has something to read: the kernel lists its nftables tables in one
         # netlink round trip (None: it could not be asked, so every command runs).
-        tables = nftlist.list_tables(timeout)
+        flags = nftlist.table_flags(timeout)
+        tables = None if flags is None else list(flags)
+        # dormant tables (``flags dormant``): registered no hook, so none of their rules
+        # applies. None: the kernel could not be asked; the text listing says then.
+        self.dormant: set[tuple[str, str]] | None = None
+        if flags is not None:
+            self.dormant = {t for t, f in flags.items() if f & nftlist.NFT_TABLE_F_DORMANT}
         families = None if tables is None else {family for family, _name in tables}
         # No ip, ip6 or inet table at all: nothing inbound to read (legacy aside).
         self.no_nft_tables = families is not None and not families & set(_INBOUND_FAMILIES)
@@ -146,9 +152,18 @@ class FirewallRead:
             if cmd and (families is None or fam in families)
         }
         self.nft_json: _Command | None = None
+        # with a dormant table, one ``nft -j list table`` per other table instead: nft
+        # 1.0.6 prints a dormant table's flags as garbage, or cuts the JSON short there
+        self.nft_json_tables: list[_Command] = []
         self.nft_text: _Command | None = None
         self.timeout = timeout
-        if not self.no_nft_tables:
+        if not self.no_nft_tables and self.dormant:
+            self.nft_json_tables = [
+                _Command(["nft", "-j", "list", "table", f, n], timeout)
+                for f, n in tables or ()
+                if f in _INBOUND_FAMILIES and (f, n) not in self.dormant
+            ]
+        elif not self.no_nft_tables:
             self.nft_json = _Command(["nft", "-j", "list", "ruleset"], timeout)
             # The rule text quoted as evidence, for tables read from the JSON. Only
             # iptables-named tables (ufw, Docker) are usually read from the saves
@@ -184,7 +199,7 @@ def _finish(
     read: FirewallRead, warnings: list[CollectorWarning]
 ) -> tuple[FirewallFacts, list[PublishedPort], list[CollectorWarning]]:
     nft_saves, nft_json, legacy_saves = read.nft_saves, read.nft_json, read.legacy_saves
-    if nft_saves or legacy_saves or nft_json is not None:
+    if nft_saves or legacy_saves or nft_json is not None or read.dormant:
         # the parser, only when there is something to parse (no table: nothing ran)
         from exposure_audit.collectors.firewall import nftables
     chains: list[FirewallChain] = []
@@ -197,6 +212,8 @@ def _finish(
     out, err = None, ""
     if nft_json is not None:  # else: no table to read
         out, err = nft_json.result()
+    elif read.dormant:
+        out, err = _json_of_tables(read.nft_json_tables)
     if out is None:
         if err and "not found" not in err:
             warnings.append(CollectorWarning("firewall", err))
@@ -207,20 +224,21 @@ def _finish(
         except ValueError as exc:
             warnings.append(CollectorWarning("firewall", f"nft -j list ruleset: {exc}"))
     traits = nftables.table_traits(nft_data) if nft_data is not None else {}
+    dormant = _dormant_tables(read, nft_data)
 
     # iptables-nft tables: read as iptables-save text, which shows the iptables
     # extensions nft's JSON cannot ("xt" expressions), and skipped in the JSON. But a
     # save prints what it does not understand as if it were not there (iptables 1.8.9:
     # "tcp dport { 22, 80 } drop" as "-p tcp -j DROP", all of TCP), so a table with
     # nft-only constructs (sets, maps), or without any extension, is read from the JSON.
-    skip: set[tuple[str, str]] = set()
+    skip: set[tuple[str, str]] = set(dormant)
     saves = _read_saves(nft_saves, warnings)
     tools_found = tools_found or saves.ran
     for fam, out, got, pub in saves.parsed:
         tables = _save_tables(out)
         if nft_data is not None:
             tables = {t for t in tables if traits.get((fam, t), (False, False)) == (True, False)}
-        got = [c for c in got if c.table in tables]
+        got = [c for c in got if c.table in tables and (fam, c.table) not in dormant]
         if "nat" not in tables:
             pub = []  # DNAT publishes come from the nat table: read from the JSON then
         if any(c.rules or c.policy not in (None, "accept") for c in got) or pub:
@@ -282,6 +300,9 @@ def _finish(
     notes = []
     if len(uniq) > 1:
         notes.append(f"rules read from: {', '.join(uniq)}")
+    if dormant:
+        shown = ", ".join(f"{f} {t}" for f, t in sorted(dormant))
+        notes.append(f"dormant (flags dormant, not applied): table {shown}")
     if warnings:
         # chains not read can only drop more: "filtered" stays proven, "open" may overstate
         notes.append("partly read: " + "; ".join(w.message for w in warnings[:3]))
@@ -291,6 +312,41 @@ def _finish(
         published,
         warnings,
     )
+
+
+def _json_of_tables(jobs: list[_Command]) -> tuple[str | None, str]:
+    """One ``nft -j list ruleset``-shaped document from ``nft -j list table`` outputs."""
+    objects: list[Any] = []
+    for job in jobs:
+        out, err = job.result()
+        if out is None:
+            return None, err
+        try:
+            data = json.loads(out)
+        except ValueError as exc:
+            return None, f"{' '.join(job.argv)}: {exc}"
+        part = data.get("nftables") if isinstance(data, dict) else None
+        if not isinstance(part, list):
+            return None, f"{' '.join(job.argv)}: not nft JSON output"
+        objects.extend(part)
+    return json.dumps({"nftables": objects}), ""
+
+
+def _dormant_tables(read: FirewallRead, nft_data: Any) -> set[tuple[str, str]]:
+    """(family, table) of the dormant nftables tables. From the kernel's own table flags
+    when it could be asked (nft 1.0.6's JSON misprints the flag); else from nft's text
+    listing (``flags dormant``), which prints it right; and what a newer nft's JSON
+    says on top."""
+    from exposure_audit.collectors.firewall import nftables
+
+    found = set(read.dormant or ())
+    if read.dormant is None and read.nft_text is not None:
+        text, _ = read.nft_text.result()
+        if text is not None:
+            found |= nftables.dormant_tables_in_text(text)
+    if nft_data is not None:
+        found |= nftables.dormant_tables_in_json(nft_data)
+    return found
 
 
 class _Saves:

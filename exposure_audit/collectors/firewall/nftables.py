@@ -204,6 +204,48 @@ def rule_texts(text: str) -> dict[tuple[str, str, str, int], str]:
     return out
 
 
+_TABLE_LINE = re.compile(r"table (\S+) (\S+) \{")
+_FLAGS_LINE = re.compile(r"flags ([a-z, ]+)$")
+
+
+def dormant_tables_in_text(text: str) -> set[tuple[str, str]]:
+    """(family, table) of the tables ``nft list ruleset`` shows with ``flags dormant``
+    (the text listing prints table flags right; nft 1.0.6's JSON does not)."""
+    out: set[tuple[str, str]] = set()
+    current: tuple[str, str] | None = None
+    for raw in text.splitlines():
+        line = _HANDLE.sub("", raw).strip()
+        m = _TABLE_LINE.match(line)
+        if m:
+            current = (m.group(1), m.group(2))
+            continue
+        if line.endswith("{") or line == "}":
+            current = None  # a table's flags come before its chains, sets ...
+            continue
+        f = _FLAGS_LINE.match(line)
+        if current is not None and f:
+            if "dormant" in {x.strip() for x in f.group(1).split(",")}:
+                out.add(current)
+    return out
+
+
+def dormant_tables_in_json(data: Any) -> set[tuple[str, str]]:
+    """(family, table) of tables whose JSON ``flags`` names ``dormant`` (newer nft
+    versions; 1.0.6 prints a garbled string there, which is ignored)."""
+    out: set[tuple[str, str]] = set()
+    if not isinstance(data, dict) or not isinstance(data.get("nftables"), list):
+        return out
+    for obj in data["nftables"]:
+        t = obj.get("table") if isinstance(obj, dict) else None
+        if not isinstance(t, dict):
+            continue
+        flags = t.get("flags")
+        names = flags if isinstance(flags, list) else [flags]
+        if "dormant" in names:
+            out.add((str(t.get("family")), str(t.get("name"))))
+    return out
+
+
 # --------------------------------------------------------------------------- rules
 
 

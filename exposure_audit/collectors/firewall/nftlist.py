@@ -23,6 +23,8 @@ _NLM_F_DUMP = 0x300
 _NLMSG_ERROR = 2
 _NLMSG_DONE = 3
 _NFTA_TABLE_NAME = 1
+_NFTA_TABLE_FLAGS = 2
+NFT_TABLE_F_DORMANT = 0x1  # the table's base chains are not registered: no rule applies
 _NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
 
 _NLMSGHDR = struct.Struct("=IHHII")
@@ -43,6 +45,14 @@ class TableListError(Exception):
 def list_tables(timeout: float = 2.0) -> list[tuple[str, str]] | None:
     """(family, name) of every nftables table, or None when the kernel cannot be asked
     (no nf_tables, no permission, a timeout, a malformed answer)."""
+    got = table_flags(timeout)
+    return None if got is None else list(got)
+
+
+def table_flags(timeout: float = 2.0) -> dict[tuple[str, str], int] | None:
+    """{(family, name): the table's flags (NFTA_TABLE_FLAGS)} of every nftables table, in
+    the kernel's order, or None when the kernel cannot be asked. The flags are read here
+    because nft 1.0.6's JSON misprints them (``"flags": "t"`` for a dormant table)."""
     try:
         sock = _socket.socket(
             _socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, NETLINK_NETFILTER
@@ -60,24 +70,30 @@ def list_tables(timeout: float = 2.0) -> list[tuple[str, str]] | None:
         )
         sock.sendto(header + body, (0, 0))
         tables: list[tuple[str, str]] = []
+        flags: dict[tuple[str, str], int] = {}
         total = 0
         while True:
             data = sock.recv(1 << 16)
             total += len(data)
             if not data or total > _MAX_BYTES:
                 return None
-            if parse_messages(data, seq, tables):
-                return tables
+            if parse_messages(data, seq, tables, flags):
+                return {t: flags.get(t, 0) for t in tables}
     except (OSError, TableListError):
         return None
     finally:
         sock.close()
 
 
-def parse_messages(data: bytes, seq: int, tables: list[tuple[str, str]]) -> bool:
-    """Add the tables in one recv's worth of netlink messages to ``tables``; True once
-    the dump is complete. Raises TableListError on anything malformed, OSError on an
-    error answer."""
+def parse_messages(
+    data: bytes,
+    seq: int,
+    tables: list[tuple[str, str]],
+    flags: dict[tuple[str, str], int] | None = None,
+) -> bool:
+    """Add the tables in one recv's worth of netlink messages to ``tables`` (and their
+    flags to ``flags``, when given); True once the dump is complete. Raises
+    TableListError on anything malformed, OSError on an error answer."""
     offset = 0
     newtable = (_NFNL_SUBSYS_NFTABLES << 8) | _NFT_MSG_NEWTABLE
     while offset + _NLMSGHDR.size <= len(data):
@@ -93,19 +109,23 @@ def parse_messages(data: bytes, seq: int, tables: list[tuple[str, str]]) -> bool
                 (code,) = struct.unpack_from("=i", data, offset + _NLMSGHDR.size)
                 raise OSError(-code, os.strerror(-code) if code < 0 else "netlink error")
             if mtype == newtable:
-                tables.append(_table(data, offset + _NLMSGHDR.size, offset + length))
+                family, name, tflags = _table(data, offset + _NLMSGHDR.size, offset + length)
+                tables.append((family, name))
+                if flags is not None:
+                    flags[(family, name)] = tflags
                 if len(tables) > _MAX_TABLES:
                     raise TableListError("too many tables")
         offset += (length + 3) & ~3
     return False
 
 
-def _table(data: bytes, start: int, end: int) -> tuple[str, str]:
+def _table(data: bytes, start: int, end: int) -> tuple[str, str, int]:
     if start + _NFGENMSG.size > end:
         raise TableListError("short nftables message")
     family, _version, _res = _NFGENMSG.unpack_from(data, start)
     pos = start + _NFGENMSG.size
     name = None
+    tflags = 0
     while pos + _NLATTR.size <= end:
         alen, atype = _NLATTR.unpack_from(data, pos)
         if alen < _NLATTR.size or pos + alen > end:
@@ -113,7 +133,11 @@ def _table(data: bytes, start: int, end: int) -> tuple[str, str]:
         if atype & _NLA_TYPE_MASK == _NFTA_TABLE_NAME:
             raw = data[pos + _NLATTR.size : pos + alen].split(b"\0", 1)[0]
             name = raw.decode("utf-8", "backslashreplace")
+        elif atype & _NLA_TYPE_MASK == _NFTA_TABLE_FLAGS:
+            if alen != _NLATTR.size + 4:
+                raise TableListError("malformed table flags")
+            (tflags,) = struct.unpack_from("!I", data, pos + _NLATTR.size)
         pos += (alen + 3) & ~3
     if name is None:
         raise TableListError("table without a name")
-    return FAMILIES.get(family, f"family-{family}"), name
+    return FAMILIES.get(family, f"family-{family}"), name, tflags
