@@ -265,3 +265,102 @@ def test_too_many_paths_is_unknown_not_a_hang() -> None:
 def test_ipv4_mapped_address_is_evaluated_as_ipv4() -> None:
     fw = _facts([base(rule("ip 22", M("nfproto", "ipv4"), M("dport", "22")))])
     assert evaluate(fw, "tcp", 22, "::ffff:10.1.0.1", "vA", "10.1.0.0/24").result == "open"
+
+
+# --------------------------------------------------------------------------- interface names
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "hit"),
+    [
+        ("eth0", "eth0", True),
+        ("eth0", "eth01", False),
+        ("eth*", "eth0", True),  # nft: a trailing * is a prefix match
+        ("eth*", "eth", True),
+        ("eth*", "wlan0", False),
+        ("*", "anything", True),
+        ("eth+", "eth0", False),  # nft: + is a literal character
+        ("eth+", "eth+", True),
+        ("eth?", "eth0", False),  # ? is literal
+        ("eth[0]", "eth0", False),  # [ ] are literal
+        ("eth[0]", "eth[0]", True),
+        ("e*h0", "eth0", False),  # a * not at the end is literal
+        ("e*h0", "e*h0", True),
+        ("eth\\*", "eth0", False),  # an escaped trailing * is a literal star
+        ("eth\\*", "eth*", True),
+    ],
+)
+def test_interface_patterns_follow_nftables(pattern: str, name: str, hit: bool) -> None:
+    from exposure_audit.analysis.firewall.evaluate import iface_matches
+
+    assert iface_matches(name, pattern) is hit
+    fw = _facts([base(rule(f'iifname "{pattern}" accept', M("iifname", pattern)))])
+    want = "open" if hit else "filtered"
+    assert evaluate(fw, "tcp", 1, "10.1.0.1", name, "10.1.0.0/24").result == want
+
+
+@pytest.mark.parametrize(
+    ("written", "stored", "name", "hit"),
+    [
+        ("eth+", "eth*", "eth0", True),  # iptables: only a trailing + is a wildcard
+        ("+", "*", "lo", True),
+        ("eth*", "eth\\*", "eth0", False),  # ... a * is a literal character
+        ("eth*", "eth\\*", "eth*", True),
+        ("eth?", "eth?", "eth0", False),
+        ("e+h0", "e+h0", "eth0", False),  # + not at the end: literal
+        ("eth0", "eth0", "eth0", True),
+    ],
+)
+def test_iptables_interface_patterns(written: str, stored: str, name: str, hit: bool) -> None:
+    save = (
+        f"*filter\n:INPUT DROP [0:0]\n-A INPUT -i {written} -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"
+    )
+    chains, _ = iptables.parse_save(save, "ip")
+    (m,) = [m for c in chains for r in c.rules for m in r.matches if m.field == "iifname"]
+    assert m.values == (stored,)
+    want = "open" if hit else "filtered"
+    fw = _facts(chains, "iptables-legacy")
+    assert evaluate(fw, "tcp", 22, "10.1.0.1", name, "10.1.0.0/24").result == want
+
+
+def test_nft_wildcard_name_in_a_set_listed_as_a_range_is_not_guessed() -> None:
+    """nft 1.0.6 lists `iifname { "a*", "b" }` as a set of one range of empty strings:
+    which names it matches is not in the JSON, so the condition stays unknown."""
+    expr = [
+        {"match": {"op": "==", "left": {"meta": {"key": "iifname"}},
+                   "right": {"set": [{"range": ["", ""]}]}}},
+        {"accept": None},
+    ]  # fmt: skip
+    data = {"nftables": [
+        {"chain": {"family": "inet", "table": "t", "name": "in", "type": "filter",
+                   "hook": "input", "prio": 0, "policy": "drop"}},
+        {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 2, "expr": expr}},
+    ]}  # fmt: skip
+    chains, _ = nftables.parse_ruleset(data)
+    assert check(_facts(chains), "tcp", 1, A).result == "unknown"
+
+
+def test_old_facts_interface_wildcards_become_unknown_not_guessed() -> None:
+    """Facts before 2.1 held "eth+" (iptables' wildcard, or nft's literal name) and
+    "eth*" (nft's wildcard, or iptables' literal) without saying which tool wrote them."""
+    from exposure_audit.core.model import Facts, HostInfo
+    from exposure_audit.core.serialize import facts_from_dict, facts_to_dict
+
+    fw = _facts([base(
+        rule("-i eth+ -j ACCEPT", M("iifname", "eth+")),
+        rule("-i lo -j ACCEPT", M("iifname", "lo")),
+    )])  # fmt: skip
+    host = HostInfo("h", "Linux", "Debian", "6.1", True, 0, "0", "3.11")
+    facts = Facts(host=host, collected_at="2026-01-01T00:00:00Z", firewall=fw)
+    doc = facts_to_dict(facts)
+    doc["schema_version"] = "2.0"
+    old = facts_from_dict(doc)
+    assert old.firewall is not None
+    fields = [m.field for c in old.firewall.chains for r in c.rules for m in r.matches]
+    assert fields == ["?iifname", "iifname"]
+    assert evaluate(old.firewall, "tcp", 1, "10.1.0.1", "eth0", None).result == "unknown"
+    assert evaluate(old.firewall, "tcp", 1, "10.1.0.1", "lo", None).result == "open"
+    doc["schema_version"] = "2.1"
+    new = facts_from_dict(doc)
+    assert new.firewall is not None
+    assert evaluate(new.firewall, "tcp", 1, "10.1.0.1", "eth0", None).result == "filtered"

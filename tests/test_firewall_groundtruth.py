@@ -79,6 +79,32 @@ SCENARIOS = (
         ("A", "tcp", 22): "open", ("A", "tcp", 9000): "open", ("B", "udp", 5353): "open",
         ("A", "tcp", 8000): "filtered", ("A6", "tcp", 8000): "filtered",
     }),
+    ("interface-name patterns (nft)", "nft", "gt-iface.nft", {
+        ("A", "tcp", 22): "open", ("B", "tcp", 22): "open", ("A6", "tcp", 22): "open",
+        ("A", "tcp", 8000): "filtered", ("A", "tcp", 8001): "filtered",
+        ("A", "tcp", 8002): "filtered", ("A", "tcp", 9000): "filtered",
+        ("B", "tcp", 9090): "open", ("A", "tcp", 9090): "filtered",
+        ("A", "tcp", 2222): "filtered", ("B", "tcp", 2222): "open",
+        ("A", "udp", 5353): "filtered", ("B", "udp", 5353): "open",
+    }),
+    ("interface-name patterns (iptables-legacy)", "iptables-legacy", "gt-iface.rules", {
+        ("A", "tcp", 22): "filtered", ("B", "tcp", 22): "filtered",
+        ("A", "tcp", 8000): "open", ("B", "tcp", 8000): "open",
+        ("A", "tcp", 8001): "filtered", ("B", "tcp", 8001): "open",
+        ("A", "tcp", 8002): "open", ("B", "tcp", 9000): "filtered", ("A", "tcp", 9000): "open",
+        ("A", "tcp", 9090): "filtered", ("B", "tcp", 9090): "open",
+        ("A", "udp", 5353): "filtered", ("B", "udp", 5353): "filtered",
+        ("A6", "tcp", 22): "open",
+    }),
+    ("interface-name patterns (iptables-nft)", "iptables-nft", "gt-iface.rules", {
+        ("A", "tcp", 22): "filtered", ("B", "tcp", 22): "filtered",
+        ("A", "tcp", 8000): "open", ("B", "tcp", 8000): "open",
+        ("A", "tcp", 8001): "filtered", ("B", "tcp", 8001): "open",
+        ("A", "tcp", 8002): "open", ("B", "tcp", 9000): "filtered", ("A", "tcp", 9000): "open",
+        ("A", "tcp", 9090): "filtered", ("B", "tcp", 9090): "open",
+        ("A", "udp", 5353): "filtered", ("B", "udp", 5353): "filtered",
+        ("A6", "tcp", 22): "open",
+    }),
 )  # fmt: skip
 
 LISTENER = """

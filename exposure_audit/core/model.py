@@ -10,7 +10,7 @@ from __future__ import annotations
 from exposure_audit.core.records import record
 
 # Facts document format; bump on any incompatible change (see serialize.py).
-FACTS_SCHEMA_VERSION = "2.0"
+FACTS_SCHEMA_VERSION = "2.1"
 
 # Reach scopes, narrowest first. ``internet`` = forwarded by a UPnP mapping.
 SCOPES: tuple[str, ...] = ("loopback", "link_local", "lan", "vpn", "public", "internet")
@@ -177,7 +177,9 @@ class UpnpFacts:
 class FirewallMatch:
     """One condition of a normalised firewall rule; ``values`` are ORed.
 
-    field: "iifname" (globs such as "eth*"), "saddr" / "daddr" (addresses or CIDRs),
+    field: "iifname" (nftables' form: a trailing ``*`` is a prefix wildcard, a trailing
+    ``\\*`` a literal star, all else literal; iptables' ``eth+`` is written ``eth*``;
+    Facts before 2.1 held iptables' form), "saddr" / "daddr" (addresses or CIDRs),
     "l4proto" ("tcp", "udp", ...), "dport" ("22" or "1000-2000"), "ct_state"
     ("new", "established", ...), "nfproto" ("ipv4" | "ipv6"), "pkttype" ("host", ...).
     """

@@ -163,6 +163,8 @@ def facts_from_dict(data: Any, source: str = "facts") -> Facts:
         )
     data = dict(data)
     data["schema_version"] = FACTS_SCHEMA_VERSION
+    if _older_than(version, (2, 1)):
+        data = _ambiguous_iface_patterns(data)
     if major != "1":
         try:
             data = _inline_processes(data)
@@ -174,6 +176,50 @@ def facts_from_dict(data: Any, source: str = "facts") -> Facts:
     except FormatError as exc:
         raise FormatError(f"{source}: {exc}") from None
     return facts
+
+
+def _older_than(version: str, than: tuple[int, int]) -> bool:
+    parts = version.split(".")
+    try:
+        got = (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0)
+    except ValueError:
+        return True
+    return got < than
+
+
+def _ambiguous_iface_patterns(data: dict[str, Any]) -> dict[str, Any]:
+    """Facts before 2.1 held interface patterns in each backend's own form: "eth+" was
+    iptables' wildcard or nftables' literal name, "eth*" the other way round, and which
+    backend wrote a rule is not recorded. Such a match becomes ``?iifname``, a condition
+    the evaluator does not claim to understand (its verdicts then stay ``unknown`` where
+    it matters, never a wrong ``filtered``); names without a trailing ``+``/``*`` mean
+    the same in both and are kept."""
+    fw = data.get("firewall")
+    if not isinstance(fw, dict) or not isinstance(fw.get("chains"), list):
+        return data
+    chains = []
+    for chain in fw["chains"]:
+        if isinstance(chain, dict) and isinstance(chain.get("rules"), list):
+            rules = []
+            for rule in chain["rules"]:
+                if isinstance(rule, dict) and isinstance(rule.get("matches"), list):
+                    matches = [_ambiguous_match(m) for m in rule["matches"]]
+                    rule = {**rule, "matches": matches}
+                rules.append(rule)
+            chain = {**chain, "rules": rules}
+        chains.append(chain)
+    return {**data, "firewall": {**fw, "chains": chains}}
+
+
+def _ambiguous_match(m: Any) -> Any:
+    if not isinstance(m, dict) or m.get("field") != "iifname":
+        return m
+    values = m.get("values")
+    if isinstance(values, list) and any(
+        isinstance(v, str) and v.endswith(("+", "*")) for v in values
+    ):
+        return {**m, "field": "?iifname"}
+    return m
 
 
 # 1.x: each listener's process inline; 2.x: a processes table, listeners by pid.

@@ -29,7 +29,6 @@ accepting from source port 67 is ``open``).
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 from collections.abc import Iterable, Iterator
 
@@ -190,9 +189,21 @@ def _port_in(port: int, values: Iterable[str]) -> bool | None:
     return False
 
 
+def iface_matches(name: str, pattern: str) -> bool:
+    """Whether interface ``name`` matches one ``iifname`` value, as nftables does (the
+    collectors write iptables' patterns in this form): only a trailing ``*`` is a
+    wildcard (a name prefix); ``\\*`` at the end is a literal ``*``; every other
+    character, ``+ ? [ ]`` included, is literal."""
+    if pattern.endswith("\\*"):
+        return name == pattern[:-2] + "*"
+    if pattern.endswith("*"):
+        return name.startswith(pattern[:-1])
+    return name == pattern
+
+
 def glob_in(name: str, values: Iterable[str]) -> bool:
-    """Whether interface ``name`` matches one of the patterns (iptables' ``+`` is ``*``)."""
-    return any(fnmatch.fnmatchcase(name, v.replace("+", "*")) for v in values)
+    """Whether interface ``name`` matches one of the ``iifname`` values (iface_matches)."""
+    return any(iface_matches(name, v) for v in values)
 
 
 def _match_fixed(m: FirewallMatch, pkt: Packet) -> bool | None:

@@ -43,6 +43,17 @@ _FLAGS = {
 _TWO_ARGS = {"--tcp-flags", "--match-set", "--set-mark-and"}
 
 
+def iface_pattern(name: str) -> str:
+    """An iptables interface name in the form ``FirewallMatch`` holds (nftables'): in
+    iptables only a trailing ``+`` is a wildcard, written ``*``; a trailing ``*`` is a
+    literal character, written ``\\*``; anything else is literal in both."""
+    if name.endswith("+"):
+        return name[:-1] + "*"
+    if name.endswith("*"):
+        return name[:-1] + "\\*"
+    return name
+
+
 class IptablesFormatError(ValueError):
     pass
 
@@ -98,7 +109,7 @@ class _Line:
                 if family_proto not in ("all", "0"):  # -p all: any protocol
                     self.add("l4proto", (family_proto,), neg)
             elif tok in ("-i", "--in-interface"):
-                self.add("iifname", (arg,), neg)
+                self.add("iifname", (iface_pattern(arg),), neg)
             elif tok in ("-o", "--out-interface"):
                 self.unknown.append(f"{'! ' if neg else ''}-o {arg}")
             elif tok in ("-s", "--source", "--src"):

@@ -278,6 +278,9 @@ class _RuleBuilder:
                 self.unknown.append(render_expr({"match": m}))
             return
         vals = _value_strings(right, self.sets)
+        if field == "iifname" and '"range"' in json.dumps(right):
+            # nft 1.0.6 lists a wildcard name inside a set as a range of empty strings
+            vals = None
         cmp = _compare(op, vals) if vals is not None else None
         if cmp is None:
             self.add("?" + render_expr({"match": m}), ("?",))
