@@ -364,3 +364,79 @@ def test_old_facts_interface_wildcards_become_unknown_not_guessed() -> None:
     new = facts_from_dict(doc)
     assert new.firewall is not None
     assert evaluate(new.firewall, "tcp", 1, "10.1.0.1", "eth0", None).result == "filtered"
+
+
+# --------------------------------------------------------------------------- goto / jump
+
+
+def test_goto_does_not_come_back_but_jump_does() -> None:
+    """After ``goto g`` falls off the end of g, the packet does not resume in the chain
+    that said goto: it returns to where that chain was jumped to from (for a base
+    chain: its policy). ``jump`` resumes right after the jump."""
+    g = sub("g", rule("tcp dport 99 accept", M("dport", "99")))
+    via_goto = _facts([
+        base(rule("goto g", M("dport", "7"), verdict="goto", target="g"),
+             rule("accept rest", M("l4proto", "tcp"))),
+        g,
+    ])  # fmt: skip
+    v = check(via_goto, "tcp", 7, A)
+    assert v.result == "filtered" and "policy drop" in v.evidence
+    via_jump = _facts([
+        base(rule("jump g", M("dport", "7"), verdict="jump", target="g"),
+             rule("accept rest", M("l4proto", "tcp"))),
+        g,
+    ])  # fmt: skip
+    v = check(via_jump, "tcp", 7, A)
+    assert v.result == "open" and "accept rest" in v.evidence
+
+
+def test_goto_inside_a_jumped_chain_returns_to_the_jumper() -> None:
+    """base: jump s1, accept; s1: goto g, drop; g: nothing. Falling off g returns to
+    base after its jump (the goto replaced s1's frame): accepted, never s1's drop."""
+    fw = _facts([
+        base(rule("jump s1", verdict="jump", target="s1"),
+             rule("accept after s1", M("l4proto", "tcp"))),
+        sub("s1", rule("goto g", verdict="goto", target="g"),
+            rule("s1 drop", verdict="drop")),
+        sub("g", rule("tcp dport 99 drop", M("dport", "99"), verdict="drop")),
+    ])  # fmt: skip
+    v = check(fw, "tcp", 7, A)
+    assert v.result == "open" and "accept after s1" in v.evidence
+    assert check(fw, "tcp", 99, A).evidence == "dropped by: tcp dport 99 drop"
+
+
+def test_return_in_a_goto_target_also_skips_the_goto_chain() -> None:
+    fw = _facts([
+        base(rule("jump s1", verdict="jump", target="s1"), policy="accept"),
+        sub("s1", rule("goto g", verdict="goto", target="g"),
+            rule("s1 drop", verdict="drop")),
+        sub("g", rule("return", verdict="return")),
+    ])  # fmt: skip
+    assert check(fw, "tcp", 7, A).result == "open"
+
+
+# --------------------------------------------------------------------------- negated fields
+
+
+def test_negated_destination_port() -> None:
+    fw = _facts([base(rule("tcp dport != 22 accept", M("l4proto", "tcp"),
+                           M("dport", "22", negate=True)))])  # fmt: skip
+    assert check(fw, "tcp", 8000, A).result == "open"
+    v = check(fw, "tcp", 22, A)
+    assert v.result == "filtered" and "policy drop" in v.evidence
+    assert check(fw, "udp", 8000, A).result == "filtered"  # the rule needs tcp
+    ranged = _facts([base(rule("tcp dport != 1000-2000 drop", M("dport", "1000-2000",
+                                negate=True), verdict="drop"), policy="accept")])  # fmt: skip
+    assert check(ranged, "tcp", 1500, A).result == "open"
+    assert check(ranged, "tcp", 999, A).result == "filtered"
+    assert check(ranged, "tcp", 2001, A).result == "filtered"
+
+
+def test_negated_input_interface() -> None:
+    fw = _facts([base(rule('iifname != "lo" drop', M("iifname", "lo", negate=True),
+                           verdict="drop"), policy="accept")])  # fmt: skip
+    assert check(fw, "tcp", 1, A).result == "filtered"
+    assert evaluate(fw, "tcp", 1, "127.0.0.1", "lo", "127.0.0.0/8").result == "open"
+    wild = _facts([base(rule('iifname != "v*" accept', M("iifname", "v*", negate=True)))])
+    assert check(wild, "tcp", 1, A).result == "filtered"  # vA matches v*: not accepted
+    assert evaluate(wild, "tcp", 1, "10.9.0.1", "eth0", None).result == "open"
