@@ -279,9 +279,10 @@ def _finding(f: object) -> HostFinding | None:
     rule_id, severity = _text(f.get("rule_id")), f.get("severity")
     if not rule_id or severity not in SEVERITY_RANK:
         return None
-    listener = f.get("listener") if isinstance(f.get("listener"), dict) else {}
-    exposure = f.get("exposure") if isinstance(f.get("exposure"), dict) else {}
-    mappings = f.get("upnp_mappings") if isinstance(f.get("upnp_mappings"), list) else []
+    raw_l, raw_e, raw_m = f.get("listener"), f.get("exposure"), f.get("upnp_mappings")
+    listener: dict[str, Any] = raw_l if isinstance(raw_l, dict) else {}
+    exposure: dict[str, Any] = raw_e if isinstance(raw_e, dict) else {}
+    mappings: list[Any] = raw_m if isinstance(raw_m, list) else []
     port = _int(listener.get("port"), 0, 65535)
     protocol = listener.get("protocol")
     scope = exposure.get("widest_scope")
@@ -301,10 +302,11 @@ def _finding(f: object) -> HostFinding | None:
     )
 
 
-def _exposure(x: object) -> Exposed | bool | None:
-    """An exposed listener; None: loopback only or a client socket; False: unreadable."""
+def _exposure(x: object) -> Exposed | None:
+    """An exposed listener; None: loopback only or a client socket; ValueError:
+    unreadable."""
     if not isinstance(x, dict):
-        return False
+        raise ValueError("not an object")
     protocol, scope = x.get("protocol"), x.get("widest_scope")
     port = _int(x.get("port"), 0, 65535)
     address = _text(x.get("address"))
