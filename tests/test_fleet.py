@@ -156,7 +156,7 @@ def test_usage_errors_exit_2(
 def test_stale_reports(tmp_path: Path) -> None:
     write(tmp_path / "a.json", quiet_report("a", FRESH))
     write(tmp_path / "b.json", quiet_report("b", OLD))
-    code, doc = fleet_json(tmp_path, str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+    _code, doc = fleet_json(tmp_path, str(tmp_path / "a.json"), str(tmp_path / "b.json"))
     assert DEFAULT_STALE_AFTER == 7200 and doc["options"]["stale_after_seconds"] == 7200
     stale = [p for p in doc["problems"] if p["kind"] == "stale"]
     assert [p["hostname"] for p in stale] == ["b"] and "2d" in stale[0]["message"]
