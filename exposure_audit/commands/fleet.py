@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--now {shown(stamp)}: not ISO 8601 UTC (2026-11-27T14:00:05Z)")
 
     files, problems = find_report_files(list(args.paths))
-    reports, read_problems, raws = load_reports(files, max_bytes)
+    reports, read_problems, raws = load_reports(files, max_bytes, keep_raw=fmt == "ocsf")
     problems += read_problems
     fail_on = None if args.fail_on == "none" else str(args.fail_on)
     doc = build_fleet(
@@ -193,9 +193,11 @@ def _render(fmt: str, doc: dict[str, Any], raws: list[Any], args: argparse.Names
     from exposure_audit.reporting.fleet_render import render_html, render_ocsf, render_terminal
 
     if fmt == "json":
-        from exposure_audit.core.jsonout import json_text
+        import json
 
-        return json_text(doc)
+        # Indented for a readable file; compact from 200 hosts (json's C encoder: ~5x faster).
+        indent = 2 if len(doc["hosts"]) < 200 else None
+        return json.dumps(doc, indent=indent, ensure_ascii=False) + "\n"
     if fmt == "html":
         return render_html(doc, RenderContext())
     if fmt == "ocsf":

@@ -334,7 +334,7 @@ def find_report_files(paths: Sequence[str]) -> tuple[list[str], list[Problem]]:
     problems."""
     files: list[str] = []
     problems: list[Problem] = []
-    seen: set[str] = set()
+    seen: set[str] = set()  # (device, inode): a file reached twice is read once
     for p in paths:
         if os.path.isdir(p):
             found: list[str] = []
@@ -352,7 +352,11 @@ def find_report_files(paths: Sequence[str]) -> tuple[list[str], list[Problem]]:
             problems.append(Problem(p, None, "failed", "no such file or directory"))
             continue
         for c in candidates:
-            key = os.path.realpath(c)
+            try:
+                st = os.stat(c)
+                key = f"{st.st_dev}:{st.st_ino}"
+            except OSError:
+                key = c  # reading it will say why
             if key not in seen:
                 seen.add(key)
                 files.append(c)
@@ -360,10 +364,10 @@ def find_report_files(paths: Sequence[str]) -> tuple[list[str], list[Problem]]:
 
 
 def load_reports(
-    files: Iterable[str], max_bytes: int = DEFAULT_MAX_BYTES
+    files: Iterable[str], max_bytes: int = DEFAULT_MAX_BYTES, keep_raw: bool = False
 ) -> tuple[list[HostReport], list[Problem], list[Mapping[str, Any]]]:
-    """Read every file: the host reports, the problems, and the raw documents of the
-    reports read (for OCSF events). Files that are fleet documents are skipped."""
+    """Read every file: the host reports, the problems, and (``keep_raw``: for OCSF
+    events) the documents read. Files that are fleet documents are skipped."""
     reports: list[HostReport] = []
     problems: list[Problem] = []
     raws: list[Mapping[str, Any]] = []
@@ -377,7 +381,8 @@ def load_reports(
             problems.append(Problem(path, None, "failed", str(exc)))
             continue
         reports.append(rep)
-        raws.append(data)
+        if keep_raw:
+            raws.append(data)
     return reports, problems, raws
 
 
