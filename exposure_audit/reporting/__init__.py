@@ -21,6 +21,7 @@ class Format(enum.Enum):
     JSON = "json"
     HTML = "html"
     PROMETHEUS = "prometheus"  # node_exporter textfile (render/prometheus.py)
+    OCSF = "ocsf"  # OCSF 1.3.0 Detection Findings, JSON Lines (reporting/ocsf.py)
 
 
 # Format -> the module whose ``render(report, ctx) -> str`` draws it (imported on use:
@@ -30,6 +31,7 @@ RENDERERS: dict[Format, str] = {
     Format.JSON: "exposure_audit.reporting.json",
     Format.HTML: "exposure_audit.reporting.html",
     Format.PROMETHEUS: "exposure_audit.reporting.prometheus",
+    Format.OCSF: "exposure_audit.reporting.ocsf",
 }
 
 # File extension -> format, for ``-o report.html`` without ``--format``.
@@ -39,6 +41,7 @@ EXTENSIONS: dict[str, Format] = {
     ".html": Format.HTML,
     ".htm": Format.HTML,
     ".prom": Format.PROMETHEUS,
+    ".ocsf": Format.OCSF,
 }
 
 # Formats drawn from a jinja2 template, which ``--template`` may replace.
