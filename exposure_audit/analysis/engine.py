@@ -17,6 +17,7 @@ from typing import Any
 
 from exposure_audit.analysis.fingerprint import dangling_fingerprint, listener_fingerprint
 from exposure_audit.core import records
+from exposure_audit.core.addresses import parse_ip
 from exposure_audit.core.model import (
     SCOPE_RANK,
     SEVERITY_RANK,
@@ -114,14 +115,7 @@ class _WaiverMatcher:
         return True
 
 
-def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        ip = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
+_ip = parse_ip  # one normalisation (zone dropped, v4-mapped as v4): core.addresses
 
 
 def _waiver_matcher(w: Waiver) -> _WaiverMatcher:
@@ -435,7 +429,7 @@ class _SafeFields(dict[str, str]):
 
 
 def _generic_fix(address: str, port: int) -> str:
-    ip = _ip(address)
+    ip = parse_ip(address)
     if ip is not None and ip.is_loopback:
         return f"stop it when you are not using it (port {port})"
     return f"bind it to 127.0.0.1 (or ::1) instead of {address}"

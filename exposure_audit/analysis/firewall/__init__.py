@@ -36,6 +36,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from exposure_audit.core import records
+from exposure_audit.core.addresses import parse_ip
 from exposure_audit.core.model import (
     INTERFACE_KINDS,
     SCOPE_RANK,
@@ -452,12 +453,9 @@ def evaluate(
     ``address:port`` be accepted?"""
     if facts.backend == "unavailable":
         return Verdict(UNKNOWN, facts.message or "firewall rules could not be read")
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
+    ip = parse_ip(address)
+    if ip is None:
         return Verdict(UNKNOWN, f"not an IP address: {address}")
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
     family = "ipv4" if ip.version == 4 else "ipv6"
     pkt = Packet(family, interface, str(ip), protocol.lower(), port)
     src_net: _Net | None = None
