@@ -60,7 +60,6 @@ from exposure_audit.core.model import (
 )
 
 _KIND_RANK = {k: i for i, k in enumerate(INTERFACE_KINDS)}
-_NO_REACH: tuple[Reach, ...] = ()
 
 
 @dataclass(frozen=True)
