@@ -12,7 +12,6 @@ import fnmatch
 import ipaddress
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from exposure_audit.analysis.fingerprint import dangling_fingerprint, listener_fingerprint
@@ -29,6 +28,7 @@ from exposure_audit.core.model import (
     UpnpMapping,
     Waiver,
 )
+from exposure_audit.core.records import record
 from exposure_audit.core.wording import Wording, and_list
 from exposure_audit.policy.config import Config
 from exposure_audit.policy.rules import (
@@ -48,7 +48,7 @@ _CMDLINE_SHOWN = 200
 _Tests = tuple[tuple[Callable[[Any, Subject], bool], Any], ...]
 
 
-@dataclass(frozen=True, eq=False)
+@record
 class _Compiled:
     rule: Rule
     tests: _Tests
@@ -82,7 +82,7 @@ def _matches(c: _Compiled, s: Subject) -> bool:
 # --------------------------------------------------------------------------- waivers
 
 
-@dataclass(frozen=True, eq=False)
+@record
 class _WaiverMatcher:
     waiver: Waiver
     rule: re.Pattern[str]
@@ -138,7 +138,7 @@ def _waiver_matcher(w: Waiver) -> _WaiverMatcher:
     )
 
 
-@dataclass(frozen=True)
+@record
 class _Verdict:
     waived: bool = False
     reason: str | None = None
