@@ -101,7 +101,7 @@ def build_report(
 
 
 def _options_doc(options: Mapping[str, Any], fail_on: str | None) -> dict[str, Any]:
-    doc = {
+    doc: dict[str, Any] = {
         "facts_file": None,
         "upnp": True,
         "igd_url": None,
