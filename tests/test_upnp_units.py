@@ -68,6 +68,9 @@ def test_parse_answer_ignores_everything_else(data: bytes) -> None:
         ("192.168.1.1", "http://router.lan/", "names a host"),
         ("169.254.169.254", "http://169.254.169.254/latest/meta-data/", "not a private"),
         ("100.100.100.200", "http://100.100.100.200/", "not a private"),
+        # the metadata address in IPv4-mapped form is the metadata address
+        ("::ffff:169.254.169.254", "http://[::ffff:169.254.169.254]/", "not a private"),
+        ("::ffff:a9fe:a9fe", "http://[::ffff:a9fe:a9fe]/latest/meta-data/", "not a private"),
         ("8.8.8.8", "http://8.8.8.8/", "not a private"),
         ("192.168.1.1", "file:///etc/passwd", "non-http"),
         ("192.168.1.1", "http://192.168.1.1:99999/", "invalid"),
