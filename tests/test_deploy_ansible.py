@@ -296,6 +296,7 @@ def _playbook(fleet: dict[str, object], inventory: Path, *args: str) -> dict[str
         ANSIBLE_RETRY_FILES_ENABLED="0",
         ANSIBLE_DEPRECATION_WARNINGS="0",
         ANSIBLE_FORKS="3",
+        ANSIBLE_LOG_PATH=str(short / "ansible.log"),  # timestamped, for a slow or failed run
         PATH=f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
     )
     t0 = time.monotonic()
@@ -306,6 +307,8 @@ def _playbook(fleet: dict[str, object], inventory: Path, *args: str) -> dict[str
         cwd=str(ANSIBLE_DIR),
     )
     print(f"ansible-playbook {' '.join(args) or '(install)'}: {time.monotonic() - t0:.1f}s")
+    if os.environ.get("EA_ANSIBLE_LOG"):
+        print((short / "ansible.log").read_text())
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
     recap = {
         m[0]: {"ok": int(m[1]), "changed": int(m[2]), "unreachable": int(m[3]), "failed": int(m[4])}
