@@ -44,7 +44,9 @@ output:
   without a file: it goes to standard output.
   --template [FORMAT=]PATH renders terminal or html output from your own jinja2
   template (FORMAT defaults from the file name: html if it contains .htm, else
-  terminal). Templates see the same document as the JSON report.
+  terminal). A template sees the JSON report's document as `report` (e.g.
+  {{ report.findings }}, {{ report.host.hostname }}), plus `summary` (=
+  report.summary) and `view` (the rows the built-in templates draw).
   Files are written atomically and only after everything rendered: a failed run
   (bad rule, bad template, unwritable path) leaves previous reports untouched.
 
