@@ -70,7 +70,9 @@ def main() -> int:
     ap.add_argument("--sizes", default="200,1000", help="mapping counts (default: 200,1000)")
     ap.add_argument("--repeat", type=int, default=7, help="runs per direct measurement")
     ap.add_argument("--repeat-discovery", type=int, default=5, help="runs with discovery")
-    ap.add_argument("--prefix", default="ew", help="testbed namespace prefix (default: ew)")
+    ap.add_argument(
+        "--prefix", default="ew", help="testbed prefix (default: ew; a per-run tag is appended)"
+    )
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
 

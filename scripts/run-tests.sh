@@ -3,7 +3,9 @@
 #   - as root (CI, a fresh Debian machine): apt-get installs the system packages
 #     (miniupnpd-nftables, miniupnpc, iproute2, nftables, iptables, chromium, ...);
 #   - a virtualenv in .venv gets the package and its test dependencies;
-#   - pytest runs everything; tests needing root/namespaces skip with a reason when not root.
+#   - pytest runs everything; tests needing root/namespaces skip with a reason when not root,
+#     every run ends with 'skipped: N' and the reasons, and under CI=true a skip fails the
+#     run unless the test is marked allow_skip_in_ci (tests/skip_policy.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

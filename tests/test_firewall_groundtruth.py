@@ -227,7 +227,7 @@ def run_scenario(host: Netns, peers: dict[str, Netns], loader: str, path: Path) 
     return cells
 
 
-def test_ground_truth_agreement(lab, capsys) -> None:
+def test_ground_truth_agreement(lab, show_table) -> None:
     host, peers = lab
     table: list[str] = []
     disagreements: list[str] = []
@@ -263,8 +263,7 @@ def test_ground_truth_agreement(lab, capsys) -> None:
         + ", ".join(f"{k} {v[1]}/{v[0]} agree" for k, v in totals.items())
         + " (unknown: no claim to check)"
     )
-    with capsys.disabled():
-        print("\n".join(table))
+    show_table("\n".join(table))
     assert not disagreements, "\n".join(disagreements)
     assert not expectation_misses, "\n".join(expectation_misses)
 

@@ -113,7 +113,7 @@ def _link_local(ns, ifname: str) -> str | None:  # type: ignore[no-untyped-def]
 
 
 @requires_netns
-def test_tool_and_kernel_agree_on_every_listener_and_address() -> None:
+def test_tool_and_kernel_agree_on_every_listener_and_address(show_table) -> None:
     with namespaces(unique("eaG-host"), unique("eaG-peer")) as (host, peer):
         for ns in (host, peer):
             ns.run(["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"], check=True)
@@ -185,7 +185,7 @@ def test_tool_and_kernel_agree_on_every_listener_and_address() -> None:
             )
             if not ok:
                 disagreements.append(rows[-1])
-        print("\n" + "\n".join(rows))
+        show_table("\n" + "\n".join(rows))
         assert not disagreements, "tool and kernel disagree:\n" + "\n".join(disagreements)
 
         # The loopback-only ones are called loopback; the LAN-reachable ones lan+.

@@ -472,6 +472,7 @@ def test_threaded_fd_scan_finds_every_owner_and_keeps_the_lowest_pid(monkeypatch
 
 
 @linux_only
+@pytest.mark.allow_skip_in_ci(reason="needs the pid counter not to wrap mid-test")
 def test_fd_scan_stops_once_every_socket_has_its_owner() -> None:
     """socket_owners reads processes in ascending pid order and stops once every inode
     has an owner: a socket of ours is found, and a process with a higher pid that
