@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
 
-from tests.netns import cli_argv  # noqa: E402
-from tests.upnp_testbed import IgdTestbed, IgdUnavailable, add_mapping_args  # noqa: E402
+from netns import cli_argv  # noqa: E402
+from upnp_testbed import IgdTestbed, IgdUnavailable, add_mapping_args  # noqa: E402
 
 WANIP2 = "urn:schemas-upnp-org:service:WANIPConnection:2"
 CLIENT = "10.233.0.2"

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests import skip_policy
+import skip_policy
 
 os.environ["EXPOSURE_AUDIT_NO_UPNP"] = "1"
 

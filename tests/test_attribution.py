@@ -17,9 +17,9 @@ import sys
 import textwrap
 
 import pytest
+from netns import Netns, cli_argv, namespaces, requires_netns, unique
 
 from exposure_audit.collectors.listeners import ROOT_HINT
-from tests.netns import Netns, cli_argv, namespaces, requires_netns, unique
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 
-from tests.netns import cli_argv, namespaces, requires_netns, unique
+from netns import cli_argv, namespaces, requires_netns, unique
 
 CHURN = textwrap.dedent(
     """

@@ -17,11 +17,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from netns import Netns, link, namespaces, netns_skip_reason, unique, wait_for
 
 from exposure_audit.analysis.firewall.evaluate import evaluate
 from exposure_audit.core.model import CollectorWarning, FirewallFacts, PublishedPort
 from exposure_audit.core.serialize import from_jsonable
-from tests.netns import Netns, link, namespaces, netns_skip_reason, unique, wait_for
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "firewall"
 TCP_PORTS = (22, 2222, 8000, 8001, 8002, 9000, 9090)

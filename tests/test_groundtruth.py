@@ -14,9 +14,10 @@ import subprocess
 import sys
 import textwrap
 
+from netns import cli_argv, link, namespaces, requires_netns, unique, wait_for
+
 from exposure_audit.analysis.exposure import resolve
 from exposure_audit.core.serialize import facts_from_dict
-from tests.netns import cli_argv, link, namespaces, requires_netns, unique, wait_for
 
 HOST_V4, PEER_V4 = "10.200.0.1", "10.200.0.2"
 HOST_V6, PEER_V6 = "fd00:200::1", "fd00:200::2"

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from netns import link, namespaces, requires_netns, unique
 
 from exposure_audit.collectors import listeners as listeners_mod
 from exposure_audit.collectors import procinfo, sockdiag
@@ -23,7 +24,6 @@ from exposure_audit.collectors.listeners import ListenerResult, collect_listener
 from exposure_audit.core import records
 from exposure_audit.core.model import Listener
 from exposure_audit.core.serialize import to_jsonable
-from tests.netns import link, namespaces, requires_netns, unique
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc and sock_diag (Linux)"

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from netns import cli_argv, namespaces, requires_netns, unique
 
 from exposure_audit.commands.port import (
     clean,
@@ -20,7 +21,6 @@ from exposure_audit.commands.port import (
 from exposure_audit.core import records
 from exposure_audit.core.model import ProcessInfo
 from exposure_audit.core.serialize import load_facts
-from tests.netns import cli_argv, namespaces, requires_netns, unique
 
 FIXTURES = Path(__file__).parent / "fixtures" / "facts"
 EPH = (32768, 60999)

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from netns import cli_argv
 
 from exposure_audit import cli
 from exposure_audit.core import resources
 from exposure_audit.policy.loader import load_ruleset
-from tests.netns import cli_argv
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BROKEN = FIXTURES / "rules_broken"

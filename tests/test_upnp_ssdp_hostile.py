@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.netns import REPO, Netns, link, namespaces, requires_netns, unique, wait_for
+from netns import REPO, Netns, link, namespaces, requires_netns, unique, wait_for
 
 pytestmark = [requires_netns, pytest.mark.netns]
 

@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from netns import cli_argv, requires_netns
+from upnp_testbed import IgdTestbed, IgdUnavailable, add_mapping_args, parse_upnpc_list
 
 from exposure_audit.analysis.exposure import resolve
 from exposure_audit.core.serialize import load_facts
-from tests.netns import cli_argv, requires_netns
-from tests.upnp_testbed import IgdTestbed, IgdUnavailable, add_mapping_args, parse_upnpc_list
 
 pytestmark = [requires_netns, pytest.mark.netns, pytest.mark.upnp]
 

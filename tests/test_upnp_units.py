@@ -4,6 +4,7 @@ checks, descriptions, mapping entries, inert text."""
 from __future__ import annotations
 
 import pytest
+from hostile_igd import BILLION_LAUGHS, description, entry
 
 from exposure_audit.collectors.upnp.description import (
     XmlError,
@@ -19,7 +20,6 @@ from exposure_audit.collectors.upnp.ssdp import (
     m_search,
     parse_answer,
 )
-from tests.hostile_igd import BILLION_LAUGHS, description, entry
 
 ANSWER = (
     b"HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: "
