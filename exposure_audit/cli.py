@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 # Subcommand modules under exposure_audit.commands, in --help order. Each defines
 # ``register(subparsers) -> None`` which sets ``func`` (args -> exit code) on its parser.
-COMMANDS = ("run", "collect", "port", "upnp", "rules", "diff", "schedule")
+COMMANDS = ("run", "collect", "port", "upnp", "rules", "diff", "schedule", "fleet")
 
 EPILOG = """\
 exit codes:

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from netns import cli_argv, namespaces, requires_netns, unique
 
 from exposure_audit.commands.collect import facts_json
 from exposure_audit.core import records
 from exposure_audit.core.model import ProcessInfo
 from exposure_audit.core.serialize import facts_to_dict, json_bytes, load_facts
-from tests.netns import cli_argv, namespaces, requires_netns, unique
 
 FIXTURES = Path(__file__).parent / "fixtures" / "facts"
 

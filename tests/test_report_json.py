@@ -172,7 +172,10 @@ def test_every_format_renders() -> None:
         out = render(fmt, report, RenderContext())
         assert isinstance(out, str) and len(out) > 100, fmt
     for fmt in Format:  # and every format can be reached from a file name
-        assert any(format_for_path(f"x{ext}") is fmt for ext in (".txt", ".json", ".html", ".prom"))
+        assert any(
+            format_for_path(f"x{ext}") is fmt
+            for ext in (".txt", ".json", ".html", ".prom", ".ocsf")
+        )
 
 
 def test_non_utf8_process_name_still_writes() -> None:

@@ -253,6 +253,19 @@ def test_user_template_through_the_cli(tmp_path: Path) -> None:
     assert out.read_text() == "<b>carol-pc</b>"
 
 
+def test_run_help_names_what_a_template_sees_and_it_is_so(tmp_path: Path) -> None:
+    help_text = cli("run", "--help").stdout
+    assert "{{ report.findings }}" in help_text and "`summary`" in help_text
+    tpl = tmp_path / "t.txt.j2"
+    tpl.write_text(
+        "{{ report.findings | length }} {{ report.host.hostname }} "
+        "{{ summary == report.summary }} {{ view is defined }}\n"
+    )
+    res = cli("run", "--facts", FIXTURE, "--template", str(tpl))
+    n = len(json.loads(cli("run", "--facts", FIXTURE, "--format", "json").stdout)["findings"])
+    assert res.stdout == f"{n} carol-pc True True\n"
+
+
 # --------------------------------------------------------------------------- --facts
 
 

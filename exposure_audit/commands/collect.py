@@ -43,7 +43,7 @@ exit codes:
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     import argparse  # here, not at the top: cli.fast_collect_args runs collect without it
 
     p = subparsers.add_parser(

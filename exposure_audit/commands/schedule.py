@@ -41,7 +41,7 @@ Nothing is installed without --install.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "schedule",
         help="print or install a crontab line or systemd timer for periodic runs",

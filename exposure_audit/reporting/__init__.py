@@ -11,9 +11,10 @@ from __future__ import annotations
 import enum
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from exposure_audit.core.records import record
 
 
 class Format(enum.Enum):
@@ -21,6 +22,7 @@ class Format(enum.Enum):
     JSON = "json"
     HTML = "html"
     PROMETHEUS = "prometheus"  # node_exporter textfile (render/prometheus.py)
+    OCSF = "ocsf"  # OCSF 1.3.0 Detection Findings, JSON Lines (reporting/ocsf.py)
 
 
 # Format -> the module whose ``render(report, ctx) -> str`` draws it (imported on use:
@@ -30,6 +32,7 @@ RENDERERS: dict[Format, str] = {
     Format.JSON: "exposure_audit.reporting.json",
     Format.HTML: "exposure_audit.reporting.html",
     Format.PROMETHEUS: "exposure_audit.reporting.prometheus",
+    Format.OCSF: "exposure_audit.reporting.ocsf",
 }
 
 # File extension -> format, for ``-o report.html`` without ``--format``.
@@ -39,13 +42,14 @@ EXTENSIONS: dict[str, Format] = {
     ".html": Format.HTML,
     ".htm": Format.HTML,
     ".prom": Format.PROMETHEUS,
+    ".ocsf": Format.OCSF,
 }
 
 # Formats drawn from a jinja2 template, which ``--template`` may replace.
 TEMPLATED: frozenset[Format] = frozenset({Format.TERMINAL, Format.HTML})
 
 
-@dataclass(frozen=True)
+@record
 class RenderContext:
     color: bool = False  # ANSI colour (terminal only)
     width: int = 100  # terminal columns
