@@ -142,8 +142,16 @@ def test_native_nft_publishing_docker_and_netavark() -> None:
         ("podman", "tcp", 8443, "10.88.0.2", 443, None, "7c1e5b6f4a3d2c1b0a9f8e7d6c5b4a3f"
          "2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b"),
     }  # fmt: skip
-    # forward/nat chains are not on the inbound path: only the input chain is kept
-    assert [(c.table, c.name) for c in chains] == [("filter", "input")]
+    # forward chains are not on the inbound path; the input chain and the nat
+    # prerouting chains (with the chains they jump to) are
+    kept = [(c.table, c.name, c.type) for c in chains]
+    assert ("filter", "input", "filter") in kept
+    assert {c.type for c in chains if c.hook} == {"filter", "nat"}
+    assert all(c.hook in ("input", "prerouting", None) for c in chains), kept
+    fw = _facts(chains)
+    # the host's own 8080 is NAT'ed to the container: no listener here gets it
+    v = check(fw, "tcp", 8080, A)
+    assert v.result == "filtered" and "172.17.0.2:80" in v.evidence, v
 
 
 # --------------------------------------------------------------------------- semantics
@@ -440,3 +448,139 @@ def test_negated_input_interface() -> None:
     wild = _facts([base(rule('iifname != "v*" accept', M("iifname", "v*", negate=True)))])
     assert check(wild, "tcp", 1, A).result == "filtered"  # vA matches v*: not accepted
     assert evaluate(wild, "tcp", 1, "10.9.0.1", "eth0", None).result == "open"
+
+
+# --------------------------------------------------------------------------- NAT
+
+
+def nat(*rules: FirewallRule, prio: int = -100, family: str = "inet") -> FirewallChain:
+    return FirewallChain("n", family, "pre", "prerouting", "nat", prio, "accept", rules)
+
+
+def redirect(text: str, dport: str, to: int | None) -> FirewallRule:
+    return FirewallRule(text, (M("l4proto", "tcp"), M("dport", dport)), "redirect", None, (),
+                        None, to)  # fmt: skip
+
+
+def test_redirect_reaches_a_listener_that_input_drops_by_port() -> None:
+    """firewalld's shape: input drops by policy but accepts ``ct status dnat``; port 80
+    is redirected to 8080: 8080 is reached (on 80), not filtered."""
+    fw = _facts([
+        nat(redirect("tcp dport 80 redirect to :8080", "80", 8080)),
+        base(rule("ct status dnat accept", M("ct_status", "dnat"))),
+    ])  # fmt: skip
+    v = check(fw, "tcp", 8080, A)
+    assert v.result == "open", v
+    assert v.evidence.startswith("reachable on 10.1.0.1:80, redirected to :8080 by: tcp dport")
+    assert check(fw, "tcp", 8081, A).result == "filtered"
+    # the direct packet to 8080 is not DNAT'ed: without the redirect it would be dropped
+    no_nat = _facts([base(rule("ct status dnat accept", M("ct_status", "dnat")))])
+    assert check(no_nat, "tcp", 8080, A).result == "filtered"
+
+
+def test_chains_before_nat_see_the_port_the_peer_sent_to() -> None:
+    early_drop = lambda port, prio: base(  # noqa: E731
+        rule(f"tcp dport {port} drop", M("dport", str(port)), verdict="drop"),
+        policy="accept", name=f"raw{port}", hook="prerouting", prio=prio,
+    )  # fmt: skip
+    redir = nat(redirect("tcp dport 80 redirect to :8080", "80", 8080))
+    accept_all = base(policy="accept")
+    # raw (-300) drops 8080: the redirected packet still carries 80 there, so it passes
+    fw = _facts([early_drop(8080, -300), redir, accept_all])
+    assert check(fw, "tcp", 8080, A).result == "open"
+    # mangle (-150) drops 80: the redirected path is dropped before NAT
+    fw = _facts([early_drop(80, -150), redir, accept_all])
+    v = check(fw, "tcp", 8080, A)
+    assert v.result == "open" and "redirected" not in v.evidence  # the direct path is open
+    fw = _facts([early_drop(80, -150), early_drop(8080, -150), redir, accept_all])
+    assert check(fw, "tcp", 8080, A).result == "filtered"
+    # a filter chain after NAT (priority 0 on prerouting) sees 8080
+    fw = _facts([early_drop(8080, 0), redir, accept_all])
+    assert check(fw, "tcp", 8080, A).result == "filtered"
+
+
+def test_dnat_to_another_address_of_the_same_socket() -> None:
+    fw = _facts([
+        nat(FirewallRule("dnat", (M("dport", "81"),), "dnat", None, (), "10.1.0.1", 9000)),
+        base(rule("ct status dnat accept", M("ct_status", "dnat"))),
+    ])  # fmt: skip
+    # peer on B sends to 10.2.0.1:81: lands on 10.1.0.1:9000, which a "::" socket has
+    v = evaluate(fw, "tcp", 9000, "10.2.0.1", "vB", "10.2.0.0/24", ("10.1.0.1", "10.2.0.1"))
+    assert v.result == "open" and "redirected to 10.1.0.1:9000" in v.evidence
+    # a socket bound to 10.2.0.1 alone does not get it
+    assert check(fw, "tcp", 9000, B).result == "filtered"
+
+
+def test_nat_the_evaluator_cannot_follow_is_unknown_never_filtered() -> None:
+    fw = _facts([
+        nat(FirewallRule("dnat to tcp dport map { 85 : 10.1.0.1 . 2222 }", (), "unknown")),
+        base(rule("ct status dnat accept", M("ct_status", "dnat"))),
+    ])  # fmt: skip
+    v = check(fw, "tcp", 2222, B)
+    assert v.result == "unknown" and "dnat to tcp dport map" in v.evidence
+    # a port range target: the address is known, so other addresses stay proven
+    fw = _facts([
+        nat(FirewallRule("dnat to 10.1.0.1:9000-9001", (M("dport", "83"),), "unknown", None,
+                         (), "10.1.0.1")),
+        base(rule("ct status dnat accept", M("ct_status", "dnat"))),
+    ])  # fmt: skip
+    assert check(fw, "tcp", 9000, A).result == "unknown"
+    assert check(fw, "tcp", 9000, B).result == "filtered"
+
+
+def test_a_dnat_elsewhere_takes_the_port_away() -> None:
+    fw = _facts([
+        nat(FirewallRule("dnat to 172.17.0.2:80", (M("dport", "8080"),), "dnat", None, (),
+                         "172.17.0.2", 80)),
+        base(policy="accept"),
+    ])  # fmt: skip
+    v = check(fw, "tcp", 8080, A)
+    assert v.result == "filtered" and "NAT'ed to 172.17.0.2:80" in v.evidence
+
+
+def test_nat_rules_are_parsed_from_nft_json_and_iptables_save() -> None:
+    data = {"nftables": [
+        {"chain": {"family": "inet", "table": "n", "name": "pre", "type": "nat",
+                   "hook": "prerouting", "prio": -100, "policy": "accept"}},
+        {"rule": {"family": "inet", "table": "n", "chain": "pre", "handle": 2, "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+                       "right": 80}}, {"redirect": {"port": 8080}}]}},
+        {"rule": {"family": "inet", "table": "n", "chain": "pre", "handle": 3, "expr": [
+            {"dnat": {"family": "ip", "addr": "10.1.0.1", "port": 9000}}]}},
+        {"rule": {"family": "inet", "table": "n", "chain": "pre", "handle": 4, "expr": [
+            {"dnat": {"family": "ip", "addr": {"map": {}}}}]}},
+        {"rule": {"family": "inet", "table": "n", "chain": "pre", "handle": 5, "expr": [
+            {"redirect": None}]}},
+    ]}  # fmt: skip
+    chains, _ = nftables.parse_ruleset(data)
+    (pre,) = chains
+    assert (pre.type, pre.hook, pre.priority) == ("nat", "prerouting", -100)
+    got = [(r.verdict, r.nat_address, r.nat_port) for r in pre.rules]
+    assert got == [("redirect", None, 8080), ("dnat", "10.1.0.1", 9000),
+                   ("unknown", None, None), ("redirect", None, None)]  # fmt: skip
+    save = (
+        "*nat\n:PREROUTING ACCEPT [0:0]\n"
+        "-A PREROUTING -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8080\n"
+        "-A PREROUTING -p tcp -m tcp --dport 81 -j DNAT --to-destination 127.0.0.1:8080\n"
+        "-A PREROUTING -p tcp -m tcp --dport 83 -j DNAT --to-destination 10.1.0.1:9000-9001\n"
+        "-A PREROUTING -p tcp -m tcp --dport 84 -j DNAT --to-destination 10.1.0.1\n"
+        "COMMIT\n"
+    )
+    chains, _ = iptables.parse_save(save, "ip")
+    (pre,) = chains
+    assert (pre.type, pre.hook, pre.priority) == ("nat", "prerouting", -100)
+    got = [(r.verdict, r.nat_address, r.nat_port) for r in pre.rules]
+    assert got == [("redirect", None, 8080), ("dnat", "127.0.0.1", 8080),
+                   ("unknown", "10.1.0.1", None), ("dnat", "10.1.0.1", None)]  # fmt: skip
+
+
+def test_dnat_to_loopback_is_not_followed_either_way() -> None:
+    """A DNAT to 127.0.0.1 is routed only with route_localnet on the incoming interface
+    (not in the Facts): the verdict names it as unknown, never filtered nor open."""
+    fw = _facts([
+        nat(FirewallRule("dnat to 127.0.0.1:8080", (M("dport", "81"),), "dnat", None, (),
+                         "127.0.0.1", 8080)),
+        base(rule("ct status dnat accept", M("ct_status", "dnat"))),
+    ])  # fmt: skip
+    v = evaluate(fw, "tcp", 8080, "10.1.0.1", "vA", "10.1.0.0/24", ("127.0.0.1", "10.1.0.1"))
+    assert v.result == "unknown" and "route_localnet" in v.evidence

@@ -201,11 +201,19 @@ class FirewallRule:
     target: str | None = None  # chain name for jump / goto (same table)
     # constructs the collector could not model: the rule may or may not match
     unknown: tuple[str, ...] = ()
+    # verdict "dnat" | "redirect" (nat prerouting chains): the new destination. A
+    # redirect goes to the incoming interface's own address; None: unchanged (port) /
+    # not given. A target the collector cannot resolve (maps, ranges) is verdict
+    # "unknown" instead.
+    nat_address: str | None = None
+    nat_port: int | None = None
 
 
 @record
 class FirewallChain:
-    """A firewall chain on the inbound path, with its rules in order."""
+    """A firewall chain on the inbound path, with its rules in order: filter chains
+    (type "filter") and, since Facts 2.1, the nat chains on prerouting (type "nat",
+    with their dnat / redirect rules) and the chains they jump to."""
 
     table: str
     family: str  # nftables family: "ip" | "ip6" | "inet" | "netdev" | "bridge" | "arp"

@@ -28,7 +28,7 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
     # every question below is asked of this one ruleset: prepare it once
     ruleset = PreparedRuleset(fw) if fw is not None else None
     out: list[Exposure] = []
-    cache: dict[tuple[str, int, str, str, str | None], Verdict] = {}
+    cache: dict[tuple[str, int, str, str, str | None, tuple[str, ...]], Verdict] = {}
     for exp in exposures:
         lst = exp.listener
         runtime, opts = proxy_info(exp)
@@ -41,6 +41,7 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
                 fw, None, opts.get("c") or opts.get("cid"), opts.get("n") or opts.get("name")
             )
         reaches: list[Reach] = []
+        addresses = tuple(sorted({r.address for r in exp.reach}))
         for r in exp.reach:
             if ruleset is None:
                 reaches.append(r)
@@ -67,7 +68,8 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
                     ),
                 )
             else:
-                key = (lst.protocol, lst.port, r.address, r.interface, r.network)
+                # a nat rule may deliver to another address this socket listens on
+                key = (lst.protocol, lst.port, r.address, r.interface, r.network, addresses)
                 if key not in cache:
                     cache[key] = evaluate(ruleset, *key)
                 v = cache[key]
@@ -104,7 +106,7 @@ def _upnp_verdict(
     facts: Facts,
     ruleset: PreparedRuleset,
     exp: Exposure,
-    cache: dict[tuple[str, int, str, str, str | None], Verdict],
+    cache: dict[tuple[str, int, str, str, str | None, tuple[str, ...]], Verdict],
 ) -> Verdict:
     """The most open verdict over the packets the router's mappings forward to this
     listener: to the mapping's internal client and port, arriving on the interface that
@@ -124,7 +126,7 @@ def _upnp_verdict(
             v = Verdict(UNKNOWN, f"no interface here holds {m.internal_client}")
         else:
             remote = m.remote_host or None  # "" = any source
-            key = (m.protocol.lower(), m.internal_port, m.internal_client, iface, remote)
+            key = (m.protocol.lower(), m.internal_port, m.internal_client, iface, remote, ())
             if key not in cache:
                 cache[key] = evaluate(ruleset, *key)
             v = cache[key]

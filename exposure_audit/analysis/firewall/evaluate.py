@@ -14,13 +14,21 @@ reach whose network is 10.1.0.0/24 and ``filtered`` for one on 10.2.0.0/24, and
 Constructs not understood are followed both ways (assumed to match, assumed not to);
 when the outcomes differ the answer is ``unknown`` naming them.
 
+NAT: the nat chains on prerouting are walked in their place (by priority, between
+raw/mangle and the filter chains). A peer may also send a packet that a ``dnat`` /
+``redirect`` rule rewrites to the listener ("reachable on 10.0.0.5:80, redirected to
+:8080"): chains before the nat chain see the port the peer sent to, the ones after see
+the listener's port with ``ct status dnat``. A DNAT elsewhere takes a port away. NAT
+the evaluator does not follow (maps, port ranges, a DNAT to loopback, which depends on
+route_localnet) makes what would be ``filtered`` ``unknown``, naming the rule.
+
 Verdicts, most open first: ``open`` (some peer on that network is accepted on a path
 that depends on nothing unknown), ``unknown``, ``filtered`` (every path drops or
 rejects: the rule that does it is quoted as evidence). Conservative by design: never
 ``filtered`` unless the rules prove it.
 
 Typical-peer assumptions (documented, deliberate): conntrack state is ``new``, no
-conntrack status (not DNAT'ed), a unicast packet to a local address, reverse path
+conntrack status unless a nat rule rewrote the packet (then ``dnat``), a unicast packet to a local address, reverse path
 valid (the peer is on-link), the first connection of a peer is under any rate limit
 (``limit rate N`` matches, ``limit rate over N`` / ``recent --update`` / connlimit do
 not), and the peer may choose its source port (a rule on the source port is a choice:
@@ -70,6 +78,7 @@ class Packet:
     daddr: str
     l4proto: str  # "tcp" | "udp"
     dport: int
+    ct_status: tuple[str, ...] = ()  # ("dnat",) once a nat rule rewrote the destination
 
 
 @records.record
@@ -85,6 +94,7 @@ class _Leaf:
     assumptions: tuple[str, ...]  # unknown constructs this path assumed
     rule: str | None  # the rule that decided (None: a chain policy)
     notes: tuple[str, ...] = ()  # choices the peer makes (source port ...)
+    nat: tuple[str | None, int | None] | None = None  # dnat/redirect: (address, port)
 
 
 # a path through the rules so far: (source networks, assumptions, notes)
@@ -221,6 +231,10 @@ def _match_fixed(m: FirewallMatch, pkt: Packet) -> bool | None:
         hit = glob_in(pkt.iifname, vals)
     elif f == "daddr":
         hit = _in_nets(pkt.daddr, vals)
+    elif f == "ct_status":
+        hit = any(v.lower() in pkt.ct_status for v in vals)
+    elif f == "ct_state":  # iptables' --ctstate DNAT is a status, not a state
+        hit = any(v.lower() in ("new", *pkt.ct_status) for v in vals)
     elif f in _PEER_FIXED:
         hit = any(v.lower() in _PEER_FIXED[f] for v in vals)
     else:
@@ -421,6 +435,9 @@ class _Walker:
         elif v == "return":
             self._count()
             yield _Leaf("continue", src, assume, rule.text, notes)
+        elif v in ("dnat", "redirect"):
+            self._count()
+            yield _Leaf(v, src, assume, rule.text, notes, (rule.nat_address, rule.nat_port))
         elif v in ("jump", "goto"):
             target = self.chains.get((chain.family, chain.table, rule.target or ""))
             if target is None:
@@ -444,13 +461,20 @@ class _Walker:
             yield _Leaf("unknown", src, (*assume, what), rule.text, notes)
 
 
+def _is_nat(c: FirewallChain) -> bool:
+    return c.hook == "prerouting" and c.type == "nat"
+
+
 def inbound_chains(facts: FirewallFacts, family: str) -> list[FirewallChain]:
-    """Filter base chains a packet of ``family`` passes on its way to a local socket."""
+    """Base chains a packet of ``family`` passes on its way to a local socket, in the
+    kernel's order: prerouting (filter chains and the nat chains that rewrite the
+    destination, by priority), then input."""
     fams = _FAMILIES.get(family, ())
     chains = [
         c
         for c in facts.chains
-        if c.hook in _INBOUND_HOOKS and (c.type or "filter") == "filter" and c.family in fams
+        if c.family in fams
+        and ((c.hook in _INBOUND_HOOKS and (c.type or "filter") == "filter") or _is_nat(c))
     ]
     return sorted(chains, key=lambda c: (_INBOUND_HOOKS.index(c.hook or ""), c.priority or 0))
 
@@ -466,6 +490,7 @@ def evaluate(
     address: str,
     interface: str,
     network: str | None,
+    listener_addresses: Iterable[str] = (),
 ) -> Verdict:
     """Would a new connection from a peer on ``network`` via ``interface`` to
     ``address:port`` be accepted? Asking many questions of one ruleset, prepare it
@@ -492,33 +517,199 @@ def evaluate(
     chains = ruleset.inbound(family)
     if not chains:
         return Verdict(OPEN, f"no {family} input filter ({facts.backend})")
-    walker = _Walker(ruleset, pkt)
-    # (src, assumptions, notes, last accept evidence)
-    states: list[tuple[tuple[_Net, ...], tuple[str, ...], tuple[str, ...], str]]
-    states = [((src_net,), (), (), "")]
-    final: list[tuple[_Leaf, str]] = []
+    # a nat rule may deliver to another address the same socket listens on
+    addrs = {str(ip)}
+    for a in listener_addresses:
+        other = _address(a.split("%", 1)[0])
+        if other is not None and other.version == ip.version:
+            addrs.add(str(other))
+    dests = frozenset((a, port) for a in addrs)
+    walkers: dict[Packet, _Walker] = {}
     try:
-        for c in chains:
-            nxt = []
-            for src, assume, notes, ev in states:
-                for leaf in walker.chain(c, src, assume, notes, 0):
-                    verdict = leaf.verdict
-                    evidence = leaf.rule or ""
-                    if verdict == "continue":
-                        verdict = c.policy or "accept"
-                        evidence = _describe_policy(c)
-                    if verdict == "accept":
-                        if leaf.verdict == "continue" and ev and not ev.startswith("policy "):
-                            evidence = ev  # fell through: keep an earlier rule's accept
-                        nxt.append((leaf.src, leaf.assumptions, leaf.notes, evidence))
-                    else:
-                        final.append((records.replace(leaf, verdict=verdict), evidence))
-            states = nxt
+        direct = _conclude(_walk(ruleset, walkers, chains, pkt, dests, src_net), src_net)
+        best = direct
+        candidates, unresolved = _nat_candidates(ruleset, chains, pkt, frozenset(addrs))
+        for start, rule, approx, landing in candidates:
+            v = _conclude(_walk(ruleset, walkers, chains, start, dests, src_net), src_net)
+            to = f":{pkt.dport}" if start.daddr == landing else _hostport(landing, pkt.dport)
+            via = f"reachable on {_hostport(start.daddr, start.dport)}, redirected to {to}"
+            if v.result == FILTERED and approx:
+                v = Verdict(UNKNOWN, f"{via} by: {rule} ({approx}: not followed)")
+            elif v.result != FILTERED:
+                v = Verdict(v.result, f"{via} by: {rule}; {v.evidence}")
+            if VERDICT_RANK[v.result] > VERDICT_RANK[best.result]:
+                best = v
     except _TooComplex:
         return Verdict(UNKNOWN, f"ruleset too complex to follow (over {_MAX_LEAVES} paths)")
-    for src, assume, notes, ev in states:
-        final.append((_Leaf("accept", src, assume, ev, notes), ev))
-    return _conclude(final, src_net)
+    if best.result == FILTERED and unresolved:
+        shown = "; ".join(unresolved[:3]) + (" ..." if len(unresolved) > 3 else "")
+        return Verdict(
+            UNKNOWN, f"depends on NAT rules not modelled: {shown} (else {best.evidence})"
+        )
+    return best
+
+
+def _hostport(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+_State = tuple[tuple[_Net, ...], tuple[str, ...], tuple[str, ...], str, Packet]
+
+
+def _walk(
+    ruleset: PreparedRuleset,
+    walkers: dict[Packet, _Walker],
+    chains: list[FirewallChain],
+    start: Packet,
+    dests: frozenset[tuple[str, int]],
+    src_net: _Net,
+) -> list[tuple[_Leaf, str]]:
+    """Every path of a packet sent as ``start`` through ``chains``: (leaf, evidence).
+    A nat chain may rewrite its destination; a path reaches the listener only when the
+    packet is addressed to one of ``dests`` (address, port) once past every chain."""
+    # (src, assumptions, notes, last accept evidence, the packet as it is now)
+    states: list[_State] = [((src_net,), (), (), "", start)]
+    final: list[tuple[_Leaf, str]] = []
+    for c in chains:
+        nxt: list[_State] = []
+        nat = _is_nat(c)
+        for src, assume, notes, ev, pkt in states:
+            walker = walkers.get(pkt)
+            if walker is None:
+                walker = walkers[pkt] = _Walker(ruleset, pkt)
+            for leaf in walker.chain(c, src, assume, notes, 0):
+                verdict = leaf.verdict
+                evidence = leaf.rule or ""
+                if nat and verdict in ("dnat", "redirect") and leaf.nat is not None:
+                    moved = _rewrite(pkt, verdict, leaf.nat)
+                    if moved is not None and (moved.daddr, moved.dport) in dests:
+                        nxt.append((leaf.src, leaf.assumptions, leaf.notes, ev, moved))
+                    else:
+                        where = (
+                            "elsewhere" if moved is None else _hostport(moved.daddr, moved.dport)
+                        )
+                        gone = records.replace(leaf, verdict="drop")
+                        final.append((gone, f"NAT'ed to {where} by: {evidence}"))
+                    continue
+                if verdict in ("continue", "accept") and nat:
+                    nxt.append((leaf.src, leaf.assumptions, leaf.notes, ev, pkt))
+                    continue
+                if verdict == "continue":
+                    verdict = c.policy or "accept"
+                    evidence = _describe_policy(c)
+                if verdict == "accept":
+                    if leaf.verdict == "continue" and ev and not ev.startswith("policy "):
+                        evidence = ev  # fell through: keep an earlier rule's accept
+                    nxt.append((leaf.src, leaf.assumptions, leaf.notes, evidence, pkt))
+                else:
+                    final.append((records.replace(leaf, verdict=verdict), evidence))
+        states = nxt
+    for src, assume, notes, ev, pkt in states:
+        if (pkt.daddr, pkt.dport) in dests:
+            final.append((_Leaf("accept", src, assume, ev, notes), ev))
+        else:  # a NAT path on which the rule did not fire: the packet goes elsewhere
+            final.append((_Leaf("drop", src, assume, None, notes), "not redirected here"))
+    return final
+
+
+def _rewrite(pkt: Packet, verdict: str, nat: tuple[str | None, int | None]) -> Packet | None:
+    """The packet after a dnat / redirect (None: to an address that is not one)."""
+    address, port = nat
+    if verdict == "redirect":
+        # to the incoming interface's primary address; taken as the address the peer
+        # sent to (a reach is one address of that interface)
+        daddr = pkt.daddr
+    else:
+        ip = _address(address or "")
+        if ip is None or (ip.version == 4) != (pkt.family == "ipv4"):
+            return None
+        daddr = str(ip)
+    return records.replace(pkt, daddr=daddr, dport=port or pkt.dport, ct_status=("dnat",))
+
+
+def _address(text: str) -> _Address | None:
+    try:
+        ip = ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+_NOT_MODELLED_NAT = ("unknown", "queue")
+_MAX_NAT_PORTS = 8
+
+
+def _nat_candidates(
+    ruleset: PreparedRuleset, chains: list[FirewallChain], pkt: Packet, addrs: frozenset[str]
+) -> tuple[list[tuple[Packet, str, str, str]], list[str]]:
+    """Packets a peer on ``pkt``'s interface can send that a nat rule rewrites to the
+    listener (``pkt.dport`` on one of ``addrs``): (the packet as sent, the rule, why it
+    stands for more than itself or "", the address it lands on), and the nat rules whose
+    effect is not modelled (their targets could be this listener)."""
+    out: list[tuple[Packet, str, str, str]] = []
+    unresolved: list[str] = []
+    tables = {(c.family, c.table) for c in chains if _is_nat(c)}
+    for c in ruleset.facts.chains:
+        if (c.family, c.table) not in tables:
+            continue
+        for rule in c.rules:
+            prep = ruleset.prepared[id(rule)]
+            if prep.l4 is not None and pkt.l4proto not in prep.l4:
+                continue
+            v = rule.verdict or ""
+            if v in _NOT_MODELLED_NAT or v.startswith(("target ", "xt target ", "verdict ")):
+                known = _address(rule.nat_address or "")
+                if known is not None and str(known) not in addrs:
+                    continue  # its target is known not to be this address
+                if rule.text not in unresolved:
+                    unresolved.append(rule.text)
+                continue
+            if v not in ("dnat", "redirect"):
+                continue
+            landing = pkt.daddr  # redirect: the incoming interface's own address
+            if v == "dnat":
+                ip = _address(rule.nat_address or "")
+                if ip is None or str(ip) not in addrs:
+                    continue
+                if ip.is_loopback:
+                    # routed only with net.ipv4.conf.<iif>.route_localnet=1 (else a
+                    # martian, dropped), which the Facts do not hold: not followed
+                    what = f"{rule.text} (to loopback: depends on route_localnet)"
+                    if what not in unresolved:
+                        unresolved.append(what)
+                    continue
+                landing = str(ip)
+            if rule.nat_port is not None and rule.nat_port != pkt.dport:
+                continue
+            # the peer connects to the reach's address (strong-host view, as exposure
+            # resolution); the rule's own daddr condition decides in the walk
+            daddr = pkt.daddr
+            ports: list[int] = []
+            approx = ""
+            dports = [m for m in rule.matches if m.field == "dport" and not m.negate]
+            if not dports or any(m.negate for m in rule.matches if m.field == "dport"):
+                approx = "any destination port"
+                ports = [pkt.dport]
+            else:
+                for value in dports[0].values:
+                    lo, sep, hi = value.replace(":", "-").partition("-")
+                    if not lo.isdigit() or (sep and not hi.isdigit()):
+                        approx = f"destination port {value}"
+                        continue
+                    if sep and hi != lo:
+                        approx = f"destination ports {value}"
+                    ports.append(int(lo))
+            if rule.nat_port is None:  # the port stays: only this port leads here
+                ports = [p for p in ports if p == pkt.dport] or ([pkt.dport] if approx else [])
+            for port in ports[:_MAX_NAT_PORTS]:
+                start = Packet(pkt.family, pkt.iifname, daddr, pkt.l4proto, port)
+                if start != pkt:
+                    out.append((start, rule.text, approx, landing))
+            if len(ports) > _MAX_NAT_PORTS:
+                unresolved.append(rule.text)
+    return out, unresolved
 
 
 _YES, _NO = " (assumed to match)", " (assumed not to match)"

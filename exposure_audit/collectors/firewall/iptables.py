@@ -23,6 +23,7 @@ _INBOUND = {
     ("mangle", "INPUT"): ("input", -150),
     ("filter", "INPUT"): ("input", 0),
     ("security", "INPUT"): ("input", 50),
+    ("nat", "PREROUTING"): ("prerouting", -100),
 }
 _BUILTIN = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
 _NONTERMINAL_TARGETS = {
@@ -266,7 +267,20 @@ def parse_save(
             unknown = list(p.unknown)
             if _builtin_rpfilter(tokens) and not any("rpfilter" in u for u in unknown):
                 unknown.append("-m rpfilter")
-            rules.append(FirewallRule(text_line, tuple(p.matches), verdict, target, tuple(unknown)))
+            nat_address, nat_port = None, None
+            if key[0] == "nat" and p.target in ("DNAT", "REDIRECT"):
+                verdict, nat_address, nat_port = _nat_target(p)
+            rules.append(
+                FirewallRule(
+                    text_line,
+                    tuple(p.matches),
+                    verdict,
+                    target,
+                    tuple(unknown),
+                    nat_address,
+                    nat_port,
+                )
+            )
             if target:
                 wanted.append((key[0], target))
         hook, prio = _INBOUND.get(key, (None, None))
@@ -276,7 +290,7 @@ def parse_save(
                 family=family,
                 name=key[1],
                 hook=hook,
-                type="filter" if hook else None,
+                type=("nat" if key[0] == "nat" else "filter") if hook else None,
                 priority=prio,
                 policy=(policies.get(key) or "ACCEPT").lower() if hook else None,
                 rules=tuple(rules),
@@ -299,6 +313,29 @@ def _verdict(
     if tgt in _NONTERMINAL_TARGETS:
         return None, None
     return f"target {tgt}", None
+
+
+def _nat_target(p: _Line) -> tuple[str, str | None, int | None]:
+    """(verdict, address, port) of a DNAT / REDIRECT rule: "dnat" / "redirect" with one
+    address and one port, "unknown" for what is not modelled (ranges, several
+    destinations, random/persistent spreading over a range)."""
+    if p.target == "REDIRECT":
+        ports = p.target_opts.get("--to-ports")
+        if ports is None:
+            return "redirect", None, None
+        return ("redirect", None, int(ports)) if ports.isdigit() else ("unknown", None, None)
+    dest = p.target_opts.get("--to-destination", "")
+    addr, port = dest, None
+    if dest.startswith("["):  # [fd00::2]:80
+        addr, _, rest = dest[1:].partition("]")
+        port = rest.lstrip(":") or None
+    elif dest.count(":") == 1:
+        addr, port = dest.split(":")
+    if not addr or "-" in addr:
+        return "unknown", None, None
+    if port is not None and not port.isdigit():
+        return "unknown", addr, None  # a port range: the address is still known
+    return "dnat", addr, int(port) if port is not None else None
 
 
 def _publishes(owner: str, p: _Line, line: str, family: str) -> list[PublishedPort]:

@@ -257,6 +257,8 @@ class _RuleBuilder:
         self.verdict: str | None = None
         self.target: str | None = None
         self.vmap: tuple[Any, Any] | None = None
+        self.nat_address: str | None = None
+        self.nat_port: int | None = None
 
     def add(self, field: str, vals: Iterable[str], negate: bool = False) -> None:
         self.matches.append(FirewallMatch(field, tuple(vals), negate))
@@ -350,6 +352,27 @@ class _RuleBuilder:
                 return None
         return None
 
+    def _nat(self, kind: str, v: Any) -> None:
+        """``dnat to ADDR[:PORT]`` / ``redirect [to :PORT]``: a new destination, when
+        it is one address and one port; anything else (maps, ranges) is not modelled."""
+        self.verdict = "unknown"
+        if v is None and kind == "redirect":
+            self.verdict = kind
+            return
+        if not isinstance(v, dict):
+            return
+        addr, port, family = v.get("addr"), v.get("port"), v.get("family")
+        if kind == "dnat" and not isinstance(addr, str):
+            return
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int)):
+            self.nat_address = addr if isinstance(addr, str) else None  # known, port not
+            return
+        if family in ("ip", "ip6"):
+            self.add("nfproto", ("ipv4" if family == "ip" else "ipv6",))
+        self.verdict = kind
+        self.nat_address = addr if isinstance(addr, str) else None
+        self.nat_port = port
+
     def statement(self, e: Any) -> None:
         if not isinstance(e, dict) or len(e) != 1:
             self.unknown.append(render_expr(e))
@@ -380,8 +403,10 @@ class _RuleBuilder:
                     self.verdict = f"xt target {name}"
             else:
                 self.unknown.append(f"xt match {name} (iptables-nft extension)")
-        elif kind in ("dnat", "snat", "masquerade", "redirect"):
-            self.verdict = self.verdict or None
+        elif kind in ("dnat", "redirect"):
+            self._nat(kind, v)
+        elif kind in ("snat", "masquerade"):
+            pass  # source NAT: not on the inbound path
         elif kind in _NOOP_STATEMENTS:
             pass
         else:
@@ -393,7 +418,17 @@ def _convert_rule(exprs: list[Any], text: str, sets: dict[str, list[Any]]) -> li
     for e in exprs:
         b.statement(e)
     if b.vmap is None:
-        return [FirewallRule(text, tuple(b.matches), b.verdict, b.target, tuple(b.unknown))]
+        return [
+            FirewallRule(
+                text,
+                tuple(b.matches),
+                b.verdict,
+                b.target,
+                tuple(b.unknown),
+                b.nat_address,
+                b.nat_port,
+            )
+        ]
     key, data = b.vmap
     pairs = data.get("set") if isinstance(data, dict) else None
     if isinstance(data, str) and data.startswith("@"):
@@ -514,8 +549,9 @@ def parse_ruleset(
     keep: dict[tuple[str, str, str], FirewallChain] = {}
     todo = [
         k for k, c in chains.items()
-        if c.get("hook") in INBOUND_HOOKS and c.get("type", "filter") == "filter"
-        and (k[0], k[1]) not in skip
+        if (k[0], k[1]) not in skip
+        and ((c.get("hook") in INBOUND_HOOKS and c.get("type", "filter") == "filter")
+             or (c.get("hook") == "prerouting" and c.get("type") == "nat"))
     ]  # fmt: skip
     while todo:
         k = todo.pop()
