@@ -28,11 +28,11 @@ rejects: the rule that does it is quoted as evidence). Conservative by design: n
 ``filtered`` unless the rules prove it.
 
 Typical-peer assumptions (documented, deliberate): conntrack state is ``new``, no
-conntrack status unless a nat rule rewrote the packet (then ``dnat``), a unicast packet to a local address, reverse path
-valid (the peer is on-link), the first connection of a peer is under any rate limit
-(``limit rate N`` matches, ``limit rate over N`` / ``recent --update`` / connlimit do
-not), and the peer may choose its source port (a rule on the source port is a choice:
-accepting from source port 67 is ``open``).
+conntrack status unless a nat rule rewrote the packet (then ``dnat``), a unicast packet
+to a local address, reverse path valid (the peer is on-link), the first connection of a
+peer is under any rate limit (``limit rate N`` matches, ``limit rate over N`` / ``recent
+--update`` / connlimit do not), and the peer may choose its source port (a rule on the
+source port is a choice: accepting from source port 67 is ``open``).
 """
 
 from __future__ import annotations
