@@ -27,7 +27,7 @@ from exposure_audit.core.model import (
 from exposure_audit.core.serialize import facts_to_dict, to_jsonable
 from exposure_audit.core.wording import Wording, network_of
 
-REPORT_SCHEMA_VERSION = "2.1"
+REPORT_SCHEMA_VERSION = "2.2"
 TOOL_NAME = "exposure-audit"
 
 # Scopes that mean "someone other than me", widest first (for verdicts and ordering).
@@ -174,6 +174,28 @@ def _mapping_doc(m: UpnpMapping) -> dict[str, Any]:
     return dict(to_jsonable(m))
 
 
+def blocked_by_firewall(x: Exposure) -> bool:
+    """Reachable beyond loopback only through paths the firewall filters: every up reach
+    beyond loopback ``filtered`` (Exposure.firewall is the most open of them) and, with
+    UPnP mappings, the forwarded traffic filtered too. ``unknown`` is not blocked."""
+    if x.widest_scope == "loopback" or x.firewall != "filtered":
+        return False
+    return not x.upnp_mappings or x.upnp_firewall == "filtered"
+
+
+def open_scopes(x: Exposure) -> list[str]:
+    """The scopes from which some path is not filtered (open, unknown or not evaluated):
+    a scope counts when an up reach in it is not ``filtered``; ``internet`` by its UPnP
+    verdict."""
+    out = set()
+    for r in x.reach:
+        if r.up and r.firewall != "filtered":
+            out.add(r.scope)
+    if x.upnp_mappings and x.upnp_firewall != "filtered":
+        out.add("internet")
+    return [s for s in SCOPES if s in out and s in set(x.scopes) | {"internet"}]
+
+
 def _exposure_doc(
     x: Exposure,
     xid: str,
@@ -202,6 +224,11 @@ def _exposure_doc(
         "widest_scope": x.widest_scope,
         "scopes": scopes,
         "exposed": x.widest_scope != "loopback",
+        "blocked_by_firewall": blocked_by_firewall(x),
+        "reachable": x.widest_scope != "loopback" and not blocked_by_firewall(x),
+        "reachable_scopes": [s for s in open_scopes(x) if s != "loopback"]
+        if x.widest_scope != "loopback"
+        else [],
         "interfaces": _unique(r.interface for r in up),
         "addresses": _unique(r.address for r in up),
         "networks": _unique(network_of(r.address, r.network) for r in up),
@@ -290,9 +317,17 @@ def _summary(
     unwaived = [f for f in findings if not f.waived]
     by_sev = {s: sum(1 for f in unwaived if f.severity == s) for s in SEVERITIES}
     highest = max((f.severity for f in unwaived), key=SEVERITY_RANK.__getitem__, default=None)
-    exposed = [x for x in exposures if x["exposed"]]
+    # "reachable": beyond loopback on some path the firewall does not filter
+    exposed = [x for x in exposures if x["reachable"]]
     widest = {s: sum(1 for x in exposures if x["widest_scope"] == s) for s in SCOPES}
-    reachable = {s: sum(1 for x in exposures if s in x["scopes"]) for s in SCOPES}
+    reachable = {
+        s: sum(
+            1
+            for x in exposures
+            if (s in x["reachable_scopes"] if s != "loopback" else s in x["scopes"])
+        )
+        for s in SCOPES
+    }
     failing = sum(1 for f in unwaived if severity_at_least(f.severity, fail_on))
     upnp = facts.upnp
     summary = {
@@ -310,6 +345,8 @@ def _summary(
         "failed": failing > 0,
         "listeners_total": len(exposures),
         "listeners_exposed": len(exposed),
+        "listeners_beyond_loopback": sum(1 for x in exposures if x["exposed"]),
+        "listeners_blocked_by_firewall": sum(1 for x in exposures if x["blocked_by_firewall"]),
         "exposed_by_widest_scope": widest,
         "reachable_by_scope": reachable,
         "exposed_without_findings": sum(1 for x in exposed if not x["findings"]),
@@ -335,9 +372,20 @@ def verdict_parts(
     """A headline a non-expert understands, and where from (widest first)."""
     host = facts.host.hostname or "this machine"
     total = len(exposures)
-    exposed = [x for x in exposures if x["exposed"]]
+    exposed = [x for x in exposures if x["reachable"]]
+    blocked = sum(1 for x in exposures if x["blocked_by_firewall"])
+    blocked_words = (
+        f"{_plural(blocked, 'listener')} {'is' if blocked == 1 else 'are'} blocked by the firewall"
+    )
     if total == 0:
         return f"No listening services found on {host}", []
+    if not exposed and blocked:
+        loopback = total - blocked
+        return (
+            f"Nothing on {host} is reachable from other machines: {blocked_words}"
+            + (f", {loopback} on loopback" if loopback else ""),
+            [],
+        )
     if not exposed:
         return (
             f"Nothing on {host} is reachable from other machines: "
@@ -352,9 +400,14 @@ def verdict_parts(
         if not n:
             continue
         ifaces = _unique(
-            r["interface"] for x in exposed for r in x["reach"] if r["up"] and r["scope"] == scope
+            r["interface"]
+            for x in exposed
+            for r in x["reach"]
+            if r["up"] and r["scope"] == scope and r["firewall"] != "filtered"
         )
         reasons.append(f"{n} from {words.scope_words(scope, ifaces)}")
+    if blocked:
+        reasons.append(f"{blocked} more blocked by the firewall")
     is_are = "is" if len(exposed) == 1 else "are"
     headline = (
         f"{_plural(len(exposed), 'service')} on {host} {is_are} reachable from other machines"

@@ -141,12 +141,21 @@ def render_prometheus(
         "Listening sockets by the widest scope they are reachable from.",
         (({"scope": s}, scopes.get(s, 0)) for s in SCOPES),
     )
-    exposed = [x for x in exposures if x.get("widest_scope") not in (None, "loopback")]
+    beyond = [x for x in exposures if x.get("widest_scope") not in (None, "loopback")]
+    # reachable: some path beyond loopback that the firewall does not filter (a report
+    # before schema 2.2 has no "reachable": every listener beyond loopback counts)
+    exposed = [x for x in beyond if x.get("reachable", True)]
     w.family(
         "listeners_exposed",
         "gauge",
-        "Listening sockets reachable from beyond this machine.",
+        "Listening sockets reachable from beyond this machine (not blocked by the firewall).",
         [({}, len(exposed))],
+    )
+    w.family(
+        "listeners_blocked_by_firewall",
+        "gauge",
+        "Listening sockets beyond loopback that the firewall filters on every path.",
+        [({}, sum(1 for x in beyond if x.get("blocked_by_firewall")))],
     )
     series = []
     for x in exposed[:MAX_LISTENER_SERIES]:
