@@ -210,3 +210,31 @@ def test_any_string_from_a_process_stays_inert() -> None:
             assert len(line) <= 80, line
 
     check()
+
+
+def _with_finding_on(port: int, **kw: Any) -> dict[str, Any]:
+    """The laptop, with one more finding on its listener on ``port``."""
+    from exposure_audit.core.model import Finding
+
+    ev = report_fixture.build()
+    x = next(x for x in ev.exposures if x.listener.port == port)
+    f = Finding(
+        "EA-TEST-001",
+        kw.pop("severity", "low"),
+        "Test finding",
+        "a test finding",
+        "Bind it elsewhere.",
+        f"EA-TEST-001:{x.key}",
+        exposure=x,
+        **kw,
+    )
+    return build_report(records.replace(ev, findings=(*ev.findings, f)), generated_at=STAMP)
+
+
+def test_loopback_count_leaves_out_listeners_already_shown() -> None:
+    """Two loopback-only listeners, one of them shown for a LOW finding: "1 more", not "2"."""
+    report = _with_finding_on(5432)  # postgres on 127.0.0.1
+    out = _term(report, width=100)
+    assert "postgres on tcp 127.0.0.1:5432" in out
+    assert "1 more listener reachable from this machine only (not shown)" in out
+    assert "2 more listeners" not in out
