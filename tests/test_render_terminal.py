@@ -238,3 +238,15 @@ def test_loopback_count_leaves_out_listeners_already_shown() -> None:
     assert "postgres on tcp 127.0.0.1:5432" in out
     assert "1 more listener reachable from this machine only (not shown)" in out
     assert "2 more listeners" not in out
+
+
+def test_expired_waiver_is_said() -> None:
+    """A finding whose waiver expired counts again: the terminal says so, as JSON and HTML do."""
+    reason = "waiver expired on 2026-01-31: postgres for the demo"
+    report = _with_finding_on(5432, waiver_reason=reason, waiver_expired=True)
+    for width in (40, 100):
+        out = _term(report, width=width)
+        block = out[out.index("postgres on tcp") :].split("\n\n")[0]
+        said = " ".join(block.split())
+        assert "EA-TEST-001" in said
+        assert "waiver expired on 2026-01-31: postgres for the demo; it counts again" in said
