@@ -250,3 +250,23 @@ def test_expired_waiver_is_said() -> None:
         said = " ".join(block.split())
         assert "EA-TEST-001" in said
         assert "waiver expired on 2026-01-31: postgres for the demo; it counts again" in said
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "UPnP not checked (--no-upnp)",
+        "UPnP not checked (EXPOSURE_AUDIT_NO_UPNP=1)",
+        "no Internet Gateway Device answered within 2.0 s",
+    ],
+)
+def test_upnp_line_says_it_once(message: str) -> None:
+    line = "UPnP: " + message.removeprefix("UPnP ")
+    from exposure_audit.core.model import UpnpFacts
+
+    ev = report_fixture.quiet_host()
+    status = "disabled" if "not checked" in message else "not_found"
+    facts = records.replace(ev.facts, upnp=UpnpFacts(status=status, message=message))
+    out = _term(build_report(records.replace(ev, facts=facts), generated_at=STAMP), width=80)
+    assert line in out.splitlines()
+    assert "UPnP: UPnP" not in out

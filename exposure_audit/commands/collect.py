@@ -6,7 +6,7 @@ import math
 import sys
 
 from exposure_audit.collectors.collect import CollectOptions, collect_facts
-from exposure_audit.commands.options import add_collect_options
+from exposure_audit.commands.options import add_collect_options, no_upnp_cause
 from exposure_audit.core.atomicio import write_atomic
 from exposure_audit.core.errors import EXIT_OK, UsageError
 from exposure_audit.core.jsonout import json_bytes, json_text
@@ -79,6 +79,7 @@ def options_from_args(args: argparse.Namespace) -> CollectOptions:
         print(f"exposure-audit: note: --igd ignored: UPnP is off ({why})", file=sys.stderr)
     return CollectOptions(
         upnp=not args.no_upnp,
+        upnp_off_by=no_upnp_cause(),
         igd_url=None if args.no_upnp else args.igd,
         upnp_timeout=timeout,
         firewall=not getattr(args, "no_firewall", False),  # if a --no-firewall flag exists
