@@ -270,3 +270,40 @@ def test_upnp_line_says_it_once(message: str) -> None:
     out = _term(build_report(records.replace(ev, facts=facts), generated_at=STAMP), width=80)
     assert line in out.splitlines()
     assert "UPnP: UPnP" not in out
+
+
+@pytest.mark.parametrize(
+    ("firewall", "warned", "line"),
+    [
+        (("none", None), False, "firewall: no rules loaded (nftables/iptables empty): nothing"),
+        (("unavailable", "no firewall tool found"), False, "firewall: not read: no firewall tool"),
+        (("unavailable", "no firewall tool found"), True, None),  # the warning says it
+        (("nftables", None), False, None),
+        (None, False, None),
+    ],
+)
+def test_firewall_line(firewall: tuple[str, str | None] | None, warned: bool, line: str) -> None:
+    """Read and empty: one line says nothing filters; not read: why (once)."""
+    from exposure_audit.core.model import CollectorWarning, FirewallFacts
+
+    ev = report_fixture.quiet_host()
+    fw = FirewallFacts(firewall[0], message=firewall[1]) if firewall else None
+    warnings = (CollectorWarning("firewall", "no firewall tool found"),) if warned else ()
+    facts = records.replace(ev.facts, firewall=fw, warnings=warnings)
+    ev = records.replace(ev, facts=facts, warnings=warnings)
+    for width in (40, 80):
+        out = _term(build_report(ev, generated_at=STAMP), width=width)
+        said = " ".join(out.split())
+        if line is None:
+            assert "firewall:" not in said
+        else:
+            assert line in said
+
+
+def test_firewall_line_no_firewall_option() -> None:
+    report = build_report(
+        report_fixture.quiet_host(), generated_at=STAMP, options={"firewall": False}
+    )
+    assert "firewall: not read (--no-firewall)" in _term(report, width=100)
+    report["options"]["facts_file"] = "facts.json"  # replayed Facts: the option says nothing
+    assert "firewall:" not in _term(report, width=100)
