@@ -96,8 +96,13 @@ def run(args: argparse.Namespace) -> int:
     write_atomic(args.output, json_bytes(facts))  # facts_json's text, encoded
     if args.output != "-":
         print(
-            f"exposure-audit: wrote {args.output}: {len(facts.interfaces)} interfaces, "
-            f"{len(facts.listeners)} listeners, {len(facts.warnings)} warnings",
+            f"exposure-audit: wrote {args.output}: "
+            f"{_count(len(facts.interfaces), 'interface')}, "
+            f"{_count(len(facts.listeners), 'listener')}, {_count(len(facts.warnings), 'warning')}",
             file=sys.stderr,
         )
     return EXIT_OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
