@@ -307,3 +307,62 @@ def test_firewall_line_no_firewall_option() -> None:
     assert "firewall: not read (--no-firewall)" in _term(report, width=100)
     report["options"]["facts_file"] = "facts.json"  # replayed Facts: the option says nothing
     assert "firewall:" not in _term(report, width=100)
+
+
+JAVA = (
+    "/usr/lib/jvm/java-17-openjdk-amd64/bin/java",
+    "-Xms512m",
+    "-Xmx4g",
+    "-XX:+UseG1GC",
+    "-Dspring.profiles.active=dev",
+    "-Dserver.address=0.0.0.0",
+    "-classpath",
+    "/opt/app/lib/spring-boot-3.2.1.jar:/opt/app/lib/jackson-databind-2.16.0.jar",
+    "com.example.DemoApplication",
+    "--server.port=5173",
+)
+
+
+def _long_cmdline() -> dict[str, Any]:
+    """The laptop, its dev server (node on [::]:5173) a JVM with a long command line."""
+    ev = report_fixture.build()
+    x = next(x for x in ev.exposures if x.listener.port == 5173)
+    assert x.listener.process is not None
+    proc = records.replace(x.listener.process, name="java", exe=JAVA[0], cmdline=JAVA)
+    x2 = records.replace(x, listener=records.replace(x.listener, process=proc))
+    exposures = tuple(x2 if e is x else e for e in ev.exposures)
+    findings = tuple(records.replace(f, exposure=x2) if f.exposure is x else f
+                     for f in ev.findings)  # fmt: skip
+    return build_report(
+        records.replace(ev, exposures=exposures, findings=findings), generated_at=STAMP
+    )
+
+
+@pytest.mark.parametrize("width", [40, 80])
+def test_golden_terminal_long_cmdline(width: int) -> None:
+    check_golden(f"long-cmdline.terminal.{width}.txt", _term(_long_cmdline(), width=width))
+
+
+@pytest.mark.parametrize("width", [40, 80])
+def test_narrow_keeps_indent_pid_and_the_command(width: int) -> None:
+    """Continuation lines keep their indent; a long command line wraps (at most 4
+    lines, then " …"); pid and user stay visible; no endpoint is cut."""
+    out = _term(_long_cmdline(), width=width)
+    lines = out.splitlines()
+    assert lines[1].startswith("  ") if width == 40 else lines[1] == ""  # header wraps
+    for pid, user in [(4242, "alice"), (5150, "alice"), (812, "root"), (2020, "alice")]:
+        assert f"pid {pid}, {user}" in out
+    for endpoint in ["0.0.0.0:8888", "[::]:5173", "0.0.0.0:22", "100.101.102.103:9090"]:
+        assert endpoint in out
+    what = lines.index(next(ln for ln in lines if ln.startswith("  what  /usr/lib/jvm/")))
+    cmd = [lines[what]]
+    for ln in lines[what + 1 :]:
+        if not ln.startswith("        ") or ln.startswith("  from"):
+            break
+        cmd.append(ln)
+    assert 2 <= len(cmd) <= 4
+    assert cmd[-1].endswith(" …") == (width == 40)
+    if width == 80:
+        assert "--server.port=5173" in cmd[-1]
+    heads = [ln for ln in lines if re.match(r"^[A-Z]{3,}\s", ln)]
+    assert heads and not any(ln.endswith("…") for ln in lines[:2] + heads)  # nothing cut
