@@ -17,6 +17,7 @@ class CollectOptions:
     """What collect_facts collects (the collection flags of collect, run, port)."""
 
     upnp: bool = True  # False with --no-upnp / EXPOSURE_AUDIT_NO_UPNP=1
+    upnp_off_by: str = "--no-upnp"  # what turned UPnP off, for the Facts' message
     igd_url: str | None = None
     upnp_timeout: float = 2.0
     firewall: bool = True
@@ -45,7 +46,7 @@ def collect_facts(opts: CollectOptions) -> Facts:
 
     upnp: UpnpFacts
     if not opts.upnp:
-        upnp = UpnpFacts(status="disabled", message="UPnP not checked (--no-upnp)")
+        upnp = UpnpFacts(status="disabled", message=f"UPnP not checked ({opts.upnp_off_by})")
     else:
         from exposure_audit.collectors.upnp import UpnpOptions, collect_upnp
 

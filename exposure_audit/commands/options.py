@@ -19,6 +19,13 @@ def env_no_upnp() -> bool:
     )
 
 
+def no_upnp_cause() -> str:
+    """What turned UPnP off, as the user would type it: the variable, else the flag."""
+    if env_no_upnp():
+        return "EXPOSURE_AUDIT_NO_UPNP=" + os.environ["EXPOSURE_AUDIT_NO_UPNP"].strip()
+    return "--no-upnp"
+
+
 def add_collect_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("collection")
     g.add_argument(
