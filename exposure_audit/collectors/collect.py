@@ -20,14 +20,21 @@ class CollectOptions:
     igd_url: str | None = None
     upnp_timeout: float = 2.0
     firewall: bool = True
+    # "native" | "portable"; None: --backend's default (EXPOSURE_AUDIT_BACKEND, else by OS)
+    backend: str | None = None
 
 
 def collect_facts(opts: CollectOptions) -> Facts:
     """Run every collector. A collector that fails partly adds warnings; never raises
     for a partial failure."""
+    from exposure_audit.collectors.backend import choose_backend
     from exposure_audit.collectors.host import collect_host
-    from exposure_audit.collectors.interfaces import collect_interfaces
-    from exposure_audit.collectors.listeners import collect_listeners
+
+    if choose_backend(opts.backend) == "portable":
+        from exposure_audit.collectors.portable import collect_interfaces, collect_listeners
+    else:
+        from exposure_audit.collectors.interfaces import collect_interfaces
+        from exposure_audit.collectors.listeners import collect_listeners
 
     warnings: list[CollectorWarning] = []
     collected_at = now_iso()
