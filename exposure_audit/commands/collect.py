@@ -77,7 +77,10 @@ def options_from_args(args: argparse.Namespace) -> CollectOptions:
 
         why = "EXPOSURE_AUDIT_NO_UPNP is set" if env_no_upnp() else "--no-upnp"
         print(f"exposure-audit: note: --igd ignored: UPnP is off ({why})", file=sys.stderr)
+    from exposure_audit.collectors.backend import choose_backend
+
     return CollectOptions(
+        backend=choose_backend(getattr(args, "backend", None)),
         upnp=not args.no_upnp,
         upnp_off_by=no_upnp_cause(),
         igd_url=None if args.no_upnp else args.igd,

@@ -47,6 +47,13 @@ def add_collect_options(p: argparse.ArgumentParser) -> None:
         help="bound on UPnP discovery and on each request (default: 2)",
     )
     g.add_argument(
+        "--backend",
+        choices=("auto", "native", "portable"),
+        default=None,
+        help="collector backend: native (Linux kernel interfaces) or portable (psutil and "
+        "netifaces, any OS); default: EXPOSURE_AUDIT_BACKEND, else native on Linux",
+    )
+    g.add_argument(
         "--no-firewall",
         action="store_true",
         help="do not read the firewall ruleset (nftables/iptables); every exposure is then "
