@@ -13,17 +13,20 @@ import pytest
 from golden_util import check_golden, normalise_time
 from netns import cli_argv
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "golden"
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures" / "golden"
 
 
 @pytest.mark.parametrize("name", ["macos_laptop", "windows_laptop"])
 def test_os_laptop_replays_and_renders(name: str, tmp_path: Path) -> None:
     facts = FIXTURES / f"{name}.facts.json"
+    shown = facts.relative_to(REPO)  # the report names the file: the same in every checkout
     env = {"XDG_CONFIG_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "EXPOSURE_AUDIT_NO_UPNP": "1"}
     text = subprocess.run(
-        [*cli_argv(), "run", "--facts", str(facts), "--no-color"],
+        [*cli_argv(), "run", "--facts", str(shown), "--no-color"],
         capture_output=True,
         text=True,
+        cwd=REPO,
         env=env,
         timeout=60,
     )
@@ -31,9 +34,10 @@ def test_os_laptop_replays_and_renders(name: str, tmp_path: Path) -> None:
     stamp = json.loads(facts.read_text())["collected_at"]
     check_golden(f"{name}.terminal.txt", normalise_time(text.stdout, keep=(stamp,)))
     res = subprocess.run(
-        [*cli_argv(), "run", "--facts", str(facts), "--format", "json"],
+        [*cli_argv(), "run", "--facts", str(shown), "--format", "json"],
         capture_output=True,
         text=True,
+        cwd=REPO,
         env=env,
         timeout=60,
     )
