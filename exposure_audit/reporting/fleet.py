@@ -335,7 +335,7 @@ def _finding(f: object) -> HostFinding | None:
     if not isinstance(f, dict):
         return None
     rule_id, severity = _text(f.get("rule_id")), f.get("severity")
-    if not rule_id or severity not in SEVERITY_RANK:
+    if not rule_id or not isinstance(severity, str) or severity not in SEVERITY_RANK:
         return None
     raw_l, raw_e, raw_m = f.get("listener"), f.get("exposure"), f.get("upnp_mappings")
     listener: dict[str, Any] = raw_l if isinstance(raw_l, dict) else {}
@@ -354,7 +354,7 @@ def _finding(f: object) -> HostFinding | None:
         severity=str(severity),
         title=_text(f.get("title")) or rule_id,
         waived=f.get("waived") is True,
-        widest_scope=scope if scope in SCOPE_RANK else None,
+        widest_scope=scope if isinstance(scope, str) and scope in SCOPE_RANK else None,
         port=port,
         protocol=protocol.lower() if isinstance(protocol, str) and len(protocol) < 8 else None,
     )
@@ -368,7 +368,13 @@ def _exposure(x: object) -> Exposed | None:
     protocol, scope = x.get("protocol"), x.get("widest_scope")
     port = _int(x.get("port"), 0, 65535)
     address = _text(x.get("address"))
-    if protocol not in ("tcp", "udp") or scope not in SCOPE_RANK or port is None or not address:
+    if (
+        protocol not in ("tcp", "udp")
+        or not isinstance(scope, str)
+        or scope not in SCOPE_RANK
+        or port is None
+        or not address
+    ):
         raise ValueError("not an exposure")
     if scope == "loopback" or x.get("exposed") is False:
         return None

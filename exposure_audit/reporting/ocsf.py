@@ -177,7 +177,12 @@ def finding_event(report: Mapping[str, Any], finding: Mapping[str, Any]) -> dict
     """One Detection Finding, or None when the finding lacks what every event needs."""
     rule_id, fingerprint = _s(finding.get("rule_id")), _s(finding.get("fingerprint"))
     severity = finding.get("severity")
-    if not rule_id or not fingerprint or severity not in SEVERITY_IDS:
+    if (
+        not rule_id
+        or not fingerprint
+        or not isinstance(severity, str)
+        or severity not in SEVERITY_IDS
+    ):
         return None
     dev = device(report)
     generated = epoch_ms(report.get("generated_at")) or 0
