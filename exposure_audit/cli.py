@@ -167,6 +167,7 @@ def fast_collect_args(av: list[str]) -> Any:
         "igd": None,
         "upnp_timeout": 2.0,
         "no_firewall": False,
+        "backend": None,  # --backend goes to argparse; EXPOSURE_AUDIT_BACKEND is read later
     }
     i = 1
     while i < len(av):

@@ -225,7 +225,8 @@ def test_run_with_user_rules_and_waivers(
         ],
         capsys,
     )  # fmt: skip
-    assert (code, err) == (0, "")
+    assert code == 0 and err.startswith(f"exposure-audit: wrote {report} (json, ")
+    assert err.count("\n") == 1
     findings = json.loads(report.read_text())["findings"]
     by = {(f["rule_id"], f["listener"]["port"]): f for f in findings if f["listener"]}
     assert by[("ACME-T-001", 8765)]["severity"] == "low"

@@ -49,6 +49,7 @@ output:
   report.summary) and `view` (the rows the built-in templates draw).
   Files are written atomically and only after everything rendered: a failed run
   (bad rule, bad template, unwritable path) leaves previous reports untouched.
+  Each file written is named on standard error (not with --quiet or --since-last).
 
 examples:
   exposure-audit run --no-upnp                     summary of this machine
@@ -385,6 +386,16 @@ def run(args: argparse.Namespace) -> int:
             changes = outcome.stdout_text.encode("utf-8", errors="backslashreplace")
             rendered = [(o, changes if o.path == "-" else d) for o, d in rendered]
         write_all(rendered)
+        if not args.quiet and not args.since_last:  # cron: silent unless something changed
+            announce_written(rendered)
         outcome = cron.commit(report, outcome)
     return outcome.exit_code
     # --- end cron tooling
+
+
+def announce_written(rendered: list[tuple[Output, bytes]]) -> None:
+    """One line per file written, on standard error (standard output is not a file)."""
+    for out, data in rendered:
+        if out.path != "-":
+            size = f"{len(data)} bytes" if len(data) < 1024 else f"{round(len(data) / 1024)} KB"
+            print(f"exposure-audit: wrote {out.path} ({out.format.value}, {size})", file=sys.stderr)
