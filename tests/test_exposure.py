@@ -511,3 +511,39 @@ def test_ten_thousand_listeners_resolve_fast() -> None:
     assert len(res.exposures) == 10_000
     assert any(e.widest_scope == "internet" for e in res.exposures)
     assert best < 0.5
+
+
+def test_anyip_local_route_makes_an_unheld_address_reachable() -> None:
+    """A socket bound to an address no interface holds is reachable from nowhere,
+    unless a local route covers it (AnyIP): then through every interface beyond
+    loopback, from any source network."""
+    from exposure_audit.analysis.exposure import resolve
+    from exposure_audit.core import records
+    from exposure_audit.core.model import (
+        Address,
+        Facts,
+        HostInfo,
+        Interface,
+        Listener,
+        LocalRoute,
+    )  # fmt: skip
+
+    host = HostInfo("h", "Linux", "Debian", "6.1", True, 0, "0", "3.11")
+    lo = Interface("lo", True, "loopback",
+                   (Address("127.0.0.1", 8, "ipv4", "loopback", "127.0.0.0/8"),))  # fmt: skip
+    eth = Interface("eth0", True, "physical",
+                    (Address("192.168.1.5", 24, "ipv4", "lan", "192.168.1.0/24"),))  # fmt: skip
+    lst = Listener("tcp", "ipv4", "10.50.0.7", 80)
+    facts = Facts(host=host, collected_at="2026-01-01T00:00:00Z", interfaces=(lo, eth),
+                  listeners=(lst,))  # fmt: skip
+    (x,) = resolve(facts).exposures
+    assert x.reach == () and x.widest_scope == "loopback"
+    facts = records.replace(facts, local_routes=(LocalRoute("ipv4", "10.50.0.0/24", "lo"),))
+    (x,) = resolve(facts).exposures
+    assert [(r.interface, r.address, r.scope, r.network) for r in x.reach] == [
+        ("eth0", "10.50.0.7", "lan", None)
+    ]
+    assert x.widest_scope == "lan"
+    other = records.replace(facts, listeners=(Listener("tcp", "ipv4", "10.51.0.7", 80),))
+    (x,) = resolve(other).exposures
+    assert x.reach == ()

@@ -205,6 +205,7 @@ FACTS_DEFS = {
     "address": model.Address,
     "interface": model.Interface,
     "gateway": model.Gateway,
+    "local_route": model.LocalRoute,
     "process_info": model.ProcessInfo,
     "listener": model.Listener,
     "collector_warning": model.CollectorWarning,

@@ -17,6 +17,10 @@ The rules:
 - A loopback address that no interface lists (``127.0.0.53``: Linux lets a socket bind
   anywhere in 127/8 through lo's local route) reaches loopback on the loopback
   interface.
+- A specific address that no interface holds but a ``local`` route covers (AnyIP:
+  ``ip route add local 10.50.0.0/24 dev lo``) is this host's address: reached through
+  every interface beyond loopback, from any source network (whoever routes the prefix
+  here). Wildcard binds are not given extra entries for such prefixes.
 - A specific non-loopback address that no interface holds (a stale bind, IP_FREEBIND,
   a floating address not currently assigned) is reachable from nowhere right now:
   empty ``reach``, empty ``scopes``, ``widest_scope`` ``"loopback"`` (the narrowest
@@ -41,10 +45,11 @@ mappings (``enabled=False``) forward nothing and are neither exposure nor dangli
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 
 from exposure_audit.core import records
-from exposure_audit.core.addresses import IPAddress, parse_ip
+from exposure_audit.core.addresses import IPAddress, address_scope, parse_ip
 from exposure_audit.core.model import (
     INTERFACE_KINDS,
     SCOPE_RANK,
@@ -54,6 +59,7 @@ from exposure_audit.core.model import (
     Facts,
     Interface,
     Listener,
+    LocalRoute,
     Reach,
     UpnpMapping,
 )
@@ -79,7 +85,11 @@ class _Entry:
 class _Index:
     """The host's addresses, indexed once per resolve() call."""
 
-    def __init__(self, interfaces: tuple[Interface, ...]) -> None:
+    def __init__(
+        self, interfaces: tuple[Interface, ...], local_routes: tuple[LocalRoute, ...] = ()
+    ) -> None:
+        self.interfaces = interfaces
+        self.local_nets = [n for n in (_network(r.prefix) for r in local_routes) if n]
         self.v4: list[_Entry] = []
         self.v6: list[_Entry] = []
         self.by_ip: dict[IPAddress, list[_Entry]] = defaultdict(list)
@@ -107,6 +117,36 @@ class _Index:
     def host_addresses(self) -> frozenset[IPAddress]:
         return frozenset(self.by_ip)
 
+    def anyip_entries(self, ip: IPAddress) -> list[_Entry]:
+        """An address no interface holds but a ``local`` route covers (AnyIP): reached
+        through every interface beyond loopback, from any source (whoever routes the
+        prefix to this host)."""
+        if not any(ip.version == n.version and ip in n for n in self.local_nets):
+            return []
+        text = str(ip)
+        return [
+            _Entry(
+                i.name,
+                i.kind,
+                Reach(
+                    interface=i.name,
+                    address=text,
+                    scope=address_scope(text, i.kind),
+                    network=None,
+                    up=i.up,
+                ),
+            )
+            for i in self.interfaces
+            if i.kind != "loopback"
+        ]
+
+
+def _network(prefix: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(prefix, strict=False)
+    except ValueError:
+        return None
+
 
 def _dual_stack(listener: Listener, bindv6only: bool | None) -> bool:
     if listener.v6only is not None:
@@ -127,6 +167,8 @@ def _reach_entries(
         entries = index.by_ip.get(ip, [])
         if zone and ip.is_link_local:
             entries = [e for e in entries if e.interface == zone]
+        if not entries and not ip.is_loopback:
+            entries = index.anyip_entries(ip)
         if not entries and ip.is_loopback:
             entries = [
                 _Entry(
@@ -159,7 +201,7 @@ def _shape(entries: list[_Entry]) -> _Shape:
 
 def resolve(facts: Facts) -> Resolved:
     """Every listener's reach, and the UPnP mappings that make some of them internet-wide."""
-    index = _Index(facts.interfaces)
+    index = _Index(facts.interfaces, facts.local_routes)
     parsed: dict[str, IPAddress | None] = {}
     shapes: dict[tuple[object, ...], _Shape] = {}
     exposures: list[Exposure] = []

@@ -84,6 +84,7 @@ def collect_facts(opts: CollectOptions) -> Facts:
         collected_at=collected_at,
         interfaces=tuple(ifaces.interfaces),
         gateways=tuple(ifaces.gateways),
+        local_routes=tuple(ifaces.local_routes),
         listeners=tuple(lst.listeners),
         upnp=upnp,
         warnings=tuple(warnings),

@@ -29,7 +29,7 @@ import struct
 import sys
 
 from exposure_audit.core.addresses import address_scope, interface_kind, split_zone
-from exposure_audit.core.model import Address, CollectorWarning, Gateway, Interface
+from exposure_audit.core.model import Address, CollectorWarning, Gateway, Interface, LocalRoute
 from exposure_audit.core.records import field, record
 
 TYPE_CHECKING = False
@@ -116,6 +116,7 @@ class InterfaceResult:
     interfaces: list[Interface]
     gateways: list[Gateway]
     warnings: list[CollectorWarning] = field(default_factory=list)
+    local_routes: list[LocalRoute] = field(default_factory=list)
 
 
 @record
@@ -168,7 +169,7 @@ def collect_interfaces() -> InterfaceResult:
             interfaces.append(iface)
     interfaces.sort(key=lambda i: (i.index if i.index is not None else 1 << 31, i.name))
     gateways = _gateways(ni, links, warnings)
-    return InterfaceResult(interfaces, gateways, warnings)
+    return InterfaceResult(interfaces, gateways, warnings, _local_routes(links, interfaces))
 
 
 def display_name(name: str) -> str:
@@ -380,6 +381,49 @@ def _netlink_gateways(names: dict[int, str]) -> dict[tuple[str, str, str], bool]
                 key = (family, gw, names.get(oif, str(oif)))
                 found[key] = found.get(key, False) or dst_len == 0
     return found
+
+
+_RTN_LOCAL = 2
+_RTA_DST = 1
+_LOOPBACK_NETS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+def _local_routes(links: dict[str, _Link], interfaces: list[Interface]) -> list[LocalRoute]:
+    """The ``local`` routes (any table) that are not an interface's own address nor
+    loopback: prefixes the host accepts as its own (AnyIP). Linux only; [] when the
+    routing table cannot be read."""
+    if not sys.platform.startswith("linux"):
+        return []
+    names = {link.index: name for name, link in links.items() if link.index is not None}
+    own = {split_zone(a.address)[0] for i in interfaces for a in i.addresses}
+    out: dict[tuple[str, str], LocalRoute] = {}
+    try:
+        for af, family in ((_socket.AF_INET, "ipv4"), (_socket.AF_INET6, "ipv6")):
+            body = _RTMSG.pack(af, 0, 0, 0, 0, 0, 0, 0, 0)
+            for msg in _netlink_dump(_RTM_GETROUTE, body, _RTM_NEWROUTE):
+                if len(msg) < _RTMSG.size:
+                    continue
+                _f, dst_len, _s, _tos, _t, _p, _scope, rtype, _fl = _RTMSG.unpack_from(msg)
+                if rtype != _RTN_LOCAL:
+                    continue
+                attrs = _attrs(msg[_RTMSG.size :])
+                if _RTA_DST not in attrs:
+                    continue
+                try:
+                    dst = _socket.inet_ntop(af, attrs[_RTA_DST])
+                    net = ipaddress.ip_network(f"{dst}/{dst_len}", strict=False)
+                except (OSError, ValueError):
+                    continue
+                if net.num_addresses == 1 and str(net.network_address) in own:
+                    continue  # an interface's own address
+                if any(net.version == lo.version and net.subnet_of(lo) for lo in _LOOPBACK_NETS):  # type: ignore[arg-type]  # same version: checked
+                    continue
+                oif = struct.unpack_from("=i", attrs[_RTA_OIF])[0] if _RTA_OIF in attrs else 0
+                name = display_name(names.get(oif, str(oif)))
+                out.setdefault((family, str(net)), LocalRoute(family, str(net), name))
+    except OSError:
+        return []
+    return sorted(out.values(), key=lambda r: (r.family, r.prefix))
 
 
 def _nexthops(buf: bytes) -> list[tuple[bytes, int]]:

@@ -77,6 +77,18 @@ class Interface:
 
 
 @record
+class LocalRoute:
+    """A ``local`` route that is not one of an interface's own addresses: the host takes
+    every address in ``prefix`` as its own ("AnyIP": ``ip route add local 10.50.0.0/24
+    dev lo``). A socket bound to one of them is reached wherever the prefix is routed
+    to this host."""
+
+    family: str  # "ipv4" | "ipv6"
+    prefix: str  # CIDR
+    interface: str
+
+
+@record
 class Gateway:
     """A route's gateway (the default route's is the way out)."""
 
@@ -288,6 +300,7 @@ class Facts:
     schema_version: str = FACTS_SCHEMA_VERSION
     firewall: FirewallFacts | None = None  # None = not collected
     published: tuple[PublishedPort, ...] = ()
+    local_routes: tuple[LocalRoute, ...] = ()  # since 2.1 (rtnetlink, Linux)
 
 
 # --------------------------------------------------------------------------- exposure
