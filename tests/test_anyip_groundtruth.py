@@ -1,8 +1,11 @@
-"""Ground truth for local routes ("AnyIP"): ``ip route add local 10.50.0.0/24 dev lo``
-makes every address of the prefix this host's own. A socket bound to 10.50.0.7 (no
-interface holds it) is reached by a peer that routes the prefix to the host, so the
-tool must not call it "this machine only". The full CLI runs inside the host namespace
-(collectors included); every claim is checked by a real connect from the peer."""
+"""Ground truth for local routes and route_localnet. ``ip route add local 10.50.0.0/24
+dev lo`` ("AnyIP") makes every address of the prefix this host's own: a socket bound to
+10.50.0.7 (no interface holds it) is reached by a peer that routes the prefix to the
+host. ``dnat to 127.0.0.1:PORT`` with ``route_localnet=1`` on the incoming interface
+(the kube-proxy pattern, CVE-2020-8558) makes a loopback socket reachable from the LAN.
+The tool must call neither "this machine only". The full CLI runs inside the host
+namespace (collectors included); every claim is checked by real connects from the peer
+(to the socket's own address and to the ports NAT leads to it from)."""
 
 from __future__ import annotations
 
@@ -41,8 +44,23 @@ for addr, port in json.loads(sys.argv[1]):
         out.append(type(e).__name__)
 print(json.dumps(out))
 """
+DNAT_TO_LOOPBACK = """
+table ip nat {
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		iifname "vA" tcp dport 81 dnat to 127.0.0.1:7101
+	}
+}
+"""
+# ruleset name -> (route_localnet on vA, (listener port, address, port) NAT leads in on)
+NAT: dict[str, tuple[int, tuple[tuple[int, str, int], ...]]] = {
+    "dnat to 127.0.0.1, route_localnet=1": (1, ((7101, "10.1.0.1", 81),)),
+    "dnat to 127.0.0.1, route_localnet=0": (0, ((7101, "10.1.0.1", 81),)),
+}
 RULESETS = {
     "no firewall": "",
+    "dnat to 127.0.0.1, route_localnet=1": DNAT_TO_LOOPBACK,
+    "dnat to 127.0.0.1, route_localnet=0": DNAT_TO_LOOPBACK,
     "default drop, accept 7100": """
 table inet filter {
 	chain input {
@@ -102,15 +120,23 @@ def test_anyip_local_route_listener_is_reachable(tmp_path, show_table) -> None: 
         peer.ip("route", "add", "10.60.0.0/24", "via", "10.1.0.1")
         proc = host.python(LISTENER % (tuple((p, a) for p, a, _ in LISTENERS),))
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        table = [f"{'ruleset':27} {'port':5} {'bound':10} {'tool':18} {'peer':22} agree"]
+        table = [f"{'ruleset':36} {'port':5} {'bound':10} {'tool':18} {'peer':22} agree"]
         wrong: list[str] = []
         for name, ruleset in RULESETS.items():
             host.run(["nft", "flush", "ruleset"], check=True)
             if ruleset:
                 host.run(["nft", "-f", "-"], input=ruleset, check=True)
+            localnet, extra = NAT.get(name, (0, ()))
+            host.run(["sysctl", "-qw", f"net.ipv4.conf.vA.route_localnet={localnet}"],
+                     check=True)  # fmt: skip
             targets = [(dest, port) for port, _, dest in LISTENERS]
-
-            results = _probe_until_stable(peer, targets)
+            targets += [(addr, ext) for _, addr, ext in extra]
+            got_all = dict(zip(targets, _probe_until_stable(peer, targets), strict=True))
+            results = []
+            for port, _, dest in LISTENERS:
+                mine = [got_all[(dest, port)]]
+                mine += [got_all[(a, e)] for p, a, e in extra if p == port]
+                results.append("ok" if "ok" in mine else mine[0])
             out = tmp_path / f"{len(table)}.json"
             env = {"EXPOSURE_AUDIT_NO_UPNP": "1", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
             res = host.run([*cli_argv(), "run", "--no-upnp", "--fail-on", "none", "-o",
@@ -122,7 +148,7 @@ def test_anyip_local_route_listener_is_reachable(tmp_path, show_table) -> None: 
                 claim = _claim(by_port[port])
                 ok = got == "ok"
                 agree = ok if claim == "reachable" else not ok
-                table.append(f"{name:27} {port:<5} {bound:10} {claim:18} {got:22} "
+                table.append(f"{name:36} {port:<5} {bound:10} {claim:18} {got:22} "
                              f"{'yes' if agree else 'NO'}")  # fmt: skip
                 if not agree:
                     wrong.append(f"{name}: {port} on {bound}: tool {claim}, peer {got}")

@@ -584,3 +584,20 @@ def test_dnat_to_loopback_is_not_followed_either_way() -> None:
     ])  # fmt: skip
     v = evaluate(fw, "tcp", 8080, "10.1.0.1", "vA", "10.1.0.0/24", ("127.0.0.1", "10.1.0.1"))
     assert v.result == "unknown" and "route_localnet" in v.evidence
+
+
+def test_dnat_to_loopback_follows_route_localnet() -> None:
+    rule_ = FirewallRule("dnat to 127.0.0.1:8080", (M("dport", "81"),), "dnat", None, (),
+                         "127.0.0.1", 8080)  # fmt: skip
+    chains = (nat(rule_), base(rule("ct status dnat accept", M("ct_status", "dnat"))))
+    ask = ("tcp", 8080, "10.1.0.1", "vA", "10.1.0.0/24", ("127.0.0.1",), False)
+    on = FirewallFacts("nftables", chains, route_localnet=("vA",))
+    v = evaluate(on, *ask)
+    assert v.result == "open" and "redirected to 127.0.0.1:8080" in v.evidence, v
+    assert evaluate(FirewallFacts("nftables", chains, route_localnet=("all",)), *ask).result == (
+        "open"
+    )
+    off = FirewallFacts("nftables", chains, route_localnet=("vB",))
+    assert evaluate(off, *ask).result == "filtered"  # a martian: the kernel drops it
+    unknown = FirewallFacts("nftables", chains, route_localnet=None)
+    assert evaluate(unknown, *ask).result == "unknown"

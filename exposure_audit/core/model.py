@@ -257,6 +257,10 @@ class FirewallFacts:
     chains: tuple[FirewallChain, ...] = ()  # the inbound path only (filter input etc.)
     containers: tuple[ContainerInfo, ...] = ()
     message: str | None = None
+    # net.ipv4.conf.<name>.route_localnet = 1: those interface names ("all" for
+    # conf/all). A DNAT to 127.0.0.0/8 is routed only for a packet that came in on such
+    # an interface (else a martian, dropped). None: not read (Facts 2.0, or unreadable).
+    route_localnet: tuple[str, ...] | None = None
 
 
 @record

@@ -5,6 +5,7 @@ router's UPnP mappings forward to the listener. Pure functions over ``Facts``.""
 from __future__ import annotations
 
 from exposure_audit.analysis.firewall.evaluate import (
+    FILTERED,
     OPEN,
     UNKNOWN,
     VERDICT_RANK,
@@ -14,7 +15,8 @@ from exposure_audit.analysis.firewall.evaluate import (
 )
 from exposure_audit.analysis.firewall.published import container_label, proxy_info, publishes
 from exposure_audit.core import records
-from exposure_audit.core.model import Exposure, Facts, Reach
+from exposure_audit.core.addresses import parse_ip
+from exposure_audit.core.model import SCOPE_RANK, Exposure, Facts, Reach
 
 
 def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
@@ -29,7 +31,10 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
     ruleset = PreparedRuleset(fw) if fw is not None else None
     out: list[Exposure] = []
     cache: dict[tuple[str, int, str, str, str | None, tuple[str, ...]], Verdict] = {}
+    to_loopback = ruleset is not None and _dnat_to_loopback(ruleset)
     for exp in exposures:
+        if to_loopback and ruleset is not None:
+            exp = _with_nat_to_loopback(facts, ruleset, exp)
         lst = exp.listener
         runtime, opts = proxy_info(exp)
         published_by = runtime
@@ -41,10 +46,11 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
                 fw, None, opts.get("c") or opts.get("cid"), opts.get("n") or opts.get("name")
             )
         reaches: list[Reach] = []
-        addresses = tuple(sorted({r.address for r in exp.reach}))
+        # the addresses the socket itself listens on (not those only NAT leads to)
+        addresses = tuple(sorted({r.address for r in exp.reach if r.firewall is None}))
         for r in exp.reach:
-            if ruleset is None:
-                reaches.append(r)
+            if ruleset is None or r.firewall is not None:
+                reaches.append(r)  # (a reach only NAT leads to comes evaluated)
                 continue
             pub = next(
                 (
@@ -100,6 +106,63 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
             )
         )
     return out
+
+
+def _dnat_to_loopback(ruleset: PreparedRuleset) -> bool:
+    """Whether some nat rule DNATs to a loopback address (the kube-proxy pattern)."""
+    for c in ruleset.facts.chains:
+        for r in c.rules:
+            if r.verdict == "dnat" and r.nat_address:
+                ip = parse_ip(r.nat_address.strip("[]"))
+                if ip is not None and ip.is_loopback:
+                    return True
+    return False
+
+
+def _with_nat_to_loopback(facts: Facts, ruleset: PreparedRuleset, exp: Exposure) -> Exposure:
+    """A socket on a loopback address that a DNAT rule makes reachable from outside
+    (``dnat to 127.0.0.1:PORT`` with route_localnet on the incoming interface,
+    CVE-2020-8558): a reach entry for each interface address a peer can send to, when
+    the evaluator finds such a path (open or unknown). Interfaces the socket already
+    reaches directly are evaluated there (a NAT path counts in their verdict)."""
+    loop = [r.address for r in exp.reach if r.scope == "loopback"]
+    if not loop:
+        return exp
+    have = {(r.interface, r.address) for r in exp.reach}
+    lst = exp.listener
+    added: list[Reach] = []
+    for iface in facts.interfaces:
+        if iface.kind == "loopback":
+            continue
+        for a in iface.addresses:
+            if a.family != "ipv4" or (iface.name, a.address) in have:
+                continue
+            v = evaluate(
+                ruleset, lst.protocol, lst.port, a.address, iface.name, a.network, loop, False
+            )
+            if v.result == FILTERED:
+                continue  # no NAT path to it (or only filtered ones): not reached here
+            added.append(
+                Reach(
+                    interface=iface.name,
+                    address=a.address,
+                    scope=a.scope,
+                    network=a.network,
+                    up=iface.up,
+                    firewall=v.result,
+                    firewall_evidence=v.evidence,
+                )
+            )
+    if not added:
+        return exp
+    reach = (*exp.reach, *added)
+    scopes = tuple(
+        sorted({r.scope for r in reach if r.up} | set(exp.scopes), key=SCOPE_RANK.__getitem__)
+    )
+    widest = max(scopes, key=SCOPE_RANK.__getitem__) if scopes else exp.widest_scope
+    if SCOPE_RANK[exp.widest_scope] > SCOPE_RANK[widest]:
+        widest = exp.widest_scope
+    return records.replace(exp, reach=reach, scopes=scopes, widest_scope=widest)
 
 
 def _upnp_verdict(

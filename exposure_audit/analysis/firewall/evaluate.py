@@ -19,8 +19,9 @@ raw/mangle and the filter chains). A peer may also send a packet that a ``dnat``
 ``redirect`` rule rewrites to the listener ("reachable on 10.0.0.5:80, redirected to
 :8080"): chains before the nat chain see the port the peer sent to, the ones after see
 the listener's port with ``ct status dnat``. A DNAT elsewhere takes a port away. NAT
-the evaluator does not follow (maps, port ranges, a DNAT to loopback, which depends on
-route_localnet) makes what would be ``filtered`` ``unknown``, naming the rule.
+the evaluator does not follow (maps, port ranges, a DNAT to loopback when the Facts do
+not hold route_localnet) makes what would be ``filtered`` ``unknown``, naming the rule.
+A DNAT to 127.0.0.0/8 is followed only for an interface with route_localnet on.
 
 Verdicts, most open first: ``open`` (some peer on that network is accepted on a path
 that depends on nothing unknown), ``unknown``, ``filtered`` (every path drops or
@@ -491,6 +492,7 @@ def evaluate(
     interface: str,
     network: str | None,
     listener_addresses: Iterable[str] = (),
+    direct: bool = True,
 ) -> Verdict:
     """Would a new connection from a peer on ``network`` via ``interface`` to
     ``address:port`` be accepted? Asking many questions of one ruleset, prepare it
@@ -517,8 +519,9 @@ def evaluate(
     chains = ruleset.inbound(family)
     if not chains:
         return Verdict(OPEN, f"no {family} input filter ({facts.backend})")
-    # a nat rule may deliver to another address the same socket listens on
-    addrs = {str(ip)}
+    # a nat rule may deliver to another address the same socket listens on;
+    # direct=False: the socket does not listen on ``address`` itself (only NAT leads in)
+    addrs = {str(ip)} if direct else set()
     for a in listener_addresses:
         other = _address(a.split("%", 1)[0])
         if other is not None and other.version == ip.version:
@@ -526,8 +529,9 @@ def evaluate(
     dests = frozenset((a, port) for a in addrs)
     walkers: dict[Packet, _Walker] = {}
     try:
-        direct = _conclude(_walk(ruleset, walkers, chains, pkt, dests, src_net), src_net)
-        best = direct
+        best = Verdict(FILTERED, f"nothing listens on {_hostport(pkt.daddr, port)}")
+        if direct:
+            best = _conclude(_walk(ruleset, walkers, chains, pkt, dests, src_net), src_net)
         candidates, unresolved = _nat_candidates(ruleset, chains, pkt, frozenset(addrs))
         for start, rule, approx, landing in candidates:
             v = _conclude(_walk(ruleset, walkers, chains, start, dests, src_net), src_net)
@@ -673,13 +677,16 @@ def _nat_candidates(
                 ip = _address(rule.nat_address or "")
                 if ip is None or str(ip) not in addrs:
                     continue
-                if ip.is_loopback:
+                rl = ruleset.facts.route_localnet
+                if ip.is_loopback and (ip.version == 6 or rl is None):
                     # routed only with net.ipv4.conf.<iif>.route_localnet=1 (else a
-                    # martian, dropped), which the Facts do not hold: not followed
+                    # martian, dropped), not in these Facts: not followed
                     what = f"{rule.text} (to loopback: depends on route_localnet)"
                     if what not in unresolved:
                         unresolved.append(what)
                     continue
+                if ip.is_loopback and rl is not None and not {"all", pkt.iifname} & set(rl):
+                    continue  # route_localnet off: the kernel drops it as a martian
                 landing = str(ip)
             if rule.nat_port is not None and rule.nat_port != pkt.dport:
                 continue

@@ -308,10 +308,36 @@ def _finish(
         notes.append("partly read: " + "; ".join(w.message for w in warnings[:3]))
     message = " | ".join(notes) or None
     return (
-        FirewallFacts(backend, tuple(chains), tuple(found), message),
+        FirewallFacts(backend, tuple(chains), tuple(found), message, route_localnet()),
         published,
         warnings,
     )
+
+
+_CONF = "/proc/sys/net/ipv4/conf"
+
+
+def route_localnet() -> tuple[str, ...] | None:
+    """The interfaces (and "all") with net.ipv4.conf.*.route_localnet = 1, sorted; None
+    when the settings cannot be read."""
+    try:
+        names = os.listdir(_CONF)
+    except OSError:
+        return None
+    out = []
+    for name in names:
+        if name == "default":
+            continue  # for interfaces yet to come: each existing one has its own
+        try:
+            with open(os.path.join(_CONF, name, "route_localnet"), "rb") as fh:
+                value = fh.read(16).strip()
+        except FileNotFoundError:
+            continue  # the interface went away meanwhile
+        except OSError:
+            return None
+        if value not in (b"0", b""):
+            out.append(name)
+    return tuple(sorted(out))
 
 
 def _json_of_tables(jobs: list[_Command]) -> tuple[str | None, str]:
