@@ -140,3 +140,29 @@ def test_cli_collect_as_nobody_reports_the_root_listener_and_the_hint() -> None:
     assert facts["host"]["privileged"] is False and facts["host"]["uid"] == 65534
     hints = [w.get("hint") for w in facts["warnings"] if w["collector"] == "listeners"]
     assert hints == [ROOT_HINT]
+
+
+def test_only_the_named_debugger_variables_are_read_and_titles_are_split() -> None:
+    import subprocess as _sp
+    import sys as _sys
+    import time as _time
+
+    from exposure_audit.collectors import procinfo as _pi
+
+    code = "import sys,time;sys.stdout.write('x');sys.stdout.flush();time.sleep(30)"
+    env = {"FLASK_DEBUG": "1", "API_TOKEN": "s3cret", "PATH": "/usr/bin:/bin"}
+    p = _sp.Popen([_sys.executable, "-c", code], env=env, stdout=_sp.PIPE)
+    try:
+        assert p.stdout is not None and p.stdout.read(1) == b"x"
+        info, alive = _pi.process_info(p.pid)
+        assert alive and info.environment == (("FLASK_DEBUG", "1"),)
+        assert "s3cret" not in repr(info) and "API_TOKEN" not in repr(info)
+    finally:
+        p.kill()
+        p.wait()
+    _time.sleep(0)
+    assert _pi.split_title(b"redis-server *:6379\0\0\0".split(b"\0")) == [
+        b"redis-server",
+        b"*:6379",
+    ]
+    assert _pi.split_title([b"/opt/My App/bin/x"]) == [b"/opt/My App/bin/x"]

@@ -349,7 +349,7 @@ def test_nft_wildcard_name_in_a_set_listed_as_a_range_is_not_guessed() -> None:
 
 
 def test_old_facts_interface_wildcards_become_unknown_not_guessed() -> None:
-    """Facts before 2.1 held "eth+" (iptables' wildcard, or nft's literal name) and
+    """Facts before 2.2 held "eth+" (iptables' wildcard, or nft's literal name) and
     "eth*" (nft's wildcard, or iptables' literal) without saying which tool wrote them."""
     from exposure_audit.core.model import Facts, HostInfo
     from exposure_audit.core.serialize import facts_from_dict, facts_to_dict
@@ -361,14 +361,14 @@ def test_old_facts_interface_wildcards_become_unknown_not_guessed() -> None:
     host = HostInfo("h", "Linux", "Debian", "6.1", True, 0, "0", "3.11")
     facts = Facts(host=host, collected_at="2026-01-01T00:00:00Z", firewall=fw)
     doc = facts_to_dict(facts)
-    doc["schema_version"] = "2.0"
+    doc["schema_version"] = "2.1"  # (2.0 likewise)
     old = facts_from_dict(doc)
     assert old.firewall is not None
     fields = [m.field for c in old.firewall.chains for r in c.rules for m in r.matches]
     assert fields == ["?iifname", "iifname"]
     assert evaluate(old.firewall, "tcp", 1, "10.1.0.1", "eth0", None).result == "unknown"
     assert evaluate(old.firewall, "tcp", 1, "10.1.0.1", "lo", None).result == "open"
-    doc["schema_version"] = "2.1"
+    doc["schema_version"] = "2.2"
     new = facts_from_dict(doc)
     assert new.firewall is not None
     assert evaluate(new.firewall, "tcp", 1, "10.1.0.1", "eth0", None).result == "filtered"

@@ -68,7 +68,7 @@ def parse_fields(text: str) -> tuple[list[LsofFile], list[str]]:
 
     def flush() -> None:
         if proc is not None and cur is not None:
-            files.append(LsofFile(**{**proc, **cur}))  # type: ignore[arg-type]
+            files.append(LsofFile(**{**proc, **cur}))  # type: ignore[arg-type]  # typed per field above
 
     fields = _fields(text)
     if len(fields) > MAX_FIELDS:

@@ -376,7 +376,7 @@ def collect_interfaces() -> InterfaceResult:
         link = None
         if st is not None:
             link = _Link(index_of.get(name), bool(st.isup), loopback, None, None)
-        iface = _interface(netifaces, name, link, fallback, warnings)  # type: ignore[arg-type]
+        iface = _interface(netifaces, name, link, fallback, warnings)
         if iface is None:
             continue
         if ps_name != name:  # Windows: the friendly name is what a user knows

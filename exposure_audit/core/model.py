@@ -11,7 +11,7 @@ from __future__ import annotations
 from exposure_audit.core.records import record
 
 # Facts document format; bump on any incompatible change (see serialize.py).
-FACTS_SCHEMA_VERSION = "2.1"
+FACTS_SCHEMA_VERSION = "2.2"
 
 # Reach scopes, narrowest first. ``internet`` = forwarded by a UPnP mapping.
 SCOPES: tuple[str, ...] = ("loopback", "link_local", "lan", "vpn", "public", "internet")
@@ -109,6 +109,9 @@ class ProcessInfo:
     username: str | None = None
     uid: int | None = None
     container_id: str | None = None
+    # The named variables that switch a debugger on (procinfo.DEBUG_ENV), when set and
+    # readable: (name, value) pairs. No other variable is ever read into the Facts.
+    environment: tuple[tuple[str, str], ...] = ()
 
 
 @record
@@ -192,7 +195,7 @@ class FirewallMatch:
 
     field: "iifname" (nftables' form: a trailing ``*`` is a prefix wildcard, a trailing
     ``\\*`` a literal star, all else literal; iptables' ``eth+`` is written ``eth*``;
-    Facts before 2.1 held iptables' form), "saddr" / "daddr" (addresses or CIDRs),
+    Facts before 2.2 held iptables' form), "saddr" / "daddr" (addresses or CIDRs),
     "l4proto" ("tcp", "udp", ...), "dport" ("22" or "1000-2000"), "ct_state"
     ("new", "established", ...), "nfproto" ("ipv4" | "ipv6"), "pkttype" ("host", ...).
     """
@@ -259,7 +262,7 @@ class FirewallFacts:
     message: str | None = None
     # net.ipv4.conf.<name>.route_localnet = 1: those interface names ("all" for
     # conf/all). A DNAT to 127.0.0.0/8 is routed only for a packet that came in on such
-    # an interface (else a martian, dropped). None: not read (Facts 2.0, or unreadable).
+    # an interface (else a martian, dropped). None: not read (Facts before 2.2, or unreadable).
     route_localnet: tuple[str, ...] | None = None
 
 
@@ -304,7 +307,7 @@ class Facts:
     schema_version: str = FACTS_SCHEMA_VERSION
     firewall: FirewallFacts | None = None  # None = not collected
     published: tuple[PublishedPort, ...] = ()
-    local_routes: tuple[LocalRoute, ...] = ()  # since 2.1 (rtnetlink, Linux)
+    local_routes: tuple[LocalRoute, ...] = ()  # since 2.2 (rtnetlink, Linux)
 
 
 # --------------------------------------------------------------------------- exposure
@@ -375,6 +378,17 @@ class Waiver:
 
 
 @record
+class Identity:
+    """What a listener's service is, and from what evidence (strongest source first:
+    the process's command line, its environment, then the port catalogue's guess)."""
+
+    name: str  # the service, in words
+    source: str  # "process" | "environment" | "catalogue"
+    evidence: tuple[str, ...] = ()  # one sentence per clue, strongest first
+    framework: str | None = None  # the [[framework]] id that recognised it
+
+
+@record
 class Finding:
     """What a rule says about an exposure (or a dangling UPnP mapping)."""
 
@@ -391,7 +405,8 @@ class Finding:
     waiver_reason: str | None = None
     waiver_expired: bool = False  # a waiver matched but has expired
     tags: tuple[str, ...] = ()
-    service: str | None = None  # catalogue service name
+    service: str | None = None  # the service's name (identity), else the catalogue's
+    identity: Identity | None = None  # how the service was identified; None: not at all
 
 
 @record

@@ -164,7 +164,7 @@ def facts_from_dict(data: Any, source: str = "facts") -> Facts:
         )
     data = dict(data)
     data["schema_version"] = FACTS_SCHEMA_VERSION
-    if _older_than(version, (2, 1)):
+    if _older_than(version, (2, 2)):
         data = _ambiguous_iface_patterns(data)
     if major != "1":
         try:
@@ -189,7 +189,7 @@ def _older_than(version: str, than: tuple[int, int]) -> bool:
 
 
 def _ambiguous_iface_patterns(data: dict[str, Any]) -> dict[str, Any]:
-    """Facts before 2.1 held interface patterns in each backend's own form: "eth+" was
+    """Facts before 2.2 held interface patterns in each backend's own form: "eth+" was
     iptables' wildcard or nftables' literal name, "eth*" the other way round, and which
     backend wrote a rule is not recorded. Such a match becomes ``?iifname``, a condition
     the evaluator does not claim to understand (its verdicts then stay ``unknown`` where
