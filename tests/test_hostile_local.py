@@ -1,0 +1,185 @@
+"""A hostile local user against a root run.
+
+The attacker's steps run as ``nobody`` (``setpriv --reuid=nobody --regid=nogroup
+--clear-groups``) in a sticky world-writable directory this test creates, like /tmp;
+the audited run is root, replaying saved Facts (``--facts``), so it sends nothing.
+Each test shows the safe outcome of one attack from the "hostile local user" issue.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from netns import cli_argv
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE = str(REPO / "tests/fixtures/facts/upnp_home.json")
+ENV = {**os.environ, "EXPOSURE_AUDIT_NO_UPNP": "1", "COLUMNS": "100", "NO_COLOR": "1"}
+NOBODY = 65534
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv (the attacker runs as nobody)",
+)
+
+
+def as_nobody(*cmd: str, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """One attacker step, as nobody:nogroup with no supplementary groups."""
+    return subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *cmd],
+        check=check,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        **kw,
+    )
+
+
+def audited(*args: str, timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """The root run under attack (a hang fails the test through the timeout)."""
+    return subprocess.run(
+        [*cli_argv(), *args],
+        cwd=REPO,
+        env={**ENV, **kw.pop("env", {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
+    )
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A directory like /tmp: root-owned, world-writable, sticky."""
+    d = Path(tempfile.mkdtemp(prefix="ea-hostile-", dir="/tmp"))
+    d.chmod(0o1777)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def private(tmp_path: Path) -> Path:
+    """Root's own files (nobody cannot even traverse to them)."""
+    d = tmp_path / "root-only"
+    d.mkdir(mode=0o700)
+    return d
+
+
+def _one_error_line(res: subprocess.CompletedProcess[str]) -> str:
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    assert "internal error" not in lines[0] and "Traceback" not in res.stderr
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- state directory
+
+
+def test_state_dir_through_attackers_symlink_is_refused(shared: Path, private: Path) -> None:
+    """The attacker links shared/state to a root directory holding a file named ``lock``:
+    before, root truncated that file and created reports/ in it."""
+    victim = private / "victim"
+    victim.mkdir(mode=0o700)
+    (victim / "lock").write_text("precious\n")
+    os.chmod(private, 0o711)  # the link must be resolvable (as it would be for /etc)
+    as_nobody("ln", "-s", str(victim), str(shared / "state"))
+    res = audited(
+        "run", "--facts", FIXTURE, "--since-last", "--state-dir", str(shared / "state"), "-q"
+    )
+    assert res.returncode == 2, res.stderr
+    line = _one_error_line(res)
+    assert "symlink owned by uid 65534" in line
+    assert (victim / "lock").read_text() == "precious\n"
+    assert sorted(os.listdir(victim)) == ["lock"]
+
+
+def test_state_dir_under_another_users_directory_is_refused(shared: Path, private: Path) -> None:
+    """A state directory below a directory nobody owns: nobody could swap it later."""
+    as_nobody("mkdir", "-m", "0755", str(shared / "home"))
+    res = audited(
+        "run",
+        "--facts",
+        FIXTURE,
+        "--since-last",
+        "--state-dir",
+        str(shared / "home" / "state"),
+        "-q",
+    )
+    assert res.returncode == 2, res.stderr
+    assert "belongs to uid 65534" in _one_error_line(res)
+    assert os.listdir(shared / "home") == []
+
+
+def test_state_dir_in_sticky_tmp_owned_by_root_is_fine(shared: Path) -> None:
+    state = shared / "mystate"
+    res = audited("run", "--facts", FIXTURE, "--since-last", "--state-dir", str(state), "-q")
+    assert res.returncode in (0, 1), res.stderr
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert len(os.listdir(state / "reports")) == 1
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def test_template_include_of_a_symlink_is_refused(shared: Path, private: Path) -> None:
+    """The attacker's template includes a link to a root-only file."""
+    secret = private / "shadow"
+    secret.write_text("root:SECRET-HASH:19000::::::\n")
+    tpl = shared / "tpl"
+    as_nobody("mkdir", str(tpl))
+    as_nobody("ln", "-s", str(secret), str(tpl / "leak.txt"))
+    as_nobody(
+        "sh", "-c", f"printf '%s\\n' '{{% include \"leak.txt\" %}}' > {tpl / 'report.txt.j2'}"
+    )
+    res = audited("run", "--facts", FIXTURE, "--template", f"terminal={tpl / 'report.txt.j2'}")
+    assert res.returncode == 2, res.stderr
+    assert "symbolic link" in _one_error_line(res)
+    assert "SECRET" not in res.stdout + res.stderr
+    # An include of a regular file beside the template still works.
+    as_nobody("rm", str(tpl / "leak.txt"))
+    as_nobody("sh", "-c", f"echo 'included {{{{ report.findings|length }}}}' > {tpl / 'leak.txt'}")
+    res = audited("run", "--facts", FIXTURE, "--template", f"terminal={tpl / 'report.txt.j2'}")
+    assert res.returncode in (0, 1), res.stderr
+    assert res.stdout.startswith("included ")
+
+
+def test_template_include_cannot_leave_its_directory(shared: Path, private: Path) -> None:
+    (private / "secret.txt").write_text("SECRET\n")
+    tpl = shared / "tpl"
+    as_nobody("mkdir", str(tpl))
+    as_nobody("ln", "-s", str(private), str(tpl / "up"))
+    as_nobody(
+        "sh",
+        "-c",
+        f"printf '%s\\n' '{{% include \"up/secret.txt\" %}}' > {tpl / 'report.txt.j2'}",
+    )
+    res = audited("run", "--facts", FIXTURE, "--template", f"terminal={tpl / 'report.txt.j2'}")
+    assert res.returncode == 2, res.stderr
+    _one_error_line(res)
+    assert "SECRET" not in res.stdout + res.stderr
+    for name in ("../secret.txt", "/etc/hostname"):
+        (private / "t.j2").write_text(f'{{% include "{name}" %}}')
+        res = audited("run", "--facts", FIXTURE, "--template", f"terminal={private / 't.j2'}")
+        assert res.returncode == 2, res.stderr
+
+
+def test_template_that_is_a_fifo_does_not_hang(shared: Path) -> None:
+    as_nobody("mkfifo", str(shared / "t.txt.j2"))
+    res = audited("run", "--facts", FIXTURE, "--template", f"terminal={shared / 't.txt.j2'}")
+    assert res.returncode == 2, res.stderr
+    assert "not a regular file" in _one_error_line(res)
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text())
