@@ -239,7 +239,8 @@ def parse_templates(values: list[str]) -> dict[Any, Path]:
         if fmt in out:
             raise UsageError(f"--template given twice for {fmt.value}")
         if not path.is_file():
-            raise UsageError(f"--template {path}: no such file")
+            what = "not a regular file" if path.exists() else "no such file"
+            raise UsageError(f"--template {path}: {what}")
         out[fmt] = path
     return out
 

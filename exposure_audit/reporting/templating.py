@@ -17,7 +17,7 @@ import jinja2
 import jinja2.sandbox
 from markupsafe import Markup
 
-from exposure_audit.core.errors import ConfigError
+from exposure_audit.core.errors import ConfigError, shown
 from exposure_audit.core.resources import reports_dir
 
 # C0/C1 controls, DEL, and the Unicode bidi/format controls that can reorder or hide
@@ -59,6 +59,46 @@ def _finalize_html(value: object) -> object:
     return value
 
 
+MAX_TEMPLATE_BYTES = 1024 * 1024
+
+
+class ConfinedLoader(jinja2.BaseLoader):
+    """Loads ``{% include %}``/``{% extends %}`` names from the search directories only:
+    each name walked below its directory without following any symlink (core/safefs),
+    a regular file of bounded size. A template reads the report and nothing else, even
+    when root renders a template from a directory another user can write to."""
+
+    def __init__(self, searchpath: list[str]) -> None:
+        self.searchpath = searchpath
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        from jinja2.loaders import split_template_path
+
+        from exposure_audit.core.safefs import read_confined
+
+        pieces = split_template_path(template)
+        for base in self.searchpath:
+            try:
+                raw = read_confined(base, pieces, MAX_TEMPLATE_BYTES)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise ConfigError(
+                    f"template include {shown(template)}: {exc.strerror or exc}"
+                ) from None
+            if len(raw) > MAX_TEMPLATE_BYTES:
+                raise ConfigError(f"template include {shown(template)}: larger than 1 MiB")
+            try:
+                return raw.decode("utf-8"), None, lambda: True
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"template include {shown(template)}: not UTF-8 (byte {exc.start})"
+                ) from None
+        raise jinja2.TemplateNotFound(template)
+
+
 def environment(
     kind: str, user_template: Path | None, filters: Mapping[str, Callable[..., Any]]
 ) -> jinja2.Environment:
@@ -67,7 +107,7 @@ def environment(
     if user_template is not None:
         search.insert(0, str(user_template.parent))
     common: dict[str, Any] = {
-        "loader": jinja2.FileSystemLoader(search),
+        "loader": ConfinedLoader(search),
         "undefined": jinja2.StrictUndefined,
         "keep_trailing_newline": True,
         "extensions": ["jinja2.ext.loopcontrols"],
@@ -92,10 +132,21 @@ def render_template(
     label = str(user_template) if user_template else name
     try:
         if user_template is not None:
+            from exposure_audit.core.safefs import read_input
+
             try:
-                source = user_template.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"cannot read template {user_template}: {exc}") from None
+                raw = read_input(user_template, MAX_TEMPLATE_BYTES)
+                if len(raw) > MAX_TEMPLATE_BYTES:
+                    raise ConfigError(f"template {user_template}: larger than 1 MiB")
+                source = raw.decode("utf-8")
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read template {user_template}: {exc.strerror or exc}"
+                ) from None
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"template {user_template}: not UTF-8 (byte {exc.start})"
+                ) from None
             template = env.from_string(source)
         else:
             template = env.get_template(name)
