@@ -55,7 +55,10 @@ WAIVER_KEYS: tuple[str, ...] = (
     "process",
     "address",
     "expires",
+    "exe",
+    "os",
 )
+WAIVER_OSES: tuple[str, ...] = ("linux", "darwin", "freebsd", "windows")
 DEFAULT_WAIVERS_FILE = Path("waivers") / "default-waivers.toml"
 
 
@@ -130,7 +133,7 @@ def parse_waivers(path: Path, tables: Any, source: str) -> tuple[Waiver, ...]:
     for i, table in enumerate(tables):
         what = f"waiver #{i + 1}"
         if isinstance(table.get("rule"), str):
-            what += f" (rule {table['rule']})"
+            what += f" (rule {shown(table['rule'])})"
         for key in table:
             if key not in WAIVER_KEYS:
                 raise _fail(
@@ -152,6 +155,12 @@ def parse_waivers(path: Path, tables: Any, source: str) -> tuple[Waiver, ...]:
         protocol = table.get("protocol")
         if protocol is not None and protocol not in PROTOCOLS:
             raise _fail(path, what, "protocol", f'expected "tcp" or "udp", got {protocol!r}')
+        exe = _parse_exe(path, what, table.get("exe"))
+        if source == "builtin" and not exe:
+            raise _fail(path, what, "exe", "missing: a built-in waiver names the executable")
+        os_name = table.get("os")
+        if os_name is not None and (not isinstance(os_name, str) or os_name not in WAIVER_OSES):
+            raise _fail(path, what, "os", f"expected one of {', '.join(WAIVER_OSES)}")
         waivers.append(
             Waiver(
                 rule=_str(path, what, "rule", table["rule"]),
@@ -168,9 +177,27 @@ def parse_waivers(path: Path, tables: Any, source: str) -> tuple[Waiver, ...]:
                 else None,
                 source=source,
                 protocol=protocol,
+                exe=exe,
+                os=os_name,
             )
         )
     return tuple(waivers)
+
+
+def _parse_exe(path: Path, what: str, value: Any) -> tuple[str, ...]:
+    """``exe``: an absolute path glob, or a list of them (``*`` stays within one
+    directory level)."""
+    if value is None:
+        return ()
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values:
+        raise _fail(path, what, "exe", "expected an absolute path or a list of them")
+    out = []
+    for v in values:
+        if not isinstance(v, str) or not v.startswith("/") or not v.isprintable():
+            raise _fail(path, what, "exe", f"expected an absolute path, got {shown(v)!r}")
+        out.append(v)
+    return tuple(out)
 
 
 def read_default_waivers() -> tuple[Waiver, ...]:
