@@ -73,7 +73,7 @@ def test_report_on_the_cafe_laptop() -> None:
     assert "port 8000/tcp is in use (1 socket)" in text
     assert "python3 (pid 4242, user alice)" in text
     assert "manage.py runserver 0.0.0.0:8000" in text
-    assert "the local network (LAN)" in text
+    assert "reachable from: the Wi-Fi network (wlan0)" in text
     assert "wlan0 192.168.1.23 (192.168.1.0/24)" in text
     assert "free tcp ports nearby: 8001, 7999, 8002" in text
 
@@ -104,7 +104,7 @@ def test_report_unattributed_listener_names_the_owner_and_the_fix() -> None:
     facts = load_facts(FIXTURES / "server_public.json")
     text = render_text(port_report(facts, 6379, "tcp", EPH))
     assert "unknown process (owner uid 110)" in text
-    assert "the internet (a public address)" in text
+    assert "reachable from: the internet directly (public address on eth0)" in text
     assert "run as root" in text
 
 
@@ -200,6 +200,6 @@ def test_cli_in_a_namespace_reports_lan_reach() -> None:
         res = ns.run([*cli_argv(), "port", "8000"])
         assert res.returncode == 0, res.stderr
         assert f"pid {server.pid}" in res.stdout
-        assert "the local network (LAN)" in res.stdout
+        assert "reachable from: the local network (eaGp0)" in res.stdout
         assert "eaGp0 192.168.50.10 (192.168.50.0/24)" in res.stdout
         assert "free tcp ports nearby: 7999, 8002, 7998" in res.stdout

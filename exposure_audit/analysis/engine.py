@@ -12,11 +12,11 @@ import fnmatch
 import ipaddress
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from exposure_audit.analysis.fingerprint import dangling_fingerprint, listener_fingerprint
 from exposure_audit.core import records
+from exposure_audit.core.addresses import parse_ip
 from exposure_audit.core.model import (
     SCOPE_RANK,
     SEVERITY_RANK,
@@ -25,10 +25,11 @@ from exposure_audit.core.model import (
     Facts,
     Finding,
     Reach,
-    UpnpFacts,
     UpnpMapping,
     Waiver,
 )
+from exposure_audit.core.records import record
+from exposure_audit.core.wording import Wording, and_list
 from exposure_audit.policy.conditions import (
     CMDLINE_MATCH_LIMIT,
     Framework,
@@ -42,13 +43,11 @@ _EMPTY: frozenset[str] = frozenset()
 # How a blocked UPnP path is named where blocked interfaces are ("blocks this on ...").
 UPNP_BLOCKED = "what the router's UPnP mappings forward"
 _CMDLINE_SHOWN = 200
-_REACH_ITEMS = 4  # interfaces named in reach_desc before "and N more"
-_ADDRESSES_SHOWN = 3
 
 _Tests = tuple[tuple[Callable[[Any, Subject], bool], Any], ...]
 
 
-@dataclass(frozen=True, eq=False)
+@record
 class _Compiled:
     rule: Rule
     tests: _Tests
@@ -126,7 +125,7 @@ def _path_glob(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
-@dataclass(frozen=True, eq=False)
+@record
 class _WaiverMatcher:
     waiver: Waiver
     rule: re.Pattern[str]
@@ -164,14 +163,7 @@ class _WaiverMatcher:
         return True
 
 
-def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        ip = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
+_ip = parse_ip  # one normalisation (zone dropped, v4-mapped as v4): core.addresses
 
 
 def _waiver_matcher(w: Waiver) -> _WaiverMatcher:
@@ -203,7 +195,7 @@ def _waivers_for(waivers: Sequence[Waiver], host_os: str) -> list[_WaiverMatcher
     return [_waiver_matcher(w) for w in waivers if w.os is None or w.os.lower() == system]
 
 
-@dataclass(frozen=True)
+@record
 class _Verdict:
     waived: bool = False
     reason: str | None = None
@@ -245,34 +237,8 @@ def _verdict(
 # --------------------------------------------------------------------------- text
 
 
-def _and(items: Sequence[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return f"{', '.join(items[:-1])} and {items[-1]}"
-
-
 def _endpoint(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
-def _upnp_audience(upnp: UpnpFacts | None) -> tuple[str, str]:
-    """Who a UPnP mapping exposes a service to: (as a subject, as a place).
-
-    A router whose own WAN address is private (double NAT) or CGNAT forwards only to
-    the next network out: say so rather than claim the internet.
-    """
-    scope = upnp.external_scope if upnp else None
-    ip = upnp.external_ip if upnp else None
-    if scope == "lan":
-        why = f"the router's own WAN address {ip} is private: double NAT"
-    elif scope == "vpn":
-        why = f"the router's own WAN address {ip} is carrier-grade NAT (100.64.0.0/10)"
-    else:
-        return "anyone on the internet", "the whole internet"
-    return (
-        f"anyone on the network beyond the router ({why}, so perhaps not the whole internet)",
-        f"the network beyond the router ({why}, so perhaps not the whole internet)",
-    )
 
 
 class _Context:
@@ -282,9 +248,9 @@ class _Context:
         self.catalogue = ruleset.catalogue
         self.frameworks = ruleset.frameworks
         self.iface_kind = {i.name: i.kind for i in facts.interfaces}
-        upnp = facts.upnp
-        self.external_ip = (upnp.external_ip if upnp else None) or "the router's external address"
-        self.upnp_audience, self.upnp_reach = _upnp_audience(upnp)
+        self.words = Wording.of(facts)
+        self.external_ip = self.words.external_ip()
+        self.upnp_audience = self.words.upnp_audience()[0]
         self._fw_cache: dict[tuple[str | None, str | None, bool], tuple[Framework, ...]] = {}
         self._set_cache: dict[tuple[str, ...], frozenset[str]] = {}
         self._reach_cache: dict[tuple[Any, ...], str] = {}
@@ -408,77 +374,11 @@ class _Context:
         key = (exp.reach, exp.upnp_mappings, exp.widest_scope, bool(exp.scopes), blocked)
         text = self._reach_cache.get(key)
         if text is None:
-            text = self._describe_reach(exp)
-            if blocked:
-                text += f" (the firewall blocks it on {_and(blocked)})"
-            self._reach_cache[key] = text
+            text = self._reach_cache[key] = self.words.reach_sentence(exp, blocked)
         return text
 
-    def _describe_reach(self, exp: Exposure) -> str:
-        parts: list[str] = []
-        if exp.upnp_mappings:
-            parts.append(
-                f"{self.upnp_reach} through the router ({self.mapping_desc(exp.upnp_mappings)})"
-            )
-        groups: dict[tuple[int, str], dict[str, list[str]]] = {}
-        show_link_local = exp.widest_scope in ("link_local", "loopback")
-        for r in exp.reach:
-            if not r.up or r.scope == "loopback":
-                continue
-            if r.scope == "link_local" and not show_link_local:
-                continue
-            kind = self.iface_kind.get(r.interface, "other")
-            lead = _LEADS.get((r.scope, kind)) or _LEADS.get((r.scope, "")) or "hosts on"
-            detail = r.address if r.scope == "public" or not r.network else r.network
-            if r.scope == "link_local":
-                detail = "link-local"
-            per_iface = groups.setdefault((-SCOPE_RANK.get(r.scope, 0), lead), {})
-            details = per_iface.setdefault(r.interface, [])
-            if detail not in details:
-                details.append(detail)
-        shown = 0
-        hidden = 0
-        for (_rank, lead), per_iface in sorted(groups.items()):
-            items = []
-            for iface, details in per_iface.items():
-                if shown >= _REACH_ITEMS:
-                    hidden += 1
-                    continue
-                shown += 1
-                extra = len(details) - _ADDRESSES_SHOWN
-                text = ", ".join(details[:_ADDRESSES_SHOWN]) + (
-                    f", +{extra} more" if extra > 0 else ""
-                )
-                items.append(f"{iface} ({text})")
-            if items:
-                parts.append(f"{lead} {_and(items)}")
-        if hidden:
-            parts.append(f"{hidden} more interface{'s' if hidden > 1 else ''}")
-        if parts:
-            return _and(parts)
-        if exp.scopes:
-            return "this machine only (loopback)"
-        return "nowhere right now (its address is not assigned to an up interface)"
-
     def mapping_desc(self, mappings: Sequence[UpnpMapping]) -> str:
-        out = []
-        for m in mappings:
-            text = f"port {m.external_port}/{m.protocol.lower()} on {self.external_ip}"
-            if m.remote_host:
-                text += f" (only from {m.remote_host})"
-            out.append(text)
-        return _and(out)
-
-
-_LEADS: dict[tuple[str, str], str] = {
-    ("internet", ""): "the whole internet on",
-    ("public", ""): "anyone on the internet via",
-    ("vpn", ""): "peers on the VPN",
-    ("lan", "container_bridge"): "containers on",
-    ("lan", "veth"): "containers on",
-    ("lan", ""): "everyone on",
-    ("link_local", ""): "neighbours on",
-}
+        return self.words.mappings_desc(mappings)
 
 
 def _delete_cmd(mappings: Sequence[UpnpMapping]) -> str:
@@ -494,7 +394,7 @@ class _SafeFields(dict[str, str]):
 
 
 def _generic_fix(address: str, port: int) -> str:
-    ip = _ip(address)
+    ip = parse_ip(address)
     if ip is not None and ip.is_loopback:
         return f"stop it when you are not using it (port {port})"
     return f"bind it to 127.0.0.1 (or ::1) instead of {address}"
@@ -689,7 +589,7 @@ def _filtered_findings(
         where.append(UPNP_BLOCKED)
         if exp.firewall != "filtered":  # the LAN reach is open: the UPnP evidence it is
             evidence = exp.upnp_firewall_evidence or evidence
-    blocked_on = _and(where)
+    blocked_on = and_list(where)
     note = f" But the firewall blocks this on {blocked_on}, so it is reported as info only"
     note += f" (evidence: {evidence})." if evidence else "."
     out = []

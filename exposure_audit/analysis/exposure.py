@@ -41,10 +41,10 @@ mappings (``enabled=False``) forward nothing and are neither exposure nor dangli
 
 from __future__ import annotations
 
-import ipaddress
 from collections import defaultdict
 
 from exposure_audit.core import records
+from exposure_audit.core.addresses import IPAddress, parse_ip
 from exposure_audit.core.model import (
     INTERFACE_KINDS,
     SCOPE_RANK,
@@ -58,26 +58,13 @@ from exposure_audit.core.model import (
     UpnpMapping,
 )
 
-_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _KIND_RANK = {k: i for i, k in enumerate(INTERFACE_KINDS)}
-_NO_REACH: tuple[Reach, ...] = ()
 
 
 @records.record
 class Resolved:
     exposures: list[Exposure]  # worst first: widest scope desc, then port
     dangling: list[DanglingMapping]  # ordered by protocol, external port
-
-
-def _parse(address: str) -> _IPAddress | None:
-    """The address as an ``ipaddress`` object; IPv4-mapped IPv6 becomes IPv4."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
 
 
 @records.record
@@ -95,12 +82,12 @@ class _Index:
     def __init__(self, interfaces: tuple[Interface, ...]) -> None:
         self.v4: list[_Entry] = []
         self.v6: list[_Entry] = []
-        self.by_ip: dict[_IPAddress, list[_Entry]] = defaultdict(list)
+        self.by_ip: dict[IPAddress, list[_Entry]] = defaultdict(list)
         self.loopback_if = next((i.name for i in interfaces if i.kind == "loopback"), "lo")
         self.kinds = {i.name: i.kind for i in interfaces}
         for iface in interfaces:
             for addr in iface.addresses:
-                ip = _parse(addr.address)
+                ip = parse_ip(addr.address)
                 if ip is None:
                     continue
                 entry = _Entry(
@@ -117,7 +104,7 @@ class _Index:
                 (self.v4 if ip.version == 4 else self.v6).append(entry)
                 self.by_ip[ip].append(entry)
 
-    def host_addresses(self) -> frozenset[_IPAddress]:
+    def host_addresses(self) -> frozenset[IPAddress]:
         return frozenset(self.by_ip)
 
 
@@ -130,7 +117,7 @@ def _dual_stack(listener: Listener, bindv6only: bool | None) -> bool:
 
 
 def _reach_entries(
-    index: _Index, ip: _IPAddress | None, zone: str | None, dual: bool, device: str | None
+    index: _Index, ip: IPAddress | None, zone: str | None, dual: bool, device: str | None
 ) -> list[_Entry]:
     if ip is None:
         return []
@@ -173,14 +160,14 @@ def _shape(entries: list[_Entry]) -> _Shape:
 def resolve(facts: Facts) -> Resolved:
     """Every listener's reach, and the UPnP mappings that make some of them internet-wide."""
     index = _Index(facts.interfaces)
-    parsed: dict[str, _IPAddress | None] = {}
+    parsed: dict[str, IPAddress | None] = {}
     shapes: dict[tuple[object, ...], _Shape] = {}
     exposures: list[Exposure] = []
 
     for listener in facts.listeners:
         text = listener.address
         if text not in parsed:
-            parsed[text] = _parse(text)
+            parsed[text] = parse_ip(text)
         ip = parsed[text]
         dual = ip is not None and ip.version == 6 and _dual_stack(listener, facts.ipv6_bindv6only)
         key = (ip, listener.zone, dual, listener.bound_interface)
@@ -226,7 +213,7 @@ def _apply_upnp(
     for mapping in mappings:
         if not mapping.enabled:
             continue
-        client = _parse(mapping.internal_client)
+        client = parse_ip(mapping.internal_client)
         if client is None or client not in mine:
             continue  # another LAN host's mapping (or garbage): not ours to resolve
         client_text = str(client)

@@ -9,13 +9,15 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 
+from exposure_audit.core.addresses import split_zone
+
 _SEP = "\x1f"
 
 
 def _normal_address(address: str) -> str:
     """``::FFFF:0:0`` and ``::ffff:0.0.0.0`` hash alike; text that is not an address as is."""
     try:
-        return ipaddress.ip_address(address.split("%", 1)[0]).compressed
+        return ipaddress.ip_address(split_zone(address)[0]).compressed
     except ValueError:
         return address
 

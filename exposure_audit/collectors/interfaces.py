@@ -28,7 +28,7 @@ import os
 import struct
 import sys
 
-from exposure_audit.core.addresses import address_scope, interface_kind
+from exposure_audit.core.addresses import address_scope, interface_kind, split_zone
 from exposure_audit.core.model import Address, CollectorWarning, Gateway, Interface
 from exposure_audit.core.records import field, record
 
@@ -253,7 +253,7 @@ def _address(
     entry: dict[str, str], family: str, ifname: str, kind: str, warnings: list[CollectorWarning]
 ) -> Address | None:
     raw = entry.get("addr") or ""
-    text = raw.split("%", 1)[0]
+    text = split_zone(raw)[0]
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:
@@ -341,12 +341,12 @@ def _netifaces_gateways(
     for af, family in ((_socket.AF_INET, "ipv4"), (_socket.AF_INET6, "ipv6")):
         for entry in table.get(af, ()) or ():
             if len(entry) >= 2:
-                key = (family, str(entry[0]).split("%", 1)[0], str(entry[1]))
+                key = (family, split_zone(str(entry[0]))[0], str(entry[1]))
                 default = bool(entry[2]) if len(entry) >= 3 else False
                 found[key] = found.get(key, False) or default
         default_entry = (table.get("default") or {}).get(af)
         if default_entry and len(default_entry) >= 2:
-            key = (family, str(default_entry[0]).split("%", 1)[0], str(default_entry[1]))
+            key = (family, split_zone(str(default_entry[0]))[0], str(default_entry[1]))
             found[key] = True
     return found
 

@@ -27,6 +27,7 @@ from _operator import itemgetter  # operator.py itself costs ~0.4 ms to import
 
 from exposure_audit.collectors import procinfo, sockdiag
 from exposure_audit.core import records
+from exposure_audit.core.addresses import split_zone
 from exposure_audit.core.model import CollectorWarning, Listener, ProcessInfo
 from exposure_audit.core.records import field, record
 
@@ -304,7 +305,7 @@ def _from_psutil(protocols: tuple[str, ...], warnings: list[CollectorWarning]) -
         if protocol not in protocols or not c.laddr:
             continue
         family = "ipv6" if c.family == socket.AF_INET6 else "ipv4"
-        address, zone = _split_zone(str(c.laddr[0]))
+        address, zone = split_zone(str(c.laddr[0]))
         key = (protocol, family, address, int(c.laddr[1]), c.pid)
         if key in seen:
             continue
@@ -334,13 +335,6 @@ def _from_psutil(protocols: tuple[str, ...], warnings: list[CollectorWarning]) -
             )
         )
     return out
-
-
-def _split_zone(address: str) -> tuple[str, str | None]:
-    if "%" in address:
-        addr, zone = address.split("%", 1)
-        return addr, zone or None
-    return address, None
 
 
 def _psutil_process(psutil: ModuleType, pid: int) -> ProcessInfo:

@@ -14,19 +14,11 @@ from exposure_audit.core.errors import EXIT_OK
 from exposure_audit.core.model import SCOPE_RANK, Exposure, Facts, Listener
 from exposure_audit.core.records import record
 from exposure_audit.core.serialize import to_jsonable
+from exposure_audit.core.wording import Wording
 
 SUGGESTIONS = 3
 EPHEMERAL_PATH = "/proc/sys/net/ipv4/ip_local_port_range"
 DEFAULT_EPHEMERAL = (32768, 60999)
-
-SCOPE_WORDS = {
-    "loopback": "this machine only (loopback)",
-    "link_local": "the local link only (link-local addresses)",
-    "lan": "the local network (LAN)",
-    "vpn": "a VPN or tailnet",
-    "public": "the internet (a public address)",
-    "internet": "the internet (a UPnP port mapping on the router)",
-}
 
 DESCRIPTION = """\
 The question behind every "address already in use": which process holds PORT
@@ -88,6 +80,8 @@ class PortReport:
     free_nearby: tuple[int, ...]
     other_protocol_in_use: bool  # the same number is held under the other protocol
     notes: tuple[str, ...] = ()
+    # per holder: its widest scope in words (core.wording), "" when it reaches nowhere
+    reached_from: tuple[str, ...] = ()
 
 
 def ephemeral_range(path: str = EPHEMERAL_PATH) -> tuple[int, int]:
@@ -143,7 +137,9 @@ def port_report(facts: Facts, port: int, protocol: str, ephemeral: tuple[int, in
         for w in facts.warnings
         if w.collector == "listeners"
     )
+    words = Wording.of(facts)
     return PortReport(
+        reached_from=tuple(_widest_words(words, e) for e in holders),
         port=port,
         protocol=protocol,
         holders=holders,
@@ -213,7 +209,13 @@ def _who(lst: Listener) -> str:
     return f"{name} (pid {proc.pid}, user {clean(user)}{extra})"
 
 
-def _reach_lines(exp: Exposure) -> list[str]:
+def _widest_words(words: Wording, exp: Exposure) -> str:
+    up = [r for r in exp.reach if r.up]
+    ifaces = [r.interface for r in up if r.scope == exp.widest_scope]
+    return words.scope_words(exp.widest_scope, list(dict.fromkeys(ifaces))) if up else ""
+
+
+def _reach_lines(exp: Exposure, widest_words: str) -> list[str]:
     if not exp.reach:
         return ["reachable from: nowhere right now (the address is on no interface)"]
     lines = []
@@ -221,7 +223,7 @@ def _reach_lines(exp: Exposure) -> list[str]:
     if not up:
         lines.append("reachable from: nowhere right now (every interface it is on is down)")
     else:
-        lines.append(f"reachable from: {SCOPE_WORDS.get(exp.widest_scope, exp.widest_scope)}")
+        lines.append(f"reachable from: {clean(widest_words or exp.widest_scope)}")
         for r in sorted(up, key=lambda r: -SCOPE_RANK.get(r.scope, 0)):
             net = f" ({r.network})" if r.network and r.scope != "loopback" else ""
             lines.append(f"  {r.scope:<10} {clean(r.interface)} {r.address}{net}")
@@ -239,7 +241,8 @@ def render_text(report: PortReport) -> str:
     else:
         n = len(report.holders)
         out.append(f"port {label} is in use ({n} socket{'s' if n != 1 else ''}):")
-        for exp in report.holders:
+        words = report.reached_from or ("",) * len(report.holders)
+        for exp, widest_words in zip(report.holders, words, strict=True):
             lst = exp.listener
             v6 = ""
             if lst.family == "ipv6" and lst.address == "::":
@@ -251,7 +254,7 @@ def render_text(report: PortReport) -> str:
             out.extend(f"    note: {clean(n)}" for n in lst.notes)
             if lst.bound_interface:
                 out.append(f"    bound to interface {clean(lst.bound_interface)}")
-            out.extend(f"    {line}" for line in _reach_lines(exp))
+            out.extend(f"    {line}" for line in _reach_lines(exp, widest_words))
         out.append("")
     if report.other_protocol_in_use:
         other = "udp" if report.protocol == "tcp" else "tcp"

@@ -14,7 +14,6 @@ The sequence, each step a function so later options slot in between:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import sys
@@ -22,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from exposure_audit.commands.options import add_collect_options, add_rules_options, rules_options
-from exposure_audit.core.atomicio import is_special, stage, write_in_place
-from exposure_audit.core.errors import OutputError, UsageError
+from exposure_audit.core.atomicio import publish
+from exposure_audit.core.errors import UsageError
 from exposure_audit.core.model import SEVERITIES, Evaluation, Facts
 from exposure_audit.core.records import record
 
@@ -346,36 +345,9 @@ def _width() -> int:
 
 
 def write_all(rendered: list[tuple[Output, bytes]]) -> None:
-    """Every file, atomically and all-or-none: each is staged as a temporary file next to
-    its target first; only when all are staged are they renamed into place. A device or
-    FIFO (``-o /dev/null``) is written in place after them, standard output last."""
-    staged: list[tuple[str, Path]] = []
-    try:
-        for out, data in rendered:
-            if out.path == "-" or is_special(out.path):
-                continue
-            staged.append((stage(Path(out.path), data), Path(out.path)))
-    except BaseException:
-        for tmp, _target in staged:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        raise
-    for i, (tmp, target) in enumerate(staged):
-        try:
-            os.replace(tmp, target)
-        except OSError as exc:
-            for later, _t in staged[i:]:
-                with contextlib.suppress(OSError):
-                    os.unlink(later)
-            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    for out, data in rendered:
-        if out.path != "-" and is_special(out.path):
-            write_in_place(out.path, data)
-    for out, data in rendered:
-        if out.path == "-":
-            sys.stdout.flush()
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
+    """Every file, atomically and all-or-none (atomicio.publish): staged first, renamed
+    when all are staged; a device or FIFO (``-o /dev/null``) in place, standard output last."""
+    publish([(out.path, data) for out, data in rendered])
 
 
 def run(args: argparse.Namespace) -> int:

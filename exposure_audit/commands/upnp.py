@@ -11,6 +11,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from exposure_audit.commands.options import env_no_upnp
+from exposure_audit.core.addresses import split_zone
 from exposure_audit.core.errors import EXIT_COLLECTION, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def _local_addresses() -> frozenset[str]:
         for name in netifaces.interfaces():
             for family in (netifaces.AF_INET, netifaces.AF_INET6):
                 for entry in netifaces.ifaddresses(name).get(family, []):
-                    found.add(str(entry.get("addr", "")).split("%", 1)[0])
+                    found.add(split_zone(str(entry.get("addr", "")))[0])
         return frozenset(found - {""})
     except Exception:  # marking "this host" rows is a nicety, never a failure
         return frozenset()

@@ -17,12 +17,27 @@ _BRIDGE_PREFIXES = ("docker", "br-", "cni", "podman", "virbr", "lxcbr", "lxdbr",
 _VETH_PREFIXES = ("veth",)
 
 
-def strip_zone(address: str) -> tuple[str, str | None]:
-    """``fe80::1%eth0`` -> (``fe80::1``, ``eth0``)."""
-    if "%" in address:
-        addr, zone = address.split("%", 1)
-        return addr, zone or None
-    return address, None
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def split_zone(text: str) -> tuple[str, str | None]:
+    """``fe80::1%eth0`` -> (``fe80::1``, ``eth0``); no zone (or an empty one) -> None.
+
+    The one place address text is split at ``%``; the address part is not checked.
+    """
+    addr, sep, zone = text.partition("%")
+    return addr, (zone or None) if sep else None
+
+
+def parse_ip(text: str) -> IPAddress | None:
+    """The address in ``text`` (zone dropped), IPv4-mapped IPv6 as IPv4; None if not one."""
+    try:
+        ip = ipaddress.ip_address(split_zone(text)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 def address_scope(address: str, interface_kind: str | None = None) -> str:
@@ -31,9 +46,10 @@ def address_scope(address: str, interface_kind: str | None = None) -> str:
     An address on a VPN/tunnel interface is ``vpn`` whatever its range (a WireGuard
     peer network is often 10.x). CGNAT 100.64/10 is ``vpn`` (Tailscale lives there).
     """
-    ip = ipaddress.ip_address(strip_zone(address)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    ip = parse_ip(address)
+    if ip is None:
+        text = split_zone(address)[0]
+        raise ValueError(f"{text!r} does not appear to be an IPv4 or IPv6 address")
     if ip.is_loopback:
         return "loopback"
     if ip.is_link_local:
@@ -59,17 +75,13 @@ def address_scope(address: str, interface_kind: str | None = None) -> str:
     return "lan"
 
 
-def is_public(address: str) -> bool:
-    return address_scope(address) == "public"
-
-
 def fetch_allowed(address: str) -> bool:
     """May we fetch a UPnP description from this address? Private, link-local, loopback only.
 
     Cloud metadata (169.254.169.254) is link-local but is refused explicitly.
     """
     try:
-        ip = ipaddress.ip_address(strip_zone(address)[0])
+        ip = ipaddress.ip_address(split_zone(address)[0])
     except ValueError:
         return False
     if str(ip) in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200"):

@@ -15,6 +15,7 @@ from exposure_audit.core.errors import OutputError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
 
@@ -83,27 +84,56 @@ def stage(target: str | Path, data: bytes, mode: int = 0o644) -> str:
     return tmp
 
 
+def publish(outputs: Iterable[tuple[str | Path, bytes]], mode: int = 0o644) -> None:
+    """Write every ``(path, data)``, files all-or-none.
+
+    Each regular file is staged (see stage) beside its target first; only when all are
+    staged are they renamed into place, so a failure while staging leaves every old file
+    as it was and no temporary file behind. (A rename failing mid-way cannot take back
+    the files already renamed; the staged files not yet renamed are removed.) A device
+    or FIFO (``/dev/null``) is written in place after the renames, and ``-`` (standard
+    output) last.
+    """
+    outputs = list(outputs)
+    staged: list[tuple[str, str]] = []
+    try:
+        for path, data in outputs:
+            if str(path) == "-" or is_special(path):
+                continue
+            target = os.fspath(path)
+            staged.append((stage(target, data, mode), target))
+    except BaseException:
+        _unlink_all(tmp for tmp, _target in staged)
+        raise
+    for i, (tmp, target) in enumerate(staged):
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            _unlink_all(later for later, _t in staged[i:])
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    for path, data in outputs:
+        if str(path) != "-" and is_special(path):
+            write_in_place(path, data)
+    for path, data in outputs:
+        if str(path) == "-":
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+
+
+def _unlink_all(paths: Iterable[str]) -> None:
+    for tmp in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 def write_atomic(path: str | Path, data: str | bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same directory, then rename.
 
     ``-`` writes to standard output; a device or FIFO is written in place.
     """
-    if str(path) == "-":
-        if isinstance(data, bytes):
-            sys.stdout.buffer.write(data)
-        else:
-            sys.stdout.write(data)
+    if str(path) == "-" and isinstance(data, str):
+        sys.stdout.write(data)
         sys.stdout.flush()
         return
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    if is_special(path):
-        write_in_place(path, payload)
-        return
-    target = os.fspath(path)
-    tmp = stage(target, payload, mode)
-    try:
-        os.replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    publish([(path, data.encode("utf-8") if isinstance(data, str) else data)], mode)

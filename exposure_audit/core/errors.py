@@ -30,12 +30,6 @@ class ConfigError(AuditError):
     exit_code = EXIT_USAGE
 
 
-class CollectionError(AuditError):
-    """Collection failed outright (not a partial failure: those are warnings)."""
-
-    exit_code = EXIT_COLLECTION
-
-
 class OutputError(AuditError):
     exit_code = EXIT_USAGE
 

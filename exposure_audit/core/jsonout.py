@@ -81,7 +81,8 @@ def facts_document(facts: Facts) -> dict[str, Any]:
 
 
 def _pid(proc: Any) -> int:
-    return proc.pid  # type: ignore[no-any-return]
+    pid: int = proc.pid
+    return pid
 
 
 def _fields_dict(obj: Any) -> dict[str, Any]:
@@ -96,7 +97,8 @@ def _fields_dict(obj: Any) -> dict[str, Any]:
         return facts_document(obj)
     if not is_record(obj):
         raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-    return obj.__dict__  # type: ignore[no-any-return]
+    doc: dict[str, Any] = obj.__dict__
+    return doc
 
 
 def _rows(data: Any) -> int:

@@ -1,4 +1,5 @@
-"""The data model: frozen records (dataclasses, see records.py) passed between stages.
+"""The data model: frozen records (`@record`, see records.py: not `dataclasses`; use
+``records.replace`` and ``records.asdict``) passed between stages.
 
 Facts (what the collectors saw) -> Exposure (where each listener is reachable)
 -> Finding (what a rule says about it). Everything here is JSON-able through

@@ -111,10 +111,12 @@ def record(cls: type[_T]) -> type[_T]:
             raise TypeError(f"{cls.__name__}: non-default field {name!r} follows a default one")
         seen_default = seen_default or has_default
         fields.append(Field(name, annotation, value, factory))
-    cls.__record_fields__ = tuple(fields)  # type: ignore[attr-defined]
-    cls.__match_args__ = tuple(f.name for f in fields)  # type: ignore[attr-defined]
-    cls.__setattr__ = _frozen_setattr  # type: ignore[assignment,method-assign]
-    cls.__delattr__ = _frozen_delattr  # type: ignore[assignment,method-assign]
+    # Set on a class mypy sees as a plain ``type[_T]``; the dataclass_transform above
+    # tells mypy the class is frozen and has these, so the ignores are for this one site.
+    cls.__record_fields__ = tuple(fields)  # type: ignore[attr-defined]  # added here
+    cls.__match_args__ = tuple(f.name for f in fields)  # type: ignore[attr-defined,misc]  # see above
+    cls.__setattr__ = _frozen_setattr  # type: ignore[method-assign]  # frozen on purpose
+    cls.__delattr__ = _frozen_delattr  # type: ignore[method-assign]  # frozen on purpose
     for method in ("__init__", "__repr__", "__eq__", "__hash__"):
         if method in cls.__dict__:
             raise TypeError(f"{cls.__name__}: a record makes its own {method}")
@@ -142,7 +144,7 @@ def _stub(cls: type, method: str) -> Callable[..., Any]:
 
 
 def _compile(cls: type, methods: tuple[str, ...] = ("__init__", *_COMPARE)) -> None:
-    fields: tuple[Field, ...] = cls.__record_fields__  # type: ignore[attr-defined]
+    fields: tuple[Field, ...] = cls.__dict__["__record_fields__"]
     names = [f.name for f in fields]
     namespace: dict[str, Any] = {"MISSING": MISSING, "_cls": cls}
     params = []
@@ -208,9 +210,10 @@ def fields(class_or_instance: object) -> tuple[Field, ...]:
     """The record's fields, in order (like dataclasses.fields)."""
     cls = class_or_instance if isinstance(class_or_instance, type) else type(class_or_instance)
     try:
-        return cls.__dict__["__record_fields__"]  # type: ignore[no-any-return]
+        found: tuple[Field, ...] = cls.__dict__["__record_fields__"]
     except KeyError:
         raise TypeError(f"{cls.__name__} is not a record") from None
+    return found
 
 
 def replace(obj: _T, **changes: Any) -> _T:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from exposure_audit.core import records
+from exposure_audit.core.addresses import split_zone
 from exposure_audit.core.errors import FormatError
 from exposure_audit.core.jsonout import LARGE_DOCUMENT_ROWS, facts_document, json_bytes, json_text
 from exposure_audit.core.model import FACTS_SCHEMA_VERSION, INTERFACE_KINDS, SCOPES, Facts
@@ -227,7 +228,7 @@ def _one_of(path: str, value: str, allowed: tuple[str, ...]) -> None:
 
 def _address(path: str, value: str) -> None:
     try:
-        ipaddress.ip_address(value.split("%", 1)[0])
+        ipaddress.ip_address(split_zone(value)[0])
     except ValueError:
         raise FormatError(f"{path}: {value!r} is not an IP address") from None
 

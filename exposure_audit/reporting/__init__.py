@@ -11,9 +11,10 @@ from __future__ import annotations
 import enum
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from exposure_audit.core.records import record
 
 
 class Format(enum.Enum):
@@ -48,7 +49,7 @@ EXTENSIONS: dict[str, Format] = {
 TEMPLATED: frozenset[Format] = frozenset({Format.TERMINAL, Format.HTML})
 
 
-@dataclass(frozen=True)
+@record
 class RenderContext:
     color: bool = False  # ANSI colour (terminal only)
     width: int = 100  # terminal columns

@@ -8,7 +8,6 @@ in ``reports/report.schema.json`` (documented in docs/json-report.md); bump
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,10 +22,10 @@ from exposure_audit.core.model import (
     Facts,
     Finding,
     Listener,
-    UpnpFacts,
     UpnpMapping,
 )
 from exposure_audit.core.serialize import facts_to_dict, to_jsonable
+from exposure_audit.core.wording import Wording, network_of
 
 REPORT_SCHEMA_VERSION = "2.1"
 TOOL_NAME = "exposure-audit"
@@ -51,8 +50,7 @@ def build_report(
 ) -> dict[str, Any]:
     """The report document for ``evaluation``. Pure: no clock, no OS, no network."""
     facts = evaluation.facts
-    kinds = {i.name: i.kind for i in facts.interfaces}
-    beyond = internet_words(facts.upnp)
+    words = Wording.of(facts)
     ids = _exposure_ids(evaluation.exposures)
     findings = sorted(evaluation.findings, key=_finding_order)
 
@@ -68,10 +66,10 @@ def build_report(
             xid = by_identity.get(id(f.exposure)) or by_value.get(f.exposure)
         if xid is not None:
             by_exposure.setdefault(xid, []).append(f)
-        finding_docs.append(_finding_doc(f, xid, kinds, beyond))
+        finding_docs.append(_finding_doc(f, xid, words))
 
     exposure_docs = [
-        _exposure_doc(x, ids[i], by_exposure.get(ids[i], []), kinds, beyond)
+        _exposure_doc(x, ids[i], by_exposure.get(ids[i], []), words)
         for i, x in enumerate(evaluation.exposures)
     ]
     exposure_docs.sort(key=_exposure_order)
@@ -103,7 +101,7 @@ def build_report(
 
 
 def _options_doc(options: Mapping[str, Any], fail_on: str | None) -> dict[str, Any]:
-    doc = {
+    doc: dict[str, Any] = {
         "facts_file": None,
         "upnp": True,
         "igd_url": None,
@@ -176,78 +174,11 @@ def _mapping_doc(m: UpnpMapping) -> dict[str, Any]:
     return dict(to_jsonable(m))
 
 
-def _network_of(address: str, network: str | None) -> str:
-    if network:
-        return network
-    try:
-        return str(ipaddress.ip_network(address))
-    except ValueError:
-        return address
-
-
-def internet_words(upnp: UpnpFacts | None) -> str:
-    """Where a UPnP mapping reaches: the internet, unless the router's own WAN address is
-    private (double NAT) or CGNAT, when it reaches only the next network out."""
-    scope = upnp.external_scope if upnp else None
-    if scope == "lan":
-        return "the network beyond the router (double NAT: perhaps not the internet)"
-    if scope == "vpn":
-        return (
-            "the carrier's network beyond the router (carrier-grade NAT: perhaps not the internet)"
-        )
-    return "the internet"
-
-
-def describe_reach(
-    exposure: Exposure, kinds: Mapping[str, str], beyond: str = "the internet"
-) -> list[str]:
-    """Plain words, widest first: ``everyone on wlan0 (192.168.1.0/24)``."""
-    groups: dict[tuple[str, str, str], set[str | None]] = {}
-    for r in exposure.reach:
-        if r.up:
-            key = (r.scope, r.interface, _network_of(r.address, r.network))
-            groups.setdefault(key, set()).add(r.firewall)
-    ordered = sorted(groups, key=lambda g: (-SCOPE_RANK[g[0]], g[1], g[2]))
-    out = [_mapping_words(m, beyond) for m in exposure.upnp_mappings]
-    if out and exposure.upnp_firewall == "filtered":
-        out = [w + " - but the firewall filters it" for w in out]
-    for scope, iface, net in ordered:
-        kind = kinds.get(iface, "other")
-        before = len(out)
-        if scope == "loopback":
-            out.append(f"this machine only ({iface})")
-        elif scope == "public":
-            out.append(f"the internet directly: public address on {iface} ({net})")
-        elif scope == "vpn":
-            out.append(f"peers on the VPN {iface} ({net})")
-        elif scope == "link_local":
-            out.append(f"neighbours on {iface} (link-local {net})")
-        elif kind == "container_bridge":
-            out.append(f"containers on {iface} ({net})")
-        elif kind == "veth":
-            out.append(f"the peer of {iface} ({net})")
-        else:
-            out.append(f"everyone on {iface} ({net})")
-        if groups[(scope, iface, net)] == {"filtered"} and len(out) > before:
-            out[-1] += " - but the firewall filters it"
-    return out
-
-
-def _mapping_words(m: UpnpMapping, beyond: str = "the internet") -> str:
-    src = f"from {m.remote_host} " if m.remote_host else ""
-    desc = f', "{m.description}"' if m.description else ""
-    return (
-        f"{beyond} {src}via the router: port {m.external_port}/{m.protocol} "
-        f"→ {m.internal_client}:{m.internal_port} (UPnP mapping{desc})"
-    )
-
-
 def _exposure_doc(
     x: Exposure,
     xid: str,
     findings: list[Finding],
-    kinds: Mapping[str, str],
-    beyond: str = "the internet",
+    words: Wording,
 ) -> dict[str, Any]:
     lst = x.listener
     up = [r for r in x.reach if r.up]
@@ -273,9 +204,9 @@ def _exposure_doc(
         "exposed": x.widest_scope != "loopback",
         "interfaces": _unique(r.interface for r in up),
         "addresses": _unique(r.address for r in up),
-        "networks": _unique(_network_of(r.address, r.network) for r in up),
+        "networks": _unique(network_of(r.address, r.network) for r in up),
         "interface_kinds": list(x.interface_kinds),
-        "reachable_from": describe_reach(x, kinds, beyond),
+        "reachable_from": words.reach_lines(x),
         "reach": [to_jsonable(r) for r in x.reach],
         "upnp_mappings": [_mapping_doc(m) for m in x.upnp_mappings],
         "firewall": x.firewall,
@@ -293,9 +224,7 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _finding_doc(
-    f: Finding, xid: str | None, kinds: Mapping[str, str], beyond: str = "the internet"
-) -> dict[str, Any]:
+def _finding_doc(f: Finding, xid: str | None, words: Wording) -> dict[str, Any]:
     listener = exposure = None
     mappings: list[dict[str, Any]] = []
     if f.exposure is not None:
@@ -321,8 +250,8 @@ def _finding_doc(
             "scopes": list(x.scopes),
             "interfaces": _unique(r.interface for r in up),
             "addresses": _unique(r.address for r in up),
-            "networks": _unique(_network_of(r.address, r.network) for r in up),
-            "reachable_from": describe_reach(x, kinds, beyond),
+            "networks": _unique(network_of(r.address, r.network) for r in up),
+            "reachable_from": words.reach_lines(x),
         }
         mappings = [_mapping_doc(m) for m in x.upnp_mappings]
     elif f.dangling is not None:
@@ -416,7 +345,7 @@ def verdict_parts(
             + " on loopback",
             [],
         )
-    kinds = {i.name: i.kind for i in facts.interfaces}
+    words = Wording.of(facts)
     reasons = []
     for scope in BEYOND_LOOPBACK:
         n = summary["reachable_by_scope"][scope]
@@ -425,28 +354,9 @@ def verdict_parts(
         ifaces = _unique(
             r["interface"] for x in exposed for r in x["reach"] if r["up"] and r["scope"] == scope
         )
-        reasons.append(f"{n} from {_scope_words(scope, ifaces, kinds, facts.upnp)}")
+        reasons.append(f"{n} from {words.scope_words(scope, ifaces)}")
     is_are = "is" if len(exposed) == 1 else "are"
     headline = (
         f"{_plural(len(exposed), 'service')} on {host} {is_are} reachable from other machines"
     )
     return headline, reasons
-
-
-def _scope_words(
-    scope: str, ifaces: list[str], kinds: Mapping[str, str], upnp: UpnpFacts | None = None
-) -> str:
-    names = ", ".join(ifaces[:3]) + (", ..." if len(ifaces) > 3 else "")
-    if scope == "internet":
-        return f"{internet_words(upnp)} (a UPnP port mapping on the router)"
-    if scope == "public":
-        return f"the internet directly (public address on {names})"
-    if scope == "vpn":
-        return f"the VPN ({names})"
-    if scope == "link_local":
-        return f"neighbours on the same link ({names})"
-    if ifaces and all(i.startswith(("wl", "wifi", "ath")) for i in ifaces):
-        return f"the Wi-Fi network ({names})"
-    if ifaces and all(kinds.get(i) == "container_bridge" for i in ifaces):
-        return f"containers ({names})"
-    return f"the local network ({names})"

@@ -123,7 +123,7 @@ def build_diagram(report: Mapping[str, Any]) -> dict[str, Any]:
 
     upnp_ok = upnp.get("status") == "ok" or bool(report["dangling_mappings"])
     name = upnp.get("friendly_name") or "Router"
-    router = {
+    router: dict[str, Any] = {
         "x": col_x[1],
         "y": top,
         "w": col_w[1],

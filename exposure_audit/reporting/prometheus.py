@@ -187,8 +187,10 @@ def render_prometheus(
             "Findings resolved since the last run.",
             [({}, resolved_findings)],
         )
-    host = report.get("host") if isinstance(report.get("host"), dict) else {}
-    tool = report.get("tool") if isinstance(report.get("tool"), dict) else {}
+    host = report.get("host")
+    host = host if isinstance(host, dict) else {}
+    tool = report.get("tool")
+    tool = tool if isinstance(tool, dict) else {}
     w.family(
         "info",
         "gauge",

@@ -34,6 +34,7 @@ import ipaddress
 from collections.abc import Iterable, Iterator
 
 from exposure_audit.core import records
+from exposure_audit.core.addresses import parse_ip
 from exposure_audit.core.model import FirewallChain, FirewallFacts, FirewallMatch, FirewallRule
 
 OPEN, UNKNOWN, FILTERED = "open", "unknown", "filtered"
@@ -464,12 +465,9 @@ def evaluate(
     facts = ruleset.facts
     if facts.backend == "unavailable":
         return Verdict(UNKNOWN, facts.message or "firewall rules could not be read")
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
+    ip = parse_ip(address)
+    if ip is None:
         return Verdict(UNKNOWN, f"not an IP address: {address}")
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
     family = "ipv4" if ip.version == 4 else "ipv6"
     pkt = Packet(family, interface, str(ip), protocol.lower(), port)
     src_net: _Net | None = None

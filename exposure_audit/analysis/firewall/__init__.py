@@ -1,0 +1,2 @@
+"""The firewall evaluator (pure): `evaluate` walks a packet through the ruleset,
+`annotate` gives exposures their verdicts, `published` handles container publishing."""

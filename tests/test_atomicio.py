@@ -1,0 +1,99 @@
+"""core.atomicio.publish: several outputs, all-or-none."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from exposure_audit.core import atomicio
+from exposure_audit.core.errors import OutputError
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_publish_replaces_every_file(tmp_path: Path) -> None:
+    a, b, c = tmp_path / "a.json", tmp_path / "b.txt", tmp_path / "c.html"
+    a.write_text("old a")
+    b.write_text("old b")
+    atomicio.publish([(a, b"new a"), (str(b), b"new b"), (c, b"new c")])
+    assert (a.read_bytes(), b.read_bytes(), c.read_bytes()) == (b"new a", b"new b", b"new c")
+    assert oct(c.stat().st_mode & 0o777) == oct(0o644)
+    assert _leftovers(tmp_path) == []
+
+
+def test_publish_writes_special_files_in_place_and_stdout_last(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    a = tmp_path / "a.txt"
+    atomicio.publish([("-", b"to stdout\n"), ("/dev/null", b"nothing"), (a, b"file")])
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    assert a.read_bytes() == b"file"
+    assert capfd.readouterr().out == "to stdout\n"
+
+
+def test_a_failure_while_staging_keeps_every_old_file_and_no_staged_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    a, b, c = tmp_path / "a.json", tmp_path / "b.txt", tmp_path / "c.html"
+    for p in (a, b, c):
+        p.write_text(f"old {p.name}")
+    real_stage = atomicio.stage
+    calls: list[str] = []
+
+    def failing_stage(target: str, data: bytes, mode: int = 0o644) -> str:
+        calls.append(target)
+        if len(calls) == 3:  # the third output: two are staged already
+            raise OutputError(f"cannot write {target}: disk full")
+        return real_stage(target, data, mode)
+
+    monkeypatch.setattr(atomicio, "stage", failing_stage)
+    with pytest.raises(OutputError, match="disk full"):
+        atomicio.publish([(a, b"new"), (b, b"new"), (c, b"new"), ("-", b"never printed")])
+    assert [p.read_text() for p in (a, b, c)] == ["old a.json", "old b.txt", "old c.html"]
+    assert _leftovers(tmp_path) == []
+    assert capfd.readouterr().out == ""
+
+
+def test_a_directory_target_fails_before_anything_is_replaced(tmp_path: Path) -> None:
+    a = tmp_path / "a.json"
+    a.write_text("old")
+    (tmp_path / "d").mkdir()
+    with pytest.raises(OutputError, match="is a directory"):
+        atomicio.publish([(a, b"new"), (tmp_path / "d", b"x")])
+    assert a.read_text() == "old"
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_failing_rename_removes_the_staged_files_not_yet_renamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, c = tmp_path / "a.json", tmp_path / "b.txt", tmp_path / "c.html"
+    for p in (a, b, c):
+        p.write_text("old")
+    real_replace = os.replace
+    seen: list[str] = []
+
+    def failing_replace(src: str, dst: str) -> None:
+        seen.append(dst)
+        if len(seen) == 2:
+            raise PermissionError(13, "Permission denied")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomicio.os, "replace", failing_replace)
+    with pytest.raises(OutputError, match=r"cannot write .*b\.txt: Permission denied"):
+        atomicio.publish([(a, b"new"), (b, b"new"), (c, b"new")])
+    assert [p.read_text() for p in (a, b, c)] == ["new", "old", "old"]
+    assert _leftovers(tmp_path) == []
+
+
+def test_write_atomic_is_publish_of_one(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    a = tmp_path / "a.txt"
+    atomicio.write_atomic(a, "text é")
+    assert a.read_text(encoding="utf-8") == "text é"
+    atomicio.write_atomic("-", "to stdout")
+    atomicio.write_atomic("-", b" and bytes")
+    assert capfd.readouterr().out == "to stdout and bytes"
