@@ -9,7 +9,7 @@ import os
 import sys
 
 from exposure_audit import __version__
-from exposure_audit.core.errors import EXIT_COLLECTION, EXIT_USAGE, AuditError
+from exposure_audit.core.errors import EXIT_COLLECTION, EXIT_USAGE, AuditError, Terminated
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -122,6 +122,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("exposure-audit: interrupted", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print(f"exposure-audit: stopped by signal {exc.signum}", file=sys.stderr)
+        return 128 + exc.signum
     except BrokenPipeError:
         # Output piped into `head` and closed: not an error worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)

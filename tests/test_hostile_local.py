@@ -8,6 +8,7 @@ Each test shows the safe outcome of one attack from the "hostile local user" iss
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -183,3 +184,96 @@ def test_template_that_is_a_fifo_does_not_hang(shared: Path) -> None:
 
 def _json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+# --------------------------------------------------------------------------- -o outputs
+
+
+def test_output_through_symlink_to_fifo_without_reader_does_not_hang(
+    shared: Path, tmp_path: Path
+) -> None:
+    """Before: root opened the FIFO and blocked forever, holding the state lock."""
+    as_nobody("mkfifo", str(shared / "fifo"))
+    as_nobody("ln", "-s", str(shared / "fifo"), str(shared / "report.json"))
+    state = tmp_path / "state"
+    res = audited(
+        "run", "--facts", FIXTURE, "-o", str(shared / "report.json"), "--state-dir", str(state),
+        "-q", timeout=30,
+    )  # fmt: skip
+    assert res.returncode in (0, 1), res.stderr
+    # The link was replaced by root's own report; the FIFO got nothing.
+    st = os.lstat(shared / "report.json")
+    assert stat.S_ISREG(st.st_mode) and st.st_uid == 0
+    assert _json(shared / "report.json")["schema_version"]
+    assert stat.S_ISFIFO(os.lstat(shared / "fifo").st_mode)
+
+
+def test_output_through_symlink_to_fifo_with_a_reader_sends_it_nothing(shared: Path) -> None:
+    """Before: the attacker's reader received the whole report."""
+    as_nobody("mkfifo", str(shared / "fifo"))
+    as_nobody("ln", "-s", str(shared / "fifo"), str(shared / "report.json"))
+    reader = subprocess.Popen(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "sh", "-c",
+         f"cat {shared / 'fifo'} > {shared / 'stolen'}"],
+    )  # fmt: skip
+    try:
+        res = audited("run", "--facts", FIXTURE, "-o", str(shared / "report.json"), "-q")
+        assert res.returncode in (0, 1), res.stderr
+    finally:
+        # Unblock the reader (as root, O_RDWR never waits) and reap it.
+        fd = os.open(shared / "fifo", os.O_RDWR | os.O_NONBLOCK)
+        os.close(fd)
+        reader.wait(timeout=10)
+    assert (shared / "stolen").read_text() == ""
+    assert stat.S_ISREG(os.lstat(shared / "report.json").st_mode)
+
+
+def test_attackers_own_fifo_at_the_output_path_is_refused(shared: Path) -> None:
+    as_nobody("mkfifo", "-m", "0666", str(shared / "report.json"))
+    res = audited("run", "--facts", FIXTURE, "-o", str(shared / "report.json"), "-q", timeout=30)
+    assert res.returncode == 2, res.stderr
+    assert "FIFO owned by uid 65534" in _one_error_line(res)
+
+
+def test_output_under_dev_through_a_planted_link_replaces_the_link(private: Path) -> None:
+    """/dev/shm is world-writable: before, any path under /dev/ was written in place,
+    following links, so root overwrote the link's target (here a root-only file)."""
+    if not os.path.isdir("/dev/shm") or not os.stat("/dev/shm").st_mode & 0o002:
+        pytest.skip("no world-writable /dev/shm")
+    victim = private / "victim"
+    victim.write_text("precious\n")
+    os.chmod(private, 0o711)
+    link = Path(tempfile.mktemp(prefix="ea-hostile-", suffix=".json", dir="/dev/shm"))
+    try:
+        as_nobody("ln", "-s", str(victim), str(link))
+        res = audited("run", "--facts", FIXTURE, "-o", str(link), "-q")
+        assert res.returncode in (0, 1), res.stderr
+        assert victim.read_text() == "precious\n"
+        assert stat.S_ISREG(os.lstat(link).st_mode)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(link)
+
+
+def test_output_through_link_to_a_device_replaces_the_link(shared: Path) -> None:
+    as_nobody("ln", "-s", "/dev/null", str(shared / "report.json"))
+    res = audited("run", "--facts", FIXTURE, "-o", str(shared / "report.json"), "-q")
+    assert res.returncode in (0, 1), res.stderr
+    assert stat.S_ISREG(os.lstat(shared / "report.json").st_mode)
+    assert os.path.exists("/dev/null") and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_named_special_files_still_work(tmp_path: Path) -> None:
+    res = audited("run", "--facts", FIXTURE, "-f", "json", "-o", "/dev/stdout")
+    assert res.returncode in (0, 1), res.stderr
+    assert json.loads(res.stdout)["schema_version"]
+    res = audited("run", "--facts", FIXTURE, "-f", "json", "-o", "/dev/null", "-q")
+    assert res.returncode in (0, 1), res.stderr
+    # root's own FIFO, named directly, with a reader: written in place.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    res = audited("run", "--facts", FIXTURE, "-f", "json", "-o", str(fifo))
+    out, _ = reader.communicate(timeout=30)
+    assert res.returncode in (0, 1), res.stderr
+    assert json.loads(out)["schema_version"]

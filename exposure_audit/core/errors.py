@@ -34,6 +34,15 @@ class OutputError(AuditError):
     exit_code = EXIT_USAGE
 
 
+class Terminated(BaseException):
+    """SIGTERM/SIGHUP while output files are staged (core/atomicio): raised so that the
+    staged files are removed before the process exits (exit 128 + the signal)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 def shown(text: object) -> str:
     """``text`` safe inside a one-line error message: control and other non-printable
     characters (a hostile TOML key may hold a newline or an escape sequence) become
