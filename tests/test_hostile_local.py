@@ -14,13 +14,14 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from netns import cli_argv
+from netns import cli_argv, link, namespaces, requires_netns, unique
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = str(REPO / "tests/fixtures/facts/upnp_home.json")
@@ -277,3 +278,53 @@ def test_named_special_files_still_work(tmp_path: Path) -> None:
     out, _ = reader.communicate(timeout=30)
     assert res.returncode in (0, 1), res.stderr
     assert json.loads(out)["schema_version"]
+
+
+# --------------------------------------------------------------------------- SSDP hijack
+
+
+@requires_netns
+def test_local_user_answering_ssdp_cannot_hide_the_routers_mappings(shared: Path) -> None:
+    """nobody answers SSDP on this host's own address with a fake gateway that lists no
+    mappings. Before: the first usable answer won (the local one, over loopback), the
+    router's mapping vanished from the report without a word. Now: the local answer is
+    refused (only --igd may name a gateway on this host), the default gateway is used,
+    and the report says so. All inside a namespace pair of this test's own."""
+    tag = unique("eaH")
+    with namespaces(f"{tag}-a", f"{tag}-r") as (aud, router):
+        link(aud, "aud0", router, "rtr0")
+        aud.ip("addr", "add", "10.99.0.1/24", "dev", "aud0")
+        router.ip("addr", "add", "10.99.0.2/24", "dev", "rtr0")
+        for ns, ifname in ((aud, "aud0"), (router, "rtr0")):
+            ns.ip("route", "add", "224.0.0.0/4", "dev", ifname)
+        aud.ip("route", "add", "default", "via", "10.99.0.2")
+        igd = [sys.executable, str(REPO / "tests" / "hostile_igd.py"), "--ssdp"]
+        real = router.popen(
+            [*igd, "--bind", "10.99.0.2", "--ssdp-source", "10.99.0.2", "--mappings", "1"],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        fake = aud.popen(
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+             *igd, "--bind", "10.99.0.1", "--port", "5001", "--ssdp-source", "10.99.0.1",
+             "--mappings", "0", "--log", str(shared / "fake.log")],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for proc in (real, fake):
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+        env = {k: v for k, v in ENV.items() if k != "EXPOSURE_AUDIT_NO_UPNP"}
+        res = aud.run(
+            [*cli_argv(), "run", "--no-firewall", "--upnp-timeout", "1", "-f", "json", "-o", "-"],
+            env=env, cwd=str(REPO),
+        )  # fmt: skip
+        assert res.returncode in (0, 1), res.stderr
+        report = json.loads(res.stdout)
+        upnp = report["facts"]["upnp"]
+        assert upnp["status"] == "ok", upnp
+        assert [m["external_port"] for m in upnp["mappings"]] == [1000]
+        assert "gateway 10.99.0.2 used: this host's default gateway" in upnp["message"]
+        warnings = "\n".join(w["message"] for w in report["facts"]["warnings"])
+        assert "from 10.99.0.1" in warnings and "this host's own address" in warnings
+        # The fake saw the M-SEARCH (the test proves something) but was never fetched.
+        log = (shared / "fake.log").read_text().splitlines()
+        assert any('"ssdp"' in line for line in log)
+        assert not any('"method"' in line for line in log)

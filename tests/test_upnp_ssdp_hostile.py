@@ -139,7 +139,7 @@ def test_discovered_device_with_billion_laughs(pair: tuple[Netns, Netns], tmp_pa
     assert "DTD" in "\n".join(out["warnings"])
 
 
-def test_junk_flood_then_a_good_device_stops_early(
+def test_junk_flood_then_a_good_device_within_the_gathering_window(
     pair: tuple[Netns, Netns], tmp_path: Path
 ) -> None:
     aud, dev = pair
@@ -154,8 +154,9 @@ def test_junk_flood_then_a_good_device_stops_early(
     facts = out["facts"]
     assert facts["status"] == "ok", out
     assert [m["external_port"] for m in facts["mappings"]] == [1000]
-    # it stopped once the gateway answered, far before the 3 s discovery window
-    assert out["elapsed"] < 1.0
+    # Every answer is gathered for GATHER_SECONDS (1.5 s: devices answer within MX = 1 s),
+    # not the whole 3 s timeout, before one device is chosen.
+    assert out["elapsed"] < 2.5
     assert wait_for(lambda: len(http_requests(log)) >= 3, 1)
 
 

@@ -76,6 +76,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
+def _default_gateways() -> frozenset[str]:
+    """The default routes' gateways (netifaces), preferred among SSDP answers."""
+    try:
+        import netifaces
+
+        found = set()
+        default = netifaces.gateways().get("default", {})
+        for family in (netifaces.AF_INET, netifaces.AF_INET6):
+            entry = default.get(family) if isinstance(default, dict) else None
+            if entry:
+                found.add(split_zone(str(entry[0]))[0])
+        return frozenset(found - {""})
+    except Exception:  # a preference only: without it the first usable answer is used
+        return frozenset()
+
+
 def _local_addresses() -> frozenset[str]:
     """This host's addresses, to mark mappings to it. netifaces directly (<1 ms):
     the full interfaces collector costs ~80 ms and we need only the addresses."""
@@ -112,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
     from exposure_audit.collectors.upnp import UpnpOptions, collect_upnp
 
     local = _local_addresses()
-    facts, warnings = collect_upnp(UpnpOptions(igd_url=args.igd, timeout=timeout), local)
+    facts, warnings = collect_upnp(
+        UpnpOptions(igd_url=args.igd, timeout=timeout), local, _default_gateways()
+    )
     if args.format == "json":
         sys.stdout.write(render_json(facts, warnings))
     else:
