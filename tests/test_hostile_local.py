@@ -328,3 +328,32 @@ def test_local_user_answering_ssdp_cannot_hide_the_routers_mappings(shared: Path
         log = (shared / "fake.log").read_text().splitlines()
         assert any('"ssdp"' in line for line in log)
         assert not any('"method"' in line for line in log)
+
+
+# --------------------------------------------------------------------------- --since-last
+
+
+@requires_netns
+def test_new_udp_listener_on_an_ephemeral_port_shows_in_since_last(tmp_path: Path) -> None:
+    """nobody opens a LAN-reachable UDP socket on a high port (no rule fires on it).
+    Before: --since-last skipped every UDP port >= 32768, so it never showed."""
+    tag = unique("eaE")
+    with namespaces(f"{tag}-a", f"{tag}-p") as (aud, peer):
+        link(aud, "aud0", peer, "peer0")
+        aud.ip("addr", "add", "10.99.0.1/24", "dev", "aud0")
+        argv = [*cli_argv(), "run", "--no-upnp", "--no-firewall", "--since-last",
+                "--state-dir", str(tmp_path / "state")]  # fmt: skip
+        first = aud.run(argv, env=ENV, cwd=str(REPO))
+        assert first.returncode in (0, 1), first.stderr
+        backdoor = aud.popen(
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+             sys.executable, "-c",
+             "import socket, time, sys\n"
+             "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+             "s.bind(('0.0.0.0', 45678)); print('READY', flush=True); time.sleep(60)"],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert backdoor.stdout is not None and backdoor.stdout.readline().strip() == "READY"
+        second = aud.run(argv, env=ENV, cwd=str(REPO))
+        assert second.returncode in (0, 1), second.stderr
+        assert "appeared" in second.stdout and "udp/0.0.0.0/32768-65535 (python" in second.stdout

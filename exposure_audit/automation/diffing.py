@@ -4,8 +4,11 @@ Findings are matched by their ``fingerprint`` only (rule + what was exposed, nev
 or a timestamp), so a restarted service is "unchanged", not "resolved + new" (the noise
 users of osquery #4270 and wazuh #1610 complain about). Listeners are matched by
 protocol/address/port, and their widest reach is compared, so an exposure that appeared
-or widened shows even when no rule fires on it (UDP sockets on ephemeral ports excepted:
-those are clients, and would make every run "changed").
+or widened shows even when no rule fires on it. UDP sockets on ephemeral ports (often
+clients, whose port changes every run) are folded into one entry per process and
+address, ``udp/ADDR/32768-65535 (PROCESS)``: a process that newly has one reachable
+beyond loopback (a backdoor on a high port) shows as appeared; the same process
+rebinding another ephemeral port does not make every run "changed".
 
 Everything here works on report dicts as loaded from JSON; ``load_report`` checks the
 few fields this module relies on and turns anything else into a ``FormatError``.
@@ -21,9 +24,9 @@ from exposure_audit.core.model import SCOPE_RANK, SEVERITIES, SEVERITY_RANK
 from exposure_audit.core.records import record
 from exposure_audit.core.serialize import read_json_file
 
-# Linux's default ip_local_port_range starts here. Bound UDP sockets above it are almost
-# always clients with a kernel-chosen port; listing them as "appeared" each run would
-# be the wazuh #1610 noise. (Findings on them are still compared, by fingerprint.)
+# Linux's default ip_local_port_range starts here. Bound UDP sockets above it are often
+# clients with a kernel-chosen port: listed one by one, a new port each run would be the
+# wazuh #1610 noise, so they are compared per process (see the module docstring).
 EPHEMERAL_UDP_FROM = 32768
 DIFF_FORMAT_VERSION = "1.0"
 
@@ -115,14 +118,18 @@ def _exposure_scopes(report: dict[str, Any]) -> dict[str, tuple[str, str | None]
         proto, addr, port = lst.get("protocol"), lst.get("address"), lst.get("port")
         if not isinstance(proto, str) or not isinstance(addr, str) or not isinstance(port, int):
             continue
-        if proto == "udp" and port >= EPHEMERAL_UDP_FROM:
-            continue  # a client's socket (DNS, mDNS, QUIC), new every run: not a service
         proc = lst.get("process")
         name = proc.get("name") if isinstance(proc, dict) else None
+        if not isinstance(name, str):
+            name = None
         key = f"{proto}/{addr}/{port}"
+        if proto == "udp" and port >= EPHEMERAL_UDP_FROM:
+            uid = lst.get("uid")
+            who = name or (f"uid {uid}" if isinstance(uid, int) else "unknown process")
+            key = f"udp/{addr}/{EPHEMERAL_UDP_FROM}-65535 ({who})"
         prev = out.get(key)
         if prev is None or SCOPE_RANK[scope] > SCOPE_RANK[prev[0]]:
-            out[key] = (scope, name if isinstance(name, str) else None)
+            out[key] = (scope, name)
     return out
 
 
