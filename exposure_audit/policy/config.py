@@ -88,6 +88,39 @@ def default_config_path() -> Path:
     return root / "exposure-audit" / "config.toml"
 
 
+def _default_config_file() -> Path | None:
+    """The default config file when there is one this user may trust, else None.
+
+    Not there, or not reachable (HOME of another user, unreadable): None, as if absent.
+    There but owned by another user than this one or root, or writable by others (root
+    run with another user's HOME or XDG_CONFIG_HOME): a ConfigError, since its waivers
+    would let that user hide what they expose. ``--config PATH`` names a file explicitly.
+    """
+    import stat
+
+    try:
+        candidate = default_config_path()
+    except (RuntimeError, KeyError, OSError):  # no HOME, no passwd entry
+        return None
+    try:
+        st = candidate.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    if st.st_uid not in (0, os.geteuid()):
+        raise ConfigError(
+            f"{candidate}: the default config file belongs to uid {st.st_uid}, not to this "
+            f"user (uid {os.geteuid()}): refusing its waivers (name a file with --config)"
+        )
+    if st.st_mode & 0o022:
+        raise ConfigError(
+            f"{candidate}: the default config file is writable by others: refusing it "
+            "(chmod go-w, or name a file with --config)"
+        )
+    return candidate
+
+
 def _fail(path: Path, what: str, key: str, message: str) -> ConfigError:
     return ConfigError(f"{path}: {what}: key '{shown(key)}': {shown(message)}")
 
@@ -298,10 +331,10 @@ def load_config(path: Path | None, builtin_waivers: bool = True) -> Config:
     """The config file (explicit ``path``, else the default location if it exists), with
     the built-in default waivers appended unless switched off (here or in the file)."""
     if path is None:
-        candidate = default_config_path()
+        candidate = _default_config_file()
         config = (
             parse_config(candidate, read_toml(candidate, "a config file"))
-            if candidate.is_file()
+            if candidate is not None
             else Config()
         )
     else:

@@ -1,0 +1,143 @@
+"""Hostile input files: each is exit 2 and one clear line, never "internal error".
+
+Deeply nested TOML, integers of more than 4,300 digits in --facts / diff / --baseline, a
+corrupt stored report under --since-last, templates that overflow, recurse or allocate
+without bound, and a default config path that cannot be read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from netns import cli_argv
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE = str(REPO / "tests/fixtures/facts/upnp_home.json")
+ENV = {**os.environ, "EXPOSURE_AUDIT_NO_UPNP": "1", "COLUMNS": "100", "NO_COLOR": "1"}
+
+
+def cli(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*cli_argv(), *args],
+        cwd=REPO,
+        env=env or ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,
+    )
+
+
+def one_line_error(res: subprocess.CompletedProcess, code: int = 2) -> str:
+    assert res.returncode == code, (res.returncode, res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    assert "internal error" not in lines[0] and "Traceback" not in res.stderr
+    return lines[0]
+
+
+def huge_int_json(tmp_path: Path) -> Path:
+    doc = json.loads(Path(FIXTURE).read_text())
+    text = json.dumps(doc).replace('"listeners": [', '"x": ' + "9" * 5000 + ', "listeners": [', 1)
+    path = tmp_path / "huge.json"
+    path.write_text(text)
+    return path
+
+
+def test_huge_integers_in_facts_diff_and_baseline(tmp_path: Path) -> None:
+    huge = str(huge_int_json(tmp_path))
+    for args in (
+        ("run", "--facts", huge),
+        ("diff", huge, huge),
+        ("run", "--facts", FIXTURE, "--baseline", huge),
+    ):
+        assert "4300 digits" in one_line_error(cli(*args)), args
+
+
+def test_deeply_nested_toml(tmp_path: Path) -> None:
+    deep = "a = " + "[" * 3000 + "]" * 3000 + "\n"
+    (tmp_path / "config.toml").write_text(deep)
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.toml").write_text(deep)
+    res = cli("run", "--facts", FIXTURE, "--config", str(tmp_path / "config.toml"))
+    assert "nested too deeply" in one_line_error(res)
+    res = cli("run", "--facts", FIXTURE, "--rules", str(tmp_path / "rules"))
+    assert "nested too deeply" in one_line_error(res)
+    res = cli("rules", "check", str(tmp_path / "rules"))
+    assert res.returncode == 2 and "internal error" not in res.stderr
+
+
+def test_a_corrupt_stored_report_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    args = ("run", "--facts", FIXTURE, "--since-last", "--state-dir", str(state), "-q")
+    assert cli(*args).returncode in (0, 1)
+    [stored] = sorted((state / "reports").iterdir())
+    stored.write_text(stored.read_text().replace("{", '{"x": ' + "9" * 5000 + ",", 1))
+    res = cli(*args)
+    assert res.returncode in (0, 1), res.stderr
+    assert "skipping unreadable stored report" in res.stderr and "4300 digits" in res.stderr
+    # ... and the next run compares with the good one written just now.
+    res = cli(*args)
+    assert res.returncode in (0, 1) and res.stderr == ""
+    assert res.stdout == ""  # nothing changed since the good one
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("{% for i in range(10**9) %}{% endfor %}", "MAX_RANGE"),
+        ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "recursion too deep"),
+        ('{{ "x" * 10**10 }}', "repetition"),
+        ("{{ (range(100000)|list) * 1000 }}", "repetition"),
+        ("{{ 10**100000000 }}", "power"),
+        ("{{ 1e308 * 10 }}{{ 2.0 ** 10000 }}", "out of range"),
+        ('{{ "x"|center(10**10) }}', "width"),
+        ('{{ "%1000000000s"|format(1) }}', "width"),
+        ('{{ "%*s" % (10**9, "x") }}', "width"),
+        ('{{ "{:>1000000000}".format(1) }}', "width"),
+        ('{% for i in range(100000) %}{{ "y" * 10000 }}{% endfor %}', "output larger than"),
+    ],
+)
+def test_templates_are_bounded(tmp_path: Path, source: str, why: str) -> None:
+    tpl = tmp_path / "t.txt.j2"
+    tpl.write_text(source)
+    res = cli("run", "--facts", FIXTURE, "--template", f"terminal={tpl}")
+    assert why in one_line_error(res)
+    assert res.stdout == ""
+
+
+def test_default_config_behind_an_unreadable_home_is_absent(tmp_path: Path) -> None:
+    """Run as another user with HOME=/root: the default config cannot even be looked
+    for; before, that crashed the run."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    env = {**ENV, "HOME": str(home), "XDG_CONFIG_HOME": ""}
+    if os.geteuid() == 0:
+        res = subprocess.run(
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+             *cli_argv(), "run", "--facts", FIXTURE, "-q"],
+            cwd="/", env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    else:
+        home.chmod(0)
+        res = cli("run", "--facts", FIXTURE, "-q", env=env)
+    assert res.returncode in (0, 1), res.stderr
+    assert "error" not in res.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own a file as another user")
+def test_default_config_of_another_user_is_refused(tmp_path: Path) -> None:
+    """Root with another user's HOME (sudo -E): that user's waivers would hide what
+    they expose."""
+    cfg = tmp_path / "home" / ".config" / "exposure-audit"
+    cfg.mkdir(parents=True)
+    (cfg / "config.toml").write_text('[[waiver]]\nrule = "*"\nreason = "mine"\n')
+    os.chown(cfg / "config.toml", 65534, 65534)
+    env = {**ENV, "HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": ""}
+    res = cli("run", "--facts", FIXTURE, "-q", env=env)
+    assert "belongs to uid 65534" in one_line_error(res)
