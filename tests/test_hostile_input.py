@@ -141,3 +141,62 @@ def test_default_config_of_another_user_is_refused(tmp_path: Path) -> None:
     env = {**ENV, "HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": ""}
     res = cli("run", "--facts", FIXTURE, "-q", env=env)
     assert "belongs to uid 65534" in one_line_error(res)
+
+
+# --------------------------------------------------------------------------- stdout
+
+
+def _closed_stdout(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*cli_argv(), *args], cwd=REPO, env=ENV, stdout=None, stderr=subprocess.PIPE,
+        text=True, timeout=60, pass_fds=(), close_fds=True,
+        preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+
+
+def test_closed_stdout_costs_only_stdout(tmp_path: Path) -> None:
+    """cron with >&-: before, "internal error", exit 3, and history, webhook and metrics
+    skipped. Now the files, the history and the metrics are written, and exit 2 with
+    one line says stdout was lost."""
+    prom, state = tmp_path / "m.prom", tmp_path / "state"
+    res = _closed_stdout("run", "--facts", FIXTURE, "-o", str(prom), "--state-dir", str(state))
+    assert "cannot write standard output: it is closed" in one_line_error(res)
+    assert "exposure_audit_last_run_success 1" in prom.read_text()
+    assert len(list((state / "reports").iterdir())) == 1
+    # With nothing to print (--since-last, nothing changed) a closed stdout is no error.
+    res = _closed_stdout("run", "--facts", FIXTURE, "--since-last", "--state-dir", str(state))
+    assert res.returncode in (0, 1) and res.stderr == "", res.stderr
+    for args in (("rules", "list"), ("diff", FIXTURE, FIXTURE)):
+        res = _closed_stdout(*args)
+        assert res.returncode == 2 and "internal error" not in res.stderr, res.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_stdout_on_a_full_device(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    with open("/dev/full", "w") as full:
+        res = subprocess.run(
+            [*cli_argv(), "run", "--facts", FIXTURE, "-o", str(out)],
+            cwd=REPO, env=ENV, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    assert "No space left on device" in one_line_error(res)
+    assert json.loads(out.read_text())["schema_version"]
+
+
+def test_every_failed_run_writes_last_run_success_0(tmp_path: Path) -> None:
+    prom = tmp_path / "m.prom"
+    assert cli("run", "--facts", FIXTURE, "-o", str(prom)).returncode in (0, 1)
+    assert "exposure_audit_last_run_success 1" in prom.read_text()
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    failures = [
+        ("--facts", str(huge_int_json(tmp_path))),  # unreadable input
+        ("--facts", FIXTURE, "--state-dir", str(shared)),  # unsafe state directory
+        ("--facts", FIXTURE, "-o", str(tmp_path / "missing" / "r.json")),  # an output
+    ]
+    for args in failures:
+        assert cli("run", "--facts", FIXTURE, "-o", str(prom)).returncode in (0, 1)
+        res = cli("run", *args, "-o", str(prom))
+        assert res.returncode == 2, (args, res.stderr)
+        assert "exposure_audit_last_run_success 0" in prom.read_text(), args

@@ -131,11 +131,20 @@ def open_in_place(path: str | Path) -> int:
 def read_input(path: str | Path, max_bytes: int) -> bytes:
     """The bytes of a file the user named, at most ``max_bytes + 1`` of them (the caller
     reports "too large"). A FIFO or device is read only when named directly
-    (``/dev/stdin``); anything else that is not a regular file is an error, so neither a
-    FIFO (a hang) nor ``/dev/zero`` (memory) can be slipped in."""
+    (``/dev/stdin``, ``/dev/fd/N``) or it is this user's own FIFO at that very path;
+    anything else that is not a regular file is an error, so neither someone else's FIFO
+    (a hang) nor ``/dev/zero`` (memory) can be slipped in."""
     p = os.fspath(path)
     if p == "-":
         p = "/dev/stdin"
+    if _own_fifo(p):
+        # This user's own FIFO, named directly (not behind a link): read it as a pipe,
+        # waiting for its writer, as the user asked.
+        fd = os.open(p, os.O_RDONLY | _CLOEXEC | _NOFOLLOW)
+        try:
+            return _read_all(fd, max_bytes + 1)
+        finally:
+            os.close(fd)
     fd = os.open(p, os.O_RDONLY | _CLOEXEC | os.O_NONBLOCK)
     try:
         st = os.fstat(fd)
@@ -148,6 +157,14 @@ def read_input(path: str | Path, max_bytes: int) -> bytes:
         return _read_all(fd, max_bytes + 1)
     finally:
         os.close(fd)
+
+
+def _own_fifo(path: str) -> bool:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISFIFO(st.st_mode) and st.st_uid == os.geteuid()
 
 
 def _read_all(fd: int, limit: int) -> bytes:
