@@ -200,3 +200,60 @@ def test_every_failed_run_writes_last_run_success_0(tmp_path: Path) -> None:
         res = cli("run", *args, "-o", str(prom))
         assert res.returncode == 2, (args, res.stderr)
         assert "exposure_audit_last_run_success 0" in prom.read_text(), args
+
+
+# --------------------------------------------------------------------------- escaping
+
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def test_one_escaping_function_covers_controls_and_every_bidi_control() -> None:
+    from exposure_audit.core.termtext import terminal_text
+
+    evil = "a\x1b[31m\x9b1m\x07\x7f\r\n" + BIDI + "\u2028\ud800z"
+    shown = terminal_text(evil)
+    assert shown.isprintable() and "\x1b" not in shown
+    for ch in BIDI:
+        assert f"\\u{ord(ch):04x}" in shown
+    assert "\\x9b" in shown and "\\x0d" in shown and "\\u2028" in shown
+    cut = terminal_text("x" * 240_000, 100)
+    assert cut == "x" * 100 + "... [239900 more characters]"
+
+
+def test_diff_escapes_a_crafted_reports_rule_id(tmp_path: Path) -> None:
+    """Before: rule_id reached the terminal raw (an escape sequence, a bidi override)."""
+    doc = json.loads(cli("run", "--facts", FIXTURE, "-f", "json", "-o", "-").stdout)
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({**doc, "findings": []}))
+    doc["findings"][0]["rule_id"] = "EA\x1b]0;pwned\x07\x1b[2J\u202eX\u061c"
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(doc))
+    res = cli("diff", str(old), str(new))
+    assert res.returncode in (0, 1), res.stderr
+    assert "\x1b" not in res.stdout and "\u202e" not in res.stdout and "\u061c" not in res.stdout
+    assert "EA\\x1b]0;pwned\\x07\\x1b[2J\\u202eX\\u061c" in res.stdout
+
+
+def test_terminal_summary_and_prometheus_escape_u061c(tmp_path: Path) -> None:
+    doc = json.loads(Path(FIXTURE).read_text())
+    for proc in doc.get("processes") or []:
+        proc["name"] = "py\u061cthon\u202e"
+    for lst in doc["listeners"]:
+        if isinstance(lst.get("process"), dict):
+            lst["process"]["name"] = "py\u061cthon\u202e"
+    facts = tmp_path / "f.json"
+    facts.write_text(json.dumps(doc))
+    prom = tmp_path / "m.prom"
+    res = cli("run", "--facts", str(facts), "-o", str(prom))
+    assert res.returncode in (0, 1), res.stderr
+    assert "\u061c" not in res.stdout and "\u202e" not in res.stdout
+    text = prom.read_text()
+    assert "\u061c" not in text and "\u202e" not in text
+    assert 'process="py\\\\u061cthon\\\\u202e"' in text  # unambiguous, not \\x61c
+
+
+def test_port_cuts_a_huge_command_line() -> None:
+    from exposure_audit.commands.port import clean
+
+    shown = clean("python3 " + "A" * 240_000)
+    assert len(shown) < 2100 and shown.endswith("more characters]")

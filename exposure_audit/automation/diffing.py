@@ -23,6 +23,7 @@ from exposure_audit.core.errors import FormatError
 from exposure_audit.core.model import SCOPE_RANK, SEVERITIES, SEVERITY_RANK
 from exposure_audit.core.records import record
 from exposure_audit.core.serialize import read_json_file
+from exposure_audit.core.termtext import terminal_text
 
 # Linux's default ip_local_port_range starts here. Bound UDP sockets above it are often
 # clients with a kernel-chosen port: listed one by one, a new port each run would be the
@@ -236,10 +237,9 @@ def diff_to_dict(d: ReportDiff, full: bool = False) -> dict[str, Any]:
     }
 
 
-def _clean(text: Any) -> str:
+def _clean(text: Any, limit: int = 2000) -> str:
     """One line of plain text: control characters from hostile names shown escaped."""
-    s = str(text)
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in s)
+    return terminal_text(text, limit)
 
 
 def render_diff_text(d: ReportDiff, show_unchanged: bool = False) -> str:
@@ -253,7 +253,8 @@ def render_diff_text(d: ReportDiff, show_unchanged: bool = False) -> str:
         lines.append(f"{title} findings ({len(items)}):")
         for f in items:
             waived = " (waived)" if f.get("waived") else ""
-            head = f"  {'+' if title == 'New' else '-'} [{f['severity'].upper()}] {f['rule_id']}"
+            sign = "+" if title == "New" else "-"
+            head = f"  {sign} [{_clean(f['severity']).upper()}] {_clean(f['rule_id'], 80)}"
             lines.append(f"{head}{waived}: {_clean(f.get('message') or f.get('title') or '')}")
             if title == "New" and f.get("remediation"):
                 lines.append(f"      fix: {_clean(f['remediation'])}")
@@ -263,13 +264,14 @@ def render_diff_text(d: ReportDiff, show_unchanged: bool = False) -> str:
             proc = f" ({_clean(c.process)})" if c.process else ""
             lines.append(
                 f"  {c.change:<11} {_clean(c.key)}{proc}: "
-                f"{c.old_scope or '-'} -> {c.new_scope or '-'}"
+                f"{_clean(c.old_scope or '-')} -> {_clean(c.new_scope or '-')}"
             )
     if show_unchanged and d.unchanged:
         lines.append(f"Unchanged findings ({len(d.unchanged)}):")
         for f in d.unchanged:
             lines.append(
-                f"  = [{f['severity'].upper()}] {f['rule_id']}: {_clean(f.get('title', ''))}"
+                f"  = [{_clean(f['severity']).upper()}] {_clean(f['rule_id'], 80)}: "
+                f"{_clean(f.get('title', ''))}"
             )
     if not lines:
         return ""

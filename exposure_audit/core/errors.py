@@ -47,7 +47,6 @@ def shown(text: object) -> str:
     """``text`` safe inside a one-line error message: control and other non-printable
     characters (a hostile TOML key may hold a newline or an escape sequence) become
     visible escapes."""
-    s = str(text)
-    if s.isprintable():
-        return s
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
+    from exposure_audit.core.termtext import terminal_text
+
+    return terminal_text(text, 2000)

@@ -20,22 +20,12 @@ from markupsafe import Markup
 
 from exposure_audit.core.errors import ConfigError, shown
 from exposure_audit.core.resources import reports_dir
-
-# C0/C1 controls, DEL, and the Unicode bidi/format controls that can reorder or hide
-# text on a terminal ("Trojan Source"). Shown escaped, never passed through.
-_CONTROL = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
-)
+from exposure_audit.core.termtext import terminal_text
 
 
 def clean_text(value: object) -> str:
-    """``value`` as text that cannot drive a terminal: controls shown as ``\\x1b``."""
-    return _CONTROL.sub(lambda m: _escape(m.group()), str(value))
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    """``value`` as text that cannot drive a terminal (core/termtext.terminal_text)."""
+    return terminal_text(value)
 
 
 class Safe(str):
