@@ -257,3 +257,31 @@ def test_port_cuts_a_huge_command_line() -> None:
 
     shown = clean("python3 " + "A" * 240_000)
     assert len(shown) < 2100 and shown.endswith("more characters]")
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+@pytest.mark.parametrize("evil", ["/tmp/s\n* * * * * root rm -rf /", "/tmp/s\rx", "/tmp/\x85s"])
+def test_schedule_refuses_control_characters(tmp_path: Path, evil: str) -> None:
+    """Before: a newline in --state-dir or XDG_STATE_HOME wrote an extra crontab line
+    or an extra systemd directive."""
+    for extra in ((), ("--systemd",)):
+        res = cli("schedule", "--every", "1h", "--state-dir", evil, *extra)
+        assert "control character" in one_line_error(res)
+        assert res.stdout == ""
+        env = {**ENV, "XDG_STATE_HOME": evil}
+        res = cli("schedule", "--every", "1h", *extra, env=env)
+        assert "control character" in one_line_error(res)
+
+
+def test_schedule_quotes_by_each_formats_rules(tmp_path: Path) -> None:
+    odd = "/tmp/a b'%$\"\\x"
+    res = cli("schedule", "--every", "1h", "--state-dir", odd)
+    assert res.returncode == 0, res.stderr
+    [line] = [ln for ln in res.stdout.splitlines() if ln and not ln.startswith("#")]
+    assert "\\%" in line and "'/tmp/a b'" in line
+    res = cli("schedule", "--every", "1h", "--systemd", "--state-dir", odd)
+    assert res.returncode == 0, res.stderr
+    [exec_start] = [ln for ln in res.stdout.splitlines() if ln.startswith("ExecStart=")]
+    assert '"/tmp/a b\'%%$$\\"\\\\x"' in exec_start
