@@ -19,6 +19,8 @@ from exposure_audit.core.records import record
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from exposure_audit.policy.values import LinearRegex, PortSet
+
 # Catalogue tags. A rule or port naming any other tag is an error (a typo would
 # otherwise silently match nothing).
 TAGS: frozenset[str] = frozenset(
@@ -182,8 +184,8 @@ class Framework:
     name: str
     fix: str
     process: re.Pattern[str] | None
-    cmdline: re.Pattern[str] | None
-    ports: frozenset[int] | None
+    cmdline: LinearRegex | None
+    ports: PortSet | None
     container: bool | None
     source: str
     describes: bool = True  # False: gives a fix only; {framework} shows the service name
@@ -232,11 +234,11 @@ class RuleSet:
 # --------------------------------------------------------------------------- tests
 
 
-def _t_port(v: frozenset[int], s: Subject) -> bool:
+def _t_port(v: PortSet, s: Subject) -> bool:
     return s.port in v
 
 
-def _t_external_port(v: frozenset[int], s: Subject) -> bool:
+def _t_external_port(v: PortSet, s: Subject) -> bool:
     return s.external_port in v
 
 
@@ -280,7 +282,7 @@ def _t_process(v: re.Pattern[str], s: Subject) -> bool:
     return s.process is not None and v.match(s.process) is not None
 
 
-def _t_cmdline(v: tuple[re.Pattern[str], ...], s: Subject) -> bool:
+def _t_cmdline(v: tuple[LinearRegex, ...], s: Subject) -> bool:
     text = s.cmdline
     return text is not None and any(p.search(text) for p in v)
 
