@@ -357,3 +357,40 @@ def test_new_udp_listener_on_an_ephemeral_port_shows_in_since_last(tmp_path: Pat
         second = aud.run(argv, env=ENV, cwd=str(REPO))
         assert second.returncode in (0, 1), second.stderr
         assert "appeared" in second.stdout and "udp/0.0.0.0/32768-65535 (python" in second.stdout
+
+
+# --------------------------------------------------------------------------- waivers
+
+
+@requires_netns
+def test_process_renamed_controlcenter_is_not_waived(tmp_path: Path) -> None:
+    """nobody runs a server on port 5000 and renames it ControlCenter with prctl. Before:
+    the built-in macOS AirPlay waiver (rule "*", process "ControlCe*") applied on Linux
+    and hid it. Now built-in waivers key on the OS and the executable's path."""
+    tag = unique("eaW")
+    with namespaces(f"{tag}-a", f"{tag}-p") as (aud, peer):
+        link(aud, "aud0", peer, "peer0")
+        aud.ip("addr", "add", "10.99.0.1/24", "dev", "aud0")
+        server = aud.popen(
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+             sys.executable, "-c",
+             "import ctypes, socket, time\n"
+             "ctypes.CDLL(None).prctl(15, b'ControlCenter', 0, 0, 0)\n"
+             "s = socket.socket(); s.bind(('0.0.0.0', 5000)); s.listen()\n"
+             "print('READY', flush=True); time.sleep(60)"],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert server.stdout is not None and server.stdout.readline().strip() == "READY"
+        res = aud.run(
+            [*cli_argv(), "run", "--no-upnp", "--no-firewall", "-f", "json", "-o", "-"],
+            env={**ENV, "XDG_CONFIG_HOME": str(tmp_path)}, cwd=str(REPO),
+        )  # fmt: skip
+        assert res.returncode in (0, 1), res.stderr
+        report = json.loads(res.stdout)
+        on_5000 = [
+            f for f in report["findings"]
+            if f.get("exposure_id", "").endswith("/5000") or ":5000" in f.get("message", "")
+        ]  # fmt: skip
+        assert on_5000, [f["rule_id"] for f in report["findings"]]
+        assert not any(f["waived"] for f in on_5000), on_5000
+        assert any("ControlCenter" in f["message"] for f in on_5000)

@@ -176,7 +176,7 @@ class LinearRegex:
     __slots__ = ("_re", "pattern")
 
     def __init__(self, pattern: str) -> None:
-        import re2  # type: ignore[import-untyped]
+        import re2
 
         options = re2.Options()
         options.max_mem = REGEX_MAX_MEM
