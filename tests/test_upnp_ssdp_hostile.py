@@ -26,7 +26,10 @@ import json, sys, time
 from exposure_audit.collectors.upnp import UpnpOptions, collect_upnp
 from exposure_audit.core.serialize import to_jsonable
 t0 = time.monotonic()
-facts, warnings = collect_upnp(UpnpOptions(igd_url=None, timeout=float(sys.argv[1])), frozenset())
+gateways = frozenset(sys.argv[2].split(",")) if len(sys.argv) > 2 and sys.argv[2] else frozenset()
+facts, warnings = collect_upnp(
+    UpnpOptions(igd_url=None, timeout=float(sys.argv[1])), frozenset(), gateways
+)
 print(json.dumps({"facts": to_jsonable(facts), "warnings": [w.message for w in warnings],
                   "elapsed": time.monotonic() - t0}))
 """
@@ -70,9 +73,9 @@ def start_device(dev: Netns, tmp_path: Path, *args: str) -> tuple[subprocess.Pop
     return proc, log
 
 
-def audit(aud: Netns, timeout: float = 1.0) -> dict:
+def audit(aud: Netns, timeout: float = 1.0, gateways: str = "") -> dict:
     env = {k: v for k, v in os.environ.items() if k != "EXPOSURE_AUDIT_NO_UPNP"}
-    proc = aud.run([sys.executable, "-c", AUDIT, str(timeout)], env=env, cwd=str(REPO))
+    proc = aud.run([sys.executable, "-c", AUDIT, str(timeout), gateways], env=env, cwd=str(REPO))
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -167,3 +170,33 @@ def test_silent_network_is_not_found_after_the_timeout(pair: tuple[Netns, Netns]
     assert out["warnings"] == []
     assert "no UPnP Internet Gateway Device answered" in out["facts"]["message"]
     assert 0.5 <= out["elapsed"] < 1.0
+
+
+def test_several_gateways_prefer_the_default_route_and_warn(
+    pair: tuple[Netns, Netns], tmp_path: Path
+) -> None:
+    """Two devices answer: the default route's gateway is used whichever answered first,
+    the report says why, and a warning names the other; a device that is not the
+    default gateway is used only with a warning saying so."""
+    aud, dev = pair
+    first, _log1 = start_device(dev, tmp_path, "--bind", "10.99.0.2", "--ssdp-source", "10.99.0.2")
+    (tmp_path / "second").mkdir()
+    second, _log2 = start_device(
+        dev, tmp_path / "second",
+        "--bind", "10.99.0.3", "--port", "5002", "--ssdp-source", "10.99.0.3",
+    )  # fmt: skip
+    try:
+        out = audit(aud, gateways="10.99.0.3")
+        facts, warnings = out["facts"], "\n".join(out["warnings"])
+        assert facts["status"] == "ok", out
+        assert "gateway 10.99.0.3 used: this host's default gateway" in facts["message"]
+        assert "2 UPnP gateways answered SSDP: used 10.99.0.3" in warnings
+        assert "not read: 10.99.0.2" in warnings
+        out = audit(aud, gateways="10.99.0.254")
+        warnings = "\n".join(out["warnings"])
+        assert out["facts"]["status"] == "ok", out
+        assert "is not this host's default gateway (10.99.0.254)" in warnings
+    finally:
+        for proc in (first, second):
+            proc.terminate()
+            proc.wait(5)
