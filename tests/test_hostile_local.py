@@ -394,3 +394,26 @@ def test_process_renamed_controlcenter_is_not_waived(tmp_path: Path) -> None:
         assert on_5000, [f["rule_id"] for f in report["findings"]]
         assert not any(f["waived"] for f in on_5000), on_5000
         assert any("ControlCenter" in f["message"] for f in on_5000)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def test_inputs_through_a_link_planted_in_tmp_are_refused(shared: Path, private: Path) -> None:
+    """root names /tmp/x as its template or Facts; nobody made /tmp/x a link to a
+    root-only file: the kernel's protected_symlinks rule, applied even when it is off."""
+    secret = private / "secret"
+    secret.write_text('{"secret": "SECRET"}\n')
+    os.chmod(private, 0o711)
+    as_nobody("ln", "-s", str(secret), str(shared / "t.txt.j2"))
+    as_nobody("ln", "-s", str(secret), str(shared / "facts.json"))
+    res = audited("run", "--facts", FIXTURE, "--template", f"terminal={shared / 't.txt.j2'}")
+    assert res.returncode == 2 and "SECRET" not in res.stdout + res.stderr, res.stderr
+    assert "symlink owned by uid 65534" in _one_error_line(res)
+    res = audited("run", "--facts", str(shared / "facts.json"))
+    assert res.returncode == 2 and "symlink owned by uid 65534" in _one_error_line(res)
+    # root's own link there is followed as before.
+    os.unlink(shared / "facts.json")
+    os.symlink(FIXTURE, shared / "facts.json")
+    res = audited("run", "--facts", str(shared / "facts.json"), "-q")
+    assert res.returncode in (0, 1), res.stderr

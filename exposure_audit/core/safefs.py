@@ -137,6 +137,8 @@ def read_input(path: str | Path, max_bytes: int) -> bytes:
     p = os.fspath(path)
     if p == "-":
         p = "/dev/stdin"
+    if not named_special(p):
+        check_planted_links(p)
     if _own_fifo(p):
         # This user's own FIFO, named directly (not behind a link): read it as a pipe,
         # waiting for its writer, as the user asked.
@@ -157,6 +159,37 @@ def read_input(path: str | Path, max_bytes: int) -> bytes:
         return _read_all(fd, max_bytes + 1)
     finally:
         os.close(fd)
+
+
+def check_planted_links(path: str) -> None:
+    """Refuse a path that goes through a symlink someone else planted in a sticky
+    world-writable directory (/tmp): the kernel's fs.protected_symlinks rule, applied
+    whether or not that sysctl is on: such a link is followed only when this user or
+    the directory's owner owns it. Checked on each component of the path as written."""
+    p = os.path.abspath(path)
+    parts = [c for c in p.split("/") if c]
+    here = "/"
+    for name in parts:
+        parent = here
+        here = os.path.join(here, name)
+        try:
+            st = os.lstat(here)
+        except OSError:
+            return
+        if not stat.S_ISLNK(st.st_mode):
+            continue
+        try:
+            dst = os.stat(parent)
+        except OSError:
+            return
+        sticky_shared = dst.st_mode & stat.S_ISVTX and dst.st_mode & 0o002
+        if sticky_shared and st.st_uid not in (os.geteuid(), dst.st_uid):
+            raise _error(
+                errno.EACCES,
+                f"{here} is a symlink owned by uid {st.st_uid} in the shared directory "
+                f"{parent}: not following it",
+                p,
+            )
 
 
 def _own_fifo(path: str) -> bool:
