@@ -140,7 +140,8 @@ class History:
                 p.unlink()
                 removed.append(p)
         # Under the run lock no other writer is active: any temp file is a leftover.
-        for p in self.reports.glob(".report-*.tmp"):
+        # (.old: a report kept for rolling back an all-or-none write, see atomicio.)
+        for p in [*self.reports.glob(".report-*.tmp"), *self.reports.glob(".report-*.old")]:
             with contextlib.suppress(OSError):
                 p.unlink()
         return removed
