@@ -5,8 +5,8 @@
 Timed, each as a fresh process with bytecode caching on (a temporary
 PYTHONPYCACHEPREFIX, warmed first), as an installed tool runs:
   collect      exposure-audit collect --no-upnp -o /dev/null      (this host, read only)
-  run --facts  exposure-audit run --facts FIXTURE -o /dev/null    (no collection at all)
-  run          exposure-audit run --no-upnp --fail-on critical -o /dev/null
+  run --facts  exposure-audit run --facts FIXTURE                 (no collection at all)
+  run          exposure-audit run --no-upnp --fail-on critical     (terminal summary)
   python       python3 -c pass                                    (the floor)
 No traffic leaves the host: UPnP is off and nothing is probed.
 
@@ -30,15 +30,21 @@ HERE = Path(__file__).resolve().parent.parent
 FIXTURE = HERE / "tests" / "fixtures" / "facts" / "laptop_cafe.json"
 COMMANDS = {
     "collect": ["collect", "--no-upnp", "-o", "/dev/null"],
-    "run --facts": ["run", "--facts", str(FIXTURE), "-o", "/dev/null", "--fail-on", "critical"],
-    "run": ["run", "--no-upnp", "--fail-on", "critical", "-o", "/dev/null"],
+    "run --facts": ["run", "--facts", str(FIXTURE), "--fail-on", "critical"],
+    "run": ["run", "--no-upnp", "--fail-on", "critical"],
 }
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return (time.perf_counter() - start) * 1000
+    # cwd: not a source tree (python -m puts the working directory before PYTHONPATH)
+    res = subprocess.run(
+        argv, env=env, cwd=env["XDG_CONFIG_HOME"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    elapsed = (time.perf_counter() - start) * 1000
+    if res.returncode not in (0, 1):  # 1: findings at or above --fail-on
+        raise SystemExit(f"{' '.join(argv)} failed ({res.returncode}): {res.stderr.decode()}")
+    return elapsed
 
 
 def main() -> int:
@@ -53,6 +59,7 @@ def main() -> int:
         envs = {}
         for label, tree in trees.items():
             env = dict(os.environ, PYTHONPATH=str(tree), EXPOSURE_AUDIT_NO_UPNP="1")
+            env.pop("PYTHONDONTWRITEBYTECODE", None)  # else every run compiles everything
             env["PYTHONPYCACHEPREFIX"] = os.path.join(cache, label.replace(" ", "_"))
             env["XDG_CONFIG_HOME"] = cache  # no user config changes what is timed
             envs[label] = env

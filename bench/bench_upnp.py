@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
 
-from tests.netns import cli_argv  # noqa: E402
-from tests.upnp_testbed import IgdTestbed, IgdUnavailable, add_mapping_args  # noqa: E402
+from netns import cli_argv  # noqa: E402
+from upnp_testbed import IgdTestbed, IgdUnavailable, add_mapping_args  # noqa: E402
 
 WANIP2 = "urn:schemas-upnp-org:service:WANIPConnection:2"
 CLIENT = "10.233.0.2"
@@ -70,7 +70,9 @@ def main() -> int:
     ap.add_argument("--sizes", default="200,1000", help="mapping counts (default: 200,1000)")
     ap.add_argument("--repeat", type=int, default=7, help="runs per direct measurement")
     ap.add_argument("--repeat-discovery", type=int, default=5, help="runs with discovery")
-    ap.add_argument("--prefix", default="ew", help="testbed namespace prefix (default: ew)")
+    ap.add_argument(
+        "--prefix", default="ew", help="testbed prefix (default: ew; a per-run tag is appended)"
+    )
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
 

@@ -17,7 +17,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
-    from typing import Any
+    from typing import Any, NoReturn
 
 # Subcommand modules under exposure_audit.commands, in --help order. Each defines
 # ``register(subparsers) -> None`` which sets ``func`` (args -> exit code) on its parser.
@@ -52,7 +52,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     import argparse
 
     class _Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # type: ignore[override]
+        def error(self, message: str) -> NoReturn:
             self.print_usage(sys.stderr)
             self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
@@ -258,6 +258,7 @@ def fast_collect_args(av: list[str]) -> Any:
         "igd": None,
         "upnp_timeout": 2.0,
         "no_firewall": False,
+        "backend": None,  # --backend goes to argparse; EXPOSURE_AUDIT_BACKEND is read later
     }
     i = 1
     while i < len(av):

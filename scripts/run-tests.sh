@@ -3,13 +3,16 @@
 #   - as root (CI, a fresh Debian machine): apt-get installs the system packages
 #     (miniupnpd-nftables, miniupnpc, iproute2, nftables, iptables, chromium, ...);
 #   - a virtualenv in .venv gets the package and its test dependencies;
-#   - pytest runs everything; tests needing root/namespaces skip with a reason when not root.
+#   - pytest runs everything; tests needing root/namespaces skip with a reason when not root,
+#     every run ends with 'skipped: N' and the reasons, and under CI=true a skip fails the
+#     run unless the test is marked allow_skip_in_ci (tests/skip_policy.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   miniupnpd-nftables miniupnpc iproute2 nftables iptables chromium lsof
   procps util-linux cron systemd python3-venv
+  prometheus prometheus-node-exporter openssh-server openssh-client
 )
 
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -21,7 +24,8 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    # miniupnpd's postinst must not start a daemon on the host's real interfaces.
+    # miniupnpd's, prometheus', node_exporter's and sshd's postinst must not start a daemon
+    # on the host's real interfaces.
     made_policy=no
     if [ ! -e /usr/sbin/policy-rc.d ]; then
       printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d

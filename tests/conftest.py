@@ -5,6 +5,9 @@ address outside loopback fails loudly. Inside a namespace that a test created (t
 inode of /proc/self/ns/net equals that of a file under /run/netns/) it is allowed.
 Subprocesses get EXPOSURE_AUDIT_NO_UPNP=1 unless a test runs them inside a namespace
 and says otherwise.
+
+Also: skips are summarised at the end of every run and fail it under CI=true
+(tests/skip_policy.py), and ``show_table`` prints a ground-truth table live only with -v.
 """
 
 from __future__ import annotations
@@ -16,8 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import skip_policy
 
 os.environ["EXPOSURE_AUDIT_NO_UPNP"] = "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.is_registered(skip_policy):
+        config.pluginmanager.register(skip_policy, "exposure_audit_skip_policy")
 
 
 class NetworkGuardError(AssertionError):
@@ -101,3 +110,18 @@ socket.socket.sendto = _sendto  # type: ignore[method-assign,assignment]
 @pytest.fixture
 def no_network_guard_bypass() -> None:
     """Marker fixture for readability; the guard is always on."""
+
+
+@pytest.fixture
+def show_table(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """``show_table(text)``: with -v, print it live; otherwise print it into the captured
+    output, which pytest shows only when the test fails."""
+
+    def show(text: str) -> None:
+        if request.config.get_verbosity() > 0:
+            with capsys.disabled():
+                print(text)
+        else:
+            print(text)
+
+    return show

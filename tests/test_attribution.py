@@ -17,9 +17,9 @@ import sys
 import textwrap
 
 import pytest
+from netns import Netns, cli_argv, namespaces, requires_netns, unique
 
 from exposure_audit.collectors.listeners import ROOT_HINT
-from tests.netns import Netns, cli_argv, namespaces, requires_netns, unique
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
@@ -133,8 +133,6 @@ def test_cli_collect_as_nobody_reports_the_root_listener_and_the_hint() -> None:
             [*NOBODY, *cli_argv(), "collect", "--no-upnp"],
             env={**os.environ, "EXPOSURE_AUDIT_NO_UPNP": "1"},
         )
-    if out.returncode != 0 and "invalid choice" in out.stderr:
-        pytest.skip("the collect command is not built yet")
     assert out.returncode == 0, out.stderr
     facts = json.loads(out.stdout)
     (lst,) = [x for x in facts["listeners"] if x["port"] == 7004]
@@ -142,3 +140,29 @@ def test_cli_collect_as_nobody_reports_the_root_listener_and_the_hint() -> None:
     assert facts["host"]["privileged"] is False and facts["host"]["uid"] == 65534
     hints = [w.get("hint") for w in facts["warnings"] if w["collector"] == "listeners"]
     assert hints == [ROOT_HINT]
+
+
+def test_only_the_named_debugger_variables_are_read_and_titles_are_split() -> None:
+    import subprocess as _sp
+    import sys as _sys
+    import time as _time
+
+    from exposure_audit.collectors import procinfo as _pi
+
+    code = "import sys,time;sys.stdout.write('x');sys.stdout.flush();time.sleep(30)"
+    env = {"FLASK_DEBUG": "1", "API_TOKEN": "s3cret", "PATH": "/usr/bin:/bin"}
+    p = _sp.Popen([_sys.executable, "-c", code], env=env, stdout=_sp.PIPE)
+    try:
+        assert p.stdout is not None and p.stdout.read(1) == b"x"
+        info, alive = _pi.process_info(p.pid)
+        assert alive and info.environment == (("FLASK_DEBUG", "1"),)
+        assert "s3cret" not in repr(info) and "API_TOKEN" not in repr(info)
+    finally:
+        p.kill()
+        p.wait()
+    _time.sleep(0)
+    assert _pi.split_title(b"redis-server *:6379\0\0\0".split(b"\0")) == [
+        b"redis-server",
+        b"*:6379",
+    ]
+    assert _pi.split_title([b"/opt/My App/bin/x"]) == [b"/opt/My App/bin/x"]

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import textwrap
 
-from tests.netns import cli_argv, namespaces, requires_netns, unique
+from netns import cli_argv, namespaces, requires_netns, unique
 
 CHURN = textwrap.dedent(
     """
-    import os, random, socket, sys, threading, time
+    import os, random, select, socket, sys, threading, time
     stop = time.monotonic() + float(sys.argv[1])
     started = 0
+    # children report "a listener is open" here; the parent then prints "ready" once
+    ready_r, ready_w = os.pipe()
+    os.set_blocking(ready_w, False)  # nobody reads after "ready": never block a child
 
     def child():
         held = []
@@ -30,6 +34,11 @@ CHURN = textwrap.dedent(
                 if kind == socket.SOCK_STREAM:
                     s.listen()
                 held.append(s)
+            except OSError:
+                pass
+        if held:
+            try:
+                os.write(ready_w, b"x")
             except OSError:
                 pass
         time.sleep(random.random() * 0.004)
@@ -47,6 +56,7 @@ CHURN = textwrap.dedent(
 
     threading.Thread(target=flapper, daemon=True).start()
     live = set()
+    announced = False
     while time.monotonic() < stop:
         while len(live) < 8:
             pid = os.fork()
@@ -54,6 +64,9 @@ CHURN = textwrap.dedent(
                 child()
             live.add(pid)
             started += 1
+        if not announced and select.select([ready_r], [], [], 0)[0]:
+            print("ready", flush=True)
+            announced = True
         pid, _ = os.wait()
         live.discard(pid)
     for pid in live:
@@ -91,10 +104,15 @@ def test_collector_survives_200_runs_against_listener_churn() -> None:
     wildcard), and exit (half of them closing first), and another process opens and
     closes a listener in a tight loop, 200 collector runs and 3 real
     `exposure-audit collect --no-upnp` runs all succeed with well-formed results; the
-    test checks that churn listeners were actually seen, so it cannot pass idly."""
+    test checks that churn listeners were actually seen, so it cannot pass idly. The
+    collector starts only once the churn process says a churn listener is open."""
     with namespaces(unique("eaL-churn")) as (ns,):
         churn = ns.popen([sys.executable, "-c", CHURN, "60"], stdout=subprocess.PIPE, text=True)
         try:
+            assert churn.stdout is not None
+            readable, _, _ = select.select([churn.stdout], [], [], 30)
+            first = churn.stdout.readline().strip() if readable else "(nothing in 30 s)"
+            assert first == "ready", f"the churn process did not start: {first!r}"
             loop = ns.run([sys.executable, "-c", COLLECT_LOOP, "200"], timeout=120)
             assert loop.returncode == 0, loop.stderr[-2000:]
             stats = json.loads(loop.stdout)
@@ -112,8 +130,6 @@ def test_collector_survives_200_runs_against_listener_churn() -> None:
     assert churn.returncode is not None
     assert stats["seen"] > 200 and stats["attributed"] > 0, stats
     for run in cli_runs:
-        if run.returncode != 0 and "invalid choice" in run.stderr:
-            continue  # the collect command is not built yet
         assert run.returncode == 0, run.stderr[-2000:]
         assert isinstance(json.loads(run.stdout)["listeners"], list)
         assert "Traceback" not in run.stderr

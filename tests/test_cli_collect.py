@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from netns import cli_argv, namespaces, requires_netns, unique
 
 from exposure_audit.commands.collect import facts_json
 from exposure_audit.core import records
 from exposure_audit.core.model import ProcessInfo
 from exposure_audit.core.serialize import facts_to_dict, json_bytes, load_facts
-from tests.netns import cli_argv, namespaces, requires_netns, unique
 
 FIXTURES = Path(__file__).parent / "fixtures" / "facts"
 
@@ -293,3 +293,43 @@ def test_collect_imports_stay_lean(tmp_path: Path) -> None:
     loaded = set(json.loads(res.stdout))
     assert not loaded & HEAVY, sorted(loaded & HEAVY)
     assert json.loads((tmp_path / "f.json").read_text())["firewall"]["backend"] != "unavailable"
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "cause"),
+    [("1", [], "EXPOSURE_AUDIT_NO_UPNP=1"), ("", ["--no-upnp"], "--no-upnp")],
+)
+def test_upnp_off_names_its_cause(
+    monkeypatch: pytest.MonkeyPatch, env: str, argv: list[str], cause: str
+) -> None:
+    """The Facts say what turned UPnP off: the flag, or the environment variable."""
+    import argparse
+
+    from exposure_audit.commands.collect import options_from_args
+    from exposure_audit.commands.options import add_collect_options
+
+    monkeypatch.setenv("EXPOSURE_AUDIT_NO_UPNP", env)
+    p = argparse.ArgumentParser()
+    add_collect_options(p)
+    opts = options_from_args(p.parse_args(argv))
+    assert not opts.upnp
+    assert opts.upnp_off_by == cause
+
+
+def test_collect_counts_are_singular_when_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'1 warning', not '1 warnings'."""
+    import argparse
+
+    from exposure_audit.commands import collect
+
+    facts = load_facts(FIXTURES / "laptop_cafe.json")
+    assert len(facts.warnings) == 1
+    monkeypatch.setattr(collect, "collect_facts", lambda opts: facts)
+    out = tmp_path / "facts.json"
+    args = argparse.Namespace(output=str(out), no_upnp=True, igd=None, upnp_timeout=2.0)
+    assert collect.run(args) == 0
+    err = capsys.readouterr().err
+    n_if, n_l = len(facts.interfaces), len(facts.listeners)
+    assert err == f"exposure-audit: wrote {out}: {n_if} interfaces, {n_l} listeners, 1 warning\n"

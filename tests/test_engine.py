@@ -17,6 +17,7 @@ from exposure_audit.core.model import (
     DanglingMapping,
     Exposure,
     Facts,
+    Finding,
     FirewallFacts,
     HostInfo,
     Interface,
@@ -396,14 +397,14 @@ FRAMEWORK_CASES = [
         "python3",
         "python3 manage.py runserver 0.0.0.0:8000",
         "EA-DEV-001",
-        "python manage.py runserver 127.0.0.1:8000",
+        "run it as: python3 manage.py runserver 127.0.0.1:8000",
     ),
     (
         5000,
         "flask",
         "flask run --host 0.0.0.0",
         "EA-DEV-001",
-        "flask run --host 127.0.0.1 --port 5000",
+        "run it as: flask run --host 127.0.0.1",
     ),
     (
         5000,
@@ -417,7 +418,7 @@ FRAMEWORK_CASES = [
         "python3",
         "python3 -m http.server",
         "EA-DEV-001",
-        "python -m http.server --bind 127.0.0.1 8000",
+        "run it as: python3 -m http.server --bind 127.0.0.1",
     ),
     (5173, "node", "node node_modules/.bin/vite --host 0.0.0.0", "EA-DEV-001", "drop --host"),
     (
@@ -446,9 +447,32 @@ FRAMEWORK_CASES = [
         "jupyter-notebook",
         "python3 /usr/bin/jupyter-notebook --ip=0.0.0.0",
         "EA-DBG-002",
-        "--ip=127.0.0.1",
+        "run it as: /usr/bin/jupyter-notebook --ip=127.0.0.1",
     ),
     (9229, "node", "node --inspect=0.0.0.0:9229 app.js", "EA-DBG-001", "--inspect=127.0.0.1:9229"),
+    (9400, "node", "node --inspect=0.0.0.0:9400 app.js", "EA-DBG-001", "--inspect=127.0.0.1:9400"),
+    (9229, "node", "node --inspect-brk=0.0.0.0 app.js", "EA-DBG-001", "--inspect-brk=127.0.0.1"),
+    (
+        5999,
+        "python3",
+        "/v/bin/python /v/bin/debugpy --listen 0.0.0.0:5999 app.py",
+        "EA-DBG-001",
+        "/v/bin/python -m debugpy --listen 127.0.0.1:5999",
+    ),
+    (
+        5000,
+        "flask",
+        "/v/bin/python3 /v/bin/flask --app hello --debug run --host 0.0.0.0",
+        "EA-DEV-003",
+        "run it as: /v/bin/flask --app hello --debug run --host 127.0.0.1",
+    ),
+    (
+        8888,
+        "python3",
+        "python3 -m http.server 8888",
+        "EA-DEV-001",
+        "run it as: python3 -m http.server 8888 --bind 127.0.0.1",
+    ),
     (
         4200,
         "node",
@@ -481,6 +505,92 @@ def test_framework_specific_fix(port: int, name: str, cmdline: str, rule_id: str
     findings = {f.rule_id: f for f in run_rules(rs, FACTS, [e], (), NO_WAIVERS, TODAY)}
     assert rule_id in findings, sorted(findings)
     assert fix in findings[rule_id].remediation
+
+
+def _one(port: int, p: ProcessInfo, address: str = "0.0.0.0") -> dict[str, Finding]:
+    rs = load_ruleset([])
+    ifaces = ("lo",) if address.startswith("127.") else ("lo", "wlan0")
+    e = exposure(port, ifaces, process=p, address=address)
+    return {f.rule_id: f for f in run_rules(rs, FACTS, [e], (), NO_WAIVERS, TODAY)}
+
+
+def test_the_process_beats_the_port_catalogue() -> None:
+    # http.server on Jupyter's port: a dev server, not "Jupyter ... code execution".
+    found = _one(8888, proc("python3", "python3 -m http.server 8888"))
+    assert set(found) == {"EA-DEV-001"}
+    f = found["EA-DEV-001"]
+    assert f.severity == "high" and f.service == "python -m http.server"
+    assert "Jupyter" not in f.message and not any("jupyter" in r for r in f.references)
+    assert f.identity is not None and f.identity.source == "process"
+    assert f.identity.framework == "http-server"
+    assert any("usually Jupyter" in e and "not this one" in e for e in f.identity.evidence)
+
+
+def test_debuggers_on_any_port_from_their_flags() -> None:
+    for port, cmd in (
+        (9400, "node --inspect=0.0.0.0:9400 server.js"),
+        (9401, "node --inspect-brk 0.0.0.0:9401 server.js"),
+        (5999, "python3 -m debugpy --listen 0.0.0.0:5999 app.py"),
+        (
+            40123,
+            "/usr/bin/python3 /v/lib/python3.11/site-packages/debugpy/adapter"
+            " --for-server 40124 --host 0.0.0.0 --port 40123 --server-access-token x",
+        ),
+    ):
+        found = _one(port, proc(cmd.split()[0].rsplit("/", 1)[-1], cmd))
+        assert "EA-DBG-001" in found, (cmd, sorted(found))
+        assert found["EA-DBG-001"].severity == "critical"
+    # ... and the app port of a process with an inspector is not the inspector.
+    assert "EA-DBG-001" not in _one(3000, proc("node", "node --inspect=0.0.0.0:9400 s.js"))
+
+
+def test_debugger_switched_on_by_the_environment() -> None:
+    p = proc("node", "node server.js", environment=(("NODE_OPTIONS", "--inspect=0.0.0.0:9555"),))
+    f = _one(9555, p)["EA-DBG-001"]
+    assert f.identity is not None and f.identity.source == "environment"
+    assert "environment: NODE_OPTIONS=--inspect=0.0.0.0:9555" in f.identity.evidence
+    flask_env = proc("flask", "/v/bin/python /v/bin/flask run --host 0.0.0.0")
+    assert "EA-DEV-003" not in _one(5000, flask_env)
+    debug_on = records.replace(flask_env, environment=(("FLASK_DEBUG", "1"),))
+    f = _one(5000, debug_on)["EA-DEV-003"]
+    assert f.severity == "critical" and "unset FLASK_DEBUG" in f.remediation
+
+
+def test_flask_debug_spellings() -> None:
+    for cmd in (
+        "flask --debug run --host 0.0.0.0",
+        "flask --app a run --debug --host 0.0.0.0",
+        "python3 -m flask run --debugger --host=0.0.0.0",
+    ):
+        assert "EA-DEV-003" in _one(5000, proc("flask", cmd)), cmd
+
+
+def test_production_servers_are_not_dev_servers() -> None:
+    for cmd in (
+        "/v/bin/python3 /v/bin/gunicorn -b 0.0.0.0:8000 app:app",
+        "/v/bin/python3 /v/bin/uvicorn app:app --host 0.0.0.0",
+    ):
+        found = _one(8000, proc("python3", cmd))
+        assert "EA-DEV-001" not in found and "EA-DEV-002" not in found, (cmd, sorted(found))
+    reload = _one(
+        8000, proc("python3", "/v/bin/python3 /v/bin/uvicorn a:app --reload --host 0.0.0.0")
+    )
+    assert "EA-DEV-001" in reload
+
+
+def test_rewritten_process_title_is_split_back() -> None:
+    p = ProcessInfo(pid=7, name="node", cmdline=("webpack serve --host 0.0.0.0", "", "", ""))
+    f = _one(8080, p)["EA-DEV-001"]
+    assert f.service == "webpack-dev-server"
+    assert "''" not in f.message
+
+
+def test_debugger_on_loopback_is_not_told_to_keep_its_authentication() -> None:
+    f = _one(9229, proc("node", "node --inspect app.js"), address="127.0.0.1")
+    assert "EA-LOCAL-001" in f, sorted(f)
+    assert "authentication on" not in f["EA-LOCAL-001"].remediation
+    j = _one(8888, proc("jupyter", "/v/bin/jupyter-server"), address="127.0.0.1")
+    assert "token authentication on" in j["EA-LOCAL-003"].remediation
 
 
 def test_inspector_fix_only_on_the_inspector_port() -> None:

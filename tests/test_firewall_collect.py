@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from netns import REPO, Netns, namespaces, netns_skip_reason, unique
 
 from exposure_audit.analysis.firewall.evaluate import evaluate
 from exposure_audit.core.model import CollectorWarning, FirewallFacts, PublishedPort
 from exposure_audit.core.serialize import from_jsonable
-from tests.netns import REPO, Netns, namespaces, netns_skip_reason, unique
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "firewall"
 COLLECT = """

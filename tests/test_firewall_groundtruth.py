@@ -17,11 +17,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from netns import Netns, link, namespaces, netns_skip_reason, unique, wait_for
 
 from exposure_audit.analysis.firewall.evaluate import evaluate
 from exposure_audit.core.model import CollectorWarning, FirewallFacts, PublishedPort
 from exposure_audit.core.serialize import from_jsonable
-from tests.netns import Netns, link, namespaces, netns_skip_reason, unique, wait_for
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "firewall"
 TCP_PORTS = (22, 2222, 8000, 8001, 8002, 9000, 9090)
@@ -227,7 +227,7 @@ def run_scenario(host: Netns, peers: dict[str, Netns], loader: str, path: Path) 
     return cells
 
 
-def test_ground_truth_agreement(lab, capsys) -> None:
+def test_ground_truth_agreement(lab, show_table) -> None:
     host, peers = lab
     table: list[str] = []
     disagreements: list[str] = []
@@ -263,8 +263,7 @@ def test_ground_truth_agreement(lab, capsys) -> None:
         + ", ".join(f"{k} {v[1]}/{v[0]} agree" for k, v in totals.items())
         + " (unknown: no claim to check)"
     )
-    with capsys.disabled():
-        print("\n".join(table))
+    show_table("\n".join(table))
     assert not disagreements, "\n".join(disagreements)
     assert not expectation_misses, "\n".join(expectation_misses)
 

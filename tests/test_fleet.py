@@ -285,11 +285,14 @@ def test_wrongly_typed_fields_are_skipped_not_trusted(tmp_path: Path) -> None:
     r["exposures"].append({**r["exposures"][0], "protocol": ["tcp"]})
     r["exposures"].append("nonsense")
     r["findings"].append({**r["findings"][0], "severity": "apocalyptic"})
+    r["findings"].append({**r["findings"][0], "severity": ["high"]})  # unhashable: once a crash
+    r["findings"].append({**r["findings"][0], "exposure": {"widest_scope": {"lan": 1}}})
+    r["exposures"].append({**r["exposures"][0], "widest_scope": ["lan"]})
     r["findings"].append({**r["findings"][0], "listener": {"port": "8000"}, "exposure": 5})
     r["warnings"] = "not a list"
     r["summary"]["listeners_total"] = -(10**18)
     rep = check_host_report(r, "typed.json")
-    assert len(rep.exposed) == 1 and len(rep.findings) == 2
+    assert len(rep.exposed) == 1 and len(rep.findings) == 3
     assert any("could not be read" in n for n in rep.notes)
     for bad in ({"host": "x"}, {"generated_at": "yesterday"}, {"findings": {}}, {"tool": None}):
         with pytest.raises(ReportRejected):

@@ -104,7 +104,7 @@ def test_cafe_laptop_headline() -> None:
     assert django.rule_id == "EA-DEV-001"
     assert django.severity == "high"
     assert "everyone on wlan0 (192.168.1.0/24)" in django.message
-    assert "python manage.py runserver 127.0.0.1:8000" in django.remediation
+    assert "manage.py runserver 127.0.0.1:8000" in django.remediation
 
 
 def test_waivers_in_golden_server() -> None:

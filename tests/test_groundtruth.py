@@ -14,9 +14,10 @@ import subprocess
 import sys
 import textwrap
 
+from netns import cli_argv, link, namespaces, requires_netns, unique, wait_for
+
 from exposure_audit.analysis.exposure import resolve
 from exposure_audit.core.serialize import facts_from_dict
-from tests.netns import cli_argv, link, namespaces, requires_netns, unique, wait_for
 
 HOST_V4, PEER_V4 = "10.200.0.1", "10.200.0.2"
 HOST_V6, PEER_V6 = "fd00:200::1", "fd00:200::2"
@@ -113,7 +114,7 @@ def _link_local(ns, ifname: str) -> str | None:  # type: ignore[no-untyped-def]
 
 
 @requires_netns
-def test_tool_and_kernel_agree_on_every_listener_and_address() -> None:
+def test_tool_and_kernel_agree_on_every_listener_and_address(show_table) -> None:
     with namespaces(unique("eaG-host"), unique("eaG-peer")) as (host, peer):
         for ns in (host, peer):
             ns.run(["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"], check=True)
@@ -185,7 +186,7 @@ def test_tool_and_kernel_agree_on_every_listener_and_address() -> None:
             )
             if not ok:
                 disagreements.append(rows[-1])
-        print("\n" + "\n".join(rows))
+        show_table("\n" + "\n".join(rows))
         assert not disagreements, "tool and kernel disagree:\n" + "\n".join(disagreements)
 
         # The loopback-only ones are called loopback; the LAN-reachable ones lan+.

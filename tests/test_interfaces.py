@@ -18,6 +18,7 @@ import sys
 import time
 
 import pytest
+from netns import Netns, namespaces, requires_netns, unique, wait_for
 
 from exposure_audit.collectors.interfaces import (
     _nexthops,
@@ -27,7 +28,6 @@ from exposure_audit.collectors.interfaces import (
 )
 from exposure_audit.core.model import INTERFACE_KINDS, Gateway, Interface
 from exposure_audit.core.serialize import from_jsonable
-from tests.netns import Netns, namespaces, requires_netns, unique, wait_for
 
 COLLECT = (
     "import json; from exposure_audit.collectors.interfaces import collect_interfaces;"

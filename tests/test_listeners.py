@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from netns import link, namespaces, requires_netns, unique
 
 from exposure_audit.collectors import listeners as listeners_mod
 from exposure_audit.collectors import procinfo, sockdiag
@@ -23,7 +24,6 @@ from exposure_audit.collectors.listeners import ListenerResult, collect_listener
 from exposure_audit.core import records
 from exposure_audit.core.model import Listener
 from exposure_audit.core.serialize import to_jsonable
-from tests.netns import link, namespaces, requires_netns, unique
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc and sock_diag (Linux)"
@@ -472,6 +472,7 @@ def test_threaded_fd_scan_finds_every_owner_and_keeps_the_lowest_pid(monkeypatch
 
 
 @linux_only
+@pytest.mark.allow_skip_in_ci(reason="needs the pid counter not to wrap mid-test")
 def test_fd_scan_stops_once_every_socket_has_its_owner() -> None:
     """socket_owners reads processes in ascending pid order and stops once every inode
     has an owner: a socket of ours is found, and a process with a higher pid that

@@ -8,9 +8,9 @@ import sys
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from netns import namespaces, requires_netns, unique
 
 from exposure_audit.collectors.firewall import nftlist
-from tests.netns import namespaces, requires_netns, unique
 
 NEWTABLE = 10 << 8
 

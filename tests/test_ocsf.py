@@ -102,6 +102,7 @@ def test_hostile_values_still_validate() -> None:
              "exposure": {"scopes": "lan", "reachable_from": [1, 2]},
              "upnp_mappings": "nope", "references": "x"},
             {"rule_id": "R", "severity": "catastrophic", "fingerprint": "g"},
+            {"rule_id": "R", "severity": ["high"], "fingerprint": "h"},  # once a TypeError
             {"severity": "high"},
             "not an object",
         ],

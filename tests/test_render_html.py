@@ -223,3 +223,14 @@ def test_any_string_from_a_process_stays_text() -> None:
         assert not p.errors and not p.stack
 
     check()
+
+
+def test_legend_explains_dotted_lines_when_the_firewall_filters_a_path() -> None:
+    report = _report()
+    assert "dotted" not in _html(report)  # nothing filtered: nothing to explain
+    for r in report["exposures"][0]["reach"]:
+        r["firewall"] = "filtered"
+    html = _html(report)
+    assert 'stroke-dasharray="2 4"' in html
+    assert "dotted, faded: the firewall filters this path" in html
+    assert "dashed: forwarded by the router (UPnP)" in html

@@ -210,3 +210,159 @@ def test_any_string_from_a_process_stays_inert() -> None:
             assert len(line) <= 80, line
 
     check()
+
+
+def _with_finding_on(port: int, **kw: Any) -> dict[str, Any]:
+    """The laptop, with one more finding on its listener on ``port``."""
+    from exposure_audit.core.model import Finding
+
+    ev = report_fixture.build()
+    x = next(x for x in ev.exposures if x.listener.port == port)
+    f = Finding(
+        "EA-TEST-001",
+        kw.pop("severity", "low"),
+        "Test finding",
+        "a test finding",
+        "Bind it elsewhere.",
+        f"EA-TEST-001:{x.key}",
+        exposure=x,
+        **kw,
+    )
+    return build_report(records.replace(ev, findings=(*ev.findings, f)), generated_at=STAMP)
+
+
+def test_loopback_count_leaves_out_listeners_already_shown() -> None:
+    """Two loopback-only listeners, one of them shown for a LOW finding: "1 more", not "2"."""
+    report = _with_finding_on(5432)  # postgres on 127.0.0.1
+    out = _term(report, width=100)
+    assert "postgres on tcp 127.0.0.1:5432" in out
+    assert "1 more listener reachable from this machine only (not shown)" in out
+    assert "2 more listeners" not in out
+
+
+def test_expired_waiver_is_said() -> None:
+    """A finding whose waiver expired counts again: the terminal says so, as JSON and HTML do."""
+    reason = "waiver expired on 2026-01-31: postgres for the demo"
+    report = _with_finding_on(5432, waiver_reason=reason, waiver_expired=True)
+    for width in (40, 100):
+        out = _term(report, width=width)
+        block = out[out.index("postgres on tcp") :].split("\n\n")[0]
+        said = " ".join(block.split())
+        assert "EA-TEST-001" in said
+        assert "waiver expired on 2026-01-31: postgres for the demo; it counts again" in said
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "UPnP not checked (--no-upnp)",
+        "UPnP not checked (EXPOSURE_AUDIT_NO_UPNP=1)",
+        "no Internet Gateway Device answered within 2.0 s",
+    ],
+)
+def test_upnp_line_says_it_once(message: str) -> None:
+    line = "UPnP: " + message.removeprefix("UPnP ")
+    from exposure_audit.core.model import UpnpFacts
+
+    ev = report_fixture.quiet_host()
+    status = "disabled" if "not checked" in message else "not_found"
+    facts = records.replace(ev.facts, upnp=UpnpFacts(status=status, message=message))
+    out = _term(build_report(records.replace(ev, facts=facts), generated_at=STAMP), width=80)
+    assert line in out.splitlines()
+    assert "UPnP: UPnP" not in out
+
+
+@pytest.mark.parametrize(
+    ("firewall", "warned", "line"),
+    [
+        (("none", None), False, "firewall: no rules loaded (nftables/iptables empty): nothing"),
+        (("unavailable", "no firewall tool found"), False, "firewall: not read: no firewall tool"),
+        (("unavailable", "no firewall tool found"), True, None),  # the warning says it
+        (("nftables", None), False, None),
+        (None, False, None),
+    ],
+)
+def test_firewall_line(firewall: tuple[str, str | None] | None, warned: bool, line: str) -> None:
+    """Read and empty: one line says nothing filters; not read: why (once)."""
+    from exposure_audit.core.model import CollectorWarning, FirewallFacts
+
+    ev = report_fixture.quiet_host()
+    fw = FirewallFacts(firewall[0], message=firewall[1]) if firewall else None
+    warnings = (CollectorWarning("firewall", "no firewall tool found"),) if warned else ()
+    facts = records.replace(ev.facts, firewall=fw, warnings=warnings)
+    ev = records.replace(ev, facts=facts, warnings=warnings)
+    for width in (40, 80):
+        out = _term(build_report(ev, generated_at=STAMP), width=width)
+        said = " ".join(out.split())
+        if line is None:
+            assert "firewall:" not in said
+        else:
+            assert line in said
+
+
+def test_firewall_line_no_firewall_option() -> None:
+    report = build_report(
+        report_fixture.quiet_host(), generated_at=STAMP, options={"firewall": False}
+    )
+    assert "firewall: not read (--no-firewall)" in _term(report, width=100)
+    report["options"]["facts_file"] = "facts.json"  # replayed Facts: the option says nothing
+    assert "firewall:" not in _term(report, width=100)
+
+
+JAVA = (
+    "/usr/lib/jvm/java-17-openjdk-amd64/bin/java",
+    "-Xms512m",
+    "-Xmx4g",
+    "-XX:+UseG1GC",
+    "-Dspring.profiles.active=dev",
+    "-Dserver.address=0.0.0.0",
+    "-classpath",
+    "/opt/app/lib/spring-boot-3.2.1.jar:/opt/app/lib/jackson-databind-2.16.0.jar",
+    "com.example.DemoApplication",
+    "--server.port=5173",
+)
+
+
+def _long_cmdline() -> dict[str, Any]:
+    """The laptop, its dev server (node on [::]:5173) a JVM with a long command line."""
+    ev = report_fixture.build()
+    x = next(x for x in ev.exposures if x.listener.port == 5173)
+    assert x.listener.process is not None
+    proc = records.replace(x.listener.process, name="java", exe=JAVA[0], cmdline=JAVA)
+    x2 = records.replace(x, listener=records.replace(x.listener, process=proc))
+    exposures = tuple(x2 if e is x else e for e in ev.exposures)
+    findings = tuple(records.replace(f, exposure=x2) if f.exposure is x else f
+                     for f in ev.findings)  # fmt: skip
+    return build_report(
+        records.replace(ev, exposures=exposures, findings=findings), generated_at=STAMP
+    )
+
+
+@pytest.mark.parametrize("width", [40, 80])
+def test_golden_terminal_long_cmdline(width: int) -> None:
+    check_golden(f"long-cmdline.terminal.{width}.txt", _term(_long_cmdline(), width=width))
+
+
+@pytest.mark.parametrize("width", [40, 80])
+def test_narrow_keeps_indent_pid_and_the_command(width: int) -> None:
+    """Continuation lines keep their indent; a long command line wraps (at most 4
+    lines, then " …"); pid and user stay visible; no endpoint is cut."""
+    out = _term(_long_cmdline(), width=width)
+    lines = out.splitlines()
+    assert lines[1].startswith("  ") if width == 40 else lines[1] == ""  # header wraps
+    for pid, user in [(4242, "alice"), (5150, "alice"), (812, "root"), (2020, "alice")]:
+        assert f"pid {pid}, {user}" in out
+    for endpoint in ["0.0.0.0:8888", "[::]:5173", "0.0.0.0:22", "100.101.102.103:9090"]:
+        assert endpoint in out
+    what = lines.index(next(ln for ln in lines if ln.startswith("  what  /usr/lib/jvm/")))
+    cmd = [lines[what]]
+    for ln in lines[what + 1 :]:
+        if not ln.startswith("        ") or ln.startswith("  from"):
+            break
+        cmd.append(ln)
+    assert 2 <= len(cmd) <= 4
+    assert cmd[-1].endswith(" …") == (width == 40)
+    if width == 80:
+        assert "--server.port=5173" in cmd[-1]
+    heads = [ln for ln in lines if re.match(r"^[A-Z]{3,}\s", ln)]
+    assert heads and not any(ln.endswith("…") for ln in lines[:2] + heads)  # nothing cut

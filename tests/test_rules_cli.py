@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from netns import cli_argv
 
 from exposure_audit import cli
 from exposure_audit.core import resources
 from exposure_audit.policy.loader import load_ruleset
-from tests.netns import cli_argv
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BROKEN = FIXTURES / "rules_broken"
@@ -225,9 +225,39 @@ def test_run_with_user_rules_and_waivers(
         ],
         capsys,
     )  # fmt: skip
-    assert (code, err) == (0, "")
+    assert code == 0 and err.startswith(f"exposure-audit: wrote {report} (json, ")
+    assert err.count("\n") == 1
     findings = json.loads(report.read_text())["findings"]
     by = {(f["rule_id"], f["listener"]["port"]): f for f in findings if f["listener"]}
     assert by[("ACME-T-001", 8765)]["severity"] == "low"
     assert by[("EA-DEV-001", 8000)]["waived"] is True
     assert by[("EA-DEV-001", 8000)]["waiver_reason"] == "demo"
+
+
+def test_check_the_repositorys_own_rules_against_an_installed_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo_rules = Path(__file__).resolve().parent.parent / "rules"
+    # A non-editable install: the built-in rules are a copy elsewhere (site-packages).
+    installed = tmp_path / "site-packages" / "rules"
+    shutil.copytree(repo_rules, installed)
+    monkeypatch.setattr(resources, "rules_dir", lambda: installed)
+    assert cli.main(["rules", "check", str(repo_rules)]) == 0
+    out = capsys.readouterr().out
+    n = len(load_ruleset([], builtin=True).rules)
+    assert out.startswith(f"{n} rules OK")
+
+    # An edited copy is checked as it is: a broken edit is still caught.
+    edited = tmp_path / "edited"
+    shutil.copytree(repo_rules, edited)
+    dev = edited / "dev.toml"
+    dev.write_text(dev.read_text() + '\n[[rule]]\nid = "EA-DEV-001"\ntitle = "x"\n')
+    assert cli.main(["rules", "check", str(edited)]) == 2
+    assert "edited/dev.toml: rule EA-DEV-001" in capsys.readouterr().err
+
+    # A user's own file reusing a built-in id still clashes with the built-ins.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "dev.toml").write_text((repo_rules / "dev.toml").read_text())
+    assert cli.main(["rules", "check", str(mine)]) == 2
+    assert "duplicate rule id" in capsys.readouterr().err

@@ -164,12 +164,13 @@ def test_required_rule_families_exist() -> None:
         "EA-NET-001": "low",  # unknown service on a public address: review
         "EA-UPNP-001": "high",  # reachable through a UPnP mapping
         "EA-UPNP-002": "medium",  # dangling mapping
-        "EA-LOCAL-001": "low",  # debugger/notebook on loopback
+        "EA-LOCAL-001": "low",  # debugger on loopback
+        "EA-LOCAL-003": "low",  # notebook on loopback
     }
     assert {k: rules[k].severity for k in expected} == expected
     assert rules["EA-UPNP-002"].kind == "dangling_mapping"
     assert "0.0.0.0 day" in rules["EA-LOCAL-001"].message
-    refs = " ".join(rules["EA-LOCAL-001"].references)
+    refs = " ".join(rules["EA-LOCAL-002"].references)
     assert "CVE-2025-30359" in refs and "CVE-2024-34069" in refs
 
 

@@ -253,6 +253,19 @@ def test_user_template_through_the_cli(tmp_path: Path) -> None:
     assert out.read_text() == "<b>carol-pc</b>"
 
 
+def test_run_help_names_what_a_template_sees_and_it_is_so(tmp_path: Path) -> None:
+    help_text = cli("run", "--help").stdout
+    assert "{{ report.findings }}" in help_text and "`summary`" in help_text
+    tpl = tmp_path / "t.txt.j2"
+    tpl.write_text(
+        "{{ report.findings | length }} {{ report.host.hostname }} "
+        "{{ summary == report.summary }} {{ view is defined }}\n"
+    )
+    res = cli("run", "--facts", FIXTURE, "--template", str(tpl))
+    n = len(json.loads(cli("run", "--facts", FIXTURE, "--format", "json").stdout)["findings"])
+    assert res.stdout == f"{n} carol-pc True True\n"
+
+
 # --------------------------------------------------------------------------- --facts
 
 
@@ -400,3 +413,18 @@ def test_facts_run_in_process_under_the_network_guard(tmp_path: Path, capsys: An
     assert code == 1
     validate_report(json.loads(out.read_text()))
     assert capsys.readouterr().out.startswith("HIGH: 3 services on carol-pc")
+
+
+def test_each_file_written_is_named_on_stderr(tmp_path: Path) -> None:
+    html, js = tmp_path / "report.html", tmp_path / "report.json"
+    res = cli("run", "--facts", FIXTURE, "-o", str(html), "-o", str(js))
+    assert res.returncode in (0, 1), res.stderr
+    kb = round(html.stat().st_size / 1024)
+    assert f"exposure-audit: wrote {html} (html, {kb} KB)\n" in res.stderr
+    assert f"exposure-audit: wrote {js} (json, " in res.stderr
+    assert "wrote" not in res.stdout and res.stdout.startswith("exposure-audit ")  # summary
+    # --quiet: nothing on stderr; a format on standard output is not a file written
+    res = cli("run", "--facts", FIXTURE, "-o", str(html), "--quiet")
+    assert res.stderr == "" and html.exists()
+    res = cli("run", "--facts", FIXTURE, "--format", "json", "-o", "-")
+    assert "wrote" not in res.stderr

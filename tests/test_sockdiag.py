@@ -18,9 +18,9 @@ import textwrap
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from netns import link, namespaces, requires_netns, unique
 
 from exposure_audit.collectors import sockdiag
-from tests.netns import link, namespaces, requires_netns, unique
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="sock_diag is a Linux kernel interface"

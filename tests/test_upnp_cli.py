@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.netns import cli_argv
+from netns import cli_argv
 
 # The tests' guard variable removed: only for commands sent to loopback.
 UPNP_ALLOWED = {"EXPOSURE_AUDIT_NO_UPNP": "0"}

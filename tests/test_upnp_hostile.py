@@ -14,11 +14,11 @@ import subprocess
 import time
 
 import pytest
+from hostile_igd import HostileIgd, entry
+from netns import cli_argv
 
 from exposure_audit.collectors.upnp import UpnpOptions, collect_upnp
 from exposure_audit.core.model import CollectorWarning, UpnpFacts
-from tests.hostile_igd import HostileIgd, entry
-from tests.netns import cli_argv
 
 TIMEOUT = 1.0
 LOCAL = frozenset({"192.168.1.20"})

@@ -1,8 +1,9 @@
 """The UPnP collector against a REAL miniupnpd (tests/testbed/igd-netns.sh, prefix eu;
-the IGD:1 variant with prefix ev). Mappings are created with the real ``upnpc`` and
-through the router's SOAP interface; the auditor runs inside the LAN namespace, both
-with SSDP discovery (safe there: the namespace has no link to the host network) and
-with --igd. Skips with the testbed's own reason where it cannot run (exit 77).
+the IGD:1 variant with prefix ev; both plus this run's own tag, upnp_testbed.RUN_TAG).
+Mappings are created with the real ``upnpc`` and through the router's SOAP interface;
+the auditor runs inside the LAN namespace, both with SSDP discovery (safe there: the
+namespace has no link to the host network) and with --igd. Skips with the testbed's own
+reason where it cannot run (exit 77).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from netns import cli_argv, requires_netns
+from upnp_testbed import IgdTestbed, IgdUnavailable, add_mapping_args, parse_upnpc_list
 
 from exposure_audit.analysis.exposure import resolve
 from exposure_audit.core.serialize import load_facts
-from tests.netns import cli_argv, requires_netns
-from tests.upnp_testbed import IgdTestbed, IgdUnavailable, add_mapping_args, parse_upnpc_list
 
 pytestmark = [requires_netns, pytest.mark.netns, pytest.mark.upnp]
 
@@ -134,8 +135,6 @@ def collect(tb: IgdTestbed, out: Path, *extra: str) -> subprocess.CompletedProce
 def test_mapping_to_a_listener_is_internet_and_deleting_it_removes_it(
     igd2: IgdTestbed, tmp_path: Path
 ) -> None:
-    if not (Path(__file__).parent.parent / "exposure_audit" / "commands" / "collect.py").exists():
-        pytest.skip("the collect command is not in this checkout yet")
     upnpc(igd2, "-a", CLIENT, "8081", "18081", "TCP")  # to a real listener
     upnpc(igd2, "-a", CLIENT, "9099", "19099", "TCP")  # nothing listens: dangling
     server = subprocess.Popen(

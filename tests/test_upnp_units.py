@@ -4,6 +4,7 @@ checks, descriptions, mapping entries, inert text."""
 from __future__ import annotations
 
 import pytest
+from hostile_igd import BILLION_LAUGHS, description, entry
 
 from exposure_audit.collectors.upnp.description import (
     XmlError,
@@ -19,7 +20,6 @@ from exposure_audit.collectors.upnp.ssdp import (
     m_search,
     parse_answer,
 )
-from tests.hostile_igd import BILLION_LAUGHS, description, entry
 
 ANSWER = (
     b"HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: "
@@ -68,6 +68,9 @@ def test_parse_answer_ignores_everything_else(data: bytes) -> None:
         ("192.168.1.1", "http://router.lan/", "names a host"),
         ("169.254.169.254", "http://169.254.169.254/latest/meta-data/", "not a private"),
         ("100.100.100.200", "http://100.100.100.200/", "not a private"),
+        # the metadata address in IPv4-mapped form is the metadata address
+        ("::ffff:169.254.169.254", "http://[::ffff:169.254.169.254]/", "not a private"),
+        ("::ffff:a9fe:a9fe", "http://[::ffff:a9fe:a9fe]/latest/meta-data/", "not a private"),
         ("8.8.8.8", "http://8.8.8.8/", "not a private"),
         ("192.168.1.1", "file:///etc/passwd", "non-http"),
         ("192.168.1.1", "http://192.168.1.1:99999/", "invalid"),

@@ -1,8 +1,13 @@
 """Helpers for tests and benchmarks on the real-miniupnpd testbed (tests/testbed/).
 
-``IgdTestbed.up(prefix)`` builds it (or raises pytest.skip / SystemExit with the
-script's own SKIP reason), ``run_lan`` runs a command inside the LAN namespace,
-``soap_lan`` sends SOAP actions (AddPortMapping...) to the router from inside the LAN.
+``IgdTestbed.up(prefix)`` builds it (or raises IgdUnavailable with the script's own
+SKIP reason), ``run_lan`` runs a command inside the LAN namespace, ``soap_lan`` sends
+SOAP actions (AddPortMapping...) to the router from inside the LAN.
+
+Every testbed is private to the process that built it: its EA_PREFIX is the given prefix
+plus RUN_TAG, a random tag drawn once per process (one pytest session), so namespaces,
+state directory and lock never collide with another run on the same host, and ``down``
+only ever tears down this run's own testbed.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import unescape
@@ -40,6 +46,10 @@ print(json.dumps(out))
 """
 
 
+# One per process: "eu" becomes e.g. "eu-3f9a1c2b" (namespaces eu-3f9a1c2b-lan, ...).
+RUN_TAG = uuid.uuid4().hex[:8]
+
+
 class IgdUnavailable(Exception):
     pass
 
@@ -62,12 +72,10 @@ class IgdTestbed:
 
     @classmethod
     def up(cls, prefix: str, **knobs: str) -> IgdTestbed:
+        """Build a new testbed named ``{prefix}-{RUN_TAG}`` (fresh: nobody else uses it)."""
+        prefix = f"{prefix}-{RUN_TAG}"
         extra = {"EA_PREFIX": prefix, **knobs}
         run_env = {**os.environ, **extra}
-        # a clean router every time: no mapping left over from an earlier run
-        subprocess.run(
-            ["bash", str(script()), "down"], env=run_env, capture_output=True, timeout=60
-        )
         proc = subprocess.run(
             ["bash", str(script()), "up"], env=run_env, capture_output=True, text=True, timeout=60
         )

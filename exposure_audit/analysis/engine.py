@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from exposure_audit.analysis import identity as ident
 from exposure_audit.analysis.fingerprint import dangling_fingerprint, listener_fingerprint
 from exposure_audit.core import records
 from exposure_audit.core.addresses import parse_ip
@@ -24,6 +25,7 @@ from exposure_audit.core.model import (
     Exposure,
     Facts,
     Finding,
+    Identity,
     Reach,
     UpnpMapping,
     Waiver,
@@ -251,7 +253,7 @@ class _Context:
         self.words = Wording.of(facts)
         self.external_ip = self.words.external_ip()
         self.upnp_audience = self.words.upnp_audience()[0]
-        self._fw_cache: dict[tuple[str | None, str | None, bool], tuple[Framework, ...]] = {}
+        self._fw_cache: dict[tuple[str | None, str | None, str, bool], tuple[Framework, ...]] = {}
         self._set_cache: dict[tuple[str, ...], frozenset[str]] = {}
         self._reach_cache: dict[tuple[Any, ...], str] = {}
 
@@ -262,19 +264,16 @@ class _Context:
         return s
 
     def framework(
-        self, process: str | None, cmdline: str | None, container: bool, port: int
+        self, process: str | None, cmdline: str | None, container: bool, port: int, env: str = ""
     ) -> Framework | None:
-        key = (process, cmdline, container)
+        key = (process, cmdline, env, container)
         candidates = self._fw_cache.get(key)
         if candidates is None:
             candidates = tuple(
-                f for f in self.frameworks if f.matches_process(process, cmdline, container)
+                f for f in self.frameworks if f.matches_process(process, cmdline, container, env)
             )
             self._fw_cache[key] = candidates
-        for f in candidates:
-            if f.ports is None or port in f.ports:
-                return f
-        return None
+        return ident.matching(candidates, cmdline, env, port)
 
     def effective(self, exp: Exposure) -> tuple[Exposure, tuple[str, ...]]:
         """The exposure as rules see it, and the interfaces the firewall blocks.
@@ -323,18 +322,33 @@ class _Context:
         entry = self.catalogue.get(protocol, lst.port)
         proc = lst.process
         name = proc.name if proc else None
-        cmdline = " ".join(proc.cmdline)[:CMDLINE_MATCH_LIMIT] if proc and proc.cmdline else None
+        argv = ident.words(proc.cmdline) if proc and proc.cmdline else ()
+        cmdline = " ".join(argv)[:CMDLINE_MATCH_LIMIT] if argv else None
+        env = ident.env_text(proc)
         container = exp.container or (proc.container_id if proc else None)
         port = lst.port
+        framework = (
+            self.framework(name, cmdline, container is not None, port, env)
+            if self.frameworks
+            else None
+        )
+        # What the process says it is wins over the catalogue's guess for the port.
+        tags = (
+            self._set(framework.tags)
+            if framework is not None and framework.tags is not None
+            else self._set(entry.tags)
+            if entry
+            else _EMPTY
+        )
 
         def find_framework() -> Framework | None:
-            return self.framework(name, cmdline, container is not None, port)
+            return framework
 
         subject = Subject(
             port=port,
             protocol=protocol,
             family=lst.family,
-            tags=self._set(entry.tags) if entry else _EMPTY,
+            tags=tags,
             catalogued=entry is not None,
             widest=exp.widest_scope,
             widest_rank=SCOPE_RANK.get(exp.widest_scope, 0) if exp.scopes else -1,
@@ -418,15 +432,24 @@ def _listener_fields(
     framework: Framework | None,
     container: str | None,
     blocked: tuple[str, ...],
+    who: Identity | None,
 ) -> _SafeFields:
     lst = exp.listener
     proc = lst.process
-    service = entry.service if entry else "an unrecognised service"
+    if framework is not None and framework.describes:
+        service = framework.name
+    elif entry is not None:
+        service = entry.service
+    else:
+        service = "an unrecognised service"
     user = proc.username if proc and proc.username else None
     if user is None:
         uid = proc.uid if proc and proc.uid is not None else lst.uid
         user = f"uid {uid}" if uid is not None else "an unknown user"
-    cmdline = " ".join(proc.cmdline) if proc else ""
+    argv = ident.words(proc.cmdline) if proc else ()
+    cmdline = " ".join(argv)
+    started = ident.command(argv)
+    moved = ident.rebound(started, lst.address) if started else None
     fields = _SafeFields(
         rule_id=rule.id,
         severity=severity,
@@ -448,16 +471,26 @@ def _listener_fields(
         external_ip=ctx.external_ip,
         upnp_audience=ctx.upnp_audience,
         reach_desc=ctx.reach_desc(exp, blocked),
+        command=_shlex_join(started),
+        rebound=_shlex_join(moved) if moved else "",
+        python=ident.python_of(argv),
+        evidence="; ".join(who.evidence) if who else "nothing identifies it",
     )
-    fields["framework"] = framework.name if framework and framework.describes else service
-    fields["fix"] = (
-        framework.fix.format_map(fields)
-        if framework
-        else entry.fix.format_map(fields)
-        if entry and entry.fix
-        else _generic_fix(lst.address, lst.port)
-    )
+    fields["framework"] = service
+    if framework is not None:
+        template = framework.rebind_fix if framework.rebind_fix and moved else framework.fix
+        fields["fix"] = template.format_map(fields)
+    elif entry and entry.fix:
+        fields["fix"] = entry.fix.format_map(fields)
+    else:
+        fields["fix"] = _generic_fix(lst.address, lst.port)
     return fields
+
+
+def _shlex_join(argv: Sequence[str]) -> str:
+    import shlex
+
+    return shlex.join(argv)
 
 
 def _expired_note(message: str, verdict: _Verdict) -> str:
@@ -480,8 +513,9 @@ def _listener_finding(
     lst = exp.listener
     framework = subject.framework
     severity = _severity(rule, view.widest_scope)
+    who = ident.identity(framework, lst.process, lst.port, entry)
     fields = _listener_fields(
-        ctx, rule, severity, view, entry, framework, subject.container, blocked
+        ctx, rule, severity, view, entry, framework, subject.container, blocked, who
     )
     process = lst.process.name if lst.process else None
     protocol = lst.protocol.lower()
@@ -498,13 +532,14 @@ def _listener_finding(
         message=_expired_note(rule.message.format_map(fields), verdict),
         remediation=rule.remediation.format_map(fields),
         fingerprint=listener_fingerprint(rule.id, protocol, lst.port, lst.address, process),
-        references=_references(rule, entry),
+        references=_references(rule, entry, framework),
         exposure=exp,
         waived=verdict.waived,
         waiver_reason=verdict.reason,
         waiver_expired=verdict.expired,
-        tags=entry.tags if entry else (),
-        service=entry.service if entry else None,
+        tags=tuple(sorted(subject.tags)),
+        service=fields["service"] if framework or entry else None,
+        identity=who,
     )
 
 
@@ -599,11 +634,19 @@ def _filtered_findings(
     return out
 
 
-def _references(rule: Rule, entry: PortEntry | None) -> tuple[str, ...]:
-    """The rule's references, then the port's (why this service's exposure matters)."""
+def _references(
+    rule: Rule, entry: PortEntry | None, framework: Framework | None = None
+) -> tuple[str, ...]:
+    """The framework's references (they replace the rule's: a Django finding cites
+    Django), else the rule's; then the port's, unless the process said it is another
+    service than the port's usual one."""
+    own = framework.references if framework is not None and framework.references else None
+    refs = own if own is not None else rule.references
     if entry is None or not entry.references:
-        return rule.references
-    return tuple(dict.fromkeys((*rule.references, *entry.references)))
+        return refs
+    if framework is not None and not ident.agrees(framework, entry):
+        return refs
+    return tuple(dict.fromkeys((*refs, *entry.references)))
 
 
 def _by_severity(findings: list[Finding]) -> list[Finding]:

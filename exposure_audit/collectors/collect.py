@@ -7,6 +7,8 @@ runs (jinja2 and requests cost ~170 ms of imports; `collect` needs neither).
 
 from __future__ import annotations
 
+import sys
+
 from exposure_audit.core.clock import now_iso
 from exposure_audit.core.model import CollectorWarning, Facts, PublishedPort, UpnpFacts
 from exposure_audit.core.records import record
@@ -17,23 +19,33 @@ class CollectOptions:
     """What collect_facts collects (the collection flags of collect, run, port)."""
 
     upnp: bool = True  # False with --no-upnp / EXPOSURE_AUDIT_NO_UPNP=1
+    upnp_off_by: str = "--no-upnp"  # what turned UPnP off, for the Facts' message
     igd_url: str | None = None
     upnp_timeout: float = 2.0
     firewall: bool = True
+    # "native" | "portable"; None: --backend's default (EXPOSURE_AUDIT_BACKEND, else by OS)
+    backend: str | None = None
 
 
 def collect_facts(opts: CollectOptions) -> Facts:
     """Run every collector. A collector that fails partly adds warnings; never raises
     for a partial failure."""
+    from exposure_audit.collectors.backend import choose_backend
     from exposure_audit.collectors.host import collect_host
-    from exposure_audit.collectors.interfaces import collect_interfaces
-    from exposure_audit.collectors.listeners import collect_listeners
+
+    backend = choose_backend(opts.backend)
+    if backend == "portable":
+        from exposure_audit.collectors.portable import collect_interfaces, collect_listeners
+    else:
+        from exposure_audit.collectors.interfaces import collect_interfaces
+        from exposure_audit.collectors.listeners import collect_listeners
 
     warnings: list[CollectorWarning] = []
     collected_at = now_iso()
     # The firewall collector mostly waits for nft / iptables-save: started first, read last.
     firewall_read = None
-    if opts.firewall:
+    os_firewall = backend == "portable" and not sys.platform.startswith("linux")
+    if opts.firewall and not os_firewall:
         from exposure_audit.collectors.firewall import start_firewall
 
         firewall_read = start_firewall()
@@ -45,7 +57,7 @@ def collect_facts(opts: CollectOptions) -> Facts:
 
     upnp: UpnpFacts
     if not opts.upnp:
-        upnp = UpnpFacts(status="disabled", message="UPnP not checked (--no-upnp)")
+        upnp = UpnpFacts(status="disabled", message=f"UPnP not checked ({opts.upnp_off_by})")
     else:
         from exposure_audit.collectors.upnp import UpnpOptions, collect_upnp
 
@@ -61,6 +73,11 @@ def collect_facts(opts: CollectOptions) -> Facts:
     if firewall_read is not None:
         firewall, found, fw_warnings = firewall_read.finish()
         published = tuple(found)
+        warnings.extend(fw_warnings)
+    elif opts.firewall and os_firewall:  # macOS, Windows: the firewall's state as evidence
+        from exposure_audit.collectors.osfirewall import collect_os_firewall
+
+        firewall, fw_warnings = collect_os_firewall(sys.platform)
         warnings.extend(fw_warnings)
 
     return Facts(

@@ -34,7 +34,13 @@ from exposure_audit.core.records import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Protocol
+
+    class AddressSource(Protocol):
+        """Where addresses come from when netifaces fails for an interface."""
+
+        def get(self, index: int | None) -> dict[int, list[dict[str, str]]]: ...
+
 
 COLLECTOR = "interfaces"
 SYS_CLASS_NET = "/sys/class/net"
@@ -203,7 +209,7 @@ def _interface(
     netifaces: Any,
     name: str,
     link: _Link | None,
-    fallback: _FallbackAddresses,
+    fallback: AddressSource,
     warnings: list[CollectorWarning],
 ) -> Interface | None:
     shown = display_name(name)

@@ -29,6 +29,12 @@ from exposure_audit.core.records import record
 PROC = "/proc"
 MAX_CMDLINE_BYTES = 64 * 1024  # a cmdline can be up to ARG_MAX (megabytes): cap it
 MAX_CGROUP_BYTES = 64 * 1024
+MAX_ENVIRON_BYTES = 256 * 1024
+MAX_ENV_VALUE = 512  # a named variable's value is kept up to this many characters
+
+# The environment variables that switch a debugger on. /proc/PID/environ holds secrets:
+# only these names are kept, never any other variable (nor its name).
+DEBUG_ENV: tuple[str, ...] = ("FLASK_DEBUG", "NODE_OPTIONS")
 
 _CONTAINER_MARKERS = ("docker", "containerd", "crio", "libpod", "kubepods", "podman", "lxc")
 _HEX64 = r"[0-9a-f]{64}"
@@ -245,6 +251,34 @@ def container_id(cgroup_text: str) -> str | None:
     return None
 
 
+def split_title(parts: list[bytes]) -> list[bytes]:
+    """argv as the process meant it. A program that rewrites its process title
+    (Redis, webpack, anything calling setproctitle) leaves one string padded with NULs:
+    ``b"redis-server *:6379", b"", b"", ...``. That is split back into words; trailing
+    empty arguments of an ordinary argv are dropped too."""
+    while len(parts) > 1 and parts[-1] == b"":
+        parts.pop()
+    if len(parts) == 1 and b" " in parts[0].strip() and not parts[0].startswith(b"/"):
+        return parts[0].split()
+    return parts
+
+
+def read_environment(pid: int, proc: str = PROC) -> tuple[tuple[str, str], ...]:
+    """The DEBUG_ENV variables of ``pid`` that are set, read from /proc/PID/environ
+    (root, or the process's own user). Every other variable is skipped unread as text."""
+    raw = _read(f"{proc}/{pid}/environ", MAX_ENVIRON_BYTES)
+    if not raw:
+        return ()
+    wanted = {n.encode() + b"=": n for n in DEBUG_ENV}
+    out: dict[str, str] = {}
+    for item in raw.split(b"\0"):
+        eq = item.find(b"=")
+        name = wanted.get(item[: eq + 1]) if eq > 0 else None
+        if name is not None and name not in out:
+            out[name] = _decode(item[eq + 1 :])[:MAX_ENV_VALUE]
+    return tuple((n, out[n]) for n in DEBUG_ENV if n in out)
+
+
 def process_info(pid: int, proc: str = PROC) -> tuple[ProcessInfo, bool]:
     """What /proc tells about ``pid``. Returns (info, alive): alive is False when the
     process had already gone (its fields are then mostly None)."""
@@ -256,9 +290,7 @@ def process_info(pid: int, proc: str = PROC) -> tuple[ProcessInfo, bool]:
     raw_cmd = _read(f"{base}/cmdline", MAX_CMDLINE_BYTES)
     cmdline: tuple[str, ...] = ()
     if raw_cmd:
-        parts = raw_cmd.split(b"\0")
-        if parts and parts[-1] == b"":
-            parts.pop()
+        parts = split_title(raw_cmd.split(b"\0"))
         cmdline = tuple(_decode(p) for p in parts)
     try:
         exe: str | None = _decode(os.readlink(f"{base}/exe".encode()))
@@ -291,6 +323,7 @@ def process_info(pid: int, proc: str = PROC) -> tuple[ProcessInfo, bool]:
             username=username(uid) if uid is not None else None,
             uid=uid,
             container_id=cid,
+            environment=read_environment(pid, proc),
         ),
         True,
     )

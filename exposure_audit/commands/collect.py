@@ -6,7 +6,7 @@ import math
 import sys
 
 from exposure_audit.collectors.collect import CollectOptions, collect_facts
-from exposure_audit.commands.options import add_collect_options
+from exposure_audit.commands.options import add_collect_options, no_upnp_cause
 from exposure_audit.core.atomicio import write_atomic
 from exposure_audit.core.errors import EXIT_OK, UsageError
 from exposure_audit.core.jsonout import json_bytes, json_text
@@ -77,8 +77,12 @@ def options_from_args(args: argparse.Namespace) -> CollectOptions:
 
         why = "EXPOSURE_AUDIT_NO_UPNP is set" if env_no_upnp() else "--no-upnp"
         print(f"exposure-audit: note: --igd ignored: UPnP is off ({why})", file=sys.stderr)
+    from exposure_audit.collectors.backend import choose_backend
+
     return CollectOptions(
+        backend=choose_backend(getattr(args, "backend", None)),
         upnp=not args.no_upnp,
+        upnp_off_by=no_upnp_cause(),
         igd_url=None if args.no_upnp else args.igd,
         upnp_timeout=timeout,
         firewall=not getattr(args, "no_firewall", False),  # if a --no-firewall flag exists
@@ -95,8 +99,13 @@ def run(args: argparse.Namespace) -> int:
     write_atomic(args.output, json_bytes(facts))  # facts_json's text, encoded
     if args.output != "-":
         print(
-            f"exposure-audit: wrote {args.output}: {len(facts.interfaces)} interfaces, "
-            f"{len(facts.listeners)} listeners, {len(facts.warnings)} warnings",
+            f"exposure-audit: wrote {args.output}: "
+            f"{_count(len(facts.interfaces), 'interface')}, "
+            f"{_count(len(facts.listeners), 'listener')}, {_count(len(facts.warnings), 'warning')}",
             file=sys.stderr,
         )
     return EXIT_OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

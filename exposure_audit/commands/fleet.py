@@ -44,7 +44,7 @@ EXTENSIONS = {".txt": "terminal", ".json": "json", ".html": "html", ".htm": "htm
               ".ocsf": "ocsf"}  # fmt: skip
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "fleet",
         help="many hosts' JSON reports in one view: who exposes what, worst first",

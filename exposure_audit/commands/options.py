@@ -19,6 +19,13 @@ def env_no_upnp() -> bool:
     )
 
 
+def no_upnp_cause() -> str:
+    """What turned UPnP off, as the user would type it: the variable, else the flag."""
+    if env_no_upnp():
+        return "EXPOSURE_AUDIT_NO_UPNP=" + os.environ["EXPOSURE_AUDIT_NO_UPNP"].strip()
+    return "--no-upnp"
+
+
 def add_collect_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("collection")
     g.add_argument(
@@ -38,6 +45,13 @@ def add_collect_options(p: argparse.ArgumentParser) -> None:
         type=float,
         default=2.0,
         help="bound on UPnP discovery and on each request (default: 2)",
+    )
+    g.add_argument(
+        "--backend",
+        choices=("auto", "native", "portable"),
+        default=None,
+        help="collector backend: native (Linux kernel interfaces) or portable (psutil and "
+        "netifaces, any OS); default: EXPOSURE_AUDIT_BACKEND, else native on Linux",
     )
     g.add_argument(
         "--no-firewall",

@@ -114,8 +114,12 @@ def run_check(args: argparse.Namespace) -> int:
     for path in args.paths:
         checked.extend(rule_files(path))
     files: list[Path] = []
-    if args.builtin_rules:
-        files.extend(rule_files(resources.rules_dir()))
+    builtin = rule_files(resources.rules_dir()) if args.builtin_rules else []
+    if builtin and any(_is_builtin_set(path, builtin) for path in args.paths):
+        # `rules check rules/` in a checkout: those files are the built-in rules (edited,
+        # perhaps), not additions to the installed copy of them.
+        builtin = []
+    files.extend(builtin)
     files.extend(checked)
     unique: dict[Path, Path] = {}
     for f in files:
@@ -128,3 +132,12 @@ def run_check(args: argparse.Namespace) -> int:
     file_plural = "s" if n_files != 1 else ""
     sys.stdout.write(f"{count} rule{plural} OK ({n_files} file{file_plural})\n")
     return EXIT_OK
+
+
+def _is_builtin_set(path: Path, builtin: list[Path]) -> bool:
+    """A directory holding every built-in rule file by name: a copy of the built-in rules
+    (the repository's own rules/), checked in their place."""
+    if not path.is_dir():
+        return False
+    names = {f.relative_to(resources.rules_dir()).as_posix() for f in builtin}
+    return names <= {f.relative_to(path).as_posix() for f in rule_files(path)}

@@ -45,9 +45,12 @@ output:
   without a file: it goes to standard output.
   --template [FORMAT=]PATH renders terminal or html output from your own jinja2
   template (FORMAT defaults from the file name: html if it contains .htm, else
-  terminal). Templates see the same document as the JSON report.
+  terminal). A template sees the JSON report's document as `report` (e.g.
+  {{ report.findings }}, {{ report.host.hostname }}), plus `summary` (=
+  report.summary) and `view` (the rows the built-in templates draw).
   Files are written atomically and only after everything rendered: a failed run
   (bad rule, bad template, unwritable path) leaves previous reports untouched.
+  Each file written is named on standard error (not with --quiet or --since-last).
 
 examples:
   exposure-audit run --no-upnp                     summary of this machine
@@ -413,6 +416,8 @@ def run(args: argparse.Namespace) -> int:
             changes = outcome.stdout_text.encode("utf-8", errors="backslashreplace")
             rendered = [(o, changes if o.path == "-" else d) for o, d in rendered]
         write_all([(o, d) for o, d in rendered if o.path != "-"])
+        if not args.quiet and not args.since_last:  # cron: silent unless something changed
+            announce_written(rendered)
         outcome = cron.commit(report, outcome)
     # Standard output last, once files, history, webhook and metrics are done: a closed
     # or full stdout (cron with >&-, /dev/full) costs only the stdout copy, and says so.
@@ -422,3 +427,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     return outcome.exit_code
     # --- end cron tooling
+
+
+def announce_written(rendered: list[tuple[Output, bytes]]) -> None:
+    """One line per file written, on standard error (standard output is not a file)."""
+    for out, data in rendered:
+        if out.path != "-":
+            size = f"{len(data)} bytes" if len(data) < 1024 else f"{round(len(data) / 1024)} KB"
+            print(f"exposure-audit: wrote {out.path} ({out.format.value}, {size})", file=sys.stderr)

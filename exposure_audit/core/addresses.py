@@ -80,9 +80,8 @@ def fetch_allowed(address: str) -> bool:
 
     Cloud metadata (169.254.169.254) is link-local but is refused explicitly.
     """
-    try:
-        ip = ipaddress.ip_address(split_zone(address)[0])
-    except ValueError:
+    ip = parse_ip(address)  # ::ffff:169.254.169.254 is 169.254.169.254
+    if ip is None:
         return False
     if str(ip) in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200"):
         return False

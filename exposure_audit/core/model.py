@@ -11,7 +11,7 @@ from __future__ import annotations
 from exposure_audit.core.records import record
 
 # Facts document format; bump on any incompatible change (see serialize.py).
-FACTS_SCHEMA_VERSION = "2.0"
+FACTS_SCHEMA_VERSION = "2.1"
 
 # Reach scopes, narrowest first. ``internet`` = forwarded by a UPnP mapping.
 SCOPES: tuple[str, ...] = ("loopback", "link_local", "lan", "vpn", "public", "internet")
@@ -97,6 +97,9 @@ class ProcessInfo:
     username: str | None = None
     uid: int | None = None
     container_id: str | None = None
+    # The named variables that switch a debugger on (procinfo.DEBUG_ENV), when set and
+    # readable: (name, value) pairs. No other variable is ever read into the Facts.
+    environment: tuple[tuple[str, str], ...] = ()
 
 
 @record
@@ -352,6 +355,17 @@ class Waiver:
 
 
 @record
+class Identity:
+    """What a listener's service is, and from what evidence (strongest source first:
+    the process's command line, its environment, then the port catalogue's guess)."""
+
+    name: str  # the service, in words
+    source: str  # "process" | "environment" | "catalogue"
+    evidence: tuple[str, ...] = ()  # one sentence per clue, strongest first
+    framework: str | None = None  # the [[framework]] id that recognised it
+
+
+@record
 class Finding:
     """What a rule says about an exposure (or a dangling UPnP mapping)."""
 
@@ -368,7 +382,8 @@ class Finding:
     waiver_reason: str | None = None
     waiver_expired: bool = False  # a waiver matched but has expired
     tags: tuple[str, ...] = ()
-    service: str | None = None  # catalogue service name
+    service: str | None = None  # the service's name (identity), else the catalogue's
+    identity: Identity | None = None  # how the service was identified; None: not at all
 
 
 @record

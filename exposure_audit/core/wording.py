@@ -22,6 +22,26 @@ _ADDRESSES_SHOWN = 3  # details per interface in a reach sentence before "+N mor
 _WIFI_PREFIXES = ("wl", "wifi", "ath")
 
 
+# A scope alone, for views that aggregate many listeners or hosts (the HTML diagram's
+# labels, the fleet view): a noun, and the phrase after "reachable".
+SCOPE_LABELS: dict[str, str] = {
+    "loopback": "this machine",
+    "link_local": "link-local",
+    "lan": "local network",
+    "vpn": "VPN",
+    "public": "public internet",
+    "internet": "internet (UPnP)",
+}
+SCOPE_PHRASES: dict[str, str] = {
+    "internet": "from the internet (UPnP)",
+    "public": "from the internet (public address)",
+    "vpn": "on the VPN",
+    "lan": "on the LAN",
+    "link_local": "on the local link",
+    "loopback": "on this machine",
+}
+
+
 def and_list(items: Sequence[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     if len(items) <= 1:

@@ -189,14 +189,42 @@ class Framework:
     container: bool | None
     source: str
     describes: bool = True  # False: gives a fix only; {framework} shows the service name
+    # Searched in the named debugger variables, one "NAME=value" per line (see
+    # collectors/procinfo.DEBUG_ENV): the identity then comes from the environment.
+    env: LinearRegex | None = None
+    # A flag naming the framework's own port (group "port"): the framework is only the
+    # listener on that port, or on default_port when the flag names none.
+    listen_flag: LinearRegex | None = None
+    default_port: int | None = None
+    tags: tuple[str, ...] | None = None  # what it is; None: the port catalogue's tags
+    references: tuple[str, ...] = ()  # replace the rule's references in its findings
+    rebind_fix: str | None = None  # the fix when the bound address is in the argv
 
-    def matches_process(self, process: str | None, cmdline: str | None, container: bool) -> bool:
+    def matches_process(
+        self, process: str | None, cmdline: str | None, container: bool, env: str = ""
+    ) -> bool:
         """The port-independent part of the match (cached per process by the engine)."""
         if self.process is not None and (process is None or not self.process.match(process)):
             return False
         if self.cmdline is not None and (cmdline is None or not self.cmdline.search(cmdline)):
             return False
+        if self.env is not None and not self.env.search(env):
+            return False
         return self.container is None or self.container == container
+
+    def flag_port(self, cmdline: str | None, env: str = "") -> int | None:
+        """The port the listen flag names (in the command line, else the environment),
+        its default_port when the flag names none; None without such a flag."""
+        if self.listen_flag is None:
+            return None
+        for text in (cmdline or "", env):
+            m = self.listen_flag.search(text)
+            if m is not None:
+                port = m.groupdict().get("port")
+                if port and port.isdigit():
+                    return int(port)
+                return self.default_port
+        return None
 
 
 @record

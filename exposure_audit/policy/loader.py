@@ -77,6 +77,12 @@ FRAMEWORK_KEYS: tuple[str, ...] = (
     "port",
     "container",
     "describes",
+    "env",
+    "listen_flag",
+    "default_port",
+    "tags",
+    "references",
+    "rebind_fix",
 )
 TOP_LEVEL_KEYS: tuple[str, ...] = ("rule", "framework", "port")
 
@@ -274,6 +280,21 @@ def _parse_framework(path: Path, index: int, table: dict[str, Any], loaded: _Loa
     container = None
     if "container" in table:
         container = boolean(where, "container", table["container"])
+    rebind_fix = None
+    if "rebind_fix" in table:
+        rebind_fix = str_value(where, "rebind_fix", table["rebind_fix"])
+        check_template(where, "rebind_fix", rebind_fix, FRAMEWORK_FIX_FIELDS)
+    listen_flag = None
+    if "listen_flag" in table:
+        listen_flag = regex(where, "listen_flag", table["listen_flag"])
+    if listen_flag is not None and "port" not in listen_flag.groupindex:
+        raise where.error("listen_flag", "needs a group named port: (?P<port>\\d+)")
+    default_port = None
+    if "default_port" in table:
+        ports_ = port_range(where, "default_port", table["default_port"])
+        if len(ports_) != 1:
+            raise where.error("default_port", "one port number")
+        default_port = ports_[0]
     loaded.frameworks.append(
         Framework(
             id=fid,
@@ -285,6 +306,16 @@ def _parse_framework(path: Path, index: int, table: dict[str, Any], loaded: _Loa
             container=container,
             source=str(path),
             describes=boolean(where, "describes", table.get("describes", True)),
+            env=regex(where, "env", table["env"]) if "env" in table else None,
+            listen_flag=listen_flag,
+            default_port=default_port,
+            tags=tuple(sorted(_TAGS(where, "tags", table["tags"]))) if "tags" in table else None,
+            references=(
+                tuple(str_list(where, "references", table["references"]))
+                if "references" in table
+                else ()
+            ),
+            rebind_fix=rebind_fix,
         )
     )
 

@@ -11,7 +11,7 @@ import bisect
 import fnmatch
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from exposure_audit.core.errors import ConfigError, shown
 from exposure_audit.core.model import SCOPE_RANK, SCOPES
@@ -166,6 +166,14 @@ def globs(where: Where, key: str, value: Any) -> re.Pattern[str]:
 REGEX_MAX_MEM = 8 * 1024 * 1024
 
 
+class RegexMatch(Protocol):
+    """What a LinearRegex match offers (re.Match and RE2's match both do)."""
+
+    def group(self, *groups: int | str) -> Any: ...
+
+    def groupdict(self) -> dict[str, str | None]: ...
+
+
 class LinearRegex:
     """A rule's regex, run by RE2 (google-re2): matching time is linear in the text,
     whatever the pattern. Python's re backtracks: '(a+)+$' hangs on 41 characters, and
@@ -184,16 +192,20 @@ class LinearRegex:
         self.pattern = pattern
         self._re = re2.compile(pattern, options)
 
-    def search(self, text: str) -> object | None:
-        found: object | None
+    @property
+    def groupindex(self) -> dict[str, int]:
+        return dict(self._re.groupindex)
+
+    def search(self, text: str) -> RegexMatch | None:
+        found: RegexMatch | None
         try:
             found = self._re.search(text)
         except UnicodeEncodeError:  # lone surrogates (non-UTF-8 bytes of a cmdline)
             found = self._re.search(_plain(text))
         return found
 
-    def match(self, text: str) -> object | None:
-        found: object | None
+    def match(self, text: str) -> RegexMatch | None:
+        found: RegexMatch | None
         try:
             found = self._re.match(text)
         except UnicodeEncodeError:

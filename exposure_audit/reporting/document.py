@@ -27,7 +27,7 @@ from exposure_audit.core.model import (
 from exposure_audit.core.serialize import facts_to_dict, to_jsonable
 from exposure_audit.core.wording import Wording, network_of
 
-REPORT_SCHEMA_VERSION = "2.1"
+REPORT_SCHEMA_VERSION = "2.2"
 TOOL_NAME = "exposure-audit"
 
 # Scopes that mean "someone other than me", widest first (for verdicts and ordering).
@@ -269,6 +269,7 @@ def _finding_doc(f: Finding, xid: str | None, words: Wording) -> dict[str, Any]:
         "waiver_expired": f.waiver_expired,
         "tags": list(f.tags),
         "service": f.service,
+        "identity": to_jsonable(f.identity) if f.identity is not None else None,
         "exposure_id": xid,
         "dangling": f.dangling is not None,
         "listener": listener,

@@ -98,6 +98,19 @@ class Problem:
     message: str
 
 
+@record
+class _Envelope:
+    """A host report's checked identity: its schema, tool, host and time."""
+
+    schema_version: str
+    tool_version: str
+    hostname: str
+    os_release: str
+    generated_at: str
+    generated_epoch: int
+    notes: tuple[str, ...]  # a newer minor version than this version knows
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -183,6 +196,34 @@ def check_host_report(data: object, path: str) -> HostReport:
     """The parts of a host report the fleet view uses, type-checked; ReportRejected."""
     if not isinstance(data, dict):
         raise ReportRejected(f"not an exposure-audit JSON report (a JSON {type(data).__name__})")
+    envelope = _check_envelope(data)
+    summary, findings_raw, exposures_raw = _check_tables(data)
+    findings, exposed, bad = _read_rows(findings_raw, exposures_raw)
+    notes = list(envelope.notes)
+    if bad:
+        notes.append(f"{bad} finding(s) or exposure(s) could not be read and were skipped")
+    listeners_total = _int(summary.get("listeners_total"), 0, 2**63) or 0
+    failed, collection_notes = _collection_state(data, summary, listeners_total)
+    notes.extend(collection_notes)
+    return HostReport(
+        path=path,
+        hostname=envelope.hostname,
+        generated_at=envelope.generated_at,
+        generated_epoch=envelope.generated_epoch,
+        schema_version=envelope.schema_version,
+        tool_version=envelope.tool_version,
+        os_release=envelope.os_release,
+        findings=findings,
+        exposed=exposed,
+        listeners_total=listeners_total,
+        notes=tuple(notes),
+        collection_failed=failed,
+    )
+
+
+def _check_schema(data: dict[str, Any]) -> tuple[str, dict[str, Any], list[str]]:
+    """The schema version (a major this version reads), the tool object, and a note
+    when the minor version is newer than this version knows; ReportRejected."""
     version = data.get("schema_version")
     tool = data.get("tool")
     if not isinstance(version, str) or not isinstance(tool, dict):
@@ -204,6 +245,12 @@ def check_host_report(data: object, path: str) -> HostReport:
             f"report schema {version} is newer than this version knows "
             f"({major}.{KNOWN_MINOR[major]}): fields it added are ignored"
         )
+    return version, tool, notes
+
+
+def _check_envelope(data: dict[str, Any]) -> _Envelope:
+    """The schema, then the host and when its report was made; ReportRejected."""
+    version, tool, notes = _check_schema(data)
     host = data.get("host")
     if not isinstance(host, dict):
         raise ReportRejected("no host object")
@@ -214,6 +261,19 @@ def check_host_report(data: object, path: str) -> HostReport:
     epoch = parse_time(generated)
     if generated is None or epoch is None:
         raise ReportRejected("generated_at missing or not ISO 8601 UTC (2026-11-27T14:00:05Z)")
+    return _Envelope(
+        schema_version=version,
+        tool_version=_text(tool.get("version")) or "?",
+        hostname=hostname,
+        os_release=_text(host.get("os_release")) or "",
+        generated_at=generated,
+        generated_epoch=epoch,
+        notes=tuple(notes),
+    )
+
+
+def _check_tables(data: dict[str, Any]) -> tuple[dict[str, Any], list[Any], list[Any]]:
+    """The summary object and the findings and exposures lists (bounded); ReportRejected."""
     summary = data.get("summary")
     findings_raw, exposures_raw = data.get("findings"), data.get("exposures")
     if not isinstance(summary, dict):
@@ -222,7 +282,13 @@ def check_host_report(data: object, path: str) -> HostReport:
         raise ReportRejected("no findings or exposures list")
     if len(findings_raw) > MAX_ROWS or len(exposures_raw) > MAX_ROWS:
         raise ReportRejected(f"more than {MAX_ROWS} findings or exposures")
+    return summary, findings_raw, exposures_raw
 
+
+def _read_rows(
+    findings_raw: list[Any], exposures_raw: list[Any]
+) -> tuple[tuple[HostFinding, ...], tuple[Exposed, ...], int]:
+    """The readable findings and exposed listeners, and how many rows were unreadable."""
     findings: list[HostFinding] = []
     bad = 0
     for f in findings_raw:
@@ -240,11 +306,16 @@ def check_host_report(data: object, path: str) -> HostReport:
             continue
         if ex is not None:
             exposed.append(ex)
-    if bad:
-        notes.append(f"{bad} finding(s) or exposure(s) could not be read and were skipped")
+    return tuple(findings), tuple(exposed), bad
 
-    listeners_total = _int(summary.get("listeners_total"), 0, 2**63) or 0
+
+def _collection_state(
+    data: dict[str, Any], summary: dict[str, Any], listeners_total: int
+) -> tuple[str | None, list[str]]:
+    """Why the report's own collection failed (its listeners collector warned and found
+    none), if it did, and the notes its other collection warnings call for."""
     failed = None
+    notes: list[str] = []
     warnings = data.get("warnings")
     listener_warnings = [
         _text(w.get("message")) or ""
@@ -257,27 +328,14 @@ def check_host_report(data: object, path: str) -> HostReport:
         notes.extend(f"listeners: {w}" for w in listener_warnings[:3])
     if summary.get("upnp_status") == "error":
         notes.append("UPnP: the router could not be queried (internet mappings unknown)")
-    return HostReport(
-        path=path,
-        hostname=hostname,
-        generated_at=generated,
-        generated_epoch=epoch,
-        schema_version=version,
-        tool_version=_text(tool.get("version")) or "?",
-        os_release=_text(host.get("os_release")) or "",
-        findings=tuple(findings),
-        exposed=tuple(exposed),
-        listeners_total=listeners_total,
-        notes=tuple(notes),
-        collection_failed=failed,
-    )
+    return failed, notes
 
 
 def _finding(f: object) -> HostFinding | None:
     if not isinstance(f, dict):
         return None
     rule_id, severity = _text(f.get("rule_id")), f.get("severity")
-    if not rule_id or severity not in SEVERITY_RANK:
+    if not rule_id or not isinstance(severity, str) or severity not in SEVERITY_RANK:
         return None
     raw_l, raw_e, raw_m = f.get("listener"), f.get("exposure"), f.get("upnp_mappings")
     listener: dict[str, Any] = raw_l if isinstance(raw_l, dict) else {}
@@ -296,7 +354,7 @@ def _finding(f: object) -> HostFinding | None:
         severity=str(severity),
         title=_text(f.get("title")) or rule_id,
         waived=f.get("waived") is True,
-        widest_scope=scope if scope in SCOPE_RANK else None,
+        widest_scope=scope if isinstance(scope, str) and scope in SCOPE_RANK else None,
         port=port,
         protocol=protocol.lower() if isinstance(protocol, str) and len(protocol) < 8 else None,
     )
@@ -310,7 +368,13 @@ def _exposure(x: object) -> Exposed | None:
     protocol, scope = x.get("protocol"), x.get("widest_scope")
     port = _int(x.get("port"), 0, 65535)
     address = _text(x.get("address"))
-    if protocol not in ("tcp", "udp") or scope not in SCOPE_RANK or port is None or not address:
+    if (
+        protocol not in ("tcp", "udp")
+        or not isinstance(scope, str)
+        or scope not in SCOPE_RANK
+        or port is None
+        or not address
+    ):
         raise ValueError("not an exposure")
     if scope == "loopback" or x.get("exposed") is False:
         return None
@@ -427,11 +491,45 @@ def build_fleet(
     relative href of the host's own report (HTML beside it, or the JSON itself)."""
     links = links or {}
     problems = list(problems)
-    # One report per host: the newest; older ones (a history directory) are superseded.
+    newest, superseded = _newest_per_host(reports)
+    problems.extend(superseded)
+    fail_rank = SEVERITY_RANK[fail_on] if fail_on else None
+    hosts: list[dict[str, Any]] = []
+    for rep in newest.values():
+        host, problem = _host_row(rep, now, stale_after, fail_rank, links.get(rep.path))
+        if problem is not None:
+            problems.append(problem)
+        hosts.append(host)
+    hosts.sort(key=_host_order)
+    readable = [h for h in hosts if h["status"] != "failed"]
+    problems.sort(key=_problem_order)
+    return {
+        "kind": DOCUMENT_KIND,
+        "schema_version": FLEET_SCHEMA_VERSION,
+        "tool": {"name": "exposure-audit", "version": tool_version},
+        "generated_at": generated_at,
+        "options": {
+            "stale_after_seconds": stale_after,
+            "fail_on": fail_on or "none",
+        },
+        "summary": _summary(hosts, readable, problems),
+        "problems": [asdict(p) for p in problems],
+        "hosts": hosts,
+        "by_rule": _by_rule(readable, newest),
+        "by_port": _by_port(readable, newest),
+    }
+
+
+def _newest_per_host(
+    reports: Sequence[HostReport],
+) -> tuple[dict[str, HostReport], list[Problem]]:
+    """One report per host, the newest (newest host first); the older ones (a history
+    directory) are superseded problems."""
     newest: dict[str, HostReport] = {}
+    superseded: list[Problem] = []
     for rep in sorted(reports, key=lambda r: (r.generated_epoch, r.path), reverse=True):
         if rep.hostname in newest:
-            problems.append(
+            superseded.append(
                 Problem(
                     rep.path,
                     rep.hostname,
@@ -442,74 +540,87 @@ def build_fleet(
             )
         else:
             newest[rep.hostname] = rep
-    fail_rank = SEVERITY_RANK[fail_on] if fail_on else None
+    return newest, superseded
 
-    hosts: list[dict[str, Any]] = []
-    for rep in newest.values():
-        age = now - rep.generated_epoch
-        status, problem = "ok", None
-        if rep.collection_failed:
-            status, problem = "failed", rep.collection_failed
-        elif age > stale_after:
-            status = "stale"
-            problem = f"report is {_age(age)} old (--stale-after {_age(stale_after)})"
-        if problem:
-            problems.append(Problem(rep.path, rep.hostname, status, problem))
-        notes = list(rep.notes)
-        if age < -300:
-            notes.append(f"generated_at is {_age(-age)} in the future: is the host's clock right?")
-        unwaived = [f for f in rep.findings if not f.waived]
-        by_sev = {s: sum(1 for f in unwaived if f.severity == s) for s in SEVERITIES}
-        internet = [x for x in rep.exposed if x.widest_scope in INTERNET_SCOPES]
-        at_or_above = (
-            0
-            if fail_rank is None or status == "failed"
-            else sum(1 for f in unwaived if SEVERITY_RANK[f.severity] >= fail_rank)
-        )
-        hosts.append(
-            {
-                "hostname": rep.hostname,
-                "report": rep.path,
-                "link": links.get(rep.path),
-                "status": status,
-                "problem": problem,
-                "notes": notes,
-                "generated_at": rep.generated_at,
-                "age_seconds": age,
-                "schema_version": rep.schema_version,
-                "tool_version": rep.tool_version,
-                "os_release": rep.os_release,
-                "highest_severity": _max_sev(f.severity for f in unwaived),
-                "by_severity": by_sev,
-                "findings": len(unwaived),
-                "waived": len(rep.findings) - len(unwaived),
-                "listeners_total": rep.listeners_total,
-                "listeners_exposed": len(rep.exposed),
-                "internet_exposures": len(internet),
-                "widest_scope": max(
-                    (x.widest_scope for x in rep.exposed), key=SCOPE_RANK.__getitem__, default=None
-                ),
-                "at_or_above_fail_on": at_or_above,
-            }
-        )
-    hosts.sort(
-        key=lambda h: (
-            h["status"] != "failed",  # failed first: nothing is known about them
-            -(h["internet_exposures"] > 0),
-            -_sev_key(h["highest_severity"]),
-            -h["findings"],
-            -h["listeners_exposed"],
-            h["hostname"],
-        )
+
+def _host_status(rep: HostReport, age: int, stale_after: int) -> tuple[str, str | None]:
+    """``ok``, ``failed`` (the report's collection failed) or ``stale``, and why not ok."""
+    if rep.collection_failed:
+        return "failed", rep.collection_failed
+    if age > stale_after:
+        return "stale", f"report is {_age(age)} old (--stale-after {_age(stale_after)})"
+    return "ok", None
+
+
+def _host_row(
+    rep: HostReport, now: int, stale_after: int, fail_rank: int | None, link: str | None
+) -> tuple[dict[str, Any], Problem | None]:
+    """One host's row of the document, and its problem if it is failed or stale."""
+    age = now - rep.generated_epoch
+    status, problem = _host_status(rep, age, stale_after)
+    notes = list(rep.notes)
+    if age < -300:
+        notes.append(f"generated_at is {_age(-age)} in the future: is the host's clock right?")
+    unwaived = [f for f in rep.findings if not f.waived]
+    internet = [x for x in rep.exposed if x.widest_scope in INTERNET_SCOPES]
+    at_or_above = (
+        0
+        if fail_rank is None or status == "failed"
+        else sum(1 for f in unwaived if SEVERITY_RANK[f.severity] >= fail_rank)
     )
-    counted = {rep.hostname: rep for rep in newest.values()}
-    readable = [h for h in hosts if h["status"] != "failed"]
-    status_of = {h["hostname"]: h["status"] for h in hosts}
+    row = {
+        "hostname": rep.hostname,
+        "report": rep.path,
+        "link": link,
+        "status": status,
+        "problem": problem,
+        "notes": notes,
+        "generated_at": rep.generated_at,
+        "age_seconds": age,
+        "schema_version": rep.schema_version,
+        "tool_version": rep.tool_version,
+        "os_release": rep.os_release,
+        "highest_severity": _max_sev(f.severity for f in unwaived),
+        "by_severity": {s: sum(1 for f in unwaived if f.severity == s) for s in SEVERITIES},
+        "findings": len(unwaived),
+        "waived": len(rep.findings) - len(unwaived),
+        "listeners_total": rep.listeners_total,
+        "listeners_exposed": len(rep.exposed),
+        "internet_exposures": len(internet),
+        "widest_scope": max(
+            (x.widest_scope for x in rep.exposed), key=SCOPE_RANK.__getitem__, default=None
+        ),
+        "at_or_above_fail_on": at_or_above,
+    }
+    return row, (Problem(rep.path, rep.hostname, status, problem) if problem else None)
 
-    # By rule: unwaived findings, one row per rule.
+
+def _host_order(h: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Worst host first: failed (nothing is known about them), reachable from the
+    internet, highest severity, most findings, most exposed listeners; then by name."""
+    return (
+        h["status"] != "failed",
+        -(h["internet_exposures"] > 0),
+        -_sev_key(h["highest_severity"]),
+        -h["findings"],
+        -h["listeners_exposed"],
+        h["hostname"],
+    )
+
+
+def _problem_order(p: Problem) -> tuple[int, str]:
+    """Failed reports first, then stale ones, then the rest; by path."""
+    return ({"failed": 0, "stale": 1}.get(p.kind, 2), p.path)
+
+
+def _by_rule(
+    readable: Sequence[Mapping[str, Any]], newest: Mapping[str, HostReport]
+) -> list[dict[str, Any]]:
+    """Unwaived findings of the readable hosts, one row per rule: internet first, then
+    by severity and number of hosts."""
     rules: dict[str, dict[str, Any]] = {}
     for h in readable:
-        for f in counted[h["hostname"]].findings:
+        for f in newest[h["hostname"]].findings:
             if f.waived:
                 continue
             row = rules.setdefault(
@@ -530,12 +641,18 @@ def build_fleet(
     )  # fmt: skip
     for r in by_rule:
         r["host_count"] = len(r["hosts"])
+    return by_rule
 
-    # By port: listeners reachable beyond loopback, per (protocol, port, widest scope).
+
+def _by_port(
+    readable: Sequence[Mapping[str, Any]], newest: Mapping[str, HostReport]
+) -> list[dict[str, Any]]:
+    """Listeners of the readable hosts reachable beyond loopback, one row per (protocol,
+    port, widest scope): widest scope first, then by severity and number of hosts."""
     ports: dict[tuple[str, int, str], dict[str, Any]] = {}
     for h in readable:
         seen: set[tuple[str, int, str]] = set()
-        for x in counted[h["hostname"]].exposed:
+        for x in newest[h["hostname"]].exposed:
             key = (x.protocol, x.port, x.widest_scope)
             row = ports.setdefault(
                 key,
@@ -548,7 +665,7 @@ def build_fleet(
             seen.add(key)
             row["hosts"].append(
                 {"hostname": h["hostname"], "address": x.address, "process": x.process,
-                 "severity": x.severity, "status": status_of[h["hostname"]]}
+                 "severity": x.severity, "status": h["status"]}
             )  # fmt: skip
     by_port = sorted(
         ports.values(),
@@ -558,49 +675,44 @@ def build_fleet(
     for r in by_port:
         r["host_count"] = len(r["hosts"])
         r["hosts"].sort(key=lambda e: (-_sev_key(e["severity"]), e["hostname"]))
+    return by_port
 
-    problems.sort(key=lambda p: ({"failed": 0, "stale": 1}.get(p.kind, 2), p.path))
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def _summary(
+    hosts: Sequence[Mapping[str, Any]],
+    readable: Sequence[Mapping[str, Any]],
+    problems: Sequence[Problem],
+) -> dict[str, Any]:
+    """The document's summary: the verdict sentence and the fleet's counts."""
     n_failed = sum(1 for p in problems if p.kind == "failed")
     n_stale = sum(1 for h in hosts if h["status"] == "stale")
-    totals = {s: sum(h["by_severity"][s] for h in readable) for s in SEVERITIES}
     hosts_failing = sum(1 for h in hosts if h["at_or_above_fail_on"])
     internet_hosts = sum(1 for h in readable if h["internet_exposures"])
     with_findings = sum(1 for h in readable if h["findings"])
     headline = (
-        f"{len(readable)} host{'s' if len(readable) != 1 else ''} read: "
+        f"{_plural(len(readable), 'host')} read: "
         f"{internet_hosts} reachable from the internet, "
         f"{with_findings} with findings to look at"
     )
     extra = []
     if n_stale:
-        extra.append(f"{n_stale} report{'s' if n_stale != 1 else ''} stale")
+        extra.append(f"{_plural(n_stale, 'report')} stale")
     if n_failed:
-        extra.append(f"{n_failed} report{'s' if n_failed != 1 else ''} failed")
-    verdict = headline + (f"; {', '.join(extra)}" if extra else "") + "."
+        extra.append(f"{_plural(n_failed, 'report')} failed")
     return {
-        "kind": DOCUMENT_KIND,
-        "schema_version": FLEET_SCHEMA_VERSION,
-        "tool": {"name": "exposure-audit", "version": tool_version},
-        "generated_at": generated_at,
-        "options": {
-            "stale_after_seconds": stale_after,
-            "fail_on": fail_on or "none",
-        },
-        "summary": {
-            "verdict": verdict,
-            "hosts_total": len(hosts),
-            "hosts_ok": sum(1 for h in hosts if h["status"] == "ok"),
-            "hosts_stale": n_stale,
-            "reports_failed": n_failed,
-            "hosts_internet": internet_hosts,
-            "hosts_with_findings": with_findings,
-            "by_severity": totals,
-            "highest_severity": _max_sev(h["highest_severity"] for h in readable),
-            "hosts_at_or_above_fail_on": hosts_failing,
-            "failed": hosts_failing > 0,
-        },
-        "problems": [asdict(p) for p in problems],
-        "hosts": hosts,
-        "by_rule": by_rule,
-        "by_port": by_port,
+        "verdict": headline + (f"; {', '.join(extra)}" if extra else "") + ".",
+        "hosts_total": len(hosts),
+        "hosts_ok": sum(1 for h in hosts if h["status"] == "ok"),
+        "hosts_stale": n_stale,
+        "reports_failed": n_failed,
+        "hosts_internet": internet_hosts,
+        "hosts_with_findings": with_findings,
+        "by_severity": {s: sum(h["by_severity"][s] for h in readable) for s in SEVERITIES},
+        "highest_severity": _max_sev(h["highest_severity"] for h in readable),
+        "hosts_at_or_above_fail_on": hosts_failing,
+        "failed": hosts_failing > 0,
     }

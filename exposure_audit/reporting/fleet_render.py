@@ -14,18 +14,11 @@ from typing import Any
 from markupsafe import Markup
 
 from exposure_audit.core.model import SEVERITIES
+from exposure_audit.core.wording import SCOPE_LABELS, SCOPE_PHRASES
 from exposure_audit.reporting import RenderContext
 from exposure_audit.reporting.templating import clean_text, environment, render_template
 
 TEMPLATE = "fleet.html.j2"
-SCOPE_WORDS = {
-    "internet": "from the internet (UPnP)",
-    "public": "from the internet (public address)",
-    "vpn": "on the VPN",
-    "lan": "on the LAN",
-    "link_local": "on the local link",
-    "loopback": "on this machine",
-}
 _STYLES = {
     "critical": "1;97;41",
     "high": "1;31",
@@ -88,7 +81,7 @@ def render_terminal(doc: Mapping[str, Any], ctx: RenderContext) -> str:
             n = r["host_count"]
             sev = r["severity"]
             head = (
-                f"  {r['protocol']}/{r['port']} reachable {SCOPE_WORDS[r['scope']]} "
+                f"  {r['protocol']}/{r['port']} reachable {SCOPE_PHRASES[r['scope']]} "
                 f"on {n} host{'s' if n != 1 else ''}"
             )
             tag = f"  [{c(sev, sev)}]" if sev else ""
@@ -141,7 +134,7 @@ def render_terminal(doc: Mapping[str, Any], ctx: RenderContext) -> str:
 
 
 def render_html(doc: Mapping[str, Any], ctx: RenderContext) -> str:
-    from exposure_audit.reporting.html import SCOPE_LABELS, _load_css, csp_for
+    from exposure_audit.reporting.html import _load_css, csp_for
 
     css = _load_css()
     env = environment("html", ctx.template, {})
@@ -149,7 +142,7 @@ def render_html(doc: Mapping[str, Any], ctx: RenderContext) -> str:
         "fleet": doc,
         "summary": doc["summary"],
         "severities_desc": list(reversed(SEVERITIES)),
-        "scope_words": SCOPE_WORDS,
+        "scope_words": SCOPE_PHRASES,
         "scope_labels": SCOPE_LABELS,
         "css": Markup(css),  # noqa: S704  # our own style sheet, hashed into the CSP
         "csp": csp_for(css),

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from exposure_audit.core.errors import ConfigError
 from exposure_audit.core.model import SCOPE_RANK
 from exposure_audit.core.resources import reports_dir
+from exposure_audit.core.wording import SCOPE_LABELS
 from exposure_audit.reporting import RenderContext
 from exposure_audit.reporting.templating import environment, render_template
 from exposure_audit.reporting.terminal import endpoint
@@ -33,14 +34,6 @@ SEVERITY_COLORS = {
     "low": "#2563eb",
     "info": "#64748b",
     None: "#64748b",
-}
-SCOPE_LABELS = {
-    "loopback": "this machine",
-    "link_local": "link-local",
-    "lan": "local network",
-    "vpn": "VPN",
-    "public": "public internet",
-    "internet": "internet (UPnP)",
 }
 MAX_DIAGRAM_LISTENERS = 24
 

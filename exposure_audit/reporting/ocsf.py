@@ -160,75 +160,128 @@ def _endpoint(address: str | None, port: int | None, **extra: Any) -> dict[str, 
     return ep
 
 
+# The class, category and activity every event shares.
+_CLASSIFICATION: Mapping[str, Any] = {
+    "class_uid": CLASS_UID,
+    "class_name": "Detection Finding",
+    "category_uid": CATEGORY_UID,
+    "category_name": "Findings",
+    "activity_id": ACTIVITY_CREATE,
+    "activity_name": "Create",
+    "type_uid": TYPE_UID,
+    "type_name": "Detection Finding: Create",
+}
+
+
 def finding_event(report: Mapping[str, Any], finding: Mapping[str, Any]) -> dict[str, Any] | None:
     """One Detection Finding, or None when the finding lacks what every event needs."""
     rule_id, fingerprint = _s(finding.get("rule_id")), _s(finding.get("fingerprint"))
     severity = finding.get("severity")
-    if not rule_id or not fingerprint or severity not in SEVERITY_IDS:
+    if (
+        not rule_id
+        or not fingerprint
+        or not isinstance(severity, str)
+        or severity not in SEVERITY_IDS
+    ):
         return None
-    tool = _d(report.get("tool"))
     dev = device(report)
     generated = epoch_ms(report.get("generated_at")) or 0
     title = _s(finding.get("title")) or rule_id
     waived = finding.get("waived") is True
-    listener = _d(finding.get("listener"))
-    exposure = _d(finding.get("exposure"))
-    mappings = (
-        [_d(m) for m in (finding.get("upnp_mappings") or [])[:MAX_LIST]]
-        if isinstance(finding.get("upnp_mappings"), list)
-        else []
-    )
-
-    severity_id = SEVERITY_IDS[str(severity)]
     uid = f"{fingerprint}@{dev['name']}"
     event: dict[str, Any] = {
-        "class_uid": CLASS_UID,
-        "class_name": "Detection Finding",
-        "category_uid": CATEGORY_UID,
-        "category_name": "Findings",
-        "activity_id": ACTIVITY_CREATE,
-        "activity_name": "Create",
-        "type_uid": TYPE_UID,
-        "type_name": "Detection Finding: Create",
+        **_CLASSIFICATION,
         "time": generated,
+        **_severity_and_status(str(severity), waived),
+        "message": _s(finding.get("message")) or title,
+        "metadata": _metadata(report, uid, generated),
+        "finding_info": _finding_info(finding, uid, rule_id, title, generated),
+        "device": dev,
+    }
+    event.update(_waiver_and_remediation(finding, waived))
+    listener = _d(finding.get("listener"))
+    evidence = _evidence(finding, listener)
+    event["evidences"] = [evidence]
+    event["resources"] = [
+        {
+            "uid": _s(finding.get("exposure_id")) or fingerprint,
+            "name": dev["name"],
+            "type": "Listening socket" if listener else "UPnP port mapping",
+        }
+    ]
+    observables = _observables(dev, evidence)
+    if observables:
+        event["observables"] = observables
+    return event
+
+
+def _severity_and_status(severity: str, waived: bool) -> dict[str, Any]:
+    """Our severity as OCSF's severity_id and name; a waived finding is Suppressed."""
+    severity_id = SEVERITY_IDS[severity]
+    return {
         "severity_id": severity_id,
         "severity": SEVERITY_NAMES[severity_id],
         "status_id": STATUS_SUPPRESSED if waived else STATUS_NEW,
         "status": "Suppressed" if waived else "New",
-        "message": _s(finding.get("message")) or title,
-        "metadata": {
-            "version": OCSF_VERSION,
-            "profiles": ["host"],
-            "uid": hashlib.sha256(f"{uid}|{generated}".encode("utf-8", "replace")).hexdigest(),
-            "product": {
-                "name": "exposure-audit",
-                "vendor_name": "exposure-audit",
-                "version": _s(tool.get("version")) or "unknown",
-            },
-            "log_name": "exposure-audit",
-        },
-        "finding_info": {
-            "uid": uid,
-            "title": title,
-            "desc": _s(finding.get("message")) or title,
-            "types": ["Network Exposure"],
-            "analytic": {"uid": rule_id, "name": rule_id, "type_id": 1, "type": "Rule"},
-            "created_time": generated,
-        },
-        "device": dev,
     }
+
+
+def _metadata(report: Mapping[str, Any], uid: str, generated: int) -> dict[str, Any]:
+    """The event's metadata: the product, and a uid unique to the finding and the run."""
+    tool = _d(report.get("tool"))
+    return {
+        "version": OCSF_VERSION,
+        "profiles": ["host"],
+        "uid": hashlib.sha256(f"{uid}|{generated}".encode("utf-8", "replace")).hexdigest(),
+        "product": {
+            "name": "exposure-audit",
+            "vendor_name": "exposure-audit",
+            "version": _s(tool.get("version")) or "unknown",
+        },
+        "log_name": "exposure-audit",
+    }
+
+
+def _finding_info(
+    finding: Mapping[str, Any], uid: str, rule_id: str, title: str, generated: int
+) -> dict[str, Any]:
+    """What was found: the finding's uid, title, rule and types (its tags)."""
+    tags = _strs(finding.get("tags"))
+    return {
+        "uid": uid,
+        "title": title,
+        "desc": _s(finding.get("message")) or title,
+        "types": ["Network Exposure", *tags],
+        "analytic": {"uid": rule_id, "name": rule_id, "type_id": 1, "type": "Rule"},
+        "created_time": generated,
+    }
+
+
+def _waiver_and_remediation(finding: Mapping[str, Any], waived: bool) -> dict[str, Any]:
+    """``status_detail`` (why a waived finding is waived) and ``remediation``, if any."""
+    extra: dict[str, Any] = {}
     if waived:
         reason = _s(finding.get("waiver_reason"))
-        event["status_detail"] = f"waived: {reason}" if reason else "waived"
+        extra["status_detail"] = f"waived: {reason}" if reason else "waived"
     remediation = _s(finding.get("remediation"))
     if remediation:
-        event["remediation"] = {"desc": remediation}
+        extra["remediation"] = {"desc": remediation}
         refs = _strs(finding.get("references"))
         if refs:
-            event["remediation"]["references"] = refs
+            extra["remediation"]["references"] = refs
+    return extra
 
-    # The exposure: where the service listens, who holds it, where it is reachable from.
+
+def _upnp_mappings(finding: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    raw = finding.get("upnp_mappings")
+    return [_d(m) for m in raw[:MAX_LIST]] if isinstance(raw, list) else []
+
+
+def _evidence(finding: Mapping[str, Any], listener: Mapping[str, Any]) -> dict[str, Any]:
+    """The exposure: where the service listens, who holds it, where it is reachable from."""
     service = _s(finding.get("service"))
+    mappings = _upnp_mappings(finding)
+    exposure = _d(finding.get("exposure"))
     evidence: dict[str, Any] = {}
     reach: dict[str, Any] = {
         "widest_scope": _s(exposure.get("widest_scope")),
@@ -240,12 +293,11 @@ def finding_event(report: Mapping[str, Any], finding: Mapping[str, Any]) -> dict
     if listener:
         address = _s(listener.get("address"))
         port = _i(listener.get("port"), 0, 65535)
-        protocol = _s(listener.get("protocol"))
         evidence["dst_endpoint"] = _endpoint(address, port, svc_name=service)
         proc = _process(listener)
         if proc is not None:
             evidence["process"] = proc
-        reach["protocol"] = protocol
+        reach["protocol"] = _s(listener.get("protocol"))
         reach["exposure_id"] = _s(finding.get("exposure_id"))
     elif mappings:  # a dangling UPnP mapping: the router forwards to nothing
         m = mappings[0]
@@ -255,29 +307,24 @@ def finding_event(report: Mapping[str, Any], finding: Mapping[str, Any]) -> dict
         reach["protocol"] = _s(m.get("protocol"))
         reach["widest_scope"] = reach["widest_scope"] or "internet"
     if mappings:
-        reach["upnp_mappings"] = [
-            {
-                "protocol": _s(m.get("protocol")),
-                "external_port": _i(m.get("external_port"), 0, 65535),
-                "internal_client": _s(m.get("internal_client")),
-                "internal_port": _i(m.get("internal_port"), 0, 65535),
-                "description": _s(m.get("description")),
-            }
-            for m in mappings
-        ]
+        reach["upnp_mappings"] = [_upnp_mapping(m) for m in mappings]
     reach["dangling"] = finding.get("dangling") is True
     evidence["data"] = {k: v for k, v in reach.items() if v not in (None, [])}
-    event["evidences"] = [evidence]
-    event["resources"] = [
-        {
-            "uid": _s(finding.get("exposure_id")) or fingerprint,
-            "name": dev["name"],
-            "type": "Listening socket" if listener else "UPnP port mapping",
-        }
-    ]
-    tags = _strs(finding.get("tags"))
-    if tags:
-        event["finding_info"]["types"] = ["Network Exposure", *tags]
+    return evidence
+
+
+def _upnp_mapping(m: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "protocol": _s(m.get("protocol")),
+        "external_port": _i(m.get("external_port"), 0, 65535),
+        "internal_client": _s(m.get("internal_client")),
+        "internal_port": _i(m.get("internal_port"), 0, 65535),
+        "description": _s(m.get("description")),
+    }
+
+
+def _observables(dev: Mapping[str, Any], evidence: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The device's hostname and the exposed endpoint's address and port, as observables."""
     observables: list[dict[str, Any]] = []
     if "hostname" in dev:
         observables.append({"name": "device.hostname", "type_id": 1, "value": dev["hostname"]})
@@ -289,9 +336,7 @@ def finding_event(report: Mapping[str, Any], finding: Mapping[str, Any]) -> dict
         observables.append(
             {"name": "evidences[0].dst_endpoint.port", "type_id": 11, "value": str(port)}
         )
-    if observables:
-        event["observables"] = observables
-    return event
+    return observables
 
 
 def events(report: Mapping[str, Any]) -> list[dict[str, Any]]:

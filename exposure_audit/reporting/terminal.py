@@ -47,27 +47,33 @@ def _filters(ctx: RenderContext) -> dict[str, Any]:
         width = max(int(width), 8)
         return Safe(text if len(text) <= width else text[: width - 1] + "…")
 
-    def wrap(value: object, width: int, indent: int = 0, first: int | None = None) -> Safe:
+    def wrap(
+        value: object, width: int, indent: int = 0, first: int | None = None, lines: int = 0
+    ) -> Safe:
         """Wrap to ``width`` columns in all: later lines start with ``indent`` spaces; the
         first line starts at column ``first`` (default ``indent``), after a label the
-        template has already printed, so it gets no spaces of its own."""
+        template has already printed, so it gets no spaces of its own. ``lines`` > 0:
+        at most that many lines, the last ending in " …" when text was left out."""
         text = clean_text(value)
         width, indent = int(width), int(indent)
         start = indent if first is None else int(first)
         newline = ""
         if width - start < 16 <= width - indent:  # no room after the label: next line
             start, newline = indent, "\n" + " " * indent
-        lines = textwrap.wrap(
+        out = textwrap.wrap(
             text,
             width=max(width, start + 16, indent + 16),
             initial_indent="\0" * start,
             subsequent_indent=" " * indent,
             break_on_hyphens=False,
         )
-        if not lines:
+        if not out:
             return Safe("")
-        lines[0] = newline + lines[0][start:]
-        return Safe("\n".join(lines))
+        if 0 < int(lines) < len(out):
+            del out[int(lines) :]
+            out[-1] = out[-1][: max(width, indent + 16) - 2] + " …"
+        out[0] = newline + out[0][start:]
+        return Safe("\n".join(out))
 
     def cmd(argv: object) -> str:
         if isinstance(argv, (list, tuple)):
@@ -110,4 +116,6 @@ def render(report: Mapping[str, Any], ctx: RenderContext) -> str:
         "quiet": ctx.quiet,
         "color": ctx.color,
     }
-    return render_template(env, TEMPLATE, ctx.template, context)
+    text = render_template(env, TEMPLATE, ctx.template, context)
+    # a label whose text moved to the next line leaves trailing blanks: drop them
+    return "\n".join(line.rstrip(" ") for line in text.split("\n"))

@@ -79,10 +79,13 @@ def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
     # Stable sort: worst severity first, keeping the report's order within a severity.
     blocks.sort(key=lambda b: -_rank(b["severity"]))
     exposures = report["exposures"]
+    listed = {b["exposure"]["id"] for b in blocks if b["exposure"] is not None}
     return {
         "blocks": blocks,
         "waived": [f for f in findings if f["waived"]],
         "loopback_only": [x for x in exposures if not x["exposed"]],
+        # loopback-only listeners without a block of their own (a finding gives one)
+        "loopback_unlisted": [x for x in exposures if not x["exposed"] and x["id"] not in listed],
         "exposed": [x for x in exposures if x["exposed"]],
         "severities_desc": list(reversed(SEVERITIES)),
     }

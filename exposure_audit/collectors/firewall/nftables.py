@@ -317,7 +317,11 @@ class _RuleBuilder:
         elif kind == "reject":
             self.verdict = "reject"
         elif kind in ("jump", "goto"):
-            self.verdict, self.target = kind, (v or {}).get("target")
+            target = v.get("target") if isinstance(v, dict) else None
+            if isinstance(target, str):
+                self.verdict, self.target = kind, target
+            else:  # a jump we cannot follow: the evaluator explores it as unknown
+                self.verdict = "unknown"
         elif kind == "queue":
             self.verdict = "queue"
         elif kind == "limit":
