@@ -159,7 +159,9 @@ def test_closed_stdout_costs_only_stdout(tmp_path: Path) -> None:
     skipped. Now the files, the history and the metrics are written, and exit 2 with
     one line says stdout was lost."""
     prom, state = tmp_path / "m.prom", tmp_path / "state"
-    res = _closed_stdout("run", "--facts", FIXTURE, "-o", str(prom), "--state-dir", str(state))
+    res = _closed_stdout(
+        "run", "--facts", FIXTURE, "-q", "-o", str(prom), "--state-dir", str(state)
+    )  # fmt: skip
     assert "cannot write standard output: it is closed" in one_line_error(res)
     assert "exposure_audit_last_run_success 1" in prom.read_text()
     assert len(list((state / "reports").iterdir())) == 1
@@ -176,7 +178,7 @@ def test_stdout_on_a_full_device(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     with open("/dev/full", "w") as full:
         res = subprocess.run(
-            [*cli_argv(), "run", "--facts", FIXTURE, "-o", str(out)],
+            [*cli_argv(), "run", "--facts", FIXTURE, "-q", "-o", str(out)],
             cwd=REPO, env=ENV, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
         )  # fmt: skip
     assert "No space left on device" in one_line_error(res)

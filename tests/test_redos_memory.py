@@ -23,11 +23,14 @@ def measured(*args: str) -> tuple[subprocess.CompletedProcess[str], float, int]:
     """Run the CLI; (result, seconds, peak RSS in MiB of that child)."""
     t0 = time.monotonic()
     script = (
-        "import resource, sys\n"
+        "import sys\n"
         "from exposure_audit.cli import main\n"
         "code = main(sys.argv[1:])\n"
         "sys.stdout.flush()\n"
-        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        # VmHWM, not ru_maxrss: the latter keeps the forking parent's (pytest's) peak
+        # across exec, the former belongs to this process's own address space.
+        "rss = next(int(l.split()[1]) for l in open('/proc/self/status') "
+        "if l.startswith('VmHWM:'))\n"
         "print(f'RSS_KIB {rss}', file=sys.stderr)\n"
         "sys.exit(code)\n"
     )
