@@ -146,3 +146,19 @@ def test_write_atomic_is_publish_of_one(tmp_path: Path, capfd: pytest.CaptureFix
     atomicio.write_atomic("-", "to stdout")
     atomicio.write_atomic("-", b" and bytes")
     assert capfd.readouterr().out == "to stdout and bytes"
+
+
+def test_without_hard_links_outputs_are_still_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filesystem with no hard links (vfat): the rollback copy is skipped, not the write."""
+
+    def no_links(*_args: object, **_kw: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    a = tmp_path / "a.json"
+    a.write_text("old")
+    monkeypatch.setattr(atomicio.os, "link", no_links)
+    atomicio.publish([(a, b"new"), (tmp_path / "b.json", b"b")])
+    assert a.read_text() == "new" and (tmp_path / "b.json").read_text() == "b"
+    assert _leftovers(tmp_path) == []

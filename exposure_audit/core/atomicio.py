@@ -10,6 +10,7 @@ a rename, which replaces a symlink itself rather than following it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -123,9 +124,15 @@ class _Signals:
             self.check()
 
 
+# _backup's answer for a file that exists but cannot be hard-linked (vfat, some FUSE):
+# it is replaced without a copy to roll back to, and left as it is by a rollback.
+NO_BACKUP = ""
+
+
 def _backup(target: str) -> str | None:
     """A hard link to the current ``target`` beside it (the link itself if it is a
-    symlink), for rolling back; None when there is nothing there."""
+    symlink), for rolling back; None when there is nothing there; NO_BACKUP when the
+    filesystem has no hard links."""
     directory, name = os.path.split(target)
     for _attempt in range(100):
         backup = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.old")
@@ -136,6 +143,10 @@ def _backup(target: str) -> str | None:
             continue
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            if exc.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+                return NO_BACKUP
+            raise
     raise FileExistsError(f"no free backup name beside {target}")
 
 
@@ -196,7 +207,7 @@ def _roll_back(staged: list[tuple[str, str]], backups: list[str | None], replace
         with contextlib.suppress(OSError):
             if backup is None:
                 os.unlink(target)
-            else:
+            elif backup != NO_BACKUP:
                 os.replace(backup, target)
     _unlink_all(tmp for tmp, _target in staged[replaced:])
     _unlink_all(b for b in backups if b)
