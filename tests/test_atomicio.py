@@ -12,7 +12,7 @@ from exposure_audit.core.errors import OutputError
 
 
 def _leftovers(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith((".tmp", ".old")))
 
 
 def test_publish_replaces_every_file(tmp_path: Path) -> None:
