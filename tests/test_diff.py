@@ -122,6 +122,24 @@ def test_listener_changes_ignore_pid_and_loopback() -> None:
     }
 
 
+def test_listener_changes_say_where_from_in_the_reports_words() -> None:
+    widened = {**exposure(22, "public"), "reachable_from": ["anyone on the internet via eth0"]}
+    gone = {**exposure(8000, "lan"), "reachable_from": ["everyone on wlan0 (192.168.1.0/24)"]}
+    odd = {**exposure(9000, ["lan"]), "reachable_from": "not a list"}  # a hostile report
+    d = diff_reports(report([], [exposure(22, "lan"), gone]), report([], [widened, odd]))
+    text = render_diff_text(d)
+    assert "tcp/0.0.0.0/22 (python3): lan -> public" in text
+    assert "reachable from anyone on the internet via eth0" in text
+    assert "was reachable from everyone on wlan0 (192.168.1.0/24)" in text
+    assert "9000" not in text  # a scope that is not a scope: skipped, not a crash
+    doc = diff_to_dict(d)
+    assert doc["diff_version"] == "1.1"
+    assert {c["key"]: c["reachable_from"] for c in doc["listeners"]} == {
+        "tcp/0.0.0.0/22": ["anyone on the internet via eth0"],
+        "tcp/0.0.0.0/8000": ["everyone on wlan0 (192.168.1.0/24)"],
+    }
+
+
 def test_ephemeral_udp_listeners_fold_per_process() -> None:
     """A LAN-reachable UDP backdoor on a high port shows as a change; a client process
     whose ephemeral port moves between runs does not."""

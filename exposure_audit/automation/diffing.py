@@ -29,7 +29,7 @@ from exposure_audit.core.termtext import terminal_text
 # clients with a kernel-chosen port: listed one by one, a new port each run would be the
 # wazuh #1610 noise, so they are compared per process (see the module docstring).
 EPHEMERAL_UDP_FROM = 32768
-DIFF_FORMAT_VERSION = "1.0"
+DIFF_FORMAT_VERSION = "1.1"  # 1.1: listeners[].reachable_from
 
 
 @record
@@ -39,6 +39,8 @@ class ListenerChange:
     old_scope: str | None
     new_scope: str | None
     process: str | None = None
+    # where it is reachable from, in the report's own words (core/wording.py made them)
+    reachable_from: tuple[str, ...] = ()
 
 
 @record
@@ -100,13 +102,16 @@ def _by_fingerprint(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _exposure_scopes(report: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
-    """Listener key -> (widest scope, process name), from the report's exposures.
+def _exposure_scopes(
+    report: dict[str, Any],
+) -> dict[str, tuple[str, str | None, tuple[str, ...]]]:
+    """Listener key -> (widest scope, process name, reachable_from), from the report's
+    exposures.
 
     Tolerant by design: an exposure entry this version cannot read is skipped rather
     than failing a diff whose main job is the findings.
     """
-    out: dict[str, tuple[str, str | None]] = {}
+    out: dict[str, tuple[str, str | None, tuple[str, ...]]] = {}
     for e in report.get("exposures") or []:
         if not isinstance(e, dict):
             continue
@@ -114,7 +119,7 @@ def _exposure_scopes(report: dict[str, Any]) -> dict[str, tuple[str, str | None]
         # Reports 1.x and 2.x: listener fields flat on the exposure; Evaluation dumps: nested.
         nested = e.get("listener")
         lst: dict[str, Any] = nested if isinstance(nested, dict) else e
-        if scope not in SCOPE_RANK:
+        if not isinstance(scope, str) or scope not in SCOPE_RANK:
             continue
         proto, addr, port = lst.get("protocol"), lst.get("address"), lst.get("port")
         if not isinstance(proto, str) or not isinstance(addr, str) or not isinstance(port, int):
@@ -128,9 +133,13 @@ def _exposure_scopes(report: dict[str, Any]) -> dict[str, tuple[str, str | None]
             uid = lst.get("uid")
             who = name or (f"uid {uid}" if isinstance(uid, int) else "unknown process")
             key = f"udp/{addr}/{EPHEMERAL_UDP_FROM}-65535 ({who})"
+        words = e.get("reachable_from")
+        reach = (
+            tuple(w for w in words[:20] if isinstance(w, str)) if isinstance(words, list) else ()
+        )
         prev = out.get(key)
         if prev is None or SCOPE_RANK[scope] > SCOPE_RANK[prev[0]]:
-            out[key] = (scope, name)
+            out[key] = (scope, name, reach)
     return out
 
 
@@ -144,7 +153,9 @@ def _listener_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[Listene
         # Loopback-only listeners come and go all day: not an exposure change.
         old_scope = oa[0] if oa and oa[0] != "loopback" else None
         new_scope = nb[0] if nb and nb[0] != "loopback" else None
-        proc = (nb or oa or (None, None))[1]
+        proc = (nb or oa or (None, None, ()))[1]
+        # the newer report's words: where it is reachable from now (or was, if it went)
+        reach = (nb if new_scope is not None and nb else oa or (None, None, ()))[2]
         if old_scope == new_scope:
             continue
         if old_scope is None:
@@ -155,7 +166,7 @@ def _listener_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[Listene
             kind = "widened"
         else:
             kind = "narrowed"
-        changes.append(ListenerChange(key, kind, old_scope, new_scope, proc))
+        changes.append(ListenerChange(key, kind, old_scope, new_scope, proc, reach))
     return tuple(changes)
 
 
@@ -231,6 +242,7 @@ def diff_to_dict(d: ReportDiff, full: bool = False) -> dict[str, Any]:
                 "old_scope": c.old_scope,
                 "new_scope": c.new_scope,
                 "process": c.process,
+                "reachable_from": list(c.reachable_from),
             }
             for c in d.listeners
         ],
@@ -266,6 +278,10 @@ def render_diff_text(d: ReportDiff, show_unchanged: bool = False) -> str:
                 f"  {c.change:<11} {_clean(c.key)}{proc}: "
                 f"{_clean(c.old_scope or '-')} -> {_clean(c.new_scope or '-')}"
             )
+            if c.reachable_from:
+                was = "was reachable" if c.change == "disappeared" else "reachable"
+                words = "; ".join(_clean(w, 200) for w in c.reachable_from[:4])
+                lines.append(f"              {was} from {words}")
     if show_unchanged and d.unchanged:
         lines.append(f"Unchanged findings ({len(d.unchanged)}):")
         for f in d.unchanged:
