@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
+import errno
 import gc
 import importlib
 import os
 import sys
 
 from exposure_audit import __version__
-from exposure_audit.core.errors import EXIT_COLLECTION, EXIT_USAGE, AuditError
+from exposure_audit.core.errors import EXIT_COLLECTION, EXIT_USAGE, AuditError, Terminated
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -101,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    _guard_standard_fds()
     av = list(sys.argv[1:] if argv is None else argv)
     args: Any = fast_collect_args(av)
     if args is None:
@@ -115,27 +118,115 @@ def _main(argv: Sequence[str] | None) -> int:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        problem = _flush_stdout()
+        if problem is not None:
+            print(
+                f"exposure-audit: error: cannot write standard output: {problem}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        return code
     except AuditError as exc:
         print(f"exposure-audit: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("exposure-audit: interrupted", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print(f"exposure-audit: stopped by signal {exc.signum}", file=sys.stderr)
+        return 128 + exc.signum
     except BrokenPipeError:
         # Output piped into `head` and closed: not an error worth a traceback.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _silence_stdout()
         return 0
-    except Exception as exc:  # last resort: never a bare traceback for users
-        if args.debug or os.environ.get("EXPOSURE_AUDIT_DEBUG"):
-            raise
+    except OSError as exc:
+        if exc.errno not in _STDOUT_ERRNOS:
+            return _internal(args, exc)
+        # File outputs raise OutputError: a bare one of these is standard output
+        # (closed with >&-, a full disk, /dev/full).
+        _silence_stdout()
         print(
-            f"exposure-audit: internal error: {type(exc).__name__}: {exc}\n"
-            "  (re-run with --debug for a traceback, and please report it)",
+            f"exposure-audit: error: cannot write standard output: {exc.strerror or exc}",
             file=sys.stderr,
         )
-        return EXIT_COLLECTION
+        return EXIT_USAGE
+    except Exception as exc:  # last resort: never a bare traceback for users
+        return _internal(args, exc)
+
+
+def _internal(args: Any, exc: Exception) -> int:
+    if args.debug or os.environ.get("EXPOSURE_AUDIT_DEBUG"):
+        raise exc
+    print(
+        f"exposure-audit: internal error: {type(exc).__name__}: {exc}\n"
+        "  (re-run with --debug for a traceback, and please report it)",
+        file=sys.stderr,
+    )
+    return EXIT_COLLECTION
+
+
+_STDOUT_ERRNOS = frozenset({errno.EBADF, errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
+
+
+class _ClosedStdout:
+    """sys.stdout when the process started with fd 1 closed (``>&-``): every write is
+    an OSError, which the command reports as one line (and nothing else is lost)."""
+
+    encoding = "utf-8"
+
+    @property
+    def buffer(self) -> _ClosedStdout:
+        return self
+
+    def write(self, _data: object) -> int:
+        raise OSError(errno.EBADF, "it is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise OSError(errno.EBADF, "it is closed")
+
+
+def _guard_standard_fds() -> None:
+    """Started with fd 0, 1 or 2 closed: put /dev/null there, so no file this run opens
+    (a report, the state lock) becomes 'standard output' for a child process; a closed
+    stdout still reports its writes as failed (_ClosedStdout)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                null = os.open(os.devnull, os.O_RDWR)
+                if null != fd:
+                    os.dup2(null, fd)
+                    os.close(null)
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
+
+
+def _flush_stdout() -> str | None:
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    except (OSError, ValueError) as exc:
+        _silence_stdout()
+        return getattr(exc, "strerror", None) or str(exc)
+    return None
+
+
+def _silence_stdout() -> None:
+    """fd 1 to /dev/null, so the interpreter's final flush cannot fail again."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
 
 
 # `collect` as cron and scripts run it, parsed without argparse: importing argparse and

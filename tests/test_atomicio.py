@@ -12,7 +12,7 @@ from exposure_audit.core.errors import OutputError
 
 
 def _leftovers(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith((".tmp", ".old")))
 
 
 def test_publish_replaces_every_file(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_a_directory_target_fails_before_anything_is_replaced(tmp_path: Path) ->
     assert _leftovers(tmp_path) == []
 
 
-def test_a_failing_rename_removes_the_staged_files_not_yet_renamed(
+def test_a_failing_rename_puts_back_the_files_already_renamed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b, c = tmp_path / "a.json", tmp_path / "b.txt", tmp_path / "c.html"
@@ -86,8 +86,57 @@ def test_a_failing_rename_removes_the_staged_files_not_yet_renamed(
     monkeypatch.setattr(atomicio.os, "replace", failing_replace)
     with pytest.raises(OutputError, match=r"cannot write .*b\.txt: Permission denied"):
         atomicio.publish([(a, b"new"), (b, b"new"), (c, b"new")])
-    assert [p.read_text() for p in (a, b, c)] == ["new", "old", "old"]
+    # All or none: a.json, already renamed, is rolled back to its old content.
+    assert [p.read_text() for p in (a, b, c)] == ["old", "old", "old"]
     assert _leftovers(tmp_path) == []
+
+
+def test_a_failing_rename_removes_a_new_file_it_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = tmp_path / "new.json", tmp_path / "b.txt"
+    b.write_text("old")
+    real_replace = os.replace
+
+    def failing_replace(src: str, dst: str) -> None:
+        if dst == str(b):
+            raise PermissionError(13, "Permission denied")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomicio.os, "replace", failing_replace)
+    with pytest.raises(OutputError):
+        atomicio.publish([(a, b"new"), (b, b"new")])
+    assert not a.exists() and b.read_text() == "old"
+    assert _leftovers(tmp_path) == []
+
+
+def test_sigterm_while_staging_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """A SIGTERM in the middle of staging a large output: the staged files go."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from exposure_audit.core import atomicio
+        real = atomicio.stage
+        def stage(target, data, mode=0o644):
+            tmp = real(target, data, mode)
+            if target.endswith("b.json"):
+                os.kill(os.getpid(), signal.SIGTERM)
+            return tmp
+        atomicio.stage = stage
+        atomicio.publish([({str(tmp_path / "a.json")!r}, b"x" * 50_000_000),
+                          ({str(tmp_path / "b.json")!r}, b"y"),
+                          ({str(tmp_path / "c.json")!r}, b"z")])
+        """
+    )
+    (tmp_path / "a.json").write_text("old")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert res.returncode != 0
+    assert sorted(os.listdir(tmp_path)) == ["a.json"]
+    assert (tmp_path / "a.json").read_text() == "old"
 
 
 def test_write_atomic_is_publish_of_one(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
@@ -97,3 +146,19 @@ def test_write_atomic_is_publish_of_one(tmp_path: Path, capfd: pytest.CaptureFix
     atomicio.write_atomic("-", "to stdout")
     atomicio.write_atomic("-", b" and bytes")
     assert capfd.readouterr().out == "to stdout and bytes"
+
+
+def test_without_hard_links_outputs_are_still_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filesystem with no hard links (vfat): the rollback copy is skipped, not the write."""
+
+    def no_links(*_args: object, **_kw: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    a = tmp_path / "a.json"
+    a.write_text("old")
+    monkeypatch.setattr(atomicio.os, "link", no_links)
+    atomicio.publish([(a, b"new"), (tmp_path / "b.json", b"b")])
+    assert a.read_text() == "new" and (tmp_path / "b.json").read_text() == "b"
+    assert _leftovers(tmp_path) == []

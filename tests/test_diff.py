@@ -35,13 +35,20 @@ def finding(fp: str, severity: str = "high", rule: str = "EA-DEV-001", **kw: Any
     return doc
 
 
-def exposure(port: int, scope: str, proto: str = "tcp", address: str = "0.0.0.0", pid: int = 1):
+def exposure(
+    port: int,
+    scope: str,
+    proto: str = "tcp",
+    address: str = "0.0.0.0",
+    pid: int = 1,
+    name: str = "python3",
+):
     return {
         "id": f"{proto}/{address}/{port}",
         "protocol": proto,
         "address": address,
         "port": port,
-        "process": {"pid": pid, "name": "python3"},
+        "process": {"pid": pid, "name": name},
         "widest_scope": scope,
         "exposed": scope != "loopback",
     }
@@ -104,13 +111,52 @@ def test_listener_changes_ignore_pid_and_loopback() -> None:
         "tcp/0.0.0.0/22": ("widened", "lan", "public"),
         "tcp/0.0.0.0/5432": ("appeared", None, "vpn"),
         "udp/0.0.0.0/5353": ("appeared", None, "lan"),
+        "udp/0.0.0.0/32768-65535 (python3)": ("appeared", None, "lan"),
     }
     back = diff_reports(new, old)
     assert {c.key: c.change for c in back.listeners} == {
         "tcp/0.0.0.0/22": "narrowed",
         "tcp/0.0.0.0/5432": "disappeared",
         "udp/0.0.0.0/5353": "disappeared",
+        "udp/0.0.0.0/32768-65535 (python3)": "disappeared",
     }
+
+
+def test_listener_changes_say_where_from_in_the_reports_words() -> None:
+    widened = {**exposure(22, "public"), "reachable_from": ["anyone on the internet via eth0"]}
+    gone = {**exposure(8000, "lan"), "reachable_from": ["everyone on wlan0 (192.168.1.0/24)"]}
+    odd = {**exposure(9000, ["lan"]), "reachable_from": "not a list"}  # a hostile report
+    d = diff_reports(report([], [exposure(22, "lan"), gone]), report([], [widened, odd]))
+    text = render_diff_text(d)
+    assert "tcp/0.0.0.0/22 (python3): lan -> public" in text
+    assert "reachable from anyone on the internet via eth0" in text
+    assert "was reachable from everyone on wlan0 (192.168.1.0/24)" in text
+    assert "9000" not in text  # a scope that is not a scope: skipped, not a crash
+    doc = diff_to_dict(d)
+    assert doc["diff_version"] == "1.1"
+    assert {c["key"]: c["reachable_from"] for c in doc["listeners"]} == {
+        "tcp/0.0.0.0/22": ["anyone on the internet via eth0"],
+        "tcp/0.0.0.0/8000": ["everyone on wlan0 (192.168.1.0/24)"],
+    }
+
+
+def test_ephemeral_udp_listeners_fold_per_process() -> None:
+    """A LAN-reachable UDP backdoor on a high port shows as a change; a client process
+    whose ephemeral port moves between runs does not."""
+    old = report([], [exposure(41234, "lan", proto="udp", name="dnsmasq")])
+    new = report(
+        [],
+        [
+            exposure(50001, "lan", proto="udp", name="dnsmasq"),  # same process, new port
+            *(exposure(40000 + i, "lan", proto="udp", name="backdoor") for i in range(50)),
+            exposure(45000, "loopback", proto="udp", name="client"),  # loopback: no news
+        ],
+    )
+    d = diff_reports(old, new)
+    assert [(c.key, c.change) for c in d.listeners] == [
+        ("udp/0.0.0.0/32768-65535 (backdoor)", "appeared")
+    ]
+    assert "backdoor" in render_diff_text(d)
 
 
 def test_no_baseline_lists_everything_as_new() -> None:

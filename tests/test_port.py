@@ -115,7 +115,7 @@ def test_hostile_command_line_is_inert_text() -> None:
     facts = records.replace(facts, listeners=(lst,))
     text = render_text(port_report(facts, lst.port, lst.protocol, EPH))
     assert "\x1b" not in text and "\x07" not in text and "\r" not in text
-    assert "\\x1b[2J\\rboom" in text
+    assert "\\x1b[2J\\x0dboom" in text
     assert clean("plain") == "plain"
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exposure_audit.analysis.engine import run_rules
+from exposure_audit.core import records
 from exposure_audit.core.errors import ConfigError
 from exposure_audit.core.model import (
     Address,
@@ -295,13 +297,88 @@ def test_builtin_default_waivers_cover_the_expected_listeners() -> None:
     assert {w.port for w in ws if w.process == "ControlCe*"} == {5000, 7000}
 
 
+CONTROL_CENTER = "/System/Library/CoreServices/ControlCenter.app/Contents/MacOS/ControlCenter"
+MAC = records.replace(FACTS, host=records.replace(HOST, os="Darwin"))
+
+
+def exe_exp(port: int, name: str, exe: str | None, address: str = "0.0.0.0") -> Exposure:
+    e = exp(port, address, name)
+    proc = ProcessInfo(1, name, exe=exe)
+    return records.replace(e, listener=records.replace(e.listener, process=proc))
+
+
 def test_builtin_waiver_reason_is_labelled() -> None:
-    airplay = exp(5000, name="ControlCenter")
-    [f] = findings(load_config(None), airplay)
+    airplay = exe_exp(5000, "ControlCenter", CONTROL_CENTER)
+    [f] = run_rules(load_ruleset([]), MAC, [airplay], (), load_config(None).waivers, TODAY)
     assert f.waived
     assert f.waiver_reason.startswith("built-in default waiver: macOS ControlCenter")
-    [g] = findings(load_config(None, builtin_waivers=False), airplay)
+    [g] = run_rules(
+        load_ruleset([]),
+        MAC,
+        [airplay],
+        (),
+        load_config(None, builtin_waivers=False).waivers,
+        TODAY,
+    )
     assert not g.waived and g.waiver_reason is None
+
+
+def test_builtin_waivers_key_on_os_and_executable_never_on_the_name() -> None:
+    """A Flask server renamed ControlCenter (prctl) on port 5000 is not waived: not on
+    Linux (a macOS waiver), and not on macOS either (its executable is python)."""
+    waivers = load_config(None).waivers
+    renamed = exe_exp(5000, "ControlCenter", "/usr/bin/python3.11")
+    for facts in (FACTS, MAC):
+        [f] = run_rules(load_ruleset([]), facts, [renamed], (), waivers, TODAY)
+        assert not f.waived, f.waiver_reason
+    # The real ControlCenter's path on Linux (a copy anyone can make): macOS only.
+    [f] = run_rules(
+        load_ruleset([]),
+        FACTS,
+        [exe_exp(5000, "ControlCenter", CONTROL_CENTER)],
+        (),
+        waivers,
+        TODAY,
+    )
+    assert not f.waived
+    # Without an executable (no attribution) a built-in waiver never applies.
+    [f] = run_rules(
+        load_ruleset([]), MAC, [exe_exp(5000, "ControlCenter", None)], (), waivers, TODAY
+    )
+    assert not f.waived
+    # A path glob's * stays inside one directory: /tmp/x/usr/sbin/cupsd is not cupsd.
+    lo = exe_exp(631, "cupsd", "/tmp/x/usr/sbin/cupsd", "127.0.0.1")
+    w = Waiver(rule="*", reason="r", exe=("/*/sbin/cupsd",))
+    rule = rules_file_for_port(631)
+    [f] = run_rules(rule, FACTS, [lo], (), (w,), TODAY)
+    assert not f.waived
+
+
+def rules_file_for_port(port: int) -> Any:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "r.toml"
+        path.write_text(
+            f'[[rule]]\nid = "T-P"\ntitle = "t"\nseverity = "low"\nmatch.port = [{port}]\n'
+            'message = "{endpoint}"\nremediation = "{fix}"\n'
+        )
+        return load_ruleset([path], builtin=False)
+
+
+def test_no_builtin_waiver_hides_a_debugger_notebook_or_data_store() -> None:
+    """Even a built-in waiver with rule = "*" that matches the process exactly."""
+    mac_waiver = Waiver(
+        rule="*", reason="r", port=5000, exe=(CONTROL_CENTER,), source="builtin", os="darwin"
+    )
+    for port in (5678, 6379, 8888):  # debugpy, redis, jupyter
+        d = exe_exp(port, "ControlCenter", CONTROL_CENTER)
+        w = records.replace(mac_waiver, port=port)
+        got = run_rules(load_ruleset([]), MAC, [d], (), (w,), TODAY)
+        assert got and not any(f.waived for f in got), (port, [f.rule_id for f in got])
+        # The same waiver from the user's config file does apply: their decision.
+        mine = records.replace(w, source="config")
+        assert all(f.waived for f in run_rules(load_ruleset([]), MAC, [d], (), (mine,), TODAY))
 
 
 def test_builtin_waivers_hide_loopback_cups_but_not_a_shared_one(tmp_path: Path) -> None:
@@ -312,12 +389,18 @@ def test_builtin_waivers_hide_loopback_cups_but_not_a_shared_one(tmp_path: Path)
     )
     rs = load_ruleset([rule], builtin=False)
     loopback = Exposure(
-        listener=Listener("tcp", "ipv4", "127.0.0.1", 631, process=ProcessInfo(700, "cupsd")),
+        listener=Listener(
+            "tcp",
+            "ipv4",
+            "127.0.0.1",
+            631,
+            process=ProcessInfo(700, "cupsd", exe="/usr/sbin/cupsd"),
+        ),
         reach=(Reach("lo", "127.0.0.1", "loopback", "127.0.0.0/8"),),
         widest_scope="loopback",
         scopes=("loopback",),
     )
-    shared = exp(631, name="cupsd")
+    shared = exe_exp(631, "cupsd", "/usr/sbin/cupsd")
     got = run_rules(rs, FACTS, [loopback, shared], (), load_config(None).waivers, TODAY)
     assert sorted((f.exposure.listener.address, f.waived) for f in got) == [
         ("0.0.0.0", False),

@@ -83,6 +83,50 @@ def _matches(c: _Compiled, s: Subject) -> bool:
 # --------------------------------------------------------------------------- waivers
 
 
+# What a built-in default waiver never hides, whatever it matches: debuggers, notebooks
+# and data stores (remote code execution or data theft), by rule, tag and framework.
+_NEVER_DEFAULT_WAIVED_RULES = re.compile(r"EA-(DBG|DATA|ML)-|EA-LOCAL-001$|EA-DEV-003$")
+_NEVER_DEFAULT_WAIVED_TAGS = frozenset(
+    {"debugger", "notebook", "database", "search", "cache", "message-broker", "unauthenticated"}
+)
+_NEVER_DEFAULT_WAIVED_FRAMEWORKS = frozenset(
+    {
+        "node-inspect",
+        "debugpy",
+        "chrome-devtools",
+        "jupyter",
+        "flask-debug",
+        "redis",
+        "postgres",
+        "mysql",
+        "mongodb",
+        "memcached",
+        "elasticsearch",
+    }
+)
+
+
+def _protected(rule_id: str, tags: Sequence[str], framework: str | None) -> bool:
+    return bool(
+        _NEVER_DEFAULT_WAIVED_RULES.match(rule_id)
+        or _NEVER_DEFAULT_WAIVED_TAGS.intersection(tags)
+        or framework in _NEVER_DEFAULT_WAIVED_FRAMEWORKS
+    )
+
+
+def _path_glob(pattern: str) -> re.Pattern[str]:
+    """A path glob whose ``*`` and ``?`` never cross a ``/``."""
+    out = []
+    for ch in pattern:
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out) + r"\Z")
+
+
 @record
 class _WaiverMatcher:
     waiver: Waiver
@@ -90,6 +134,7 @@ class _WaiverMatcher:
     process: re.Pattern[str] | None
     network: ipaddress.IPv4Network | ipaddress.IPv6Network | None
     expires: _dt.date | None
+    exe: tuple[re.Pattern[str], ...] = ()
 
     def applies(
         self,
@@ -98,9 +143,15 @@ class _WaiverMatcher:
         port: int,
         ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
         process: str | None,
+        exe: str | None = None,
+        protected: bool = False,
     ) -> bool:
         w = self.waiver
         if not self.rule.match(rule_id):
+            return False
+        if w.source == "builtin" and (protected or not self.exe):
+            return False
+        if self.exe and (exe is None or not any(p.match(exe) for p in self.exe)):
             return False
         if w.port is not None and w.port != port:
             return False
@@ -136,7 +187,14 @@ def _waiver_matcher(w: Waiver) -> _WaiverMatcher:
         process=re.compile(fnmatch.translate(w.process), re.IGNORECASE) if w.process else None,
         network=network,
         expires=expires,
+        exe=tuple(_path_glob(p) for p in w.exe),
     )
+
+
+def _waivers_for(waivers: Sequence[Waiver], host_os: str) -> list[_WaiverMatcher]:
+    """Matchers of the waivers that apply on this host's OS."""
+    system = host_os.lower()
+    return [_waiver_matcher(w) for w in waivers if w.os is None or w.os.lower() == system]
 
 
 @record
@@ -155,11 +213,13 @@ def _verdict(
     port: int,
     address: str,
     process: str | None,
+    exe: str | None = None,
+    protected: bool = False,
 ) -> _Verdict:
     expired: _WaiverMatcher | None = None
     ip = _ip(address) if matchers else None
     for m in matchers:
-        if not m.applies(rule_id, protocol, port, ip, process):
+        if not m.applies(rule_id, protocol, port, ip, process, exe, protected):
             continue
         if m.expires is not None and today > m.expires:
             expired = expired or m
@@ -459,7 +519,12 @@ def _listener_finding(
     )
     process = lst.process.name if lst.process else None
     protocol = lst.protocol.lower()
-    verdict = _verdict(waivers, today, rule.id, protocol, lst.port, lst.address, process)
+    exe = lst.process.exe if lst.process else None
+    tags = entry.tags if entry else ()
+    protected = _protected(rule.id, tags, framework.id if framework else None)
+    verdict = _verdict(
+        waivers, today, rule.id, protocol, lst.port, lst.address, process, exe, protected
+    )
     return Finding(
         rule_id=rule.id,
         severity=severity,
@@ -504,7 +569,10 @@ def _dangling_finding(
         delete_cmd=_delete_cmd((m,)),
         upnp_audience=ctx.upnp_audience,
     )
-    verdict = _verdict(waivers, today, rule.id, protocol, m.internal_port, m.internal_client, None)
+    protected = _protected(rule.id, entry.tags if entry else (), None)
+    verdict = _verdict(
+        waivers, today, rule.id, protocol, m.internal_port, m.internal_client, None, None, protected
+    )
     return Finding(
         rule_id=rule.id,
         severity=rule.severity,
@@ -597,7 +665,7 @@ def run_rules(
     ctx = _Context(ruleset, facts)
     listener_rules = [_compile(r) for r in ruleset.rules if r.kind == "listener"]
     dangling_rules = [_compile(r) for r in ruleset.rules if r.kind == "dangling_mapping"]
-    matchers = [_waiver_matcher(w) for w in waivers]
+    matchers = _waivers_for(waivers, facts.host.os)
 
     groups: list[tuple[tuple[Any, ...], list[Finding]]] = []
     internet = SCOPE_RANK["internet"]

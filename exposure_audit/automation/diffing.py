@@ -4,8 +4,11 @@ Findings are matched by their ``fingerprint`` only (rule + what was exposed, nev
 or a timestamp), so a restarted service is "unchanged", not "resolved + new" (the noise
 users of osquery #4270 and wazuh #1610 complain about). Listeners are matched by
 protocol/address/port, and their widest reach is compared, so an exposure that appeared
-or widened shows even when no rule fires on it (UDP sockets on ephemeral ports excepted:
-those are clients, and would make every run "changed").
+or widened shows even when no rule fires on it. UDP sockets on ephemeral ports (often
+clients, whose port changes every run) are folded into one entry per process and
+address, ``udp/ADDR/32768-65535 (PROCESS)``: a process that newly has one reachable
+beyond loopback (a backdoor on a high port) shows as appeared; the same process
+rebinding another ephemeral port does not make every run "changed".
 
 Everything here works on report dicts as loaded from JSON; ``load_report`` checks the
 few fields this module relies on and turns anything else into a ``FormatError``.
@@ -20,12 +23,13 @@ from exposure_audit.core.errors import FormatError
 from exposure_audit.core.model import SCOPE_RANK, SEVERITIES, SEVERITY_RANK
 from exposure_audit.core.records import record
 from exposure_audit.core.serialize import read_json_file
+from exposure_audit.core.termtext import terminal_text
 
-# Linux's default ip_local_port_range starts here. Bound UDP sockets above it are almost
-# always clients with a kernel-chosen port; listing them as "appeared" each run would
-# be the wazuh #1610 noise. (Findings on them are still compared, by fingerprint.)
+# Linux's default ip_local_port_range starts here. Bound UDP sockets above it are often
+# clients with a kernel-chosen port: listed one by one, a new port each run would be the
+# wazuh #1610 noise, so they are compared per process (see the module docstring).
 EPHEMERAL_UDP_FROM = 32768
-DIFF_FORMAT_VERSION = "1.0"
+DIFF_FORMAT_VERSION = "1.1"  # 1.1: listeners[].reachable_from
 
 
 @record
@@ -35,6 +39,8 @@ class ListenerChange:
     old_scope: str | None
     new_scope: str | None
     process: str | None = None
+    # where it is reachable from, in the report's own words (core/wording.py made them)
+    reachable_from: tuple[str, ...] = ()
 
 
 @record
@@ -96,13 +102,16 @@ def _by_fingerprint(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _exposure_scopes(report: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
-    """Listener key -> (widest scope, process name), from the report's exposures.
+def _exposure_scopes(
+    report: dict[str, Any],
+) -> dict[str, tuple[str, str | None, tuple[str, ...]]]:
+    """Listener key -> (widest scope, process name, reachable_from), from the report's
+    exposures.
 
     Tolerant by design: an exposure entry this version cannot read is skipped rather
     than failing a diff whose main job is the findings.
     """
-    out: dict[str, tuple[str, str | None]] = {}
+    out: dict[str, tuple[str, str | None, tuple[str, ...]]] = {}
     for e in report.get("exposures") or []:
         if not isinstance(e, dict):
             continue
@@ -110,19 +119,27 @@ def _exposure_scopes(report: dict[str, Any]) -> dict[str, tuple[str, str | None]
         # Reports 1.x and 2.x: listener fields flat on the exposure; Evaluation dumps: nested.
         nested = e.get("listener")
         lst: dict[str, Any] = nested if isinstance(nested, dict) else e
-        if scope not in SCOPE_RANK:
+        if not isinstance(scope, str) or scope not in SCOPE_RANK:
             continue
         proto, addr, port = lst.get("protocol"), lst.get("address"), lst.get("port")
         if not isinstance(proto, str) or not isinstance(addr, str) or not isinstance(port, int):
             continue
-        if proto == "udp" and port >= EPHEMERAL_UDP_FROM:
-            continue  # a client's socket (DNS, mDNS, QUIC), new every run: not a service
         proc = lst.get("process")
         name = proc.get("name") if isinstance(proc, dict) else None
+        if not isinstance(name, str):
+            name = None
         key = f"{proto}/{addr}/{port}"
+        if proto == "udp" and port >= EPHEMERAL_UDP_FROM:
+            uid = lst.get("uid")
+            who = name or (f"uid {uid}" if isinstance(uid, int) else "unknown process")
+            key = f"udp/{addr}/{EPHEMERAL_UDP_FROM}-65535 ({who})"
+        words = e.get("reachable_from")
+        reach = (
+            tuple(w for w in words[:20] if isinstance(w, str)) if isinstance(words, list) else ()
+        )
         prev = out.get(key)
         if prev is None or SCOPE_RANK[scope] > SCOPE_RANK[prev[0]]:
-            out[key] = (scope, name if isinstance(name, str) else None)
+            out[key] = (scope, name, reach)
     return out
 
 
@@ -136,7 +153,9 @@ def _listener_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[Listene
         # Loopback-only listeners come and go all day: not an exposure change.
         old_scope = oa[0] if oa and oa[0] != "loopback" else None
         new_scope = nb[0] if nb and nb[0] != "loopback" else None
-        proc = (nb or oa or (None, None))[1]
+        proc = (nb or oa or (None, None, ()))[1]
+        # the newer report's words: where it is reachable from now (or was, if it went)
+        reach = (nb if new_scope is not None and nb else oa or (None, None, ()))[2]
         if old_scope == new_scope:
             continue
         if old_scope is None:
@@ -147,7 +166,7 @@ def _listener_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[Listene
             kind = "widened"
         else:
             kind = "narrowed"
-        changes.append(ListenerChange(key, kind, old_scope, new_scope, proc))
+        changes.append(ListenerChange(key, kind, old_scope, new_scope, proc, reach))
     return tuple(changes)
 
 
@@ -223,16 +242,16 @@ def diff_to_dict(d: ReportDiff, full: bool = False) -> dict[str, Any]:
                 "old_scope": c.old_scope,
                 "new_scope": c.new_scope,
                 "process": c.process,
+                "reachable_from": list(c.reachable_from),
             }
             for c in d.listeners
         ],
     }
 
 
-def _clean(text: Any) -> str:
+def _clean(text: Any, limit: int = 2000) -> str:
     """One line of plain text: control characters from hostile names shown escaped."""
-    s = str(text)
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in s)
+    return terminal_text(text, limit)
 
 
 def render_diff_text(d: ReportDiff, show_unchanged: bool = False) -> str:
@@ -246,7 +265,8 @@ def render_diff_text(d: ReportDiff, show_unchanged: bool = False) -> str:
         lines.append(f"{title} findings ({len(items)}):")
         for f in items:
             waived = " (waived)" if f.get("waived") else ""
-            head = f"  {'+' if title == 'New' else '-'} [{f['severity'].upper()}] {f['rule_id']}"
+            sign = "+" if title == "New" else "-"
+            head = f"  {sign} [{_clean(f['severity']).upper()}] {_clean(f['rule_id'], 80)}"
             lines.append(f"{head}{waived}: {_clean(f.get('message') or f.get('title') or '')}")
             if title == "New" and f.get("remediation"):
                 lines.append(f"      fix: {_clean(f['remediation'])}")
@@ -256,13 +276,18 @@ def render_diff_text(d: ReportDiff, show_unchanged: bool = False) -> str:
             proc = f" ({_clean(c.process)})" if c.process else ""
             lines.append(
                 f"  {c.change:<11} {_clean(c.key)}{proc}: "
-                f"{c.old_scope or '-'} -> {c.new_scope or '-'}"
+                f"{_clean(c.old_scope or '-')} -> {_clean(c.new_scope or '-')}"
             )
+            if c.reachable_from:
+                was = "was reachable" if c.change == "disappeared" else "reachable"
+                words = "; ".join(_clean(w, 200) for w in c.reachable_from[:4])
+                lines.append(f"              {was} from {words}")
     if show_unchanged and d.unchanged:
         lines.append(f"Unchanged findings ({len(d.unchanged)}):")
         for f in d.unchanged:
             lines.append(
-                f"  = [{f['severity'].upper()}] {f['rule_id']}: {_clean(f.get('title', ''))}"
+                f"  = [{_clean(f['severity']).upper()}] {_clean(f['rule_id'], 80)}: "
+                f"{_clean(f.get('title', ''))}"
             )
     if not lines:
         return ""

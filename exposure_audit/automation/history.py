@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import re
-import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -82,32 +81,22 @@ class History:
         return self.root / REPORTS_SUBDIR
 
     def ensure(self) -> None:
+        """Create (0700) and check the state directory and its ``reports/``: every
+        component on the way is walked without following anyone else's symlink and
+        must belong to root or to this user (see core/safefs.py), the directories
+        themselves to this user, writable by nobody else. Nothing is created inside a
+        directory that fails the check."""
+        from exposure_audit.core.safefs import check_private_dir
+
         for d in (self.root, self.reports):
+            if d is not self.root and d.is_symlink():
+                raise UsageError(f"state directory {d} is a symlink: refusing to use it")
             try:
-                d.mkdir(mode=0o700, parents=True, exist_ok=True)
+                check_private_dir(d)
             except OSError as exc:
                 raise UsageError(
-                    f"cannot create state directory {d}: {exc.strerror or exc}"
+                    f"state directory {d}: {exc.strerror or exc}: refusing to use it"
                 ) from None
-            if not d.is_dir():
-                raise UsageError(f"state directory {d} is not a directory")
-        self._check_safe()
-
-    def _check_safe(self) -> None:
-        """Refuse a state directory someone else could swap reports in (often run as
-        root): it must be ours and not world-writable; ``reports/`` not a symlink."""
-        euid = os.geteuid()
-        for d, follow in ((self.root, True), (self.reports, False)):
-            st = d.stat() if follow else d.lstat()
-            if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-                raise UsageError(f"state directory {d} is a symlink or not a directory")
-            if st.st_uid != euid:
-                raise UsageError(
-                    f"state directory {d} belongs to uid {st.st_uid}, not to this user "
-                    f"(uid {euid}): refusing to use it"
-                )
-            if st.st_mode & 0o002:
-                raise UsageError(f"state directory {d} is world-writable: refusing to use it")
 
     def report_paths(self) -> list[Path]:
         """Stored reports, oldest first."""
@@ -151,7 +140,8 @@ class History:
                 p.unlink()
                 removed.append(p)
         # Under the run lock no other writer is active: any temp file is a leftover.
-        for p in self.reports.glob(".report-*.tmp"):
+        # (.old: a report kept for rolling back an all-or-none write, see atomicio.)
+        for p in [*self.reports.glob(".report-*.tmp"), *self.reports.glob(".report-*.old")]:
             with contextlib.suppress(OSError):
                 p.unlink()
         return removed

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,11 @@ def run_lock(state_dir: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator
     except OSError as exc:
         raise AuditError(f"cannot open lock file {path}: {exc.strerror or exc}") from None
     try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_nlink != 1:
+            raise AuditError(
+                f"lock file {path} is not a private regular file of this user: refusing it"
+            )
         deadline = time.monotonic() + max(0.0, timeout)
         delay = 0.05
         while True:

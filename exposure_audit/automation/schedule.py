@@ -118,6 +118,21 @@ def resolve_command(explicit: str | None = None) -> list[str]:
     return [os.path.abspath(sys.executable), "-m", "exposure_audit"]
 
 
+def check_writable_text(what: str, value: str) -> None:
+    """Refuse a value with a control character (C0, DEL, C1, or a Unicode line or
+    paragraph separator) before it is written into a crontab line or a unit file: a
+    newline there is an extra crontab line or an extra systemd directive."""
+    for ch in value:
+        code = ord(ch)
+        if code < 0x20 or 0x7F <= code <= 0x9F or code in (0x2028, 0x2029):
+            from exposure_audit.core.termtext import terminal_text
+
+            raise UsageError(
+                f"{what} {terminal_text(value, 200)!s} contains the control character "
+                f"U+{code:04X}: refusing to write it into a crontab line or unit file"
+            )
+
+
 @record
 class Plan:
     seconds: int
@@ -135,9 +150,9 @@ def make_plan(
     executable: str | None = None,
 ) -> Plan:
     seconds = parse_every(every)
+    check_writable_text("--state-dir (or XDG_STATE_HOME)", str(state_dir))
     for arg in extra:
-        if "\n" in arg or "\r" in arg or "\0" in arg:
-            raise UsageError("extra run arguments must not contain newlines or NUL")
+        check_writable_text("an extra run argument", arg)
     command = [
         *resolve_command(executable),
         "run",
@@ -150,6 +165,8 @@ def make_plan(
     if no_upnp:
         command.append("--no-upnp")
     command.extend(extra)
+    for arg in command:
+        check_writable_text("the command", arg)
     env = [("PATH", SANE_PATH)]
     if no_upnp:
         env.append(("EXPOSURE_AUDIT_NO_UPNP", "1"))

@@ -181,9 +181,10 @@ def webhook_url(req: WebhookRequest) -> str | None:
     if not value or not value.startswith("@"):
         return value or None
     path = value[1:]
+    from exposure_audit.core.safefs import read_input
+
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_URL_FILE_BYTES + 1)
+        raw = read_input(path, MAX_URL_FILE_BYTES)
     except OSError as exc:
         raise UsageError(f"--webhook @{path}: {exc.strerror or exc}") from None
     if len(raw) > MAX_URL_FILE_BYTES:

@@ -62,8 +62,9 @@ def collect_facts(opts: CollectOptions) -> Facts:
         from exposure_audit.collectors.upnp import UpnpOptions, collect_upnp
 
         local = frozenset(a.address for i in ifaces.interfaces for a in i.addresses)
+        gateways = frozenset(g.address for g in ifaces.gateways if g.default)
         upnp, upnp_warnings = collect_upnp(
-            UpnpOptions(igd_url=opts.igd_url, timeout=opts.upnp_timeout), local
+            UpnpOptions(igd_url=opts.igd_url, timeout=opts.upnp_timeout), local, gateways
         )
         warnings.extend(upnp_warnings)
 

@@ -21,7 +21,7 @@ from exposure_audit.automation.webhook import (
     FROM_CONFIG,
     WebhookRequest,
 )
-from exposure_audit.core.errors import OutputError, UsageError
+from exposure_audit.core.errors import Terminated, UsageError
 
 if TYPE_CHECKING:
     from exposure_audit.policy.config import WebhookConfig
@@ -185,14 +185,18 @@ def cron_stdout_format(plan: Iterable[Any]) -> str | None:
 
 @contextlib.contextmanager
 def write_failure_metrics(plan: Iterable[Any]) -> Iterator[None]:
-    """If the run fails (collection, a broken rule or config, bad --facts), replace any
-    Prometheus textfile in the plan with ``last_run_success 0`` so fleet alerting sees
-    the failure instead of stale numbers; then let the error go on."""
+    """If the run fails (collection, a broken rule, config or template, bad --facts, an
+    unsafe state directory, an unwritable output, a signal), replace any Prometheus
+    textfile in the plan with ``last_run_success 0`` so fleet alerting sees the failure
+    instead of stale numbers; then let the error go on. Not when another run holds the
+    lock (exit 5): that run writes its own."""
+    from exposure_audit.automation.locking import LockBusyError
+
     try:
         yield
-    except (UsageError, OutputError):
-        raise  # a mistyped command line or unwritable output: nothing ran
-    except Exception:
+    except LockBusyError:
+        raise
+    except (Exception, Terminated):
         from exposure_audit.reporting.prometheus import render_failure, write_metrics
 
         for out in plan:

@@ -183,12 +183,16 @@ def report_to_dict(report: PortReport) -> dict[str, Any]:
     }
 
 
-def clean(text: str) -> str:
+MAX_SHOWN_CHARS = 2000  # a command line can be 240 KB: shown cut, with a marker
+
+
+def clean(text: str, limit: int | None = MAX_SHOWN_CHARS) -> str:
     """Text from process command lines is the process's own choice: show control
-    characters (terminal escape sequences) and stray bytes as inert escapes."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    characters (terminal escape sequences, bidi controls) and stray bytes as inert
+    escapes, and a long one cut (core/termtext)."""
+    from exposure_audit.core.termtext import terminal_text
+
+    return terminal_text(text, limit)
 
 
 def _endpoint(lst: Listener) -> str:

@@ -97,9 +97,14 @@ def run_list(args: argparse.Namespace) -> int:
         ]
         sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
         return EXIT_OK
-    width = max((len(r.id) for r in ruleset.rules), default=2)
+    from exposure_audit.core.termtext import terminal_text
+
+    shown = [
+        (terminal_text(r.id, 80), r.severity, terminal_text(r.title, 300)) for r in ruleset.rules
+    ]
+    width = max((len(i) for i, _s, _t in shown), default=2)
     lines = [f"{'ID':<{width}}  {'SEVERITY':<8}  TITLE"]
-    lines += [f"{r.id:<{width}}  {r.severity:<8}  {r.title}" for r in ruleset.rules]
+    lines += [f"{i:<{width}}  {sev:<8}  {title}" for i, sev, title in shown]
     sys.stdout.write("\n".join(lines) + "\n")
     return EXIT_OK
 

@@ -14,6 +14,7 @@ The sequence, each step a function so later options slot in between:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 
 from exposure_audit.commands.options import add_collect_options, add_rules_options, rules_options
 from exposure_audit.core.atomicio import publish
-from exposure_audit.core.errors import UsageError
+from exposure_audit.core.errors import EXIT_USAGE, UsageError
 from exposure_audit.core.model import SEVERITIES, Evaluation, Facts
 from exposure_audit.core.records import record
 
@@ -241,7 +242,8 @@ def parse_templates(values: list[str]) -> dict[Any, Path]:
         if fmt in out:
             raise UsageError(f"--template given twice for {fmt.value}")
         if not path.is_file():
-            raise UsageError(f"--template {path}: no such file")
+            what = "not a regular file" if path.exists() else "no such file"
+            raise UsageError(f"--template {path}: {what}")
         out[fmt] = path
     return out
 
@@ -352,6 +354,34 @@ def write_all(rendered: list[tuple[Output, bytes]]) -> None:
     publish([(out.path, data) for out, data in rendered])
 
 
+def write_stdout(data: bytes) -> str | None:
+    """Write ``data`` to standard output; None, or why it could not be written."""
+    if not data:
+        return None
+    stream = sys.stdout
+    if stream is None:
+        return "it is closed"
+    try:
+        stream.flush()
+        stream.buffer.write(data)
+        stream.flush()
+    except BrokenPipeError:
+        raise  # a reader that stopped early (| head): cli.py treats that as success
+    except (OSError, ValueError, AttributeError) as exc:
+        _silence_stdout()
+        return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return None
+
+
+def _silence_stdout() -> None:
+    """After a failed write, point fd 1 at /dev/null so the interpreter's final flush
+    of what is still buffered does not fail again (and turn the exit code into 120)."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+
+
 def run(args: argparse.Namespace) -> int:
     plan, _implicit = plan_outputs(parse_formats(args.format), list(args.output))
     templates = parse_templates(list(args.template))
@@ -374,7 +404,7 @@ def run(args: argparse.Namespace) -> int:
     # or --baseline, print only the changes, store the report, deliver the webhook.
     from exposure_audit.automation.history import cron_session
 
-    with cron_session(cron_options(args)) as cron, write_failure_metrics(plan):
+    with write_failure_metrics(plan), cron_session(cron_options(args)) as cron:
         facts = load_or_collect(args)
         evaluation = evaluate(args, facts, config)
         report = build(args, evaluation)
@@ -385,10 +415,16 @@ def run(args: argparse.Namespace) -> int:
         if outcome.stdout_text is not None:
             changes = outcome.stdout_text.encode("utf-8", errors="backslashreplace")
             rendered = [(o, changes if o.path == "-" else d) for o, d in rendered]
-        write_all(rendered)
+        write_all([(o, d) for o, d in rendered if o.path != "-"])
         if not args.quiet and not args.since_last:  # cron: silent unless something changed
             announce_written(rendered)
         outcome = cron.commit(report, outcome)
+    # Standard output last, once files, history, webhook and metrics are done: a closed
+    # or full stdout (cron with >&-, /dev/full) costs only the stdout copy, and says so.
+    problem = write_stdout(b"".join(d for o, d in rendered if o.path == "-"))
+    if problem is not None:
+        print(f"exposure-audit: error: cannot write standard output: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     return outcome.exit_code
     # --- end cron tooling
 

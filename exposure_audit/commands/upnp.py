@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from exposure_audit.commands.options import env_no_upnp
 from exposure_audit.core.addresses import split_zone
 from exposure_audit.core.errors import EXIT_COLLECTION, EXIT_OK, UsageError
+from exposure_audit.core.termtext import terminal_text
 
 if TYPE_CHECKING:
     from exposure_audit.core.model import CollectorWarning, UpnpFacts
@@ -76,6 +77,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
+def _default_gateways() -> frozenset[str]:
+    """The default routes' gateways (netifaces), preferred among SSDP answers."""
+    try:
+        import netifaces
+
+        found = set()
+        default = netifaces.gateways().get("default", {})
+        for family in (netifaces.AF_INET, netifaces.AF_INET6):
+            entry = default.get(family) if isinstance(default, dict) else None
+            if entry:
+                found.add(split_zone(str(entry[0]))[0])
+        return frozenset(found - {""})
+    except Exception:  # a preference only: without it the first usable answer is used
+        return frozenset()
+
+
 def _local_addresses() -> frozenset[str]:
     """This host's addresses, to mark mappings to it. netifaces directly (<1 ms):
     the full interfaces collector costs ~80 ms and we need only the addresses."""
@@ -112,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
     from exposure_audit.collectors.upnp import UpnpOptions, collect_upnp
 
     local = _local_addresses()
-    facts, warnings = collect_upnp(UpnpOptions(igd_url=args.igd, timeout=timeout), local)
+    facts, warnings = collect_upnp(
+        UpnpOptions(igd_url=args.igd, timeout=timeout), local, _default_gateways()
+    )
     if args.format == "json":
         sys.stdout.write(render_json(facts, warnings))
     else:
@@ -132,19 +151,25 @@ def render_text(facts: UpnpFacts, warnings: list[CollectorWarning], local: froze
     from the device was made inert by the collector (no control characters)."""
     out: list[str] = []
     if facts.status == "not_found":
-        out.append(f"No UPnP gateway found: {facts.message}")
+        out.append(f"No UPnP gateway found: {terminal_text(facts.message)}")
     elif facts.status == "error":
-        out.append(f"UPnP gateway could not be read: {facts.message}")
+        out.append(f"UPnP gateway could not be read: {terminal_text(facts.message)}")
     else:
         name = ", ".join(
             x for x in (facts.friendly_name, facts.manufacturer, facts.model_name) if x
         )
-        out.append(f"Gateway      {facts.location}" + (f"  ({name})" if name else ""))
-        out.append(f"Service      {facts.service_type} at {facts.control_url}")
+        name = terminal_text(name, 200)
+        out.append(
+            f"Gateway      {terminal_text(facts.location, 300)}" + (f"  ({name})" if name else "")
+        )
+        out.append(
+            f"Service      {terminal_text(facts.service_type, 200)} at "
+            f"{terminal_text(facts.control_url, 300)}"
+        )
         ext = facts.external_ip or "(none reported)"
         scope = f" ({facts.external_scope})" if facts.external_scope else ""
         out.append(f"External IP  {ext}{scope}")
-        out.append(f"Summary      {facts.message}")
+        out.append(f"Summary      {terminal_text(facts.message)}")
         out.append("")
         if facts.mappings:
             rows = [("i", "proto", "external", "", "internal", "lease", "on", "remote", "desc")]

@@ -1,42 +1,51 @@
 """Atomic file writes: a reader never sees half a report; a failed run keeps the old one.
 
-An existing device, FIFO or socket (``-o /dev/null``, ``/dev/stdout``, a named pipe) is
-written in place instead: renaming a file over it would replace the device itself.
+A special file is written in place only when the user named it (``-``, ``/dev/stdout``,
+``/dev/null``) or it is the user's own FIFO or device at that very path; never one
+reached through a symlink someone planted (core/safefs.output_kind), and a FIFO never
+blocks the run (no reader: an error after a short wait). Everything else is replaced by
+a rename, which replaces a symlink itself rather than following it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import stat as _stat
+import signal
 import sys
 
-from exposure_audit.core.errors import OutputError
+from exposure_audit.core import safefs
+from exposure_audit.core.errors import OutputError, Terminated
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
+    from types import FrameType
+    from typing import Any
+
+
+def output_kind(target: str | Path) -> str:
+    """ "stdout", "in-place" or "replace" (see safefs.output_kind); OutputError for a
+    special file that is not the user's to write (a FIFO behind a planted link)."""
+    try:
+        return safefs.output_kind(target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
 def is_special(target: str | Path) -> bool:
-    """``target`` must be written in place, not replaced by a rename: it exists and is
-    not a regular file or directory (a device, FIFO, socket), or it is under /dev or
-    /proc (``/dev/stdout`` is a symlink to /proc/self/fd/1: renaming over it while stdout
-    is a regular file would replace the machine's /dev/stdout link)."""
-    if os.path.abspath(target).startswith(("/dev/", "/proc/")):
-        return True
-    try:
-        mode = os.stat(target).st_mode
-    except (OSError, ValueError):
-        return False
-    return not (_stat.S_ISREG(mode) or _stat.S_ISDIR(mode))
+    """``target`` is written in place (see output_kind), not replaced by a rename."""
+    return output_kind(target) == "in-place"
 
 
 def write_in_place(target: str | Path, data: bytes) -> None:
-    """Write ``data`` to an existing special file (see is_special)."""
+    """Write ``data`` to a special file (see output_kind), never blocking on a FIFO
+    without a reader."""
     try:
-        with open(target, "wb") as fh:
+        fd = safefs.open_in_place(target)
+        with os.fdopen(fd, "wb") as fh:
             fh.write(data)
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
@@ -84,41 +93,124 @@ def stage(target: str | Path, data: bytes, mode: int = 0o644) -> str:
     return tmp
 
 
+class _Signals:
+    """While files are staged: SIGTERM and SIGHUP are noted, and ``check`` (called after
+    every step, once its temporary file is on the books) raises Terminated, so the
+    ``except BaseException`` clean-up removes every staged file before the process
+    exits. A signal is never lost: leaving the block raises it too."""
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+        self.old: dict[signal.Signals, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        # Outside the main thread signal.signal raises ValueError: nothing to install.
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(ValueError, OSError):
+                self.old[sig] = signal.signal(sig, self._note)
+        return self
+
+    def _note(self, signum: int, _frame: FrameType | None) -> None:
+        self.pending = signum
+
+    def check(self) -> None:
+        if self.pending is not None:
+            raise Terminated(self.pending)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, h in self.old.items():
+            signal.signal(sig, h)
+        if exc[0] is None:
+            self.check()
+
+
+# _backup's answer for a file that exists but cannot be hard-linked (vfat, some FUSE):
+# it is replaced without a copy to roll back to, and left as it is by a rollback.
+NO_BACKUP = ""
+
+
+def _backup(target: str) -> str | None:
+    """A hard link to the current ``target`` beside it (the link itself if it is a
+    symlink), for rolling back; None when there is nothing there; NO_BACKUP when the
+    filesystem has no hard links."""
+    directory, name = os.path.split(target)
+    for _attempt in range(100):
+        backup = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.old")
+        try:
+            os.link(target, backup, follow_symlinks=False)
+            return backup
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+                return NO_BACKUP
+            raise
+    raise FileExistsError(f"no free backup name beside {target}")
+
+
 def publish(outputs: Iterable[tuple[str | Path, bytes]], mode: int = 0o644) -> None:
     """Write every ``(path, data)``, files all-or-none.
 
-    Each regular file is staged (see stage) beside its target first; only when all are
-    staged are they renamed into place, so a failure while staging leaves every old file
-    as it was and no temporary file behind. (A rename failing mid-way cannot take back
-    the files already renamed; the staged files not yet renamed are removed.) A device
-    or FIFO (``/dev/null``) is written in place after the renames, and ``-`` (standard
-    output) last.
+    Each regular file is staged (see stage) beside its target first, and the current
+    file kept as a hard link; only when all are staged are they renamed into place. If a
+    rename fails, the files already renamed are put back, so either every file is
+    replaced or none is; no temporary file is left behind, also on SIGTERM or SIGHUP.
+    A special file (see output_kind) is written in place after the renames, and ``-``
+    (standard output) last.
     """
     outputs = list(outputs)
+    kinds = [output_kind(path) for path, _data in outputs]  # refusals before anything
     staged: list[tuple[str, str]] = []
-    try:
-        for path, data in outputs:
-            if str(path) == "-" or is_special(path):
-                continue
-            target = os.fspath(path)
-            staged.append((stage(target, data, mode), target))
-    except BaseException:
-        _unlink_all(tmp for tmp, _target in staged)
-        raise
-    for i, (tmp, target) in enumerate(staged):
+    backups: list[str | None] = []
+    replaced = 0
+    with _Signals() as signals:
         try:
-            os.replace(tmp, target)
-        except OSError as exc:
-            _unlink_all(later for later, _t in staged[i:])
-            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    for path, data in outputs:
-        if str(path) != "-" and is_special(path):
+            for (path, data), kind in zip(outputs, kinds, strict=True):
+                if kind != "replace":
+                    continue
+                target = os.fspath(path)
+                staged.append((stage(target, data, mode), target))
+                signals.check()
+            for _tmp, target in staged:
+                try:
+                    backups.append(_backup(target))
+                except OSError as exc:
+                    raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+                signals.check()
+            for tmp, target in staged:
+                try:
+                    os.replace(tmp, target)
+                except OSError as exc:
+                    raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+                replaced += 1
+            signals.check()
+        except BaseException:
+            _roll_back(staged, backups, replaced)
+            raise
+        _unlink_all(b for b in backups if b)
+    for (path, data), kind in zip(outputs, kinds, strict=True):
+        if kind == "in-place":
             write_in_place(path, data)
-    for path, data in outputs:
-        if str(path) == "-":
+    for (_path, data), kind in zip(outputs, kinds, strict=True):
+        if kind == "stdout":
             sys.stdout.flush()
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
+
+
+def _roll_back(staged: list[tuple[str, str]], backups: list[str | None], replaced: int) -> None:
+    """Undo the first ``replaced`` renames; remove every staged file and backup."""
+    for i, (_tmp, target) in enumerate(staged[:replaced]):
+        backup = backups[i] if i < len(backups) else None
+        with contextlib.suppress(OSError):
+            if backup is None:
+                os.unlink(target)
+            elif backup != NO_BACKUP:
+                os.replace(backup, target)
+    _unlink_all(tmp for tmp, _target in staged[replaced:])
+    _unlink_all(b for b in backups if b)
 
 
 def _unlink_all(paths: Iterable[str]) -> None:

@@ -34,11 +34,19 @@ class OutputError(AuditError):
     exit_code = EXIT_USAGE
 
 
+class Terminated(BaseException):
+    """SIGTERM/SIGHUP while output files are staged (core/atomicio): raised so that the
+    staged files are removed before the process exits (exit 128 + the signal)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 def shown(text: object) -> str:
     """``text`` safe inside a one-line error message: control and other non-printable
     characters (a hostile TOML key may hold a newline or an escape sequence) become
     visible escapes."""
-    s = str(text)
-    if s.isprintable():
-        return s
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
+    from exposure_audit.core.termtext import terminal_text
+
+    return terminal_text(text, 2000)

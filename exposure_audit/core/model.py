@@ -375,6 +375,10 @@ class Waiver:
     expires: str | None = None  # ISO date; the waiver holds through that day
     source: str = "config"  # "config" | "builtin"
     protocol: str | None = None  # "tcp" | "udp"
+    # The executable's path (globs; ``*`` never crosses a ``/``), which no process can
+    # change about itself, unlike its name; and the OS it applies on ("linux", "darwin").
+    exe: tuple[str, ...] = ()
+    os: str | None = None
 
 
 @record

@@ -315,10 +315,11 @@ def check_values(facts: Facts) -> None:
 
 def read_json_file(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
     """Parse a JSON file from elsewhere: bounded size, every failure a FormatError."""
+    from exposure_audit.core.safefs import read_input
+
     p = Path(path)
     try:
-        with p.open("rb") as fh:
-            raw = fh.read(max_bytes + 1)
+        raw = read_input(p, max_bytes)
     except OSError as exc:
         raise FormatError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
     if len(raw) > max_bytes:
@@ -329,6 +330,9 @@ def read_json_file(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES)
         raise FormatError(f"{p}: not valid JSON ({exc})") from None
     except RecursionError:
         raise FormatError(f"{p}: JSON nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4300 digits, and the like
+        why = "a number of more than 4300 digits" if "4300" in str(exc) else str(exc)[:120]
+        raise FormatError(f"{p}: not readable JSON ({why})") from None
 
 
 def load_facts(path: str | Path) -> Facts:

@@ -19,6 +19,8 @@ from exposure_audit.core.records import record
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from exposure_audit.policy.values import LinearRegex, PortSet
+
 # Catalogue tags. A rule or port naming any other tag is an error (a typo would
 # otherwise silently match nothing).
 TAGS: frozenset[str] = frozenset(
@@ -182,17 +184,17 @@ class Framework:
     name: str
     fix: str
     process: re.Pattern[str] | None
-    cmdline: re.Pattern[str] | None
-    ports: frozenset[int] | None
+    cmdline: LinearRegex | None
+    ports: PortSet | None
     container: bool | None
     source: str
     describes: bool = True  # False: gives a fix only; {framework} shows the service name
     # Searched in the named debugger variables, one "NAME=value" per line (see
     # collectors/procinfo.DEBUG_ENV): the identity then comes from the environment.
-    env: re.Pattern[str] | None = None
+    env: LinearRegex | None = None
     # A flag naming the framework's own port (group "port"): the framework is only the
     # listener on that port, or on default_port when the flag names none.
-    listen_flag: re.Pattern[str] | None = None
+    listen_flag: LinearRegex | None = None
     default_port: int | None = None
     tags: tuple[str, ...] | None = None  # what it is; None: the port catalogue's tags
     references: tuple[str, ...] = ()  # replace the rule's references in its findings
@@ -260,11 +262,11 @@ class RuleSet:
 # --------------------------------------------------------------------------- tests
 
 
-def _t_port(v: frozenset[int], s: Subject) -> bool:
+def _t_port(v: PortSet, s: Subject) -> bool:
     return s.port in v
 
 
-def _t_external_port(v: frozenset[int], s: Subject) -> bool:
+def _t_external_port(v: PortSet, s: Subject) -> bool:
     return s.external_port in v
 
 
@@ -308,7 +310,7 @@ def _t_process(v: re.Pattern[str], s: Subject) -> bool:
     return s.process is not None and v.match(s.process) is not None
 
 
-def _t_cmdline(v: tuple[re.Pattern[str], ...], s: Subject) -> bool:
+def _t_cmdline(v: tuple[LinearRegex, ...], s: Subject) -> bool:
     text = s.cmdline
     return text is not None and any(p.search(text) for p in v)
 

@@ -55,7 +55,10 @@ WAIVER_KEYS: tuple[str, ...] = (
     "process",
     "address",
     "expires",
+    "exe",
+    "os",
 )
+WAIVER_OSES: tuple[str, ...] = ("linux", "darwin", "freebsd", "windows")
 DEFAULT_WAIVERS_FILE = Path("waivers") / "default-waivers.toml"
 
 
@@ -83,6 +86,39 @@ def default_config_path() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME", "").strip()
     root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
     return root / "exposure-audit" / "config.toml"
+
+
+def _default_config_file() -> Path | None:
+    """The default config file when there is one this user may trust, else None.
+
+    Not there, or not reachable (HOME of another user, unreadable): None, as if absent.
+    There but owned by another user than this one or root, or writable by others (root
+    run with another user's HOME or XDG_CONFIG_HOME): a ConfigError, since its waivers
+    would let that user hide what they expose. ``--config PATH`` names a file explicitly.
+    """
+    import stat
+
+    try:
+        candidate = default_config_path()
+    except (RuntimeError, KeyError, OSError):  # no HOME, no passwd entry
+        return None
+    try:
+        st = candidate.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    if st.st_uid not in (0, os.geteuid()):
+        raise ConfigError(
+            f"{candidate}: the default config file belongs to uid {st.st_uid}, not to this "
+            f"user (uid {os.geteuid()}): refusing its waivers (name a file with --config)"
+        )
+    if st.st_mode & 0o022:
+        raise ConfigError(
+            f"{candidate}: the default config file is writable by others: refusing it "
+            "(chmod go-w, or name a file with --config)"
+        )
+    return candidate
 
 
 def _fail(path: Path, what: str, key: str, message: str) -> ConfigError:
@@ -130,7 +166,7 @@ def parse_waivers(path: Path, tables: Any, source: str) -> tuple[Waiver, ...]:
     for i, table in enumerate(tables):
         what = f"waiver #{i + 1}"
         if isinstance(table.get("rule"), str):
-            what += f" (rule {table['rule']})"
+            what += f" (rule {shown(table['rule'])})"
         for key in table:
             if key not in WAIVER_KEYS:
                 raise _fail(
@@ -152,6 +188,12 @@ def parse_waivers(path: Path, tables: Any, source: str) -> tuple[Waiver, ...]:
         protocol = table.get("protocol")
         if protocol is not None and protocol not in PROTOCOLS:
             raise _fail(path, what, "protocol", f'expected "tcp" or "udp", got {protocol!r}')
+        exe = _parse_exe(path, what, table.get("exe"))
+        if source == "builtin" and not exe:
+            raise _fail(path, what, "exe", "missing: a built-in waiver names the executable")
+        os_name = table.get("os")
+        if os_name is not None and (not isinstance(os_name, str) or os_name not in WAIVER_OSES):
+            raise _fail(path, what, "os", f"expected one of {', '.join(WAIVER_OSES)}")
         waivers.append(
             Waiver(
                 rule=_str(path, what, "rule", table["rule"]),
@@ -168,9 +210,27 @@ def parse_waivers(path: Path, tables: Any, source: str) -> tuple[Waiver, ...]:
                 else None,
                 source=source,
                 protocol=protocol,
+                exe=exe,
+                os=os_name,
             )
         )
     return tuple(waivers)
+
+
+def _parse_exe(path: Path, what: str, value: Any) -> tuple[str, ...]:
+    """``exe``: an absolute path glob, or a list of them (``*`` stays within one
+    directory level)."""
+    if value is None:
+        return ()
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values:
+        raise _fail(path, what, "exe", "expected an absolute path or a list of them")
+    out = []
+    for v in values:
+        if not isinstance(v, str) or not v.startswith("/") or not v.isprintable():
+            raise _fail(path, what, "exe", f"expected an absolute path, got {shown(v)!r}")
+        out.append(v)
+    return tuple(out)
 
 
 def read_default_waivers() -> tuple[Waiver, ...]:
@@ -271,10 +331,10 @@ def load_config(path: Path | None, builtin_waivers: bool = True) -> Config:
     """The config file (explicit ``path``, else the default location if it exists), with
     the built-in default waivers appended unless switched off (here or in the file)."""
     if path is None:
-        candidate = default_config_path()
+        candidate = _default_config_file()
         config = (
             parse_config(candidate, read_toml(candidate, "a config file"))
-            if candidate.is_file()
+            if candidate is not None
             else Config()
         )
     else:

@@ -15,9 +15,10 @@ MAX_FILE_BYTES = 1024 * 1024
 
 
 def read_toml(path: Path, what: str = "a rule file") -> dict[str, Any]:
+    from exposure_audit.core.safefs import read_input
+
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
+        raw = read_input(path, MAX_FILE_BYTES)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if len(raw) > MAX_FILE_BYTES:
@@ -30,6 +31,11 @@ def read_toml(path: Path, what: str = "a rule file") -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        why = "a number of more than 4300 digits" if "4300" in str(exc) else str(exc)[:120]
+        raise ConfigError(f"{path}: not valid TOML ({why})") from None
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:

@@ -48,6 +48,9 @@ from exposure_audit.policy.values import (
 )
 
 MAX_CATALOGUE_RANGE = 1000
+# Bounds on what a rule set may hold (each file is at most 1 MiB: policy/files.py).
+MAX_RULE_FILES = 200
+MAX_RULES = 5000
 
 _ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 
@@ -366,7 +369,14 @@ def load_documents(docs: Iterable[tuple[Path, dict[str, Any]]]) -> RuleSet:
     files: list[Path] = []
     for path, doc in docs:
         files.append(path)
+        if len(files) > MAX_RULE_FILES:
+            raise ConfigError(f"{path}: more than {MAX_RULE_FILES} rule files: not loading more")
         _load_doc(path, doc, loaded)
+        if len(loaded.rules) > MAX_RULES:
+            raise ConfigError(
+                f"{path}: more than {MAX_RULES} rules in all: not loading more "
+                "(merge rules that differ only in their values)"
+            )
     known = {f.id for f in loaded.frameworks}
     for where, key, names in loaded.framework_refs:
         for name in sorted(names):

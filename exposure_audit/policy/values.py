@@ -7,10 +7,11 @@ the key (``Where.error``). ``parser_for`` gives the parser of an operator's ``Va
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import re
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 from exposure_audit.core.errors import ConfigError, shown
 from exposure_audit.core.model import SCOPE_RANK, SCOPES
@@ -95,14 +96,47 @@ def port_range(where: Where, key: str, item: Any) -> range:
     return range(lo, hi + 1)
 
 
-def ports(where: Where, key: str, value: Any) -> frozenset[int]:
+MAX_PORT_ITEMS = 1000  # numbers and ranges in one ports value
+
+
+@record
+class PortSet:
+    """Ports as sorted, merged, inclusive intervals: ``"1-65535"`` is one pair, not a
+    65,535-element set (1,000 such rules took 4 GB as sets)."""
+
+    intervals: tuple[tuple[int, int], ...]
+
+    def __contains__(self, port: object) -> bool:
+        if not isinstance(port, int):
+            return False
+        i = bisect.bisect_right(self.intervals, (port, 65536)) - 1
+        return i >= 0 and self.intervals[i][0] <= port <= self.intervals[i][1]
+
+    def __len__(self) -> int:
+        return sum(hi - lo + 1 for lo, hi in self.intervals)
+
+    def __iter__(self) -> Iterator[int]:
+        for lo, hi in self.intervals:
+            yield from range(lo, hi + 1)
+
+    @classmethod
+    def of(cls, ranges: Iterable[range]) -> PortSet:
+        merged: list[list[int]] = []
+        for lo, hi in sorted((r.start, r.stop - 1) for r in ranges if len(r)):
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        return cls(tuple((lo, hi) for lo, hi in merged))
+
+
+def ports(where: Where, key: str, value: Any) -> PortSet:
     items = value if isinstance(value, list) else [value]
     if not items:
         raise where.error(key, "empty list")
-    found: set[int] = set()
-    for item in items:
-        found.update(port_range(where, key, item))
-    return frozenset(found)
+    if len(items) > MAX_PORT_ITEMS:
+        raise where.error(key, f"more than {MAX_PORT_ITEMS} ports or ranges (use ranges)")
+    return PortSet.of(port_range(where, key, item) for item in items)
 
 
 def choices(allowed: Sequence[str], what: str) -> Callable[[Where, str, Any], frozenset[str]]:
@@ -128,17 +162,94 @@ def globs(where: Where, key: str, value: Any) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
 
 
-def regex(where: Where, key: str, value: Any) -> re.Pattern[str]:
+# Memory RE2 may use per regex (its DFA cache and program): a bound, not a budget.
+REGEX_MAX_MEM = 8 * 1024 * 1024
+
+
+class RegexMatch(Protocol):
+    """What a LinearRegex match offers (re.Match and RE2's match both do)."""
+
+    def group(self, *groups: int | str) -> Any: ...
+
+    def groupdict(self) -> dict[str, str | None]: ...
+
+
+class LinearRegex:
+    """A rule's regex, run by RE2 (google-re2): matching time is linear in the text,
+    whatever the pattern. Python's re backtracks: '(a+)+$' hangs on 41 characters, and
+    even '\\bflask\\b.*\\brun\\b' takes minutes on a 240 KB command line any user can
+    give a process (bench/bench_redos.py). RE2 has no backreferences or lookarounds
+    (and no \\Z: use $); such a pattern is a rule error."""
+
+    __slots__ = ("_re", "pattern")
+
+    def __init__(self, pattern: str) -> None:
+        import re2
+
+        options = re2.Options()
+        options.max_mem = REGEX_MAX_MEM
+        options.log_errors = False
+        self.pattern = pattern
+        self._re = re2.compile(pattern, options)
+
+    @property
+    def groupindex(self) -> dict[str, int]:
+        return dict(self._re.groupindex)
+
+    def search(self, text: str) -> RegexMatch | None:
+        found: RegexMatch | None
+        try:
+            found = self._re.search(text)
+        except UnicodeEncodeError:  # lone surrogates (non-UTF-8 bytes of a cmdline)
+            found = self._re.search(_plain(text))
+        return found
+
+    def match(self, text: str) -> RegexMatch | None:
+        found: RegexMatch | None
+        try:
+            found = self._re.match(text)
+        except UnicodeEncodeError:
+            found = self._re.match(_plain(text))
+        return found
+
+    def __repr__(self) -> str:
+        return f"LinearRegex({self.pattern!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LinearRegex) and other.pattern == self.pattern
+
+    def __hash__(self) -> int:
+        return hash(self.pattern)
+
+
+def _plain(text: str) -> str:
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def regex(where: Where, key: str, value: Any) -> LinearRegex:
     text = str_value(where, key, value)
     if len(text) > MAX_REGEX_CHARS:
         raise where.error(key, f"regex longer than {MAX_REGEX_CHARS} characters")
     try:
-        return re.compile(text)
+        re.compile(text)  # Python's own message for plain syntax errors
     except re.error as exc:
         raise where.error(key, f"bad regex '{text}': {exc}") from None
+    except RecursionError:
+        raise where.error(key, "bad regex: nested too deeply") from None
+    try:
+        return LinearRegex(text)
+    except Exception as exc:  # re2.error: a construct RE2 refuses, or over max_mem
+        why = str(exc.args[0] if exc.args else exc)
+        if why.startswith("b'") or why.startswith('b"'):
+            why = why[2:-1]
+        raise where.error(
+            key,
+            f"regex '{text}' is not supported by the linear-time engine (RE2): {why} "
+            "(no backreferences or lookarounds; use $ for \\Z)",
+        ) from None
 
 
-def regexes(where: Where, key: str, value: Any) -> tuple[re.Pattern[str], ...]:
+def regexes(where: Where, key: str, value: Any) -> tuple[LinearRegex, ...]:
     return tuple(regex(where, key, v) for v in str_list(where, key, value))
 
 

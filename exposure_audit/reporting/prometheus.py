@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from exposure_audit.core.model import SCOPES, SEVERITIES
+from exposure_audit.core.termtext import escape_char
 
 PREFIX = "exposure_audit"
 MAX_LABEL_CHARS = 200
@@ -41,8 +42,8 @@ def escape_label(value: object) -> str:
             out.append("\\n")
         elif 0xD800 <= ord(ch) <= 0xDFFF:  # lone surrogate from a JSON escape: not UTF-8
             out.append("\ufffd")
-        elif not ch.isprintable() and ch != " ":
-            out.append(f"\\\\x{ord(ch):02x}")
+        elif not ch.isprintable():
+            out.append("\\" + escape_char(ch))
         else:
             out.append(ch)
     return "".join(out)

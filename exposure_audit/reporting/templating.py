@@ -8,8 +8,9 @@ output passes every value through :func:`clean_text`, its equivalent for termina
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +18,14 @@ import jinja2
 import jinja2.sandbox
 from markupsafe import Markup
 
-from exposure_audit.core.errors import ConfigError
+from exposure_audit.core.errors import ConfigError, shown
 from exposure_audit.core.resources import reports_dir
-
-# C0/C1 controls, DEL, and the Unicode bidi/format controls that can reorder or hide
-# text on a terminal ("Trojan Source"). Shown escaped, never passed through.
-_CONTROL = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
-)
+from exposure_audit.core.termtext import terminal_text
 
 
 def clean_text(value: object) -> str:
-    """``value`` as text that cannot drive a terminal: controls shown as ``\\x1b``."""
-    return _CONTROL.sub(lambda m: _escape(m.group()), str(value))
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    """``value`` as text that cannot drive a terminal (core/termtext.terminal_text)."""
+    return terminal_text(value)
 
 
 class Safe(str):
@@ -59,6 +50,137 @@ def _finalize_html(value: object) -> object:
     return value
 
 
+MAX_TEMPLATE_BYTES = 1024 * 1024
+
+
+class ConfinedLoader(jinja2.BaseLoader):
+    """Loads ``{% include %}``/``{% extends %}`` names from the search directories only:
+    each name walked below its directory without following any symlink (core/safefs),
+    a regular file of bounded size. A template reads the report and nothing else, even
+    when root renders a template from a directory another user can write to."""
+
+    def __init__(self, searchpath: list[str]) -> None:
+        self.searchpath = searchpath
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        from jinja2.loaders import split_template_path
+
+        from exposure_audit.core.safefs import read_confined
+
+        pieces = split_template_path(template)
+        for base in self.searchpath:
+            try:
+                raw = read_confined(base, pieces, MAX_TEMPLATE_BYTES)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise ConfigError(
+                    f"template include {shown(template)}: {exc.strerror or exc}"
+                ) from None
+            if len(raw) > MAX_TEMPLATE_BYTES:
+                raise ConfigError(f"template include {shown(template)}: larger than 1 MiB")
+            try:
+                return raw.decode("utf-8"), None, lambda: True
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"template include {shown(template)}: not UTF-8 (byte {exc.start})"
+                ) from None
+        raise jinja2.TemplateNotFound(template)
+
+
+# Resource limits of a render (a template may be anyone's, rendered as root from cron).
+MAX_OUTPUT_CHARS = 128 * 1024 * 1024  # a 10,000-listener HTML report is ~20 MB
+MAX_VALUE_CHARS = 16 * 1024 * 1024  # one string or list made by * or % or a filter
+MAX_INT_BITS = 64 * 1024  # ** and * on integers
+MAX_RENDER_SECONDS = 30.0
+MAX_RENDER_MEMORY = 1024 * 1024 * 1024  # address space a render may add
+_WIDTH = re.compile(r"%[-#0 +]*(\*|\d{7,})|\{[^{}]*?(\d{7,})[^{}]*\}")
+
+
+class TemplateLimitError(Exception):
+    """A template went over a resource limit (see MAX_*)."""
+
+
+class LimitedSandbox(jinja2.sandbox.SandboxedEnvironment):
+    """jinja2's sandbox (no attribute escapes, ranges of at most 100,000) with bounds on
+    what one expression may allocate: repetition (``"x" * n``), powers, %-formatting and
+    padding widths. Output size, time and memory of the whole render are bounded by
+    render_template."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
+    ) -> Any:
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
+                    if len(seq) * n > MAX_VALUE_CHARS:
+                        raise TemplateLimitError("a repetition larger than 16 MiB")
+            if isinstance(left, int) and isinstance(right, int):
+                if left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                    raise TemplateLimitError("an integer product too large")
+        elif operator == "**":
+            if isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
+                if right > 0 and right * left.bit_length() > MAX_INT_BITS:
+                    raise TemplateLimitError("a power too large")
+        elif operator == "%" and isinstance(left, str):
+            _check_widths(left)
+        return super().call_binop(context, operator, left, right)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        owner = getattr(value, "__self__", None)
+        if isinstance(owner, str) and getattr(value, "__name__", "") in ("format", "format_map"):
+            _check_widths(owner)
+        return super().wrap_str_format(value)
+
+    def call(
+        __self,
+        __context: jinja2.runtime.Context,
+        __obj: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        name = getattr(__obj, "__name__", "")
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            if name in ("format", "format_map"):
+                _check_widths(owner)
+            for v in (*args, *kwargs.values()):
+                if isinstance(v, int) and not isinstance(v, bool) and v > MAX_VALUE_CHARS:
+                    raise TemplateLimitError(f"str.{name} with a size over 16 MiB")
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _check_widths(fmt: str) -> None:
+    if _WIDTH.search(fmt):
+        raise TemplateLimitError("a format width that is too large (or given by *)")
+
+
+def _bounded_filter(
+    f: Callable[..., Any], size_args: tuple[int, ...], fmt: bool = False
+) -> Callable[..., Any]:
+    """A built-in filter whose integer arguments (widths) and format strings are bounded."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if fmt and args and isinstance(args[0], str):
+            _check_widths(args[0])
+        for i in size_args:
+            if i < len(args) and isinstance(args[i], int) and args[i] > MAX_VALUE_CHARS:
+                raise TemplateLimitError("a filter width over 16 MiB")
+        for v in kwargs.values():
+            if isinstance(v, int) and not isinstance(v, bool) and v > MAX_VALUE_CHARS:
+                raise TemplateLimitError("a filter width over 16 MiB")
+        return f(*args, **kwargs)
+
+    for attr in ("jinja_pass_arg",):
+        if hasattr(f, attr):
+            setattr(wrapper, attr, getattr(f, attr))
+    return wrapper
+
+
 def environment(
     kind: str, user_template: Path | None, filters: Mapping[str, Callable[..., Any]]
 ) -> jinja2.Environment:
@@ -67,20 +189,25 @@ def environment(
     if user_template is not None:
         search.insert(0, str(user_template.parent))
     common: dict[str, Any] = {
-        "loader": jinja2.FileSystemLoader(search),
+        "loader": ConfinedLoader(search),
         "undefined": jinja2.StrictUndefined,
         "keep_trailing_newline": True,
         "extensions": ["jinja2.ext.loopcontrols"],
     }
     env: jinja2.Environment
     if kind == "html":
-        env = jinja2.sandbox.SandboxedEnvironment(
-            autoescape=True, finalize=_finalize_html, **common
-        )
+        env = LimitedSandbox(autoescape=True, finalize=_finalize_html, **common)
     else:
-        env = jinja2.sandbox.SandboxedEnvironment(
-            autoescape=False, finalize=_finalize_terminal, **common
-        )
+        env = LimitedSandbox(autoescape=False, finalize=_finalize_terminal, **common)
+    for name, size_args, fmt in (
+        ("center", (1,), False),
+        ("indent", (1,), False),
+        ("wordwrap", (2,), False),
+        ("truncate", (2,), False),
+        ("format", (), True),
+    ):
+        if name in env.filters:
+            env.filters[name] = _bounded_filter(env.filters[name], size_args, fmt)
     env.filters.update(filters)
     return env
 
@@ -92,14 +219,36 @@ def render_template(
     label = str(user_template) if user_template else name
     try:
         if user_template is not None:
+            from exposure_audit.core.safefs import read_input
+
             try:
-                source = user_template.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"cannot read template {user_template}: {exc}") from None
+                raw = read_input(user_template, MAX_TEMPLATE_BYTES)
+                if len(raw) > MAX_TEMPLATE_BYTES:
+                    raise ConfigError(f"template {user_template}: larger than 1 MiB")
+                source = raw.decode("utf-8")
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read template {user_template}: {exc.strerror or exc}"
+                ) from None
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"template {user_template}: not UTF-8 (byte {exc.start})"
+                ) from None
             template = env.from_string(source)
         else:
             template = env.get_template(name)
-        return template.render(**context)
+        with _render_limits():
+            return _render_bounded(template, context)
+    except TemplateLimitError as exc:
+        raise ConfigError(f"template {label}: over a limit: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"template {label}: recursion too deep") from None
+    except MemoryError:
+        raise ConfigError(
+            f"template {label}: over a limit: more than {MAX_RENDER_MEMORY >> 20} MiB of memory"
+        ) from None
+    except OverflowError as exc:
+        raise ConfigError(f"template {label}: over a limit: {exc}") from None
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"template {label}, line {exc.lineno}: {exc.message}") from None
     except jinja2.TemplateError as exc:
@@ -108,6 +257,56 @@ def render_template(
         raise ConfigError(f"template {label}{where}: {exc}") from None
     except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError) as exc:
         raise ConfigError(f"template {label}: {type(exc).__name__}: {exc}") from None
+
+
+def _render_bounded(template: jinja2.Template, context: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    size = 0
+    for chunk in template.generate(**context):
+        size += len(chunk)
+        if size > MAX_OUTPUT_CHARS:
+            raise TemplateLimitError(f"output larger than {MAX_OUTPUT_CHARS >> 20} MiB")
+        parts.append(chunk)
+    return "".join(parts)
+
+
+@contextlib.contextmanager
+def _render_limits() -> Iterator[None]:
+    """A time bound (SIGALRM, main thread only) and an address-space bound (the soft
+    RLIMIT_AS lowered to what the process uses now plus MAX_RENDER_MEMORY, restored
+    after: an unprivileged process may raise its soft limit back up to the hard one)."""
+    import resource
+    import signal
+
+    def expired(_signum: int, _frame: Any) -> None:
+        raise TemplateLimitError(f"rendering took longer than {MAX_RENDER_SECONDS:g} s")
+
+    old_handler = None
+    with contextlib.suppress(ValueError):  # not the main thread: no time bound
+        old_handler = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, MAX_RENDER_SECONDS)
+    old_as = None
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        with open("/proc/self/statm", "rb") as fh:
+            in_use = int(fh.read().split()[0]) * resource.getpagesize()
+        bound = in_use + MAX_RENDER_MEMORY
+        if (soft == resource.RLIM_INFINITY or soft > bound) and (
+            hard == resource.RLIM_INFINITY or hard >= bound
+        ):
+            resource.setrlimit(resource.RLIMIT_AS, (bound, hard))
+            old_as = (soft, hard)
+    except (OSError, ValueError):
+        pass
+    try:
+        yield
+    finally:
+        if old_as is not None:
+            with contextlib.suppress(OSError, ValueError):
+                resource.setrlimit(resource.RLIMIT_AS, old_as)
+        if old_handler is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old_handler)
 
 
 def _template_line(exc: BaseException) -> int | None:

@@ -61,13 +61,20 @@ class _Result:
 
 
 def collect_upnp(
-    opts: UpnpOptions, local_addresses: frozenset[str]
+    opts: UpnpOptions,
+    local_addresses: frozenset[str],
+    gateways: frozenset[str] = frozenset(),
 ) -> tuple[UpnpFacts, list[CollectorWarning]]:
     """Discover the IGD and read its mappings. Never raises for network or device
-    misbehaviour: status "not_found" (nobody answered), "error" (+ warning) or "ok"."""
+    misbehaviour: status "not_found" (nobody answered), "error" (+ warning) or "ok".
+
+    ``local_addresses``: this host's own addresses (a description served from one of
+    them is refused unless ``--igd`` names it: any local process can answer SSDP);
+    ``gateways``: the default routes' gateways, preferred among the devices that answer.
+    """
     res = _Result()
     try:
-        facts = _collect(opts, local_addresses, res)
+        facts = _collect(opts, local_addresses, gateways, res)
     except Exception as exc:  # a bug of ours must not lose the rest of the report
         if os.environ.get("EXPOSURE_AUDIT_DEBUG"):
             raise
@@ -77,7 +84,9 @@ def collect_upnp(
     return facts, res.warnings
 
 
-def _collect(opts: UpnpOptions, local: frozenset[str], res: _Result) -> UpnpFacts:
+def _collect(
+    opts: UpnpOptions, local: frozenset[str], gateways: frozenset[str], res: _Result
+) -> UpnpFacts:
     from exposure_audit.collectors.upnp.http import FetchError, HttpClient
 
     timeout = opts.timeout if opts.timeout > 0 else 2.0
@@ -89,8 +98,8 @@ def _collect(opts: UpnpOptions, local: frozenset[str], res: _Result) -> UpnpFact
                 msg = f"the IGD at {_short(opts.igd_url)!r} could not be used: {exc}"
                 res.warn(msg, "check the --igd URL (the router's rootDesc.xml)")
                 return UpnpFacts(status="error", location=_short(opts.igd_url), message=msg)
-            return _read_igd(client, desc, opts, local, res)
-        return _discover_and_read(client, opts, timeout, local, res)
+            return _read_igd(client, desc, opts, local, res, "named by --igd")
+        return _discover_and_read(client, opts, timeout, local, gateways, res)
 
 
 class _Unusable(Exception):
@@ -119,20 +128,36 @@ def _fetch_description(client: HttpClient, url: str, deadline: float) -> Descrip
     return desc
 
 
+# How long answers are gathered: devices answer within MX seconds of an M-SEARCH (UDA
+# 1.1), and every answer of the window is weighed before one device is chosen.
+GATHER_SECONDS = 1.5
+
+
 def _discover_and_read(
-    client: HttpClient, opts: UpnpOptions, timeout: float, local: frozenset[str], res: _Result
+    client: HttpClient,
+    opts: UpnpOptions,
+    timeout: float,
+    local: frozenset[str],
+    gateways: frozenset[str],
+    res: _Result,
 ) -> UpnpFacts:
+    """Gather every SSDP answer of the window, then try the devices in order: this
+    host's default gateway first, then the others as they answered. A description
+    served from this host's own address is never fetched (any local user can answer
+    SSDP: only --igd may name such a device). The report says which device was used and
+    why, and warns when several answered or the one used is not the gateway."""
+    from exposure_audit.collectors.upnp.description import inert
     from exposure_audit.collectors.upnp.http import FetchError
-    from exposure_audit.collectors.upnp.ssdp import Searcher, location_problem
+    from exposure_audit.collectors.upnp.ssdp import Searcher, SsdpAnswer, location_problem
 
     start = time.monotonic()
-    answers_until = start + timeout
-    # Descriptions fetched late in the window still get their own bound, but the whole
-    # discovery phase never exceeds twice the timeout.
-    phase_end = start + 2 * timeout
+    answers_until = start + min(timeout, GATHER_SECONDS)
+    # Descriptions fetched after the window still get their own bound, but the whole
+    # discovery phase never exceeds the window plus twice the timeout.
+    phase_end = answers_until + 2 * timeout
     refused: dict[tuple[str, str], str] = {}
     failed: list[str] = []
-    tried: set[str] = set()
+    candidates: dict[str, SsdpAnswer] = {}  # LOCATION -> first answer naming it
     try:
         searcher = Searcher()
     except OSError as exc:
@@ -144,41 +169,44 @@ def _discover_and_read(
         except OSError as exc:
             msg = f"UPnP discovery not possible here: SSDP multicast failed ({exc.strerror or exc})"
             return UpnpFacts(status="not_found", message=msg)
-        found = None
-        for answer in searcher.answers(answers_until, resend_at=start + min(1.0, timeout / 2)):
-            if answer.location in tried:
+        resend = start + min(1.0, timeout / 2)
+        for answer in searcher.answers(answers_until, resend_at=resend):
+            if answer.location in candidates or (answer.sender, answer.location) in refused:
                 continue
-            problem = location_problem(answer)
+            problem = location_problem(answer) or _own_address_problem(answer.sender, local)
             if problem is not None:
-                refused.setdefault((answer.sender, answer.location), problem)
+                refused[(answer.sender, answer.location)] = problem
                 continue
-            if len(tried) >= opts.max_candidates:
-                continue
-            tried.add(answer.location)
-            now = time.monotonic()
-            try:
-                desc = _fetch_description(
-                    client, answer.location, min(now + timeout, max(phase_end, now + 0.2))
-                )
-            except (FetchError, _Unusable) as exc:
-                failed.append(f"the device at {answer.sender} could not be used: {exc}")
-                continue
-            found = desc
-            break
-        elapsed = time.monotonic() - start
-    from exposure_audit.collectors.upnp.description import inert
+            candidates[answer.location] = answer
+    senders = list(dict.fromkeys(a.sender for a in candidates.values()))
+    ordered = sorted(candidates.values(), key=lambda a: a.sender not in gateways)
+    found = None
+    chosen: SsdpAnswer | None = None
+    for answer in ordered[: opts.max_candidates]:
+        now = time.monotonic()
+        try:
+            desc = _fetch_description(
+                client, answer.location, min(now + timeout, max(phase_end, now + 0.2))
+            )
+        except (FetchError, _Unusable) as exc:
+            failed.append(f"the device at {answer.sender} could not be used: {exc}")
+            continue
+        found, chosen = desc, answer
+        break
+    elapsed = time.monotonic() - start
 
     for (sender, location), problem in list(refused.items())[:5]:
         res.warn(
             f"ignored an SSDP answer from {sender} pointing at {inert(location, 200)!r}: {problem}",
-            "a description is fetched only from the address that answered, and only "
-            "from a private, link-local or loopback address",
+            "a description is fetched only from the address that answered, only from a "
+            "private, link-local or loopback address, and never from this host's own "
+            "address unless --igd names it",
         )
     if len(refused) > 5:
         res.warn(f"ignored {len(refused) - 5} more suspicious SSDP answers")
     for text in failed:
         res.warn(text)
-    if found is None:
+    if found is None or chosen is None:
         if failed:
             return UpnpFacts(
                 status="error",
@@ -195,7 +223,43 @@ def _discover_and_read(
             status="not_found",
             message=f"no UPnP Internet Gateway Device answered ({elapsed:.1f} s of SSDP discovery)",
         )
-    return _read_igd(client, found, opts, local, res)
+    why = _why_chosen(chosen.sender, senders, gateways)
+    if len(senders) > 1:
+        others = ", ".join(s for s in senders if s != chosen.sender)
+        res.warn(
+            f"{len(senders)} UPnP gateways answered SSDP: used {chosen.sender} ({why}); "
+            f"not read: {others}",
+            "if the wrong device was used, name the router with --igd URL",
+        )
+    if gateways and chosen.sender not in gateways:
+        res.warn(
+            f"the UPnP gateway used, {chosen.sender}, is not this host's default gateway "
+            f"({', '.join(sorted(gateways))}): its mappings may not be the ones that "
+            "reach this host from the internet",
+            "name the router with --igd URL",
+        )
+    return _read_igd(client, found, opts, local, res, why)
+
+
+def _own_address_problem(sender: str, local: frozenset[str]) -> str | None:
+    try:
+        ip = ipaddress.ip_address(sender)
+    except ValueError:
+        return None
+    if sender in local or ip.is_loopback:
+        return (
+            f"it came from this host's own address {sender}, where any local process can "
+            "answer SSDP (name a gateway on this host with --igd URL)"
+        )
+    return None
+
+
+def _why_chosen(sender: str, senders: list[str], gateways: frozenset[str]) -> str:
+    if sender in gateways:
+        return "this host's default gateway"
+    if len(senders) == 1:
+        return "the only device that answered"
+    return "the first usable answer"
 
 
 def _read_igd(
@@ -204,6 +268,7 @@ def _read_igd(
     opts: UpnpOptions,
     local: frozenset[str],
     res: _Result,
+    why: str = "",
 ) -> UpnpFacts:
     from exposure_audit.collectors.upnp.description import inert
     from exposure_audit.collectors.upnp.mappings import read_mappings
@@ -268,6 +333,9 @@ def _read_igd(
         f"{n} port mapping{'' if n == 1 else 's'}"
         f"{' (truncated)' if table.truncated else ''}, {to_host} to this host"
     )
+    if why:
+        host = _host_of(desc.location)
+        notes.insert(0, f"gateway {host} used: {why}" if host else f"gateway used: {why}")
     return UpnpFacts(
         status="ok",
         control_url=inert(chosen.control_url, 2048),
@@ -323,6 +391,15 @@ def _firewall_status(client: HttpClient, desc: Description) -> str | None:
         f"inbound pinholes {'allowed' if inbound else 'not allowed'} (pinholes cannot be "
         "listed through UPnP)"
     )
+
+
+def _host_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
 
 
 def _short(url: str) -> str:
