@@ -27,7 +27,6 @@ from _operator import itemgetter  # operator.py itself costs ~0.4 ms to import
 
 from exposure_audit.collectors import procinfo, sockdiag
 from exposure_audit.core import records
-from exposure_audit.core.addresses import split_zone
 from exposure_audit.core.model import CollectorWarning, Listener, ProcessInfo
 from exposure_audit.core.records import field, record
 
@@ -264,7 +263,6 @@ def _listener_by_keywords(*values: Any) -> Listener:
 
 def _from_psutil(protocols: tuple[str, ...], warnings: list[CollectorWarning]) -> list[Listener]:
     """Listeners from psutil.net_connections (other systems, or no sock_diag)."""
-    import socket
 
     try:
         import psutil
@@ -288,53 +286,26 @@ def _from_psutil(protocols: tuple[str, ...], warnings: list[CollectorWarning]) -
     except (OSError, psutil.Error) as exc:
         warnings.append(CollectorWarning(COLLECTOR, f"could not list sockets: {exc}"))
         return []
-    seen: set[tuple[str, str, str, int, int | None]] = set()
+    # One conversion of psutil's connections, shared with the portable backend (which
+    # also says what psutil cannot show: v6only, zone, bound interface).
+    from exposure_audit.collectors.portable import listeners_from_connections
+
     infos: dict[int, ProcessInfo] = {}
-    out: list[Listener] = []
-    for c in conns:
-        if c.type == socket.SOCK_STREAM:
-            protocol = "tcp"
-            if c.status != psutil.CONN_LISTEN:
-                continue
-        elif c.type == socket.SOCK_DGRAM:
-            protocol = "udp"
-            if c.raddr:
-                continue  # connected: talks to its peer only
-        else:
-            continue
-        if protocol not in protocols or not c.laddr:
-            continue
-        family = "ipv6" if c.family == socket.AF_INET6 else "ipv4"
-        address, zone = split_zone(str(c.laddr[0]))
-        key = (protocol, family, address, int(c.laddr[1]), c.pid)
-        if key in seen:
-            continue
-        seen.add(key)
-        process: ProcessInfo | None = None
-        notes: tuple[str, ...] = ()
-        if c.pid is not None:
-            if c.pid not in infos:
-                infos[c.pid] = _psutil_process(psutil, c.pid)
-            process = infos[c.pid]
-        elif os.name == "posix" and os.geteuid() != 0:
-            notes = (NOTE_NOT_VISIBLE_PSUTIL,)
-        else:
-            notes = (NOTE_NOT_FOUND,)
-        out.append(
-            Listener(
-                protocol=protocol,
-                family=family,
-                address=address,
-                port=int(c.laddr[1]),
-                v6only=None,
-                zone=zone,
-                uid=process.uid if process else None,
-                process=process,
-                source="psutil",
-                notes=notes,
-            )
-        )
-    return out
+
+    def process_of(pid: int) -> ProcessInfo:
+        if pid not in infos:
+            infos[pid] = _psutil_process(psutil, pid)
+        return infos[pid]
+
+    hidden = NOTE_NOT_VISIBLE_PSUTIL if os.name == "posix" and os.geteuid() != 0 else NOTE_NOT_FOUND
+    wanted = [c for c in conns if _psutil_protocol(c) in protocols]
+    return listeners_from_connections(wanted, process_of, (hidden,))
+
+
+def _psutil_protocol(c: Any) -> str:
+    import socket
+
+    return {socket.SOCK_STREAM: "tcp", socket.SOCK_DGRAM: "udp"}.get(c.type, "")
 
 
 def _psutil_process(psutil: ModuleType, pid: int) -> ProcessInfo:
