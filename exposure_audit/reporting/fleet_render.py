@@ -17,20 +17,9 @@ from exposure_audit.core.model import SEVERITIES
 from exposure_audit.core.wording import SCOPE_LABELS, SCOPE_PHRASES
 from exposure_audit.reporting import RenderContext
 from exposure_audit.reporting.templating import clean_text, environment, render_template
+from exposure_audit.reporting.terminal import STYLES
 
 TEMPLATE = "fleet.html.j2"
-_STYLES = {
-    "critical": "1;97;41",
-    "high": "1;31",
-    "medium": "1;33",
-    "low": "1;36",
-    "info": "2",
-    "ok": "1;32",
-    "bold": "1",
-    "dim": "2",
-    "red": "31",
-    "yellow": "33",
-}
 
 
 def _names(hosts: Sequence[str], limit: int) -> str:
@@ -46,7 +35,7 @@ def _short(text: object, width: int) -> str:
 
 def render_terminal(doc: Mapping[str, Any], ctx: RenderContext) -> str:
     def c(text: str, style: str | None) -> str:
-        code = _STYLES.get(style or "")
+        code = STYLES.get(style or "")
         return f"\x1b[{code}m{text}\x1b[0m" if ctx.color and code and text else text
 
     width = max(60, ctx.width)

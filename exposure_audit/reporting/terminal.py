@@ -18,7 +18,8 @@ from exposure_audit.reporting.view import build_view
 
 TEMPLATE = "terminal.txt.j2"
 
-_STYLES = {
+# ANSI SGR codes by style name: the terminal report and the fleet view alike.
+STYLES = {
     "critical": "1;97;41",
     "high": "1;31",
     "medium": "1;33",
@@ -37,7 +38,7 @@ _STYLES = {
 def _filters(ctx: RenderContext) -> dict[str, Any]:
     def color(value: object, style: str) -> Safe:
         text = value if isinstance(value, Safe) else clean_text(value)
-        code = _STYLES.get(str(style))
+        code = STYLES.get(str(style))
         if not ctx.color or not code or not text:
             return Safe(text)
         return Safe(f"\x1b[{code}m{text}\x1b[0m")
