@@ -1,4 +1,5 @@
-"""schedule.py and `exposure-audit schedule`: crontab lines, systemd units, --install.
+"""schedule.py and `exposure-audit schedule`: crontab lines, systemd units, launchd jobs,
+--install.
 
 Cron-environment runs of the generated line are in test_exit_codes.py (they need `run`).
 """
@@ -6,6 +7,7 @@ Cron-environment runs of the generated line are in test_exit_codes.py (they need
 from __future__ import annotations
 
 import os
+import plistlib
 import shutil
 import stat
 import subprocess
@@ -16,10 +18,12 @@ from netns import cli_argv
 
 from exposure_audit.automation.schedule import (
     CRON_MARKER,
+    LAUNCHD_LABEL,
     SANE_PATH,
     Plan,
     cron_schedule,
     crontab_entry,
+    launchd_plist,
     merge_crontab,
     parse_every,
     systemd_units,
@@ -219,3 +223,71 @@ def test_install_systemd_writes_user_units_under_home(tmp_path: Path) -> None:
         str(tmp_path / ".local/state/exposure-audit")
         in (unit_dir / "exposure-audit.service").read_text()
     )
+
+
+# --- launchd ---------------------------------------------------------------------
+
+
+def test_launchd_plist_holds_the_job_and_round_trips() -> None:
+    plan = _plan("--webhook", "https://h/</string><string>x&y")
+    data = launchd_plist(plan, env={"HOME": "/Users/ann"})
+    job = plistlib.loads(data)
+    assert job["Label"] == LAUNCHD_LABEL
+    assert job["ProgramArguments"] == list(plan.command)  # the escaped value, intact
+    assert job["StartInterval"] == 3600 and job["RunAtLoad"] is False
+    assert job["EnvironmentVariables"] == {"PATH": SANE_PATH, "EXPOSURE_AUDIT_NO_UPNP": "1"}
+    assert job["StandardOutPath"] == f"/Users/ann/Library/Logs/{LAUNCHD_LABEL}.log"
+    assert job["StandardErrorPath"] == f"/Users/ann/Library/Logs/{LAUNCHD_LABEL}.err.log"
+    assert b"</string><string>x" not in data  # escaped, not a second array element
+    # What plutil -lint checks: it is a well-formed plist that reads back to itself.
+    assert plistlib.dumps(job, sort_keys=False) == data
+    system = plistlib.loads(launchd_plist(plan, "org.example.ea", system=True))
+    assert system["Label"] == "org.example.ea"
+    assert system["StandardOutPath"] == "/Library/Logs/org.example.ea.log"
+
+
+@pytest.mark.parametrize("hostile", ["a\nb", "a\x00b", "a\rb", "a\x85b", "a\u2028b", "a\x1bb"])
+def test_launchd_plist_refuses_control_characters(hostile: str) -> None:
+    with pytest.raises(UsageError, match="control character"):
+        launchd_plist(_plan("--webhook", hostile))
+    with pytest.raises(UsageError, match="control character"):
+        launchd_plist(_plan(), env={"HOME": f"/Users/{hostile}"})
+
+
+def test_cli_launchd_prints_only_the_plist_on_stdout(tmp_path: Path) -> None:
+    env = dict(os.environ, HOME=str(tmp_path), EXPOSURE_AUDIT_NO_UPNP="1")
+    res = _cli("--every", "90m", "--launchd", "--", "--webhook", "https://h/x?a=1&b=<2>", env=env)
+    assert res.returncode == 0, res.stderr
+    job = plistlib.loads(res.stdout.encode())
+    argv = job["ProgramArguments"]
+    assert os.path.isabs(argv[0]) and argv[1:3] == ["run", "--since-last"]
+    assert argv[-2:] == ["--webhook", "https://h/x?a=1&b=<2>"] and "--no-upnp" in argv
+    assert job["StartInterval"] == 5400
+    assert argv[argv.index("--state-dir") + 1] == str(tmp_path / ".local/state/exposure-audit")
+    assert "launchctl bootstrap gui/" in res.stderr
+    assert not (tmp_path / "Library").exists()  # nothing written without --install
+
+
+def test_cli_launchd_system_defaults_and_refusals(tmp_path: Path) -> None:
+    res = _cli("--every", "1h", "--launchd", "--system")
+    assert res.returncode == 0, res.stderr
+    argv = plistlib.loads(res.stdout.encode())["ProgramArguments"]
+    assert argv[argv.index("--state-dir") + 1] == "/Library/Application Support/exposure-audit"
+    assert "sudo launchctl bootstrap system /Library/LaunchDaemons/" in res.stderr
+    res = _cli("--every", "1h", "--launchd", "--state-dir", "/tmp/a\nb")
+    assert res.returncode == 2 and "control character" in res.stderr
+    assert _cli("--every", "1h", "--launchd", "--systemd").returncode == 2
+    if os.uname().sysname != "Darwin":
+        res = _cli("--every", "1h", "--launchd", "--system", "--install")
+        assert res.returncode == 2 and "only on macOS" in res.stderr
+
+
+def test_install_launchd_writes_a_user_agent_and_prints_launchctl(tmp_path: Path) -> None:
+    env = dict(os.environ, HOME=str(tmp_path), EXPOSURE_AUDIT_NO_UPNP="1")
+    res = _cli("--every", "1h", "--launchd", "--install", env=env)
+    assert res.returncode == 0, res.stderr
+    path = tmp_path / "Library" / "LaunchAgents" / f"{LAUNCHD_LABEL}.plist"
+    assert plistlib.loads(path.read_bytes())["StartInterval"] == 3600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert f"launchctl bootstrap gui/{os.getuid()} {path}" in res.stdout
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temp file left

@@ -1,4 +1,4 @@
-"""Crontab lines and systemd timer units that run ``exposure-audit run`` periodically.
+"""Crontab lines, systemd timers and launchd jobs that run ``exposure-audit run`` periodically.
 
 The command names the installed executable by absolute path (cron's PATH is
 /usr/bin:/bin, which rarely contains a virtualenv or ~/.local/bin), sets a PATH that
@@ -310,3 +310,95 @@ def install_crontab(entry: str) -> None:
         raise UsageError(f"crontab - failed: {exc}") from None
     if res.returncode != 0:
         raise UsageError(f"crontab refused the new table: {res.stderr.strip() or res.returncode}")
+
+
+# --- macOS: a launchd property list -------------------------------------------------
+
+LAUNCHD_LABEL = "org.exposure-audit.audit"
+LAUNCHD_SYSTEM_DIR = Path("/Library/LaunchDaemons")
+LAUNCHD_SYSTEM_STATE_DIR = Path("/Library/Application Support/exposure-audit")
+LAUNCHD_SYSTEM_LOG_DIR = Path("/Library/Logs")
+
+
+def launchd_label(name: str = UNIT_NAME) -> str:
+    """``org.exposure-audit.audit`` for the default unit name, else the name as given."""
+    return LAUNCHD_LABEL if name == UNIT_NAME else name
+
+
+def launchd_dir(system: bool = False, env: dict[str, str] | None = None) -> Path:
+    """~/Library/LaunchAgents (a user agent), or /Library/LaunchDaemons (``system``)."""
+    if system:
+        return LAUNCHD_SYSTEM_DIR
+    env = dict(os.environ) if env is None else env
+    return Path(env.get("HOME") or "~").expanduser() / "Library" / "LaunchAgents"
+
+
+def _log_dir(system: bool, env: dict[str, str] | None = None) -> Path:
+    if system:
+        return LAUNCHD_SYSTEM_LOG_DIR
+    env = dict(os.environ) if env is None else env
+    return Path(env.get("HOME") or "~").expanduser() / "Library" / "Logs"
+
+
+def _check_strings(what: str, value: object) -> None:
+    """check_writable_text on every string in a nested dict/list/tuple."""
+    if isinstance(value, str):
+        check_writable_text(what, value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_strings(what, key)
+            _check_strings(f"{what} {key}", item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_strings(what, item)
+
+
+def launchd_plist(
+    plan: Plan,
+    name: str = UNIT_NAME,
+    system: bool = False,
+    env: dict[str, str] | None = None,
+) -> bytes:
+    """A launchd job (XML property list) running the plan every ``plan.seconds``.
+
+    launchd runs ProgramArguments as an argv (no shell); plistlib escapes the XML.
+    Control characters are refused first: XML 1.0 cannot hold most of them, and a
+    newline in an argument is not what anyone meant."""
+    import plistlib
+
+    label = launchd_label(name)
+    logs = _log_dir(system, env)
+    job: dict[str, object] = {
+        "Label": label,
+        "ProgramArguments": list(plan.command),
+        "EnvironmentVariables": dict(plan.environment),
+        "StartInterval": plan.seconds,
+        "RunAtLoad": False,
+        "ProcessType": "Background",
+        "Nice": 10,
+        "StandardOutPath": str(logs / f"{label}.log"),
+        "StandardErrorPath": str(logs / f"{label}.err.log"),
+    }
+    _check_strings("the launchd job's", job)
+    return plistlib.dumps(job, fmt=plistlib.FMT_XML, sort_keys=False)
+
+
+def launchctl_steps(path: Path, name: str = UNIT_NAME, system: bool = False) -> list[str]:
+    """The commands that (re)load the job at ``path``; printed, never run here."""
+    label = launchd_label(name)
+    domain = "system" if system else f"gui/{os.getuid() if hasattr(os, 'getuid') else '$UID'}"
+    sudo = "sudo " if system else ""
+    return [
+        f"{sudo}launchctl bootout {domain}/{label} 2>/dev/null   # only if loaded before",
+        f"{sudo}launchctl bootstrap {domain} {shlex.quote(str(path))}",
+    ]
+
+
+def install_file(directory: Path, fname: str, data: str | bytes, mode: int = 0o644) -> Path:
+    """Write ``data`` to ``directory/fname`` atomically, creating ``directory``."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {directory}: {exc.strerror or exc}") from None
+    write_atomic(directory / fname, data, mode=mode)
+    return directory / fname
