@@ -1,4 +1,5 @@
-"""schedule.py and `exposure-audit schedule`: crontab lines, systemd units, --install.
+"""schedule.py and `exposure-audit schedule`: crontab lines, systemd units, launchd jobs,
+Task Scheduler tasks, --install.
 
 Cron-environment runs of the generated line are in test_exit_codes.py (they need `run`).
 """
@@ -6,23 +7,32 @@ Cron-environment runs of the generated line are in test_exit_codes.py (they need
 from __future__ import annotations
 
 import os
+import plistlib
 import shutil
 import stat
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from netns import cli_argv
 
 from exposure_audit.automation.schedule import (
     CRON_MARKER,
+    LAUNCHD_LABEL,
     SANE_PATH,
     Plan,
     cron_schedule,
     crontab_entry,
+    iso_duration,
+    launchd_plist,
     merge_crontab,
     parse_every,
+    schtasks_xml,
     systemd_units,
+    windows_cmdline,
 )
 from exposure_audit.core.errors import UsageError
 
@@ -219,3 +229,221 @@ def test_install_systemd_writes_user_units_under_home(tmp_path: Path) -> None:
         str(tmp_path / ".local/state/exposure-audit")
         in (unit_dir / "exposure-audit.service").read_text()
     )
+
+
+# --- launchd ---------------------------------------------------------------------
+
+
+def test_launchd_plist_holds_the_job_and_round_trips() -> None:
+    plan = _plan("--webhook", "https://h/</string><string>x&y")
+    data = launchd_plist(plan, env={"HOME": "/Users/ann"})
+    job = plistlib.loads(data)
+    assert job["Label"] == LAUNCHD_LABEL
+    assert job["ProgramArguments"] == list(plan.command)  # the escaped value, intact
+    assert job["StartInterval"] == 3600 and job["RunAtLoad"] is False
+    assert job["EnvironmentVariables"] == {"PATH": SANE_PATH, "EXPOSURE_AUDIT_NO_UPNP": "1"}
+    assert job["StandardOutPath"] == f"/Users/ann/Library/Logs/{LAUNCHD_LABEL}.log"
+    assert job["StandardErrorPath"] == f"/Users/ann/Library/Logs/{LAUNCHD_LABEL}.err.log"
+    assert b"</string><string>x" not in data  # escaped, not a second array element
+    # What plutil -lint checks: it is a well-formed plist that reads back to itself.
+    assert plistlib.dumps(job, sort_keys=False) == data
+    system = plistlib.loads(launchd_plist(plan, "org.example.ea", system=True))
+    assert system["Label"] == "org.example.ea"
+    assert system["StandardOutPath"] == "/Library/Logs/org.example.ea.log"
+
+
+@pytest.mark.parametrize("hostile", ["a\nb", "a\x00b", "a\rb", "a\x85b", "a\u2028b", "a\x1bb"])
+def test_launchd_plist_refuses_control_characters(hostile: str) -> None:
+    with pytest.raises(UsageError, match="control character"):
+        launchd_plist(_plan("--webhook", hostile))
+    with pytest.raises(UsageError, match="control character"):
+        launchd_plist(_plan(), env={"HOME": f"/Users/{hostile}"})
+
+
+def test_cli_launchd_prints_only_the_plist_on_stdout(tmp_path: Path) -> None:
+    env = dict(os.environ, HOME=str(tmp_path), EXPOSURE_AUDIT_NO_UPNP="1")
+    res = _cli("--every", "90m", "--launchd", "--", "--webhook", "https://h/x?a=1&b=<2>", env=env)
+    assert res.returncode == 0, res.stderr
+    job = plistlib.loads(res.stdout.encode())
+    argv = job["ProgramArguments"]
+    assert os.path.isabs(argv[0]) and argv[1:3] == ["run", "--since-last"]
+    assert argv[-2:] == ["--webhook", "https://h/x?a=1&b=<2>"] and "--no-upnp" in argv
+    assert job["StartInterval"] == 5400
+    assert argv[argv.index("--state-dir") + 1] == str(tmp_path / ".local/state/exposure-audit")
+    assert "launchctl bootstrap gui/" in res.stderr
+    assert not (tmp_path / "Library").exists()  # nothing written without --install
+
+
+def test_cli_launchd_system_defaults_and_refusals(tmp_path: Path) -> None:
+    res = _cli("--every", "1h", "--launchd", "--system")
+    assert res.returncode == 0, res.stderr
+    argv = plistlib.loads(res.stdout.encode())["ProgramArguments"]
+    assert argv[argv.index("--state-dir") + 1] == "/Library/Application Support/exposure-audit"
+    assert "sudo launchctl bootstrap system /Library/LaunchDaemons/" in res.stderr
+    res = _cli("--every", "1h", "--launchd", "--state-dir", "/tmp/a\nb")
+    assert res.returncode == 2 and "control character" in res.stderr
+    assert _cli("--every", "1h", "--launchd", "--systemd").returncode == 2
+    if os.uname().sysname != "Darwin":
+        res = _cli("--every", "1h", "--launchd", "--system", "--install")
+        assert res.returncode == 2 and "only on macOS" in res.stderr
+
+
+def test_install_launchd_writes_a_user_agent_and_prints_launchctl(tmp_path: Path) -> None:
+    env = dict(os.environ, HOME=str(tmp_path), EXPOSURE_AUDIT_NO_UPNP="1")
+    res = _cli("--every", "1h", "--launchd", "--install", env=env)
+    assert res.returncode == 0, res.stderr
+    path = tmp_path / "Library" / "LaunchAgents" / f"{LAUNCHD_LABEL}.plist"
+    assert plistlib.loads(path.read_bytes())["StartInterval"] == 3600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert f"launchctl bootstrap gui/{os.getuid()} {path}" in res.stdout
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temp file left
+
+
+# --- Task Scheduler ----------------------------------------------------------------
+
+NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
+
+
+def command_line_to_argv(line: str) -> list[str]:
+    """The documented rules of CommandLineToArgvW / the MS C runtime for arguments after
+    the program name: whitespace outside quotes separates; 2n backslashes before a quote
+    are n backslashes and the quote toggles quoting; 2n+1 are n and a literal quote;
+    backslashes not before a quote are literal; "" inside quotes is a literal quote."""
+    args: list[str] = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in " \t":
+            i += 1
+        if i >= n:
+            return args
+        cur: list[str] = []
+        quoted = False
+        while i < n and (quoted or line[i] not in " \t"):
+            if line[i] == "\\":
+                j = i
+                while j < n and line[j] == "\\":
+                    j += 1
+                count = j - i
+                if j < n and line[j] == '"':
+                    cur.append("\\" * (count // 2))
+                    if count % 2:
+                        cur.append('"')
+                        j += 1
+                else:
+                    cur.append("\\" * count)
+                i = j
+            elif line[i] == '"':
+                if quoted and i + 1 < n and line[i + 1] == '"':
+                    cur.append('"')
+                    i += 2
+                else:
+                    quoted = not quoted
+                    i += 1
+            else:
+                cur.append(line[i])
+                i += 1
+        args.append("".join(cur))
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["a", "b c", ""], 'a "b c" ""'),
+        (['x\\"y'], '"x\\\\\\"y"'),  # backslashes before a quote doubled, plus one
+        (["tail\\ q\\"], '"tail\\ q\\\\"'),  # inside quotes only before the closing one
+        (["C:\\dir\\"], "C:\\dir\\"),  # no quoting needed: backslashes stay as they are
+        (['a"b'], '"a\\"b"'),
+    ],
+)
+def test_windows_cmdline_quoting(argv: list[str], line: str) -> None:
+    assert windows_cmdline(argv) == line
+    assert command_line_to_argv(line) == argv
+
+
+_ARG = st.text(alphabet=st.sampled_from(list('ab \\"\t&<>^|é')), max_size=12)
+
+
+@given(st.lists(_ARG, min_size=1, max_size=5))
+def test_windows_cmdline_round_trips(argv: list[str]) -> None:
+    assert command_line_to_argv(windows_cmdline(argv)) == argv
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(60, "PT1M"), (900, "PT15M"), (3600, "PT1H"), (5400, "PT1H30M"), (86400, "P1D"),
+     (90000, "P1DT1H"), (7 * 86400, "P7D"), (31 * 86400, "P31D")],
+)  # fmt: skip
+def test_iso_duration(seconds: int, text: str) -> None:
+    assert iso_duration(seconds) == text
+
+
+def _task(data: bytes) -> ET.Element:
+    return ET.fromstring(data)
+
+
+def test_schtasks_xml_is_a_task_with_the_interval_and_argv() -> None:
+    plan = Plan(
+        5400,
+        ("C:\\Program Files\\ea\\exposure-audit.exe", "run", "--webhook", 'a b"c\\', "<&>"),
+        (("PATH", SANE_PATH),),
+        Path("/x"),
+    )
+    data = schtasks_xml(plan, seed=67)
+    assert data.startswith(b"\xff\xfe")  # UTF-16 with a byte order mark, as schtasks exports
+    task = _task(data)
+    assert task.tag == f"{{{NS['t']}}}Task" and task.get("version") == "1.2"
+    trig = task.find("t:Triggers/t:TimeTrigger", NS)
+    assert trig is not None
+    assert trig.findtext("t:Repetition/t:Interval", namespaces=NS) == "PT1H30M"
+    assert trig.findtext("t:StartBoundary", namespaces=NS) == "2000-01-01T00:07:00"
+    assert task.findtext("t:Principals/t:Principal/t:RunLevel", namespaces=NS) == "LeastPrivilege"
+    assert task.find("t:Principals/t:Principal/t:UserId", NS) is None
+    settings = task.find("t:Settings", NS)
+    assert settings is not None
+    assert settings.findtext("t:MultipleInstancesPolicy", namespaces=NS) == "IgnoreNew"
+    assert settings.findtext("t:ExecutionTimeLimit", namespaces=NS) == "PT1H"
+    command = task.findtext("t:Actions/t:Exec/t:Command", namespaces=NS)
+    arguments = task.findtext("t:Actions/t:Exec/t:Arguments", namespaces=NS)
+    assert command == plan.command[0]
+    assert arguments is not None and command_line_to_argv(arguments) == list(plan.command[1:])
+    assert b"<&>" not in data and "&lt;&amp;&gt;".encode("utf-16-le") in data
+    system = _task(schtasks_xml(plan, system=True, encoding="utf-8"))
+    principal = system.find("t:Principals/t:Principal", NS)
+    assert principal is not None
+    assert principal.findtext("t:UserId", namespaces=NS) == "S-1-5-18"
+    assert principal.findtext("t:RunLevel", namespaces=NS) == "HighestAvailable"
+
+
+@pytest.mark.parametrize("hostile", ["a\nb", "a\x00b", "a\rb", "a\x85b", "a\u2028b", "%PATH%"])
+def test_schtasks_xml_refuses_control_characters_and_percent(hostile: str) -> None:
+    with pytest.raises(UsageError, match=r"control character|Task Scheduler would expand"):
+        schtasks_xml(_plan("--webhook", hostile))
+
+
+def test_cli_schtasks_prints_the_task_and_installs_it_in_cwd(tmp_path: Path) -> None:
+    env = dict(os.environ, HOME=str(tmp_path), EXPOSURE_AUDIT_NO_UPNP="1")
+    res = subprocess.run(
+        [*cli_argv(), "schedule", "--every", "6h", "--schtasks", "--", "--webhook", "a b"],
+        capture_output=True, text=True, timeout=60, check=False, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    task = _task(res.stdout.encode())
+    interval = task.findtext("t:Triggers/t:TimeTrigger/t:Repetition/t:Interval", namespaces=NS)
+    assert interval == "PT6H"
+    arguments = task.findtext("t:Actions/t:Exec/t:Arguments", namespaces=NS) or ""
+    argv = command_line_to_argv(arguments)
+    assert argv[:2] == ["run", "--since-last"] and argv[-2:] == ["--webhook", "a b"]
+    assert "schtasks /Create /XML" in res.stderr and not list(tmp_path.glob("*.xml"))
+    res = subprocess.run(
+        [*cli_argv(), "schedule", "--every", "6h", "--schtasks", "--system", "--install"],
+        capture_output=True, text=True, timeout=60, check=False, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    path = tmp_path / "exposure-audit.xml"
+    task = _task(path.read_bytes())
+    arguments = task.findtext("t:Actions/t:Exec/t:Arguments", namespaces=NS) or ""
+    argv = command_line_to_argv(arguments)
+    assert argv[argv.index("--state-dir") + 1].endswith("\\exposure-audit")
+    assert f"schtasks /Create /XML {path} /TN exposure-audit /F" in res.stdout
+    res = _cli("--every", "1h", "--schtasks", "--", "--webhook", "https://h/a%20b", env=env)
+    assert res.returncode == 2 and "Task Scheduler would expand" in res.stderr

@@ -1,4 +1,4 @@
-"""Crontab lines and systemd timer units that run ``exposure-audit run`` periodically.
+"""Crontab lines, systemd timers, launchd jobs and Task Scheduler tasks for periodic runs.
 
 The command names the installed executable by absolute path (cron's PATH is
 /usr/bin:/bin, which rarely contains a virtualenv or ~/.local/bin), sets a PATH that
@@ -310,3 +310,218 @@ def install_crontab(entry: str) -> None:
         raise UsageError(f"crontab - failed: {exc}") from None
     if res.returncode != 0:
         raise UsageError(f"crontab refused the new table: {res.stderr.strip() or res.returncode}")
+
+
+# --- macOS: a launchd property list -------------------------------------------------
+
+LAUNCHD_LABEL = "org.exposure-audit.audit"
+LAUNCHD_SYSTEM_DIR = Path("/Library/LaunchDaemons")
+LAUNCHD_SYSTEM_STATE_DIR = Path("/Library/Application Support/exposure-audit")
+LAUNCHD_SYSTEM_LOG_DIR = Path("/Library/Logs")
+
+
+def launchd_label(name: str = UNIT_NAME) -> str:
+    """``org.exposure-audit.audit`` for the default unit name, else the name as given."""
+    return LAUNCHD_LABEL if name == UNIT_NAME else name
+
+
+def launchd_dir(system: bool = False, env: dict[str, str] | None = None) -> Path:
+    """~/Library/LaunchAgents (a user agent), or /Library/LaunchDaemons (``system``)."""
+    if system:
+        return LAUNCHD_SYSTEM_DIR
+    env = dict(os.environ) if env is None else env
+    return Path(env.get("HOME") or "~").expanduser() / "Library" / "LaunchAgents"
+
+
+def _log_dir(system: bool, env: dict[str, str] | None = None) -> Path:
+    if system:
+        return LAUNCHD_SYSTEM_LOG_DIR
+    env = dict(os.environ) if env is None else env
+    return Path(env.get("HOME") or "~").expanduser() / "Library" / "Logs"
+
+
+def _check_strings(what: str, value: object) -> None:
+    """check_writable_text on every string in a nested dict/list/tuple."""
+    if isinstance(value, str):
+        check_writable_text(what, value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_strings(what, key)
+            _check_strings(f"{what} {key}", item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_strings(what, item)
+
+
+def launchd_plist(
+    plan: Plan,
+    name: str = UNIT_NAME,
+    system: bool = False,
+    env: dict[str, str] | None = None,
+) -> bytes:
+    """A launchd job (XML property list) running the plan every ``plan.seconds``.
+
+    launchd runs ProgramArguments as an argv (no shell); plistlib escapes the XML.
+    Control characters are refused first: XML 1.0 cannot hold most of them, and a
+    newline in an argument is not what anyone meant."""
+    import plistlib
+
+    label = launchd_label(name)
+    logs = _log_dir(system, env)
+    job: dict[str, object] = {
+        "Label": label,
+        "ProgramArguments": list(plan.command),
+        "EnvironmentVariables": dict(plan.environment),
+        "StartInterval": plan.seconds,
+        "RunAtLoad": False,
+        "ProcessType": "Background",
+        "Nice": 10,
+        "StandardOutPath": str(logs / f"{label}.log"),
+        "StandardErrorPath": str(logs / f"{label}.err.log"),
+    }
+    _check_strings("the launchd job's", job)
+    return plistlib.dumps(job, fmt=plistlib.FMT_XML, sort_keys=False)
+
+
+def launchctl_steps(path: Path, name: str = UNIT_NAME, system: bool = False) -> list[str]:
+    """The commands that (re)load the job at ``path``; printed, never run here."""
+    label = launchd_label(name)
+    domain = "system" if system else f"gui/{os.getuid() if hasattr(os, 'getuid') else '$UID'}"
+    sudo = "sudo " if system else ""
+    return [
+        f"{sudo}launchctl bootout {domain}/{label} 2>/dev/null   # only if loaded before",
+        f"{sudo}launchctl bootstrap {domain} {shlex.quote(str(path))}",
+    ]
+
+
+def install_file(directory: Path, fname: str, data: str | bytes, mode: int = 0o644) -> Path:
+    """Write ``data`` to ``directory/fname`` atomically, creating ``directory``."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {directory}: {exc.strerror or exc}") from None
+    write_atomic(directory / fname, data, mode=mode)
+    return directory / fname
+
+
+# --- Windows: a Task Scheduler task (XML, schema 1.2) -------------------------------
+
+TASK_NS = "http://schemas.microsoft.com/windows/2004/02/mit/task"
+TASK_SYSTEM_STATE_DIR = Path(
+    (os.environ.get("PROGRAMDATA") or "C:\\ProgramData") + "\\exposure-audit"
+)
+
+
+def iso_duration(seconds: int) -> str:
+    """Whole minutes as an ISO 8601 duration: 900 -> PT15M, 5400 -> PT1H30M, 86400 -> P1D."""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    time = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
+
+
+def windows_quote(arg: str) -> str:
+    """One argument as CommandLineToArgvW (and the MS C runtime) reads it back: quoted
+    when empty or holding a space, tab or quote; inside quotes, backslashes are doubled
+    only before a quote or the closing quote, and a quote is backslash-escaped."""
+    if arg and not any(c in arg for c in ' \t\n\v"'):
+        return arg
+    out = ['"']
+    backslashes = 0
+    for ch in arg:
+        if ch == "\\":
+            backslashes += 1
+            continue
+        if ch == '"':
+            out.append("\\" * (2 * backslashes + 1) + '"')
+        else:
+            out.append("\\" * backslashes + ch)
+        backslashes = 0
+    out.append("\\" * (2 * backslashes) + '"')
+    return "".join(out)
+
+
+def windows_cmdline(argv: Sequence[str]) -> str:
+    return " ".join(windows_quote(a) for a in argv)
+
+
+def check_task_text(what: str, value: str) -> None:
+    """check_writable_text, and no ``%``: Task Scheduler expands %VARIABLE% in a
+    task's command and arguments, and has no way to escape it."""
+    check_writable_text(what, value)
+    if "%" in value:
+        from exposure_audit.core.termtext import terminal_text
+
+        raise UsageError(
+            f"{what} {terminal_text(value, 200)!s} contains '%': Task Scheduler would "
+            "expand %VARIABLE% in it (no escape exists); put the value in the config file"
+        )
+
+
+def schtasks_xml(
+    plan: Plan,
+    name: str = UNIT_NAME,
+    system: bool = False,
+    seed: int | None = None,
+    encoding: str = "UTF-16",
+) -> bytes:
+    """A Task Scheduler task running the plan every ``plan.seconds``, as
+    ``schtasks /Create /XML`` reads it (UTF-16 with a byte order mark by default, as
+    Task Scheduler exports). ``system``: runs as SYSTEM with the highest privileges;
+    otherwise as the registering user, only while logged on, least privilege."""
+    import xml.etree.ElementTree as ET
+
+    for arg in plan.command:
+        check_task_text("the command", arg)
+    check_writable_text("the task name", name)
+    ET.register_namespace("", TASK_NS)
+
+    def sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
+        el = ET.SubElement(parent, f"{{{TASK_NS}}}{tag}")
+        if text is not None:
+            el.text = text
+        return el
+
+    task = ET.Element(f"{{{TASK_NS}}}Task", {"version": "1.2"})
+    info = sub(task, "RegistrationInfo")
+    sub(info, "Description", "exposure-audit: report services newly reachable from other machines")
+    sub(info, "URI", f"\\{name}")
+    trigger = sub(sub(task, "Triggers"), "TimeTrigger")
+    repetition = sub(trigger, "Repetition")
+    sub(repetition, "Interval", iso_duration(plan.seconds))
+    sub(repetition, "StopAtDurationEnd", "false")
+    # A start in the past at a per-host minute: the fleet does not run all at once.
+    minute = (_seed() if seed is None else seed) % 60
+    sub(trigger, "StartBoundary", f"2000-01-01T00:{minute:02d}:00")
+    sub(trigger, "Enabled", "true")
+    principal = sub(sub(task, "Principals"), "Principal", None)
+    principal.set("id", "Author")
+    if system:
+        sub(principal, "UserId", "S-1-5-18")  # LocalSystem
+        sub(principal, "RunLevel", "HighestAvailable")
+    else:
+        sub(principal, "LogonType", "InteractiveToken")
+        sub(principal, "RunLevel", "LeastPrivilege")
+    settings = sub(task, "Settings")
+    sub(settings, "MultipleInstancesPolicy", "IgnoreNew")
+    sub(settings, "DisallowStartIfOnBatteries", "false")
+    sub(settings, "StopIfGoingOnBatteries", "false")
+    sub(settings, "StartWhenAvailable", "true")
+    sub(settings, "ExecutionTimeLimit", iso_duration(min(plan.seconds, 3600)))
+    sub(settings, "Enabled", "true")
+    sub(settings, "Priority", "7")
+    actions = sub(task, "Actions")
+    actions.set("Context", "Author")
+    action = sub(actions, "Exec")
+    sub(action, "Command", plan.command[0])
+    sub(action, "Arguments", windows_cmdline(plan.command[1:]))
+    ET.indent(task)
+    text = ET.tostring(task, encoding="unicode")
+    # The "utf-16" codec writes the byte order mark schtasks expects.
+    return f'<?xml version="1.0" encoding="{encoding}"?>\n{text}\n'.encode(encoding)
+
+
+def schtasks_steps(path: Path, name: str = UNIT_NAME) -> list[str]:
+    """The command that registers the task from ``path``; printed, never run here."""
+    return [f"schtasks /Create /XML {windows_quote(str(path))} /TN {name} /F"]

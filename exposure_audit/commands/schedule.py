@@ -1,4 +1,4 @@
-"""``exposure-audit schedule``: print (or install) a crontab line or systemd timer."""
+"""``exposure-audit schedule``: print or install a cron, systemd, launchd or schtasks job."""
 
 from __future__ import annotations
 
@@ -9,13 +9,23 @@ from pathlib import Path
 
 from exposure_audit.automation.history import default_state_dir
 from exposure_audit.automation.schedule import (
+    LAUNCHD_SYSTEM_STATE_DIR,
     SYSTEM_STATE_DIR,
     SYSTEM_UNIT_DIR,
+    TASK_SYSTEM_STATE_DIR,
     UNIT_NAME,
+    Plan,
     crontab_entry,
     install_crontab,
+    install_file,
     install_systemd,
+    launchctl_steps,
+    launchd_dir,
+    launchd_label,
+    launchd_plist,
     make_plan,
+    schtasks_steps,
+    schtasks_xml,
     systemd_units,
     user_unit_dir,
 )
@@ -32,6 +42,8 @@ examples:
   exposure-audit schedule --every 1h                  print a crontab line
   exposure-audit schedule --every 1h --install        add it to your crontab
   exposure-audit schedule --every 6h --systemd        print a service + timer pair
+  exposure-audit schedule --every 1h --launchd        print a macOS launchd job (plist)
+  exposure-audit schedule --every 1h --schtasks       print a Windows Task Scheduler task
   exposure-audit schedule --every 1h -- --webhook
                                                       extra 'run' options after --
                                                       (here: the URL from the config
@@ -44,7 +56,7 @@ Nothing is installed without --install.
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "schedule",
-        help="print or install a crontab line or systemd timer for periodic runs",
+        help="print or install a crontab line, systemd timer, launchd job or Windows task",
         description="Print (or, with --install, install) a periodic 'exposure-audit run'.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -53,17 +65,32 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     kind = p.add_mutually_exclusive_group()
     kind.add_argument("--cron", action="store_true", help="a crontab line (the default)")
     kind.add_argument("--systemd", action="store_true", help="a systemd service + timer pair")
+    kind.add_argument(
+        "--launchd",
+        action="store_true",
+        help="a macOS launchd job: a LaunchAgent plist (with --system, a LaunchDaemon)",
+    )
+    kind.add_argument(
+        "--schtasks",
+        action="store_true",
+        help="a Windows Task Scheduler task (XML for 'schtasks /Create /XML')",
+    )
     p.add_argument(
         "--system",
         action="store_true",
         help="with --systemd: system units for /etc/systemd/system, run as root "
-        "(state in /var/lib/exposure-audit unless --state-dir)",
+        "(state in /var/lib/exposure-audit unless --state-dir); with --launchd: a "
+        "LaunchDaemon for /Library/LaunchDaemons (state in "
+        "'/Library/Application Support/exposure-audit'); with --schtasks: a task run "
+        "as SYSTEM with the highest privileges (state in %%ProgramData%%\\exposure-audit)",
     )
     p.add_argument(
         "--install",
         action="store_true",
-        help="write it: your crontab (crontab -l / crontab -), or "
-        "~/.config/systemd/user/ for --systemd",
+        help="write it: your crontab (crontab -l / crontab -), "
+        "~/.config/systemd/user/ for --systemd, ~/Library/LaunchAgents/ for --launchd "
+        "(the launchctl command to load it is printed, not run), NAME.xml in the "
+        "current directory for --schtasks (the schtasks command is printed, not run)",
     )
     p.add_argument(
         "--fail-on",
@@ -97,10 +124,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     if not all(c.isalnum() or c in "-_." for c in args.unit_name) or not args.unit_name:
         raise UsageError("--unit-name: letters, digits, '-', '_' and '.' only")
-    if args.system and not args.systemd:
-        raise UsageError("--system goes with --systemd")
+    if args.system and not (args.systemd or args.launchd or args.schtasks):
+        raise UsageError("--system goes with --systemd, --launchd or --schtasks")
     if args.state_dir:
         state = Path(args.state_dir).expanduser().absolute()
+    elif args.system and args.launchd:
+        state = LAUNCHD_SYSTEM_STATE_DIR
+    elif args.system and args.schtasks:
+        state = TASK_SYSTEM_STATE_DIR
     elif args.system:
         state = SYSTEM_STATE_DIR
     else:
@@ -113,6 +144,10 @@ def run(args: argparse.Namespace) -> int:
         extra=args.run_args,
         executable=args.executable,
     )
+    if args.launchd:
+        return _launchd(args, plan)
+    if args.schtasks:
+        return _schtasks(args, plan)
     if args.systemd:
         units = systemd_units(plan, args.unit_name, system=args.system)
         unit_dir = SYSTEM_UNIT_DIR if args.system else user_unit_dir()
@@ -136,4 +171,44 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     install_crontab(entry)
     print(f"installed in your crontab (replacing any earlier managed entry):\n{entry}", end="")
+    return EXIT_OK
+
+
+def _launchd(args: argparse.Namespace, plan: Plan) -> int:
+    plist = launchd_plist(plan, args.unit_name, system=args.system)
+    directory = launchd_dir(args.system)
+    path = directory / f"{launchd_label(args.unit_name)}.plist"
+    steps = launchctl_steps(path, args.unit_name, system=args.system)
+    if not args.install:
+        # stdout is the plist alone (so '> job.plist' is a valid file); hints on stderr.
+        sys.stdout.write(plist.decode("utf-8"))
+        sys.stderr.write(f"# Install with --install (writes {path}), then:\n")
+        sys.stderr.write("".join(f"#   {line}\n" for line in steps))
+        return EXIT_OK
+    if args.system and sys.platform != "darwin":
+        raise UsageError(
+            "--launchd --system --install writes /Library/LaunchDaemons: only on macOS "
+            "(without --install it prints the plist)"
+        )
+    print(f"wrote {install_file(directory, path.name, plist)}")
+    print("next:\n" + "".join(f"  {line}\n" for line in steps), end="")
+    return EXIT_OK
+
+
+def _schtasks(args: argparse.Namespace, plan: Plan) -> int:
+    path = Path.cwd() / f"{args.unit_name}.xml"
+    steps = schtasks_steps(path, args.unit_name)
+    if not args.install:
+        # stdout is the task alone (UTF-8 here; --install writes the UTF-16 schtasks
+        # reads best); hints on stderr.
+        sys.stdout.write(
+            schtasks_xml(plan, args.unit_name, system=args.system, encoding="utf-8").decode()
+        )
+        sys.stderr.write(f"# Install with --install (writes {path}), then:\n")
+        sys.stderr.write("".join(f"#   {line}\n" for line in steps))
+        return EXIT_OK
+    xml = schtasks_xml(plan, args.unit_name, system=args.system)
+    print(f"wrote {install_file(path.parent, path.name, xml)}")
+    where = " (in an elevated prompt)" if args.system else ""
+    print(f"next{where}:\n" + "".join(f"  {line}\n" for line in steps), end="")
     return EXIT_OK
