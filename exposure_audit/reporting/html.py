@@ -62,19 +62,75 @@ def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+# Diagram geometry: three columns of equal-height nodes on a fixed row pitch.
+_NODE_H, _GAP, _TOP = 52, 14, 44
+_COL_X = (16, 236, 560)
+_COL_W = (180, 250, 270)
+_ROW = _NODE_H + _GAP
+MAX_DIAGRAM_DANGLING = 6
+
+
 def build_diagram(report: Mapping[str, Any]) -> dict[str, Any]:
     """Node and edge coordinates for the what-reaches-what picture (drawn by the template).
 
     Three columns: where connections come from (internet, router), the networks this host
     sits on, and the listeners each network reaches, coloured by severity.
     """
-    exposed = [x for x in report["exposures"] if x["exposed"]]
-    shown = exposed[:MAX_DIAGRAM_LISTENERS]
-    hidden = len(exposed) - len(shown)
+    shown, hidden = _drawn_exposures(report)
     facts = report["facts"]
     upnp = facts.get("upnp") or {"status": "disabled"}
+    upnp_ok = upnp.get("status") == "ok" or bool(report["dangling_mappings"])
+    gw_ifaces = _default_gateway_ifaces(facts)
 
-    # Networks: every up, non-loopback (interface, network) the host sits on.
+    internet = _internet_node()
+    router = _router_node(upnp, upnp_ok)
+    networks = _network_column(_collect_networks(facts, shown), gw_ifaces)
+    listeners = _listener_column(shown)
+    dangling = _dangling_column(report["dangling_mappings"], _TOP + len(listeners) * _ROW)
+    extra_y = _TOP + (len(listeners) + len(dangling)) * _ROW
+
+    edges = _source_edges(internet, router, networks, gw_ifaces, upnp_ok)
+    edges += _listener_edges(shown, listeners, networks, router)
+    edges += [_link(router, d, "#94a3b8", dashed=True, width=2) for d in dangling]
+
+    height = max(_TOP + (len(networks) + 1) * _ROW + 10, extra_y) + 12
+    return {
+        "width": _COL_X[2] + _COL_W[2] + 16,
+        "height": height,
+        "columns": _column_headings(),
+        "internet": internet,
+        "router": router,
+        "networks": networks,
+        "listeners": listeners,
+        "dangling": dangling,
+        "edges": edges,
+        "hidden": hidden,
+    }
+
+
+def _drawn_exposures(report: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], int]:
+    """The exposed listeners drawn (at most MAX_DIAGRAM_LISTENERS) and how many were left out."""
+    exposed = [x for x in report["exposures"] if x["exposed"]]
+    shown = exposed[:MAX_DIAGRAM_LISTENERS]
+    return shown, len(exposed) - len(shown)
+
+
+def _default_gateway_ifaces(facts: Mapping[str, Any]) -> set[str]:
+    return {g["interface"] for g in facts.get("gateways", []) if g.get("default")}
+
+
+def _reach_drawn(r: Mapping[str, Any]) -> bool:
+    return bool(r["up"]) and r["scope"] != "loopback"
+
+
+def _reach_key(r: Mapping[str, Any]) -> tuple[str, str]:
+    return (r["interface"], r["network"] or r["address"])
+
+
+def _collect_networks(
+    facts: Mapping[str, Any], shown: list[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every up, non-loopback (interface, network) the host sits on, most exposed first."""
     nets: dict[tuple[str, str], dict[str, Any]] = {}
     for iface in facts["interfaces"]:
         if not iface["up"] or iface["kind"] == "loopback":
@@ -82,9 +138,8 @@ def build_diagram(report: Mapping[str, Any]) -> dict[str, Any]:
         for a in iface["addresses"]:
             if a["scope"] == "loopback":
                 continue
-            key = (iface["name"], a["network"])
             nets.setdefault(
-                key,
+                (iface["name"], a["network"]),
                 {
                     "iface": iface["name"],
                     "network": a["network"],
@@ -94,8 +149,8 @@ def build_diagram(report: Mapping[str, Any]) -> dict[str, Any]:
             )
     for x in shown:  # reach on something the interface list lacks (saved facts, races)
         for r in x["reach"]:
-            if r["up"] and r["scope"] != "loopback":
-                key = (r["interface"], r["network"] or r["address"])
+            if _reach_drawn(r):
+                key = _reach_key(r)
                 nets.setdefault(
                     key,
                     {
@@ -105,77 +160,83 @@ def build_diagram(report: Mapping[str, Any]) -> dict[str, Any]:
                         "kind": "other",
                     },
                 )
-    net_list = sorted(
-        nets.values(), key=lambda n: (-SCOPE_RANK[n["scope"]], n["iface"], n["network"])
-    )
+    return sorted(nets.values(), key=lambda n: (-SCOPE_RANK[n["scope"]], n["iface"], n["network"]))
 
-    node_h, gap, top = 52, 14, 44
-    col_x = (16, 236, 560)
-    col_w = (180, 250, 270)
-    row = node_h + gap
 
-    upnp_ok = upnp.get("status") == "ok" or bool(report["dangling_mappings"])
-    name = upnp.get("friendly_name") or "Router"
-    router: dict[str, Any] = {
-        "x": col_x[1],
-        "y": top,
-        "w": col_w[1],
-        "h": node_h,
-        "muted": not upnp_ok,
-        "title": _short(f"Router: {name}" if upnp_ok else "Router", 32),
-        "sub": _short(
-            f"{upnp.get('external_ip') or '?'} · {len(upnp.get('mappings') or [])} UPnP mappings"
-            if upnp_ok
-            else f"UPnP: {upnp.get('status', 'disabled')}",
-            36,
-        ),
-    }
-    internet = {
-        "x": col_x[0],
-        "y": top,
-        "w": col_w[0],
-        "h": node_h,
+def _internet_node() -> dict[str, Any]:
+    return {
+        "x": _COL_X[0],
+        "y": _TOP,
+        "w": _COL_W[0],
+        "h": _NODE_H,
         "title": "Internet",
         "sub": "anyone, anywhere",
     }
 
-    # The router's own network (the default gateway's) first, right under the router.
-    gw_ifaces = {g["interface"] for g in facts.get("gateways", []) if g.get("default")}
-    net_list.sort(key=lambda n: (n["iface"] not in gw_ifaces or n["scope"] != "lan",))
-    networks = []
-    for i, n in enumerate(net_list):
-        networks.append(
-            {
-                **n,
-                "x": col_x[1],
-                "y": top + (i + 1) * row + 10,
-                "w": col_w[1],
-                "h": node_h,
-                "title": _short(f"{n['iface']} · {SCOPE_LABELS[n['scope']]}", 32),
-                "sub": _short(n["network"], 36),
-                "color": _scope_color(n["scope"]),
-            }
-        )
-    net_by_key = {(n["iface"], n["network"]): n for n in networks}
 
+def _router_node(upnp: Mapping[str, Any], upnp_ok: bool) -> dict[str, Any]:
+    name = upnp.get("friendly_name") or "Router"
+    if upnp_ok:
+        mappings = len(upnp.get("mappings") or [])
+        sub = f"{upnp.get('external_ip') or '?'} · {mappings} UPnP mappings"
+    else:
+        sub = f"UPnP: {upnp.get('status', 'disabled')}"
+    return {
+        "x": _COL_X[1],
+        "y": _TOP,
+        "w": _COL_W[1],
+        "h": _NODE_H,
+        "muted": not upnp_ok,
+        "title": _short(f"Router: {name}" if upnp_ok else "Router", 32),
+        "sub": _short(sub, 36),
+    }
+
+
+def _is_gateway_net(n: Mapping[str, Any], gw_ifaces: set[str]) -> bool:
+    return n["iface"] in gw_ifaces and n["scope"] == "lan"
+
+
+def _network_column(net_list: list[dict[str, Any]], gw_ifaces: set[str]) -> list[dict[str, Any]]:
+    """Lay out the networks under the router, the router's own (default gateway's) first."""
+    ordered = sorted(net_list, key=lambda n: (not _is_gateway_net(n, gw_ifaces),))
+    return [
+        {
+            **n,
+            "x": _COL_X[1],
+            "y": _TOP + (i + 1) * _ROW + 10,
+            "w": _COL_W[1],
+            "h": _NODE_H,
+            "title": _short(f"{n['iface']} · {SCOPE_LABELS[n['scope']]}", 32),
+            "sub": _short(n["network"], 36),
+            "color": _scope_color(n["scope"]),
+        }
+        for i, n in enumerate(ordered)
+    ]
+
+
+def _listener_name(x: Mapping[str, Any]) -> str:
+    p = x["process"]
+    if p and p["name"]:
+        name: str = p["name"]
+        return name
+    if x["published_by"]:
+        return f"{x['published_by']}: {x['container'] or 'container'}"
+    uid = x["uid"] if x["uid"] is not None else "?"
+    return f"unknown process (uid {uid})"
+
+
+def _listener_column(shown: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     listeners = []
     for i, x in enumerate(shown):
-        p = x["process"]
-        uid = x["uid"] if x["uid"] is not None else "?"
-        if p and p["name"]:
-            pname = p["name"]
-        elif x["published_by"]:
-            pname = f"{x['published_by']}: {x['container'] or 'container'}"
-        else:
-            pname = f"unknown process (uid {uid})"
+        pname = _listener_name(x)
         where = f"{x['protocol']} {endpoint(x['address'], x['port'])}"
         listeners.append(
             {
                 "id": x["id"],
-                "x": col_x[2],
-                "y": top + i * row,
-                "w": col_w[2],
-                "h": node_h,
+                "x": _COL_X[2],
+                "y": _TOP + i * _ROW,
+                "w": _COL_W[2],
+                "h": _NODE_H,
                 "title": _short(pname, 32),
                 "sub": _short(where, 36),
                 "color": SEVERITY_COLORS[x["severity"]],
@@ -183,79 +244,94 @@ def build_diagram(report: Mapping[str, Any]) -> dict[str, Any]:
                 "tooltip": f"{pname} {where}: " + "; ".join(x["reachable_from"]),
             }
         )
-    by_id = {n["id"]: n for n in listeners}
-    extra_y = top + len(listeners) * row
-    dangling = []
-    for j, m in enumerate(report["dangling_mappings"][:6]):
-        dangling.append(
-            {
-                "x": col_x[2],
-                "y": extra_y + j * row,
-                "w": col_w[2],
-                "h": node_h,
-                "title": f"nothing listening (:{m['external_port']})",
-                "sub": _short(f"{m['internal_client']}:{m['internal_port']}/{m['protocol']}", 36),
-            }
-        )
-    extra_y += len(dangling) * row
+    return listeners
 
-    edges: list[dict[str, Any]] = []
 
-    def add(d: str, color: str, **kw: Any) -> None:
-        edge = {"d": d, "color": color, "dashed": False, "width": 2, "filtered": False}
-        edge.update(kw)
-        edges.append(edge)
+def _dangling_column(mappings: list[Mapping[str, Any]], start_y: int) -> list[dict[str, Any]]:
+    """Router mappings with nothing listening, stacked below the listeners."""
+    return [
+        {
+            "x": _COL_X[2],
+            "y": start_y + j * _ROW,
+            "w": _COL_W[2],
+            "h": _NODE_H,
+            "title": f"nothing listening (:{m['external_port']})",
+            "sub": _short(f"{m['internal_client']}:{m['internal_port']}/{m['protocol']}", 36),
+        }
+        for j, m in enumerate(mappings[:MAX_DIAGRAM_DANGLING])
+    ]
 
-    def link(a: Mapping[str, Any], b: Mapping[str, Any], color: str, **kw: Any) -> None:
-        x1, y1 = a["x"] + a["w"], a["y"] + a["h"] / 2
-        x2, y2 = b["x"], b["y"] + b["h"] / 2
-        dx = (x2 - x1) / 2
-        add(
-            f"M{x1:.0f},{y1:.0f} C{x1 + dx:.0f},{y1:.0f} {x2 - dx:.0f},{y2:.0f} {x2:.0f},{y2:.0f}",
-            color,
-            **kw,
-        )
 
+def _edge(d: str, color: str, **kw: Any) -> dict[str, Any]:
+    edge = {"d": d, "color": color, "dashed": False, "width": 2, "filtered": False}
+    edge.update(kw)
+    return edge
+
+
+def _link(a: Mapping[str, Any], b: Mapping[str, Any], color: str, **kw: Any) -> dict[str, Any]:
+    """A curve from the right edge of node a to the left edge of node b."""
+    x1, y1 = a["x"] + a["w"], a["y"] + a["h"] / 2
+    x2, y2 = b["x"], b["y"] + b["h"] / 2
+    dx = (x2 - x1) / 2
+    return _edge(
+        f"M{x1:.0f},{y1:.0f} C{x1 + dx:.0f},{y1:.0f} {x2 - dx:.0f},{y2:.0f} {x2:.0f},{y2:.0f}",
+        color,
+        **kw,
+    )
+
+
+def _source_edges(
+    internet: Mapping[str, Any],
+    router: Mapping[str, Any],
+    networks: list[dict[str, Any]],
+    gw_ifaces: set[str],
+    upnp_ok: bool,
+) -> list[dict[str, Any]]:
+    """Internet to router and to public networks; router down to its own network."""
+    edges = []
     if upnp_ok:
-        link(internet, router, "#334155", width=3)
-    for n in networks:
-        if n["scope"] == "public":
-            link(internet, n, "#9f1239", width=2)
-    gw_net = next((n for n in networks if n["iface"] in gw_ifaces and n["scope"] == "lan"), None)
+        edges.append(_link(internet, router, "#334155", width=3))
+    edges += [_link(internet, n, "#9f1239", width=2) for n in networks if n["scope"] == "public"]
+    gw_net = next((n for n in networks if _is_gateway_net(n, gw_ifaces)), None)
     if gw_net is not None and upnp_ok:
         cx = router["x"] + 30
-        add(f"M{cx},{router['y'] + node_h} L{cx},{gw_net['y']}", "#94a3b8", width=3)
+        edges.append(
+            _edge(f"M{cx},{router['y'] + _NODE_H} L{cx},{gw_net['y']}", "#94a3b8", width=3)
+        )
+    return edges
+
+
+def _listener_edges(
+    shown: list[Mapping[str, Any]],
+    listeners: list[dict[str, Any]],
+    networks: list[dict[str, Any]],
+    router: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """Each network a listener is reachable on, and the router where UPnP forwards to it."""
+    by_id = {n["id"]: n for n in listeners}
+    net_by_key = {(n["iface"], n["network"]): n for n in networks}
+    edges = []
     for x in shown:
         node = by_id[x["id"]]
         seen = set()
         for r in x["reach"]:
-            key = (r["interface"], r["network"] or r["address"])
-            if not r["up"] or r["scope"] == "loopback" or key in seen or key not in net_by_key:
+            key = _reach_key(r)
+            if not _reach_drawn(r) or key in seen or key not in net_by_key:
                 continue
             seen.add(key)
-            link(net_by_key[key], node, node["color"], filtered=r.get("firewall") == "filtered")
+            filtered = r.get("firewall") == "filtered"
+            edges.append(_link(net_by_key[key], node, node["color"], filtered=filtered))
         if x["upnp_mappings"]:
-            link(router, node, SEVERITY_COLORS["critical"], dashed=True, width=3)
-    for d in dangling:
-        link(router, d, "#94a3b8", dashed=True, width=2)
+            edges.append(_link(router, node, SEVERITY_COLORS["critical"], dashed=True, width=3))
+    return edges
 
-    height = max(top + (len(networks) + 1) * row + 10, extra_y) + 12
-    return {
-        "width": col_x[2] + col_w[2] + 16,
-        "height": height,
-        "columns": [
-            {"x": col_x[0], "label": "From"},
-            {"x": col_x[1], "label": "Router and networks"},
-            {"x": col_x[2], "label": "Services they reach"},
-        ],
-        "internet": internet,
-        "router": router,
-        "networks": networks,
-        "listeners": listeners,
-        "dangling": dangling,
-        "edges": edges,
-        "hidden": hidden,
-    }
+
+def _column_headings() -> list[dict[str, Any]]:
+    return [
+        {"x": _COL_X[0], "label": "From"},
+        {"x": _COL_X[1], "label": "Router and networks"},
+        {"x": _COL_X[2], "label": "Services they reach"},
+    ]
 
 
 def _scope_color(scope: str) -> str:
