@@ -174,8 +174,9 @@ def collect_interfaces() -> InterfaceResult:
         if iface is not None:
             interfaces.append(iface)
     interfaces.sort(key=lambda i: (i.index if i.index is not None else 1 << 31, i.name))
-    gateways = _gateways(ni, links, warnings)
-    return InterfaceResult(interfaces, gateways, warnings, _local_routes(links, interfaces))
+    routes = _route_dump()  # one dump of the routing tables: gateways and local routes
+    gateways = _gateways(ni, links, warnings, routes)
+    return InterfaceResult(interfaces, gateways, warnings, _local_routes(links, interfaces, routes))
 
 
 def display_name(name: str) -> str:
@@ -312,16 +313,16 @@ def _prefixlen(netmask: str | None, max_len: int) -> int | None:
 
 
 def _gateways(
-    netifaces: Any, links: dict[str, _Link], warnings: list[CollectorWarning]
+    netifaces: Any,
+    links: dict[str, _Link],
+    warnings: list[CollectorWarning],
+    routes: list[_Route] | None,
 ) -> list[Gateway]:
     found: dict[tuple[str, str, str], bool] | None = None
-    if sys.platform.startswith("linux"):
+    if routes is not None:
         names = {link.index: name for name, link in links.items() if link.index is not None}
-        try:
-            found = _netlink_gateways(names)
-        except OSError:
-            found = None  # netifaces below
-    if found is None:
+        found = _netlink_gateways(names, routes)
+    if found is None:  # no routing dump (not Linux, or it failed): netifaces
         found = _netifaces_gateways(netifaces, warnings)
     gateways = [
         Gateway(family=fam, address=addr, interface=display_name(ifname), default=default)
@@ -358,34 +359,54 @@ def _netifaces_gateways(
     return found
 
 
-def _netlink_gateways(names: dict[int, str]) -> dict[tuple[str, str, str], bool]:
+# One route of the kernel's dump: (address family, "ipv4"|"ipv6", prefix length, route
+# type, attributes).
+_Route = tuple[int, str, int, int, dict[int, bytes]]
+
+
+def _route_dump() -> list[_Route] | None:
+    """Every route of every routing table, both families, in one rtnetlink dump each;
+    None where it cannot be read (not Linux, or the request failed)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    out: list[_Route] = []
+    try:
+        for af, family in ((_socket.AF_INET, "ipv4"), (_socket.AF_INET6, "ipv6")):
+            body = _RTMSG.pack(af, 0, 0, 0, 0, 0, 0, 0, 0)
+            for msg in _netlink_dump(_RTM_GETROUTE, body, _RTM_NEWROUTE):
+                if len(msg) < _RTMSG.size:
+                    continue
+                _f, dst_len, _s, _tos, _t, _p, _scope, rtype, _fl = _RTMSG.unpack_from(msg)
+                out.append((af, family, dst_len, rtype, _attrs(msg[_RTMSG.size :])))
+    except OSError:
+        return None
+    return out
+
+
+def _netlink_gateways(
+    names: dict[int, str], routes: list[_Route]
+) -> dict[tuple[str, str, str], bool]:
     """Every route with a gateway, in every routing table (policy routing keeps defaults
     outside "main"), multipath next hops included. Measured: netifaces.gateways() reports
     no default at all for a multipath default route, and a policy-table default as
     not-default."""
     found: dict[tuple[str, str, str], bool] = {}
-    for af, family in ((_socket.AF_INET, "ipv4"), (_socket.AF_INET6, "ipv6")):
-        body = _RTMSG.pack(af, 0, 0, 0, 0, 0, 0, 0, 0)
-        for msg in _netlink_dump(_RTM_GETROUTE, body, _RTM_NEWROUTE):
-            if len(msg) < _RTMSG.size:
+    for af, family, dst_len, rtype, attrs in routes:
+        if rtype != _RTN_UNICAST:
+            continue
+        hops: list[tuple[bytes, int]] = []
+        if _RTA_GATEWAY in attrs:
+            oif = struct.unpack_from("=i", attrs[_RTA_OIF])[0] if _RTA_OIF in attrs else 0
+            hops.append((attrs[_RTA_GATEWAY], oif))
+        if _RTA_MULTIPATH in attrs:
+            hops.extend(_nexthops(attrs[_RTA_MULTIPATH]))
+        for raw, oif in hops:
+            try:
+                gw = _socket.inet_ntop(af, raw)
+            except (OSError, ValueError):
                 continue
-            _f, dst_len, _s, _tos, _table, _proto, _scope, rtype, _flags = _RTMSG.unpack_from(msg)
-            if rtype != _RTN_UNICAST:
-                continue
-            attrs = _attrs(msg[_RTMSG.size :])
-            hops: list[tuple[bytes, int]] = []
-            if _RTA_GATEWAY in attrs:
-                oif = struct.unpack_from("=i", attrs[_RTA_OIF])[0] if _RTA_OIF in attrs else 0
-                hops.append((attrs[_RTA_GATEWAY], oif))
-            if _RTA_MULTIPATH in attrs:
-                hops.extend(_nexthops(attrs[_RTA_MULTIPATH]))
-            for raw, oif in hops:
-                try:
-                    gw = _socket.inet_ntop(af, raw)
-                except (OSError, ValueError):
-                    continue
-                key = (family, gw, names.get(oif, str(oif)))
-                found[key] = found.get(key, False) or dst_len == 0
+            key = (family, gw, names.get(oif, str(oif)))
+            found[key] = found.get(key, False) or dst_len == 0
     return found
 
 
@@ -394,41 +415,32 @@ _RTA_DST = 1
 _LOOPBACK_NETS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
-def _local_routes(links: dict[str, _Link], interfaces: list[Interface]) -> list[LocalRoute]:
+def _local_routes(
+    links: dict[str, _Link], interfaces: list[Interface], routes: list[_Route] | None
+) -> list[LocalRoute]:
     """The ``local`` routes (any table) that are not an interface's own address nor
     loopback: prefixes the host accepts as its own (AnyIP). Linux only; [] when the
     routing table cannot be read."""
-    if not sys.platform.startswith("linux"):
+    if routes is None:
         return []
     names = {link.index: name for name, link in links.items() if link.index is not None}
     own = {split_zone(a.address)[0] for i in interfaces for a in i.addresses}
     out: dict[tuple[str, str], LocalRoute] = {}
-    try:
-        for af, family in ((_socket.AF_INET, "ipv4"), (_socket.AF_INET6, "ipv6")):
-            body = _RTMSG.pack(af, 0, 0, 0, 0, 0, 0, 0, 0)
-            for msg in _netlink_dump(_RTM_GETROUTE, body, _RTM_NEWROUTE):
-                if len(msg) < _RTMSG.size:
-                    continue
-                _f, dst_len, _s, _tos, _t, _p, _scope, rtype, _fl = _RTMSG.unpack_from(msg)
-                if rtype != _RTN_LOCAL:
-                    continue
-                attrs = _attrs(msg[_RTMSG.size :])
-                if _RTA_DST not in attrs:
-                    continue
-                try:
-                    dst = _socket.inet_ntop(af, attrs[_RTA_DST])
-                    net = ipaddress.ip_network(f"{dst}/{dst_len}", strict=False)
-                except (OSError, ValueError):
-                    continue
-                if net.num_addresses == 1 and str(net.network_address) in own:
-                    continue  # an interface's own address
-                if any(net.version == lo.version and net.subnet_of(lo) for lo in _LOOPBACK_NETS):  # type: ignore[arg-type]  # same version: checked
-                    continue
-                oif = struct.unpack_from("=i", attrs[_RTA_OIF])[0] if _RTA_OIF in attrs else 0
-                name = display_name(names.get(oif, str(oif)))
-                out.setdefault((family, str(net)), LocalRoute(family, str(net), name))
-    except OSError:
-        return []
+    for af, family, dst_len, rtype, attrs in routes:
+        if rtype != _RTN_LOCAL or _RTA_DST not in attrs:
+            continue
+        try:
+            dst = _socket.inet_ntop(af, attrs[_RTA_DST])
+            net = ipaddress.ip_network(f"{dst}/{dst_len}", strict=False)
+        except (OSError, ValueError):
+            continue
+        if net.num_addresses == 1 and str(net.network_address) in own:
+            continue  # an interface's own address
+        if any(net.version == lo.version and net.subnet_of(lo) for lo in _LOOPBACK_NETS):  # type: ignore[arg-type]  # same version: checked
+            continue
+        oif = struct.unpack_from("=i", attrs[_RTA_OIF])[0] if _RTA_OIF in attrs else 0
+        name = display_name(names.get(oif, str(oif)))
+        out.setdefault((family, str(net)), LocalRoute(family, str(net), name))
     return sorted(out.values(), key=lambda r: (r.family, r.prefix))
 
 
