@@ -70,13 +70,13 @@ def _connects(peer, port: int) -> bool:  # type: ignore[no-untyped-def]
     return peer.run([sys.executable, "-c", code], timeout=10).returncode == 0
 
 
-def _listening(host, port: int, address: str) -> bool:  # type: ignore[no-untyped-def]
-    code = (
-        "import socket,sys\n"
-        "s=socket.socket();s.settimeout(1)\n"
-        f"sys.exit(0 if s.connect_ex(('{address}',{port}))==0 else 1)"
-    )
-    return host.run([sys.executable, "-c", code], timeout=10).returncode == 0
+def _listening(host, port: int, address: str | None = None) -> bool:  # type: ignore[no-untyped-def]
+    # Read the socket table rather than connect: the debugpy adapter stops listening
+    # while a client is connected (and may not listen again), so a readiness connect
+    # would hide it from the scan that follows.
+    query = f"sport = :{port}" + (f" and src {address}" if address else "")
+    res = host.run(["ss", "-Hltn", query], timeout=10)
+    return res.returncode == 0 and bool(res.stdout.strip())
 
 
 def _findings(host) -> dict[int, list[dict]]:  # type: ignore[no-untyped-def, type-arg]
@@ -162,10 +162,12 @@ def test_real_servers_identity_and_fixes(tmp_path: Path, show_table) -> None:  #
                 stderr=subprocess.DEVNULL,
             )
         for name, _argv, _env, port, *_ in cases:
-            assert wait_for(lambda port=port: _connects(peer, port), 30), f"{name} not up"
+            assert wait_for(lambda port=port: _listening(host, port), 30), f"{name} not up"
         t0 = time.monotonic()
         found = _findings(host)
         took = time.monotonic() - t0
+        for name, _argv, _env, port, *_ in cases:
+            assert _connects(peer, port), f"{name}: the peer cannot connect, so nothing to test"
         fixes = {}
         for name, _argv, _env, port, rule, severity, framework, source in cases:
             fs = [f for f in found.get(port, []) if f["severity"] not in ("info", "low")]
