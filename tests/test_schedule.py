@@ -269,7 +269,9 @@ def test_cli_launchd_prints_only_the_plist_on_stdout(tmp_path: Path) -> None:
     assert os.path.isabs(argv[0]) and argv[1:3] == ["run", "--since-last"]
     assert argv[-2:] == ["--webhook", "https://h/x?a=1&b=<2>"] and "--no-upnp" in argv
     assert job["StartInterval"] == 5400
-    assert argv[argv.index("--state-dir") + 1] == str(tmp_path / ".local/state/exposure-audit")
+    # The job runs on macOS: macOS's default state directory, under the HOME given.
+    state = tmp_path / "Library/Application Support/exposure-audit"
+    assert argv[argv.index("--state-dir") + 1] == str(state)
     assert "launchctl bootstrap gui/" in res.stderr
     assert not (tmp_path / "Library").exists()  # nothing written without --install
 

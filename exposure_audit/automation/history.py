@@ -1,7 +1,8 @@
 """Run history for cron and timers: a state directory of past JSON reports.
 
-Layout of the state directory (``--state-dir``, else ``$XDG_STATE_HOME/exposure-audit``,
-else ``~/.local/state/exposure-audit``; created 0700, since reports name every service):
+Layout of the state directory (``--state-dir``, else the per-OS default of core/paths.py:
+``$XDG_STATE_HOME/exposure-audit`` or ``~/.local/state/exposure-audit`` on Linux; created
+0700, since reports name every service):
 
     lock                                    flock run lock (see locking.py)
     reports/report-0000000042-20261127T151120Z.json
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import sys
 import time
@@ -42,7 +42,7 @@ from exposure_audit.automation.webhook import (
     check_request,
     deliver_report,
 )
-from exposure_audit.core import records
+from exposure_audit.core import paths, records
 from exposure_audit.core.atomicio import write_atomic
 from exposure_audit.core.errors import EXIT_FINDINGS, EXIT_OK, FormatError, UsageError
 from exposure_audit.core.records import field, record
@@ -52,13 +52,10 @@ REPORTS_SUBDIR = "reports"
 _NAME_RE = re.compile(r"^report-(\d{1,18})-(\d{8}T\d{6}Z)\.json$")
 
 
-def default_state_dir(env: dict[str, str] | None = None) -> Path:
-    env = dict(os.environ) if env is None else env
-    xdg = env.get("XDG_STATE_HOME", "")
-    if xdg and os.path.isabs(xdg):  # the XDG spec: ignore a relative value
-        return Path(xdg) / "exposure-audit"
-    home = env.get("HOME") or os.path.expanduser("~")
-    return Path(home) / ".local" / "state" / "exposure-audit"
+def default_state_dir(env: dict[str, str] | None = None, platform: str | None = None) -> Path:
+    """The per-OS default (core/paths.py): ``$XDG_STATE_HOME/exposure-audit`` or
+    ``~/.local/state/exposure-audit`` on Linux."""
+    return paths.state_dir(platform, env)
 
 
 # Report majors whose findings and exposures compare as they are (2.0 changed only the

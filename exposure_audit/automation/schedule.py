@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from exposure_audit.core import paths
 from exposure_audit.core.atomicio import write_atomic
 from exposure_audit.core.errors import UsageError
 from exposure_audit.core.records import record
@@ -98,24 +99,69 @@ def cron_schedule(seconds: int, seed: int) -> str:
     )
 
 
-def resolve_command(explicit: str | None = None) -> list[str]:
-    """Absolute argv prefix that runs this exposure-audit from anywhere."""
+def _runnable(path: str, windows: bool) -> bool:
+    # Windows has no execute bit: an existing file is what CreateProcess can start.
+    return os.path.isfile(path) and (windows or os.access(path, os.X_OK))
+
+
+def _script_names(windows: bool) -> tuple[str, ...]:
+    return ("exposure-audit.exe",) if windows else ("exposure-audit",)
+
+
+def _scripts_dirs() -> list[str]:
+    """Where pip puts console scripts for this interpreter (and for ``pip --user``)."""
+    import sysconfig
+
+    found = []
+    for scheme in (None, f"{os.name}_user", "osx_framework_user"):
+        try:
+            path = (
+                sysconfig.get_path("scripts", scheme) if scheme else sysconfig.get_path("scripts")
+            )
+        except KeyError:
+            continue
+        if path and path not in found:
+            found.append(path)
+    return found
+
+
+def resolve_command(
+    explicit: str | None = None,
+    platform: str | None = None,
+    argv0: str | None = None,
+    executable: str | None = None,
+    scripts_dirs: Sequence[str] | None = None,
+) -> list[str]:
+    """Absolute argv prefix that runs this exposure-audit from anywhere: ``explicit``
+    (--executable); else the console script this process was started as; else the one
+    installed with this interpreter (beside it: a venv's ``bin/`` or ``Scripts\\``;
+    its ``Scripts\\`` folder: a python.org install on Windows; pip's scripts folders);
+    else ``python -m exposure_audit`` with this interpreter's absolute path.
+
+    On Windows the console script is ``exposure-audit.exe``; pip's launcher hands the
+    program its own path without ``.exe`` in ``sys.argv[0]``, so that is tried too."""
+    windows = paths.os_family(platform) == "windows"
     if explicit:
         path = shutil.which(explicit) if os.sep not in explicit else explicit
-        if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
+        if not path or not _runnable(path, windows):
             raise UsageError(f"--executable {explicit!r}: not an executable file")
         return [os.path.abspath(path)]
-    argv0 = sys.argv[0] if sys.argv else ""
+    argv0 = (sys.argv[0] if sys.argv else "") if argv0 is None else argv0
     if os.path.basename(argv0).startswith("exposure-audit"):
         path = os.path.abspath(argv0) if os.sep in argv0 else shutil.which(argv0)
-        if path and os.path.isfile(path) and os.access(path, os.X_OK):
-            return [os.path.abspath(path)]
-    # python -m exposure_audit, or called as a library: the venv's own entry point
-    # next to this interpreter, else the interpreter itself.
-    beside = Path(sys.executable).with_name("exposure-audit")
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return [str(beside)]
-    return [os.path.abspath(sys.executable), "-m", "exposure_audit"]
+        for candidate in (path, f"{path}.exe" if windows and path else None):
+            if candidate and _runnable(candidate, windows):
+                return [os.path.abspath(candidate)]
+    interpreter = sys.executable if executable is None else executable
+    here = os.path.dirname(os.path.abspath(interpreter))
+    places = [here, os.path.join(here, "Scripts")] if windows else [here]
+    places += _scripts_dirs() if scripts_dirs is None else list(scripts_dirs)
+    for place in places:
+        for name in _script_names(windows):
+            candidate = os.path.join(place, name)
+            if _runnable(candidate, windows):
+                return [os.path.abspath(candidate)]
+    return [os.path.abspath(interpreter), "-m", "exposure_audit"]
 
 
 def check_writable_text(what: str, value: str) -> None:
@@ -196,7 +242,7 @@ def _systemd_quote(arg: str, exec_line: bool = True) -> str:
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-SYSTEM_STATE_DIR = Path("/var/lib/exposure-audit")
+SYSTEM_STATE_DIR = Path(paths.LINUX_SYSTEM_STATE_DIR)
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
 
 
@@ -316,7 +362,7 @@ def install_crontab(entry: str) -> None:
 
 LAUNCHD_LABEL = "org.exposure-audit.audit"
 LAUNCHD_SYSTEM_DIR = Path("/Library/LaunchDaemons")
-LAUNCHD_SYSTEM_STATE_DIR = Path("/Library/Application Support/exposure-audit")
+LAUNCHD_SYSTEM_STATE_DIR = Path(paths.MACOS_SYSTEM_STATE_DIR)
 LAUNCHD_SYSTEM_LOG_DIR = Path("/Library/Logs")
 
 
@@ -407,9 +453,6 @@ def install_file(directory: Path, fname: str, data: str | bytes, mode: int = 0o6
 # --- Windows: a Task Scheduler task (XML, schema 1.2) -------------------------------
 
 TASK_NS = "http://schemas.microsoft.com/windows/2004/02/mit/task"
-TASK_SYSTEM_STATE_DIR = Path(
-    (os.environ.get("PROGRAMDATA") or "C:\\ProgramData") + "\\exposure-audit"
-)
 
 
 def iso_duration(seconds: int) -> str:

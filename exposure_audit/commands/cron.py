@@ -21,6 +21,7 @@ from exposure_audit.automation.webhook import (
     FROM_CONFIG,
     WebhookRequest,
 )
+from exposure_audit.core import paths
 from exposure_audit.core.errors import Terminated, UsageError
 
 if TYPE_CHECKING:
@@ -38,8 +39,7 @@ def add_cron_options(parser: argparse.ArgumentParser) -> None:
         "--state-dir",
         metavar="DIR",
         help="keep each run's JSON report here "
-        "(default with --since-last: $XDG_STATE_HOME/exposure-audit or "
-        "~/.local/state/exposure-audit)",
+        f"(default with --since-last: {paths.state_dir_help().replace('%', '%%')})",
     )
     g.add_argument(
         "--since-last",

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from exposure_audit.automation.history import default_state_dir
 from exposure_audit.automation.schedule import (
-    LAUNCHD_SYSTEM_STATE_DIR,
-    SYSTEM_STATE_DIR,
     SYSTEM_UNIT_DIR,
-    TASK_SYSTEM_STATE_DIR,
     UNIT_NAME,
     Plan,
     crontab_entry,
@@ -30,6 +25,7 @@ from exposure_audit.automation.schedule import (
     user_unit_dir,
 )
 from exposure_audit.commands.options import env_no_upnp
+from exposure_audit.core import paths
 from exposure_audit.core.errors import EXIT_OK, UsageError
 from exposure_audit.core.model import SEVERITIES
 
@@ -82,7 +78,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(state in /var/lib/exposure-audit unless --state-dir); with --launchd: a "
         "LaunchDaemon for /Library/LaunchDaemons (state in "
         "'/Library/Application Support/exposure-audit'); with --schtasks: a task run "
-        "as SYSTEM with the highest privileges (state in %%ProgramData%%\\exposure-audit)",
+        "as SYSTEM with the highest privileges (state in SYSTEM's own "
+        "%%LOCALAPPDATA%%: %%SystemRoot%%\\System32\\config\\systemprofile\\AppData\\Local\\"
+        "exposure-audit)",
     )
     p.add_argument(
         "--install",
@@ -102,8 +100,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--state-dir",
         metavar="DIR",
-        help="where runs keep their reports (default: $XDG_STATE_HOME/exposure-audit "
-        "or ~/.local/state/exposure-audit, made absolute now)",
+        help="where runs keep their reports (default: the target OS's: "
+        "$XDG_STATE_HOME/exposure-audit or ~/.local/state/exposure-audit; with --launchd "
+        "~/Library/Application Support/exposure-audit; with --schtasks "
+        "%%LOCALAPPDATA%%\\exposure-audit; made absolute now)",
     )
     p.add_argument(
         "--no-upnp",
@@ -126,16 +126,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--unit-name: letters, digits, '-', '_' and '.' only")
     if args.system and not (args.systemd or args.launchd or args.schtasks):
         raise UsageError("--system goes with --systemd, --launchd or --schtasks")
+    # The job runs on the OS it is written for: that OS's default state directory.
+    target = "darwin" if args.launchd else "win32" if args.schtasks else None
+    if args.systemd:
+        target = "linux"
     if args.state_dir:
         state = Path(args.state_dir).expanduser().absolute()
-    elif args.system and args.launchd:
-        state = LAUNCHD_SYSTEM_STATE_DIR
-    elif args.system and args.schtasks:
-        state = TASK_SYSTEM_STATE_DIR
     elif args.system:
-        state = SYSTEM_STATE_DIR
+        state = paths.system_state_dir(target)
     else:
-        state = default_state_dir()
+        state = paths.state_dir(target, elevated=False)
     plan = make_plan(
         args.every,
         state,
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         for path in install_systemd(units, unit_dir):
             print(f"wrote {path}")
         print("next:\n" + "".join(f"  {line}\n" for line in steps.splitlines()), end="")
-        if not args.system and os.geteuid() != 0:
+        if not args.system and not paths.is_elevated():
             print("  loginctl enable-linger   # so it runs while you are logged out")
         return EXIT_OK
     entry = crontab_entry(plan)

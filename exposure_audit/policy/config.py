@@ -1,7 +1,8 @@
 """The config file: waivers, and defaults that flags override.
 
 Default location ``$XDG_CONFIG_HOME/exposure-audit/config.toml`` (else
-``~/.config/exposure-audit/config.toml``), used when it exists; ``--config PATH`` names
+``~/.config/exposure-audit/config.toml``; on Windows ``%APPDATA%\\exposure-audit\\
+config.toml``: core/paths.py), used when it exists; ``--config PATH`` names
 another, which must exist. Format (see rules/README.md)::
 
     [defaults]
@@ -35,7 +36,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from exposure_audit.core import records, resources
+from exposure_audit.core import paths, records, resources
 from exposure_audit.core.errors import ConfigError, shown
 from exposure_audit.core.model import SEVERITIES, Waiver
 from exposure_audit.core.records import field, record
@@ -83,9 +84,10 @@ class Config:
 
 
 def default_config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME", "").strip()
-    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
-    return root / "exposure-audit" / "config.toml"
+    """The per-OS default (core/paths.py): ``$XDG_CONFIG_HOME/exposure-audit/config.toml``
+    or ``~/.config/...`` on Linux and macOS, ``%APPDATA%\\exposure-audit\\config.toml``
+    on Windows."""
+    return paths.config_file()
 
 
 def _default_config_file() -> Path | None:
@@ -108,10 +110,15 @@ def _default_config_file() -> Path | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    if st.st_uid not in (0, os.geteuid()):
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None:
+        # Windows: no uid or group bits to check (its ACLs are not read); %APPDATA% is
+        # in the user's own profile, which other users cannot write by default.
+        return candidate
+    if st.st_uid not in (0, geteuid()):
         raise ConfigError(
             f"{candidate}: the default config file belongs to uid {st.st_uid}, not to this "
-            f"user (uid {os.geteuid()}): refusing its waivers (name a file with --config)"
+            f"user (uid {geteuid()}): refusing its waivers (name a file with --config)"
         )
     if st.st_mode & 0o022:
         raise ConfigError(
