@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from exposure_audit.core.console import use_color
 from exposure_audit.core.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, shown
 from exposure_audit.core.model import SEVERITIES
 
@@ -203,6 +204,6 @@ def _render(fmt: str, doc: dict[str, Any], raws: list[Any], args: argparse.Names
     if fmt == "ocsf":
         return render_ocsf(raws)
     to_tty = args.output == "-"
-    color = to_tty and not args.no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+    color = to_tty and use_color(no_color=args.no_color)
     width = max(60, min(shutil.get_terminal_size((100, 24)).columns, 160)) if to_tty else 100
     return render_terminal(doc, RenderContext(color=color, width=width, quiet=args.quiet))

@@ -249,13 +249,9 @@ def parse_templates(values: list[str]) -> dict[Any, Path]:
 
 
 def use_color(args: argparse.Namespace, stream: Any = None) -> bool:
-    stream = stream or sys.stdout
-    if args.no_color or os.environ.get("NO_COLOR", ""):
-        return False
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
+    from exposure_audit.core.console import use_color as console_color
+
+    return console_color(stream, no_color=args.no_color)
 
 
 # --------------------------------------------------------------------------- steps
