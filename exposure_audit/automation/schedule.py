@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from exposure_audit.core import paths
+from exposure_audit.core import paths, privilege
 from exposure_audit.core.atomicio import write_atomic
 from exposure_audit.core.errors import UsageError
 from exposure_audit.core.records import record
@@ -140,7 +140,7 @@ def resolve_command(
 
     On Windows the console script is ``exposure-audit.exe``; pip's launcher hands the
     program its own path without ``.exe`` in ``sys.argv[0]``, so that is tried too."""
-    windows = paths.os_family(platform) == "windows"
+    windows = privilege.os_family(platform) == "windows"
     if explicit:
         path = shutil.which(explicit) if os.sep not in explicit else explicit
         if not path or not _runnable(path, windows):

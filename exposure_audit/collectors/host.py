@@ -9,6 +9,7 @@ import sys
 
 from exposure_audit import __version__
 from exposure_audit.core.model import HostInfo
+from exposure_audit.core.privilege import is_elevated
 
 OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
 
@@ -64,7 +65,7 @@ def collect_host() -> HostInfo:
         os=system,
         os_release=os_release() or f"{system} {release}",
         kernel=release,
-        privileged=euid == 0,
+        privileged=is_elevated(),
         uid=euid,
         tool_version=__version__,
         python=".".join(str(p) for p in sys.version_info[:3]),

@@ -28,6 +28,7 @@ from _operator import itemgetter  # operator.py itself costs ~0.4 ms to import
 from exposure_audit.collectors import procinfo, sockdiag
 from exposure_audit.core import records
 from exposure_audit.core.model import CollectorWarning, Listener, ProcessInfo
+from exposure_audit.core.privilege import elevate, elevate_short
 from exposure_audit.core.records import field, record
 
 TYPE_CHECKING = False
@@ -36,12 +37,12 @@ if TYPE_CHECKING:
     from typing import Any
 
 COLLECTOR = "listeners"
-ROOT_HINT = "run as root (sudo exposure-audit ...) for full process attribution"
+ROOT_HINT = f"{elevate()} for full process attribution"
 BINDV6ONLY_PATH = "/proc/sys/net/ipv6/bindv6only"
 
 _HIDDEN = "process not visible to this user"  # both notes below start with it
-NOTE_NOT_VISIBLE = _HIDDEN + " (socket owner uid {uid}); run as root to see it"
-NOTE_NOT_VISIBLE_PSUTIL = _HIDDEN + "; run as root to see it"
+NOTE_NOT_VISIBLE = _HIDDEN + " (socket owner uid {uid}); " + elevate_short() + " to see it"
+NOTE_NOT_VISIBLE_PSUTIL = _HIDDEN + "; " + elevate_short() + " to see it"
 NOTE_NOT_FOUND = (
     "no process found holding this socket (it may have closed during the scan, "
     "belong to the kernel, or to a process in another PID namespace)"

@@ -24,6 +24,7 @@ from exposure_audit.core.model import (
     FirewallMatch,
     FirewallRule,
 )
+from exposure_audit.core.privilege import elevate
 from exposure_audit.core.records import field, record
 
 SOCKETFILTERFW = "/usr/libexec/ApplicationFirewall/socketfilterfw"
@@ -31,6 +32,7 @@ ALF_ARGV = [SOCKETFILTERFW, "--getglobalstate", "--getblockall", "--getstealthmo
 PF_INFO_ARGV = ["/sbin/pfctl", "-s", "info"]
 PF_RULES_ARGV = ["/sbin/pfctl", "-s", "rules"]
 NETSH_ARGV = ["netsh", "advfirewall", "show", "allprofiles"]
+PF_HINT = f"{elevate('darwin')} to read pf"
 # Apple: block-all still admits "basic Internet services, such as DHCP, Bonjour, and IPSec".
 BLOCK_ALL_EXCEPTIONS = ("68", "5353", "500", "4500")
 _MAX_LINES = 10_000
@@ -214,9 +216,7 @@ def collect_os_firewall(platform: str) -> tuple[FirewallFacts | None, list[Colle
         info, err_info = run_stock(PF_INFO_ARGV)
         rules, _err = run_stock(PF_RULES_ARGV) if info is not None else (None, "")
         if info is None:
-            warnings.append(
-                CollectorWarning("firewall", f"pf: {err_info}", hint="run as root to read pf")
-            )
+            warnings.append(CollectorWarning("firewall", f"pf: {err_info}", hint=PF_HINT))
         return macos_facts(parse_socketfilterfw(text or ""), parse_pfctl(info, rules)), warnings
     if platform == "win32":
         text, error = run_stock(NETSH_ARGV)

@@ -12,6 +12,7 @@ from exposure_audit.analysis.exposure import resolve
 from exposure_audit.collectors.collect import CollectOptions, collect_facts
 from exposure_audit.core.errors import EXIT_OK
 from exposure_audit.core.model import SCOPE_RANK, Exposure, Facts, Listener
+from exposure_audit.core.privilege import elevate_short
 from exposure_audit.core.records import record
 from exposure_audit.core.serialize import to_jsonable
 from exposure_audit.core.wording import Wording
@@ -36,7 +37,7 @@ examples:
 
 "Free" means no socket of that protocol listens on the port (checked against the
 socket table). Ports below 1024 are suggested only for a port below 1024, and the
-kernel's ephemeral range only for a port inside it. Run as root to see processes
+kernel's ephemeral range only for a port inside it. {elevate} to see processes
 of other users.
 
 exit codes:
@@ -63,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "port",
         help="who holds a port, where it is reachable from, and free ports nearby",
         description=DESCRIPTION,
-        epilog=EPILOG,
+        epilog=EPILOG.format(elevate=elevate_short().capitalize()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("port", type=port_number, metavar="PORT", help="port number (1-65535)")

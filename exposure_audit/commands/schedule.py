@@ -25,7 +25,7 @@ from exposure_audit.automation.schedule import (
     user_unit_dir,
 )
 from exposure_audit.commands.options import env_no_upnp
-from exposure_audit.core import paths
+from exposure_audit.core import paths, privilege
 from exposure_audit.core.errors import EXIT_OK, UsageError
 from exposure_audit.core.model import SEVERITIES
 
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         for path in install_systemd(units, unit_dir):
             print(f"wrote {path}")
         print("next:\n" + "".join(f"  {line}\n" for line in steps.splitlines()), end="")
-        if not args.system and not paths.is_elevated():
+        if not args.system and not privilege.is_elevated():
             print("  loginctl enable-linger   # so it runs while you are logged out")
         return EXIT_OK
     entry = crontab_entry(plan)

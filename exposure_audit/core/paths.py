@@ -39,36 +39,14 @@ parameters, so the decisions are tested here for every OS.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
+
+from exposure_audit.core.privilege import is_elevated, os_family
 
 APP = "exposure-audit"
 CONFIG_NAME = "config.toml"
 LINUX_SYSTEM_STATE_DIR = "/var/lib/exposure-audit"
 MACOS_SYSTEM_STATE_DIR = "/Library/Application Support/exposure-audit"
-
-
-def os_family(platform: str | None = None) -> str:
-    """``windows``, ``macos`` or ``posix`` (Linux and the other Unixes)."""
-    p = sys.platform if platform is None else platform
-    if p.startswith("win"):
-        return "windows"
-    if p == "darwin":
-        return "macos"
-    return "posix"
-
-
-def is_elevated(platform: str | None = None) -> bool:
-    """Root (effective uid 0) on POSIX; an elevated (Administrator) token on Windows."""
-    if os_family(platform) == "windows":
-        try:
-            import ctypes
-
-            return bool(ctypes.windll.shell32.IsUserAnAdmin())  # type: ignore[attr-defined]
-        except (AttributeError, OSError):
-            return False
-    geteuid = getattr(os, "geteuid", None)
-    return geteuid is not None and geteuid() == 0
 
 
 def _pure(platform: str | None) -> type[PurePath]:
