@@ -14,13 +14,16 @@ import errno
 import os
 import signal
 import sys
+import time
 
 from exposure_audit.core import safefs
 from exposure_audit.core.errors import OutputError, Terminated
 
+_WINDOWS = sys.platform.startswith("win")
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from pathlib import Path
     from types import FrameType
     from typing import Any
@@ -51,11 +54,58 @@ def write_in_place(target: str | Path, data: bytes) -> None:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
+# O_CLOEXEC and O_NOFOLLOW where they exist; on Windows O_NOINHERIT (its O_CLOEXEC) and
+# O_BINARY, without which the C runtime writes every "\n" as "\r\n".
+_PORTABLE_FLAGS = (
+    getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NOINHERIT", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+# os.replace on Windows fails with PermissionError while another program has the target
+# open without sharing delete (a viewer, an editor, an antivirus scanner looking at the
+# new file): retried after these pauses, about 1.5 s in all, before giving up.
+REPLACE_RETRY_DELAYS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+def replace_file(
+    src: str,
+    dst: str,
+    platform: str | None = None,
+    replace: Callable[[str, str], None] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> None:
+    """``os.replace(src, dst)``; on Windows retried while the file is held open by
+    another program (see REPLACE_RETRY_DELAYS), then a PermissionError that says so.
+    Elsewhere a PermissionError is final at once (it is the directory's permission)."""
+    windows = (sys.platform if platform is None else platform).startswith("win")
+    delays = REPLACE_RETRY_DELAYS if windows else ()
+    replace = os.replace if replace is None else replace
+    sleep = time.sleep if sleep is None else sleep
+    for delay in (*delays, None):
+        try:
+            replace(src, dst)
+            return
+        except PermissionError as exc:
+            if delay is None:
+                if not windows:
+                    raise
+                waited = sum(delays)
+                raise PermissionError(
+                    exc.errno,
+                    f"access denied for {waited:g} s: another program has it open (a viewer, "
+                    "an editor, an antivirus scan?) or it is read-only; close it and run again",
+                    dst,
+                ) from None
+        sleep(delay)
+
+
 def _temp_beside(target: str) -> tuple[int, str]:
     """Create a new private file next to ``target`` (tempfile.mkstemp's way: O_EXCL,
     O_NOFOLLOW, 0600, a random name; without importing tempfile and random)."""
     directory, name = os.path.split(target)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _PORTABLE_FLAGS
     for _attempt in range(100):
         tmp = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.tmp")
         try:
@@ -105,7 +155,10 @@ class _Signals:
 
     def __enter__(self) -> _Signals:
         # Outside the main thread signal.signal raises ValueError: nothing to install.
-        for sig in (signal.SIGTERM, signal.SIGHUP):
+        # Windows has no SIGHUP.
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is None:
+                continue
             with contextlib.suppress(ValueError, OSError):
                 self.old[sig] = signal.signal(sig, self._note)
         return self
@@ -137,15 +190,23 @@ def _backup(target: str) -> str | None:
     for _attempt in range(100):
         backup = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.old")
         try:
-            os.link(target, backup, follow_symlinks=False)
+            if _WINDOWS:
+                # CreateHardLinkW links a symlink itself; follow_symlinks is POSIX-only.
+                os.link(target, backup)
+            else:
+                os.link(target, backup, follow_symlinks=False)
             return backup
         except FileExistsError:
             continue
         except FileNotFoundError:
             return None
+        except NotImplementedError:
+            return NO_BACKUP
         except OSError as exc:
             if exc.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
                 return NO_BACKUP
+            if _WINDOWS and exc.errno in (errno.EINVAL, errno.EACCES):
+                return NO_BACKUP  # FAT or exFAT: no hard links (ERROR_INVALID_FUNCTION)
             raise
     raise FileExistsError(f"no free backup name beside {target}")
 
@@ -181,7 +242,7 @@ def publish(outputs: Iterable[tuple[str | Path, bytes]], mode: int = 0o644) -> N
                 signals.check()
             for tmp, target in staged:
                 try:
-                    os.replace(tmp, target)
+                    replace_file(tmp, target)
                 except OSError as exc:
                     raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
                 replaced += 1
@@ -208,7 +269,7 @@ def _roll_back(staged: list[tuple[str, str]], backups: list[str | None], replace
             if backup is None:
                 os.unlink(target)
             elif backup != NO_BACKUP:
-                os.replace(backup, target)
+                replace_file(backup, target)
     _unlink_all(tmp for tmp, _target in staged[replaced:])
     _unlink_all(b for b in backups if b)
 

@@ -17,6 +17,14 @@ One discipline for every path the tool writes or reads for someone else:
 
 Errors are ``OSError`` with a readable ``strerror`` so callers keep their own message
 ("cannot write X: ...").
+
+Per OS (``missing_protections`` says it in words): Linux and macOS have ``openat`` (the
+``dir_fd`` functions), ``O_NOFOLLOW`` and ``O_DIRECTORY``, so all of the above holds.
+Windows has none of them, no uids and no sticky bit: there directories are walked by
+path (a component swapped between the check and the use is not caught), no symlink or
+junction is followed at the end of a state directory or anywhere below a confining
+directory, and neither owners nor permissions are checked (ACLs are not read); a FIFO
+cannot exist there, and ``-`` is read from standard input directly.
 """
 
 from __future__ import annotations
@@ -25,19 +33,84 @@ import errno
 import os
 import re
 import stat
+import sys
 import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
 
-_CLOEXEC = os.O_CLOEXEC
-_NOFOLLOW = os.O_NOFOLLOW
-_DIRECTORY = os.O_DIRECTORY
+_WINDOWS = sys.platform.startswith("win")
+# Each 0 where the OS lacks it (Windows: O_NOINHERIT is its O_CLOEXEC; O_BINARY keeps
+# the C runtime from turning "\n" into "\r\n").
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOINHERIT", 0) | getattr(os, "O_BINARY", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _MAX_LINKS = 40
+# Windows: a symlink or a junction (a mount point) is a reparse point.
+_REPARSE_POINT = 0x400
+
+
+def _have_dir_fd() -> bool:
+    return (
+        bool(_DIRECTORY and _NOFOLLOW)
+        and {os.open, os.stat, os.mkdir, os.readlink} <= os.supports_dir_fd
+        and os.stat in os.supports_follow_symlinks
+    )
+
+
+# openat and its relatives: Linux, macOS and the BSDs; not Windows.
+HAVE_DIR_FD = _have_dir_fd()
+
+
+def missing_protections(
+    platform: str | None = None, have_dir_fd: bool | None = None, have_uids: bool | None = None
+) -> list[str]:
+    """What this module cannot guarantee on ``platform``, in words (empty on Linux and
+    macOS)."""
+    windows = (sys.platform if platform is None else platform).startswith("win")
+    dir_fd = HAVE_DIR_FD if have_dir_fd is None else have_dir_fd
+    uids = hasattr(os, "geteuid") if have_uids is None else have_uids
+    missing = []
+    if not dir_fd:
+        missing.append(
+            "directories are walked by path, not with openat: a component swapped "
+            "between the check and the use is not caught"
+        )
+    if not uids or windows:
+        missing.append(
+            "owners and permissions are not checked (no uids; ACLs are not read): a state "
+            "directory or config file another account can write is not refused"
+        )
+    if windows:
+        missing.append(
+            "no planted-symlink check for shared directories (Windows has no sticky bit)"
+        )
+    return missing
+
+
+def _euid() -> int | None:
+    geteuid = getattr(os, "geteuid", None)
+    return None if geteuid is None else int(geteuid())
+
+
+def _is_mine(uid: int) -> bool:
+    """``uid`` is this user's; always true where there are no uids (Windows)."""
+    euid = _euid()
+    return euid is None or uid == euid
+
+
+def _is_link(st: os.stat_result) -> bool:
+    """A symlink, or on Windows any reparse point (a junction too)."""
+    attributes = getattr(st, "st_file_attributes", 0)
+    return stat.S_ISLNK(st.st_mode) or bool(attributes & _REPARSE_POINT)
+
 
 # Paths that name a special file directly: written (or read) in place, links followed.
 _NAMED_SPECIAL = re.compile(r"^/dev/(?:stdout|stderr|stdin|null|tty|fd/\d+)$|^/proc/self/fd/\d+$")
+# Their Windows counterparts (the null device and the console).
+_NAMED_SPECIAL_WINDOWS = re.compile(r"^(?:nul|con|conout\$|conin\$)$", re.IGNORECASE)
 
 # How long a FIFO the user named (and owns) may take to get its reader.
 FIFO_READER_WAIT = 5.0
@@ -65,7 +138,8 @@ def _kind(mode: int) -> str:
 
 def named_special(path: str | Path) -> bool:
     """``path`` is spelled as one of the special files a user names on purpose."""
-    return bool(_NAMED_SPECIAL.match(os.fspath(path)))
+    p = os.fspath(path)
+    return bool(_NAMED_SPECIAL.match(p) or (_WINDOWS and _NAMED_SPECIAL_WINDOWS.match(p)))
 
 
 def output_kind(path: str | Path) -> str:
@@ -88,7 +162,7 @@ def output_kind(path: str | Path) -> str:
         return "replace"
     if stat.S_ISBLK(st.st_mode):
         raise _error(errno.EPERM, "a block device: refusing to write a report on it", p)
-    if st.st_uid != os.geteuid():
+    if not _is_mine(st.st_uid):
         raise _error(
             errno.EPERM,
             f"{_kind(st.st_mode)} owned by uid {st.st_uid}: refusing to write to it",
@@ -102,7 +176,7 @@ def open_in_place(path: str | Path) -> int:
     FIFO that has no reader, and without following a link unless the name is one of
     the well-known ones (``/dev/stdout`` is a link to ``/proc/self/fd/1``)."""
     p = os.fspath(path)
-    flags = os.O_WRONLY | _CLOEXEC | os.O_NONBLOCK
+    flags = os.O_WRONLY | _CLOEXEC | _NONBLOCK
     if not named_special(p):
         flags |= _NOFOLLOW
     deadline = time.monotonic() + FIFO_READER_WAIT
@@ -121,7 +195,8 @@ def open_in_place(path: str | Path) -> int:
         if stat.S_ISBLK(st.st_mode):
             raise _error(errno.EPERM, "a block device: refusing to write a report on it", p)
         # Back to blocking writes: a slow reader must not get a partial report.
-        os.set_blocking(fd, True)
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise
@@ -136,8 +211,10 @@ def read_input(path: str | Path, max_bytes: int) -> bytes:
     (a hang) nor ``/dev/zero`` (memory) can be slipped in."""
     p = os.fspath(path)
     if p == "-":
+        if _WINDOWS:  # no /dev/stdin
+            return sys.stdin.buffer.read(max_bytes + 1)
         p = "/dev/stdin"
-    if not named_special(p):
+    if not named_special(p) and not _WINDOWS:
         check_planted_links(p)
     if _own_fifo(p):
         # This user's own FIFO, named directly (not behind a link): read it as a pipe,
@@ -147,7 +224,7 @@ def read_input(path: str | Path, max_bytes: int) -> bytes:
             return _read_all(fd, max_bytes + 1)
         finally:
             os.close(fd)
-    fd = os.open(p, os.O_RDONLY | _CLOEXEC | os.O_NONBLOCK)
+    fd = os.open(p, os.O_RDONLY | _CLOEXEC | _NONBLOCK)
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
@@ -155,7 +232,8 @@ def read_input(path: str | Path, max_bytes: int) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             if not named_special(p) or stat.S_ISBLK(st.st_mode):
                 raise _error(errno.EINVAL, f"{_kind(st.st_mode)}, not a regular file", p)
-        os.set_blocking(fd, True)
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
         return _read_all(fd, max_bytes + 1)
     finally:
         os.close(fd)
@@ -183,7 +261,7 @@ def check_planted_links(path: str) -> None:
         except OSError:
             return
         sticky_shared = dst.st_mode & stat.S_ISVTX and dst.st_mode & 0o002
-        if sticky_shared and st.st_uid not in (os.geteuid(), dst.st_uid):
+        if sticky_shared and not _is_mine(st.st_uid) and st.st_uid != dst.st_uid:
             raise _error(
                 errno.EACCES,
                 f"{here} is a symlink owned by uid {st.st_uid} in the shared directory "
@@ -197,7 +275,7 @@ def _own_fifo(path: str) -> bool:
         st = os.lstat(path)
     except OSError:
         return False
-    return stat.S_ISFIFO(st.st_mode) and st.st_uid == os.geteuid()
+    return stat.S_ISFIFO(st.st_mode) and _is_mine(st.st_uid)
 
 
 def _read_all(fd: int, limit: int) -> bytes:
@@ -212,14 +290,32 @@ def _read_all(fd: int, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_confined(base: str | Path, parts: list[str], max_bytes: int) -> bytes:
+def _check_part(part: str) -> None:
+    if part in ("", ".", "..") or "/" in part or os.sep in part or (os.altsep or "/") in part:
+        raise _error(errno.EINVAL, "not a plain name inside the directory", part)
+
+
+def _link_refused(parts: list[str], i: int) -> OSError:
+    return _error(
+        errno.ELOOP,
+        "is a symbolic link (templates may include files of their own "
+        "directory only, and no links)",
+        "/".join(parts[: i + 1]),
+    )
+
+
+def read_confined(
+    base: str | Path, parts: list[str], max_bytes: int, use_dir_fd: bool | None = None
+) -> bytes:
     """Read ``base/parts...`` without following any symlink below ``base``: a regular
-    file only, at most ``max_bytes + 1`` bytes. FileNotFoundError when it is absent."""
+    file only, at most ``max_bytes + 1`` bytes. FileNotFoundError when it is absent.
+    Without openat (Windows; ``use_dir_fd=False`` in tests) the walk is by path."""
+    if not (HAVE_DIR_FD if use_dir_fd is None else use_dir_fd):
+        return _read_confined_by_path(os.fspath(base), parts, max_bytes)
     fd = os.open(os.fspath(base), os.O_RDONLY | _DIRECTORY | _CLOEXEC)
     try:
         for i, part in enumerate(parts):
-            if part in ("", ".", "..") or "/" in part:
-                raise _error(errno.EINVAL, "not a plain name inside the directory", part)
+            _check_part(part)
             last = i == len(parts) - 1
             flags = os.O_RDONLY | _CLOEXEC | _NOFOLLOW
             flags |= os.O_NONBLOCK if last else _DIRECTORY
@@ -232,12 +328,7 @@ def read_confined(base: str | Path, parts: list[str], max_bytes: int) -> bytes:
                     except OSError:
                         raise exc from None
                     if stat.S_ISLNK(mode):
-                        raise _error(
-                            errno.ELOOP,
-                            "is a symbolic link (templates may include files of their own "
-                            "directory only, and no links)",
-                            "/".join(parts[: i + 1]),
-                        ) from None
+                        raise _link_refused(parts, i) from None
                 raise
             os.close(fd)
             fd = nxt
@@ -245,6 +336,34 @@ def read_confined(base: str | Path, parts: list[str], max_bytes: int) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise _error(errno.EINVAL, f"{_kind(st.st_mode)}, not a regular file", "/".join(parts))
         os.set_blocking(fd, True)
+        return _read_all(fd, max_bytes + 1)
+    finally:
+        os.close(fd)
+
+
+def _read_confined_by_path(base: str, parts: list[str], max_bytes: int) -> bytes:
+    """read_confined without openat: each component lstat'ed (no symlink, no junction),
+    then the file opened and checked to be the very file that was lstat'ed."""
+    here = base
+    st = None
+    for i, part in enumerate(parts):
+        _check_part(part)
+        here = os.path.join(here, part)
+        st = os.lstat(here)
+        if _is_link(st):
+            raise _link_refused(parts, i)
+        if i < len(parts) - 1 and not stat.S_ISDIR(st.st_mode):
+            raise _error(errno.ENOTDIR, "not a directory", "/".join(parts[: i + 1]))
+    if st is None or not stat.S_ISREG(st.st_mode):
+        kind = _kind(st.st_mode) if st is not None else "a directory"
+        raise _error(errno.EINVAL, f"{kind}, not a regular file", "/".join(parts))
+    fd = os.open(here, os.O_RDONLY | _CLOEXEC | _NOFOLLOW | _NONBLOCK)
+    try:
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(now.st_mode):
+            raise _error(errno.EAGAIN, "changed while it was opened", "/".join(parts))
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
         return _read_all(fd, max_bytes + 1)
     finally:
         os.close(fd)
@@ -258,7 +377,7 @@ class UnsafePathError(OSError):
 
 
 def _trusted_owner(uid: int) -> bool:
-    return uid in (0, os.geteuid())
+    return uid == 0 or _is_mine(uid)
 
 
 def _check_ancestor(st: os.stat_result, where: str) -> None:
@@ -267,6 +386,8 @@ def _check_ancestor(st: os.stat_result, where: str) -> None:
             errno.EPERM,
             f"{where} belongs to uid {st.st_uid}, who could swap what is inside it",
         )
+    if _euid() is None:
+        return  # Windows: no owner or mode bits to check (see missing_protections)
     sticky = bool(st.st_mode & stat.S_ISVTX)
     if st.st_mode & 0o002 and not sticky:
         raise UnsafePathError(errno.EPERM, f"{where} is world-writable (and not sticky)")
@@ -277,7 +398,9 @@ def _check_ancestor(st: os.stat_result, where: str) -> None:
 
 
 def _check_private(st: os.stat_result, where: str) -> None:
-    euid = os.geteuid()
+    euid = _euid()
+    if euid is None:
+        return  # Windows: no owner or mode bits to check (see missing_protections)
     if st.st_uid != euid:
         raise UnsafePathError(
             errno.EPERM,
@@ -373,6 +496,31 @@ def open_private_dir(path: str | Path, create: bool = True, mode: int = 0o700) -
         raise
 
 
-def check_private_dir(path: str | Path, create: bool = True, mode: int = 0o700) -> None:
-    """``open_private_dir`` for its checks (and creation) alone."""
-    os.close(open_private_dir(path, create, mode))
+def check_private_dir(
+    path: str | Path, create: bool = True, mode: int = 0o700, use_dir_fd: bool | None = None
+) -> None:
+    """``open_private_dir`` for its checks (and creation) alone. Without openat
+    (Windows; ``use_dir_fd=False`` in tests) the same checks by path: see
+    ``missing_protections``."""
+    if HAVE_DIR_FD if use_dir_fd is None else use_dir_fd:
+        os.close(open_private_dir(path, create, mode))
+        return
+    p = os.path.abspath(os.fspath(path))
+    if create:
+        try:
+            os.makedirs(p, mode, exist_ok=True)
+        except FileExistsError:
+            pass  # not a directory: reported below
+    st = os.lstat(p)
+    if _is_link(st):
+        raise UnsafePathError(errno.ELOOP, f"{p} is a symbolic link or junction: not following it")
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafePathError(errno.ENOTDIR, f"{p} is {_kind(st.st_mode)}")
+    parent = os.path.dirname(p)
+    while True:
+        _check_ancestor(os.stat(parent), parent)
+        up = os.path.dirname(parent)
+        if up == parent:
+            break
+        parent = up
+    _check_private(st, p)
