@@ -508,11 +508,12 @@ def test_every_module_imports_and_files_work_without_posix_only_modules(tmp_path
         # The default config file: no owner or mode check without uids (Windows).
         cfg = tmp / "cfg" / "exposure-audit" / "config.toml"
         cfg.parent.mkdir(parents=True)
-        cfg.write_text('[defaults]\\nfail_on = "low"\\n')
+        cfg.write_text('[defaults]\\nfail_on = "low"\\n[webhook]\\nurl = "https://h.example/x"\\n')
         cfg.chmod(0o666)
         os.environ["XDG_CONFIG_HOME"] = str(tmp / "cfg")  # Linux, macOS
         os.environ["APPDATA"] = str(tmp / "cfg")  # Windows
-        assert load_config(None).fail_on == "low"
+        config = load_config(None)
+        assert config.fail_on == "low" and config.webhook.private  # no mode bits to judge
         print("ok", len(list(pkg.rglob("*.py"))))
         """
     )

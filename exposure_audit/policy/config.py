@@ -328,7 +328,9 @@ def parse_webhook(path: Path, table: Any) -> WebhookConfig:
     if (flags["changes_only"] or flags["strict"] or timeout is not None) and url is None:
         raise _fail(path, what, "url", "missing: the other webhook settings need it")
     try:
-        private = not os.stat(path).st_mode & 0o077
+        # Windows has no mode bits (every file reads 0o666; its ACL is not read): no
+        # "chmod 600" warning there.
+        private = not hasattr(os, "geteuid") or not os.stat(path).st_mode & 0o077
     except OSError:
         private = True
     return WebhookConfig(url, flags["changes_only"], flags["strict"], timeout, private)
