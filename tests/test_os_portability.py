@@ -254,36 +254,41 @@ def test_vt_switch_is_false_without_a_windows_console() -> None:
     assert console.enable_windows_vt(7) is False
 
 
-@POSIX_ONLY
-def test_run_prints_no_escape_codes_with_no_color_on_a_terminal(tmp_path: Path) -> None:
-    facts = REPO / "tests" / "fixtures" / "golden" / "windows_laptop.facts.json"
+def _run_on_a_pty(argv: list[str], env: dict[str, str]) -> bytes:
+    """``argv``'s standard output, written to a real pseudo-terminal and read as it goes
+    (a child blocked on a full pty buffer would otherwise never exit)."""
     master, slave = os.openpty()
     try:
-        env = {**os.environ, "EXPOSURE_AUDIT_NO_UPNP": "1"}
-        env.pop("NO_COLOR", None)
-        outputs = []
-        for extra in ((), ("--no-color",)):
-            proc = subprocess.run(
-                [sys.executable, "-m", "exposure_audit", "run", "--facts", str(facts), *extra],
-                stdout=slave, stderr=subprocess.PIPE, timeout=60, check=False, env=env,
-            )  # fmt: skip
-            assert proc.returncode in (0, 1), proc.stderr
-            chunks = []
-            os.set_blocking(master, False)
-            while True:
-                try:
-                    chunk = os.read(master, 1 << 16)
-                except BlockingIOError:
-                    break
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            outputs.append(b"".join(chunks))
-        coloured, plain = outputs
-        assert b"\x1b[" in coloured and b"\x1b" not in plain and plain
+        proc = subprocess.Popen(argv, stdout=slave, stderr=subprocess.DEVNULL, env=env)
+    finally:
+        os.close(slave)
+    chunks = []
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 1 << 16)
+            except OSError:  # EIO: every slave end closed (Linux)
+                break
+            if not chunk:  # EOF (macOS)
+                break
+            chunks.append(chunk)
     finally:
         os.close(master)
-        os.close(slave)
+        assert proc.wait(timeout=60) in (0, 1)
+    return b"".join(chunks)
+
+
+@POSIX_ONLY
+def test_run_prints_no_escape_codes_with_no_color_on_a_terminal() -> None:
+    facts = REPO / "tests" / "fixtures" / "golden" / "windows_laptop.facts.json"
+    env = {**os.environ, "EXPOSURE_AUDIT_NO_UPNP": "1"}
+    env.pop("NO_COLOR", None)
+    argv = [sys.executable, "-m", "exposure_audit", "run", "--facts", str(facts)]
+    coloured = _run_on_a_pty(argv, env)
+    plain = _run_on_a_pty([*argv, "--no-color"], env)
+    no_color_env = _run_on_a_pty(argv, {**env, "NO_COLOR": "1"})
+    assert b"\x1b[" in coloured
+    assert plain and b"\x1b" not in plain and plain == no_color_env
 
 
 # --------------------------------------------------------------------------- wording
