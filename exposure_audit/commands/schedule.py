@@ -209,6 +209,6 @@ def _schtasks(args: argparse.Namespace, plan: Plan) -> int:
         return EXIT_OK
     xml = schtasks_xml(plan, args.unit_name, system=args.system)
     print(f"wrote {install_file(path.parent, path.name, xml)}")
-    where = " (in an elevated prompt)" if args.system else ""
+    where = f" ({privilege.elevate_short('win32')})" if args.system else ""
     print(f"next{where}:\n" + "".join(f"  {line}\n" for line in steps), end="")
     return EXIT_OK
