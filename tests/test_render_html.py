@@ -263,3 +263,30 @@ def test_legend_explains_dotted_lines_when_the_firewall_filters_a_path() -> None
     assert 'stroke-dasharray="2 4"' in html
     assert "dotted, faded: the firewall filters this path" in html
     assert "dashed: forwarded by the router (UPnP)" in html
+
+
+def _hostile_group() -> dict[str, Any]:
+    """The hostile laptop plus ten more sockets of its hostile Jupyter process (name and
+    command line carry HTML and ANSI payloads), on ports 20000-20009: one group."""
+    ev = report_fixture.build(hostile=True)
+    x = ev.exposures[0]
+    assert x.listener.process is not None and report_fixture.XSS_IMG in x.listener.process.cmdline
+    many = tuple(
+        records.replace(x, listener=records.replace(x.listener, port=20000 + i), upnp_mappings=())
+        for i in range(10)
+    )
+    return build_report(records.replace(ev, exposures=ev.exposures + many), generated_at=STAMP)
+
+
+def test_hostile_strings_in_a_group_stay_text() -> None:
+    html = _html(_hostile_group())
+    assert "0.0.0.0:20000–20009" in html and "(10)" in html  # a card and a node
+    assert report_fixture.XSS_IMG not in html and report_fixture.XSS_SCRIPT not in html
+    p = _parse(html)
+    assert not p.errors and not p.stack
+    names = [t for t, _ in p.tags]
+    assert "script" not in names and "img" not in names
+    text = "".join(p.text)
+    assert report_fixture.XSS_IMG in text
+    card = html[html.index("0.0.0.0:20000–20009") :].split("</article>")[0]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in card

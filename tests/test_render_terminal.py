@@ -366,3 +366,14 @@ def test_narrow_keeps_indent_pid_and_the_command(width: int) -> None:
         assert "--server.port=5173" in cmd[-1]
     heads = [ln for ln in lines if re.match(r"^[A-Z]{3,}\s", ln)]
     assert heads and not any(ln.endswith("…") for ln in lines[:2] + heads)  # nothing cut
+
+
+def test_hostile_strings_in_a_group_cannot_drive_the_terminal() -> None:
+    from test_render_html import _hostile_group
+
+    out = _term(_hostile_group(), width=80)
+    assert "tcp 0.0.0.0:20000–20009 (10 ports)" in out
+    bad = [c for c in out if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0]
+    assert not bad
+    assert "\\x1b[2J" in out  # the payload, shown as an escape
+    assert all(len(line) <= 80 for line in out.splitlines())
