@@ -11,7 +11,6 @@ Every step is linear in the number of listeners: no per-listener work in a templ
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -37,17 +36,14 @@ def _process_key(x: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _place_key(x: Mapping[str, Any]) -> tuple[Any, ...]:
-    """Where it listens and who can reach it, as the reader sees it and as the diagram
-    draws it (every reach's interface, network and firewall verdict)."""
-    reach = tuple(
-        (r["interface"], r["network"] or r["address"], r["scope"], r["up"], r.get("firewall"))
-        for r in x["reach"]
-    )
+    """Where it listens and who can reach it, as the reader sees it: the reach in words
+    (each place, and whether the firewall filters it there) and the firewall verdicts
+    (the diagram draws the first member's reach for all)."""
     blocked = x["blocked_by_firewall"]
     return (
         x["protocol"], x["family"], x["address"], x["v6only"], x["bound_interface"],
-        x["zone"], tuple(x["scopes"]), tuple(x["reachable_from"]), reach, blocked,
-        x["firewall_evidence"] if blocked else None,
+        x["zone"], tuple(x["scopes"]), tuple(x["reachable_from"]), x["firewall"],
+        x["upnp_firewall"], blocked, x["firewall_evidence"] if blocked else None,
     )  # fmt: skip
 
 
@@ -59,6 +55,8 @@ def listener_key(
 ) -> tuple[Any, ...]:
     """What a listener's block (the exposure, its active and waived findings, its fixes)
     must share with another to be folded into one entry."""
+    if not findings and not waived:  # most listeners of a large host
+        return (_process_key(x), _place_key(x), x["severity"])
     return (
         _process_key(x),
         _place_key(x),
@@ -72,16 +70,22 @@ def listener_key(
     )
 
 
-_NUMBER = re.compile(r"\d+")
-
-
 def _without_port(text: str, port: int) -> str:
     """``text`` with its listener's port number blanked: fixes that differ only in the
-    port they name ("--port 8001", "--port 8002") fold; other fixes keep groups apart."""
+    port they name ("--port 8001", "--port 8002") fold; other fixes keep groups apart.
+    The port counts as a whole number only (8000 is not blanked in 18000)."""
     own = str(port)
     if own not in text:
         return text
-    return _NUMBER.sub(lambda m: "\0" if m.group() == own else m.group(), text)
+    parts = text.split(own)
+    out = [parts[0]]
+    for i, part in enumerate(parts[1:], 2):
+        after = part[:1] if part or i == len(parts) else own[:1]
+        if out[-1][-1:].isdigit() or after.isdigit():
+            out[-1] += own + part  # part of a longer number: kept
+        else:
+            out.append(part)
+    return "\0".join(out)
 
 
 def span(count: int, ports: int) -> str:

@@ -44,7 +44,7 @@ def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
             active, waived = [], []
         if not active and not x["exposed"]:
             continue
-        texts = tuple(f["remediation"] for f in active if f["remediation"])
+        texts = tuple(f["remediation"] for f in active if f["remediation"]) if active else ()
         fixes = fixes_of.get(texts)
         if fixes is None:
             fixes = list(texts) if len(texts) == 1 else distinct_fixes(texts)
