@@ -54,14 +54,14 @@ def test_terminal_is_a_page_not_ten_thousand_blocks(terminal: str) -> None:
     assert len(heads) < 25 and len(terminal.splitlines()) < 200
     # the largest group, worded as the issue asks, with its ranges
     assert (
-        "EXPOSED   node on tcp 0.0.0.0:20000–20499, 20501–23999 (3,999 ports)  pid 812, alice"
+        "EXPOSED   node on tcp 0.0.0.0 (3,999 ports): 20000–20499, 20501–23999  pid 812, alice"
         in terminal
     )
     # the one node port forwarded by UPnP has other reach and findings: its own block
     assert "HIGH      node on tcp 0.0.0.0:20500  pid 812, alice" in terminal
     # ranges past the fourth are counted, not listed
-    assert "[::]:40000–40048, 40050–40098, 40100–40148, 40150–40198 and 51 more ranges" in terminal
-    assert "(2,689 ports)" in terminal
+    assert "[::] (2,689 ports): 40000–40048, 40050–40098, 40100–40148, 40150–40198 and" in terminal
+    assert "\n          51 more ranges\n" in terminal
     # one finding line for the 2,689 listeners with the same finding; the fix names its
     # first port and says the others are alike
     assert terminal.count("EA-DEV-001") == 1
@@ -131,3 +131,10 @@ def test_json_still_lists_every_listener_and_finding(report: dict[str, Any]) -> 
     ids = {x["id"] for x in data["exposures"]}
     assert all(f["exposure_id"] in ids for f in data["findings"])
     assert sum(len(x["findings"]) for x in data["exposures"]) == len(data["findings"])
+
+
+def test_a_narrow_terminal_keeps_the_count_of_a_group(report: dict[str, Any]) -> None:
+    out = render(Format.TERMINAL, report, RenderContext(width=40))
+    assert all(len(line) <= 40 for line in out.splitlines())
+    # the heading is cut at three lines, after the count, before the last ranges
+    assert "HIGH      python3 on tcp [::] (2,689\n          ports): 40000–40048," in out

@@ -372,7 +372,7 @@ def test_hostile_strings_in_a_group_cannot_drive_the_terminal() -> None:
     from test_render_html import _hostile_group
 
     out = _term(_hostile_group(), width=80)
-    assert "tcp 0.0.0.0:20000–20009 (10 ports)" in out
+    assert "tcp 0.0.0.0 (10 ports): 20000–20009" in out
     bad = [c for c in out if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0]
     assert not bad
     assert "\\x1b[2J" in out  # the payload, shown as an escape

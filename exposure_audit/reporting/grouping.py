@@ -3,7 +3,7 @@
 Listeners held by one process on one address and protocol, reachable from the same
 places with the same firewall verdict, with the same findings (rule and severity) and
 the same fixes but for the port they name, are one entry with their list of ports:
-``node on tcp 0.0.0.0:20000–23999 (4,000 ports)``.
+``node on tcp 0.0.0.0 (4,000 ports): 20000–23999``.
 Only the terminal and HTML group; the JSON report keeps every listener and finding.
 A group of one is the listener's block as it was, so a small host reads as before.
 Every step is linear in the number of listeners: no per-listener work in a template.
@@ -106,6 +106,9 @@ def _describe(group: dict[str, Any], members: list[Mapping[str, Any]]) -> None:
     group["ports_listed"] = ports_text(runs, PORT_RANGES_LISTED)
     group["span"] = span(len(members), group["port_count"])
     group["where"] = endpoint(x["address"], group["ports"])
+    # the count before the ports: a heading cut short still says how many
+    host = endpoint(x["address"], "")[:-1]
+    group["where_count"] = f"{host} ({group['span']}): {group['ports']}"
     group["where_listed"] = endpoint(x["address"], group["ports_listed"])
 
 
