@@ -131,3 +131,95 @@ def test_screenshot_is_not_blank(loaded: dict[str, Any], hostile: bool) -> None:
     if not hostile and os.environ.get("EA_UPDATE_SCREENSHOT") == "1":
         (REPO / "docs").mkdir(exist_ok=True)
         (REPO / "docs" / "report.png").write_bytes(page["shot"])
+
+
+@pytest.fixture(scope="module")
+def scale_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The 10,000 + 1,000 listener report (tests/scale_fixture.py), grouped."""
+    import scale_fixture
+
+    path = tmp_path_factory.mktemp("html-scale") / "scale.html"
+    path.write_text(render(Format.HTML, scale_fixture.report()), encoding="utf-8")
+    with Browser(width=1200, height=900) as b:
+        b.open_page()
+        b.navigate(path.as_uri())
+        b.drain(0.5)
+        yield {
+            "url": path.as_uri(),
+            "events": list(b.events),
+            "layout": json.loads(
+                b.evaluate(
+                    """JSON.stringify((() => {
+                    const box = e => { const r = e.getBoundingClientRect();
+                        return {x: r.x, y: r.y + scrollY, w: r.width, h: r.height}; };
+                    const folded = document.getElementById('folded');
+                    const svg = document.querySelector('.diagram svg');
+                    return {
+                      width: document.documentElement.scrollWidth,
+                      height: document.documentElement.scrollHeight,
+                      folded: folded && {text: folded.textContent, box: box(folded),
+                        visibility: getComputedStyle(folded).visibility,
+                        display: getComputedStyle(folded).display},
+                      svg: box(svg),
+                      nodes: [...svg.querySelectorAll('g > g > rect')].map(box),
+                      texts: [...svg.querySelectorAll('text')].map(t => box(t).h),
+                      cards: document.querySelectorAll('article.card').length,
+                      rows: document.querySelectorAll('table tr').length,
+                    }; })())"""
+                )
+            ),
+            "small": b.screenshot(full_page=False, scale=0.25),
+            "pdf": b.call("Page.printToPDF", {"printBackground": True})["data"],
+        }
+
+
+def test_scale_page_loads_nothing_and_logs_nothing(scale_page: dict[str, Any]) -> None:
+    urls = [
+        e["params"]["request"]["url"]
+        for e in scale_page["events"]
+        if e["method"] == "Network.requestWillBeSent"
+    ]
+    assert urls == [scale_page["url"]]
+    bad = [
+        e
+        for e in scale_page["events"]
+        if e["method"] in ("Runtime.exceptionThrown", "Runtime.consoleAPICalled")
+        or (
+            e["method"] == "Log.entryAdded"
+            and e["params"]["entry"]["level"] in ("error", "warning")
+        )
+    ]
+    assert not bad, json.dumps(bad, indent=1)[:3000]
+
+
+def test_scale_page_says_what_was_folded_where_it_can_be_seen(scale_page: dict[str, Any]) -> None:
+    layout = scale_page["layout"]
+    folded = layout["folded"]
+    assert folded is not None
+    assert "7,983 more services folded into 6 groups" in folded["text"]
+    assert folded["visibility"] == "visible" and folded["display"] != "none"
+    box = folded["box"]
+    assert box["w"] > 300 and box["h"] >= 12  # laid out, on one line or more
+    assert box["y"] > layout["svg"]["y"] + layout["svg"]["h"] - 1  # under the picture
+    assert box["x"] >= 0 and box["x"] + box["w"] <= layout["width"]
+
+
+def test_scale_page_is_legible(scale_page: dict[str, Any]) -> None:
+    layout = scale_page["layout"]
+    assert layout["width"] <= 1200  # nothing overflows sideways
+    assert layout["height"] < 15_000  # a page to read, not 11,000 cards and rows
+    assert layout["cards"] < 25 and layout["rows"] < 60
+    # the picture: a legible number of nodes, none overlapping, text not shrunk away
+    nodes = layout["nodes"]
+    assert 10 <= len(nodes) <= 3 + 24
+    for i, a in enumerate(nodes):
+        for b in nodes[i + 1 :]:
+            apart = (
+                a["x"] + a["w"] <= b["x"] or b["x"] + b["w"] <= a["x"]
+                or a["y"] + a["h"] <= b["y"] or b["y"] + b["h"] <= a["y"]
+            )  # fmt: skip
+            assert apart, (a, b)
+    assert min(layout["texts"]) >= 11  # CSS pixels: the SVG is not scaled down to fit
+    assert layout["svg"]["h"] < 2_000
+    assert distinct_colors(scale_page["small"]) > 100
+    assert len(scale_page["pdf"]) > 10_000

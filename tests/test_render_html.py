@@ -184,23 +184,52 @@ def test_broken_html_template(tmp_path: Path) -> None:
         _html(template=tpl)
 
 
-def test_diagram_caps_the_number_of_listeners_drawn() -> None:
-
-    from exposure_audit.reporting.html import MAX_DIAGRAM_LISTENERS
-
+def _with_copies(owners: int) -> dict[str, Any]:
+    """The fixture plus 30 copies of its unattributed 0.0.0.0:6000 socket (no findings)
+    on ports 10000-10029, owned by ``owners`` different uids in turn."""
     ev = report_fixture.build()
-    base = ev.exposures[5]  # the unattributed 0.0.0.0:6000 socket, no findings
+    base = ev.exposures[5]
+    assert base.listener.process is None and base.listener.port == 6000
     many = tuple(
-        records.replace(base, listener=records.replace(base.listener, port=10000 + i))
+        records.replace(
+            base, listener=records.replace(base.listener, port=10000 + i, uid=2000 + i % owners)
+        )
         for i in range(30)
     )
-    ev = records.replace(ev, exposures=ev.exposures + many)
-    html = _html(build_report(ev, generated_at=STAMP))
+    return build_report(records.replace(ev, exposures=ev.exposures + many), generated_at=STAMP)
+
+
+def test_diagram_caps_the_number_of_listeners_drawn() -> None:
+    from exposure_audit.reporting.html import MAX_DIAGRAM_LISTENERS
+
+    report = _with_copies(owners=30)  # each its own owner: nothing folds
+    html = _html(report)
     svg = html[html.index("<svg") : html.index("</svg>")]
     assert svg.count("<title>") == MAX_DIAGRAM_LISTENERS
-    exposed = sum(1 for x in build_report(ev, generated_at=STAMP)["exposures"] if x["exposed"])
-    assert f"{exposed - MAX_DIAGRAM_LISTENERS} more exposed listeners not drawn" in html
+    exposed = sum(1 for x in report["exposures"] if x["exposed"])
+    assert f"{exposed - MAX_DIAGRAM_LISTENERS} more exposed listeners not drawn;" in html
+    assert "folded" not in html
     assert html.count('<article class="card') == 7 + 30  # every one is still listed
+
+
+def test_listeners_differing_only_in_port_are_one_card_and_one_node() -> None:
+    report = _with_copies(owners=2)  # uid 2000 on even ports, 2001 on odd ones
+    html = _html(report)
+    svg = html[html.index("<svg") : html.index("</svg>")]
+    assert html.count('<article class="card') == 7 + 2
+    cards = html.split("<article")[1:]
+    even = next(c for c in cards if "owner uid 2000" in c)
+    assert "tcp 0.0.0.0:10000, 10002, 10004, 10006 and 11 more ranges" in even
+    assert "15 ports" in even
+    assert "10000, 10002, 10004" in even and "10026, 10028</div>" in even  # the full list
+    assert svg.count("<title>") == 6 + 2
+    assert "tcp 0.0.0.0 · 15 ports" in svg
+    assert "28 more services folded into 2 groups" in html
+    # the socket table: one row per owner for the copies
+    table = html[html.index("<h3>Listening sockets") :]
+    assert table.count("(15 ports)") == 2
+    # the JSON document under it still has each listener
+    assert sum(1 for x in report["exposures"] if 10000 <= x["port"] < 10030) == 30
 
 
 def test_any_string_from_a_process_stays_text() -> None:
@@ -234,3 +263,30 @@ def test_legend_explains_dotted_lines_when_the_firewall_filters_a_path() -> None
     assert 'stroke-dasharray="2 4"' in html
     assert "dotted, faded: the firewall filters this path" in html
     assert "dashed: forwarded by the router (UPnP)" in html
+
+
+def _hostile_group() -> dict[str, Any]:
+    """The hostile laptop plus ten more sockets of its hostile Jupyter process (name and
+    command line carry HTML and ANSI payloads), on ports 20000-20009: one group."""
+    ev = report_fixture.build(hostile=True)
+    x = ev.exposures[0]
+    assert x.listener.process is not None and report_fixture.XSS_IMG in x.listener.process.cmdline
+    many = tuple(
+        records.replace(x, listener=records.replace(x.listener, port=20000 + i), upnp_mappings=())
+        for i in range(10)
+    )
+    return build_report(records.replace(ev, exposures=ev.exposures + many), generated_at=STAMP)
+
+
+def test_hostile_strings_in_a_group_stay_text() -> None:
+    html = _html(_hostile_group())
+    assert "0.0.0.0:20000–20009" in html and "(10)" in html  # a card and a node
+    assert report_fixture.XSS_IMG not in html and report_fixture.XSS_SCRIPT not in html
+    p = _parse(html)
+    assert not p.errors and not p.stack
+    names = [t for t, _ in p.tags]
+    assert "script" not in names and "img" not in names
+    text = "".join(p.text)
+    assert report_fixture.XSS_IMG in text
+    card = html[html.index("0.0.0.0:20000–20009") :].split("</article>")[0]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in card

@@ -366,3 +366,39 @@ def test_narrow_keeps_indent_pid_and_the_command(width: int) -> None:
         assert "--server.port=5173" in cmd[-1]
     heads = [ln for ln in lines if re.match(r"^[A-Z]{3,}\s", ln)]
     assert heads and not any(ln.endswith("…") for ln in lines[:2] + heads)  # nothing cut
+
+
+def test_hostile_strings_in_a_group_cannot_drive_the_terminal() -> None:
+    from test_render_html import _hostile_group
+
+    out = _term(_hostile_group(), width=80)
+    assert "tcp 0.0.0.0 (10 ports): 20000–20009" in out
+    bad = [c for c in out if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0]
+    assert not bad
+    assert "\\x1b[2J" in out  # the payload, shown as an escape
+    assert all(len(line) <= 80 for line in out.splitlines())
+
+
+def test_entries_past_the_cap_are_counted_not_shown() -> None:
+    """Listeners that do not fold (each its own owner) still make a readable report: the
+    least severe entries past MAX_BLOCKS are left out, and both formats say so."""
+    from exposure_audit.reporting.view import MAX_BLOCKS
+
+    ev = report_fixture.build()
+    base = ev.exposures[5]  # the unattributed 0.0.0.0:6000 socket, no findings
+    assert base.listener.process is None
+    many = tuple(
+        records.replace(base, listener=records.replace(base.listener, port=10000 + i, uid=3000 + i))
+        for i in range(MAX_BLOCKS + 50)
+    )
+    report = build_report(records.replace(ev, exposures=ev.exposures + many), generated_at=STAMP)
+    out = _term(report, width=100)
+    heads = [ln for ln in out.splitlines() if re.match(r"^[A-Z]{3,}\s", ln)]
+    assert len(heads) == MAX_BLOCKS + 1  # and the verdict
+    assert heads[0].startswith("CRITICAL")  # the worst are kept
+    hidden = 7 + MAX_BLOCKS + 50 - MAX_BLOCKS
+    assert f"{hidden} more entries ({hidden} listeners or router mappings, the least" in out
+    html = render(Format.HTML, report)
+    assert html.count('<article class="card') == MAX_BLOCKS
+    assert f"{hidden} more entries ({hidden} listeners or router mappings" in html
+    assert "the JSON report lists every one" in html

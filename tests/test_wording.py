@@ -18,7 +18,14 @@ from exposure_audit.core.model import (
     UpnpFacts,
     UpnpMapping,
 )
-from exposure_audit.core.wording import Wording, and_list, container_interfaces, network_of
+from exposure_audit.core.wording import (
+    Wording,
+    and_list,
+    container_interfaces,
+    network_of,
+    port_ranges,
+    ports_text,
+)
 
 KINDS = {
     "lo": "loopback",
@@ -214,3 +221,24 @@ def test_helpers() -> None:
     assert network_of("10.0.0.5", None) == "10.0.0.5/32"
     assert network_of("garbage", None) == "garbage"
     assert network_of("10.0.0.5", "10.0.0.0/8") == "10.0.0.0/8"
+
+
+@pytest.mark.parametrize(
+    ("ports", "limit", "text"),
+    [
+        ([], None, ""),
+        ([8000], None, "8000"),
+        ([443, 80, 80], None, "80, 443"),
+        ([*range(8000, 8011), 443, 80], None, "80, 443, 8000–8010"),
+        (list(range(20000, 24000)), None, "20000–23999"),
+        ([1, 3, 5, 7, 9, 10, 11], 2, "1, 3 and 3 more ranges"),
+        ([1, 3, 5], 2, "1, 3 and 1 more range"),
+        (list(range(0, 20000, 2)), 1, "0 and 9,999 more ranges"),
+    ],
+)
+def test_port_ranges_in_words(ports: list[int], limit: int | None, text: str) -> None:
+    assert ports_text(port_ranges(ports), limit) == text
+
+
+def test_port_ranges_are_sorted_runs() -> None:
+    assert port_ranges([5, 1, 2, 3, 9, 10]) == [(1, 3), (5, 5), (9, 10)]

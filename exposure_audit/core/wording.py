@@ -49,6 +49,28 @@ def and_list(items: Sequence[str]) -> str:
     return f"{', '.join(items[:-1])} and {items[-1]}"
 
 
+def port_ranges(ports: Iterable[int]) -> list[tuple[int, int]]:
+    """Distinct ports as sorted runs of consecutive numbers, ``(first, last)`` each."""
+    runs: list[tuple[int, int]] = []
+    for port in sorted(set(ports)):
+        if runs and port == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], port)
+        else:
+            runs.append((port, port))
+    return runs
+
+
+def ports_text(runs: Sequence[tuple[int, int]], limit: int | None = None) -> str:
+    """``80, 443, 8000–8010``; past ``limit`` runs, ``... and 12 more ranges``: the one
+    way a list of ports is written (the terminal, the HTML, the diagram)."""
+    shown = runs if limit is None else runs[:limit]
+    text = ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in shown)
+    hidden = len(runs) - len(shown)
+    if hidden:
+        text += f" and {hidden:,} more range{'s' if hidden != 1 else ''}"
+    return text
+
+
 def network_of(address: str, network: str | None) -> str:
     """The on-link network, else the address as a network (``10.0.0.5/32``)."""
     if network:

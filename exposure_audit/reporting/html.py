@@ -20,8 +20,8 @@ from exposure_audit.core.model import SCOPE_RANK
 from exposure_audit.core.resources import reports_dir
 from exposure_audit.core.wording import SCOPE_LABELS
 from exposure_audit.reporting import RenderContext
+from exposure_audit.reporting.grouping import endpoint, group_exposures
 from exposure_audit.reporting.templating import environment, render_template
-from exposure_audit.reporting.terminal import endpoint
 from exposure_audit.reporting.view import build_view
 
 TEMPLATE = "report.html.j2"
@@ -35,7 +35,8 @@ SEVERITY_COLORS = {
     "info": "#64748b",
     None: "#64748b",
 }
-MAX_DIAGRAM_LISTENERS = 24
+MAX_DIAGRAM_LISTENERS = 24  # nodes (groups of listeners) in the picture
+MAX_SOCKET_ROWS = 500  # rows (groups of sockets) in the listening-socket table
 
 
 def csp_for(css: str) -> str:
@@ -70,13 +71,18 @@ _ROW = _NODE_H + _GAP
 MAX_DIAGRAM_DANGLING = 6
 
 
-def build_diagram(report: Mapping[str, Any]) -> dict[str, Any]:
+def build_diagram(
+    report: Mapping[str, Any], view: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Node and edge coordinates for the what-reaches-what picture (drawn by the template).
 
     Three columns: where connections come from (internet, router), the networks this host
-    sits on, and the listeners each network reaches, coloured by severity.
+    sits on, and the listeners each network reaches, coloured by severity: one node per
+    group of listeners (reporting/grouping.py), at most MAX_DIAGRAM_LISTENERS of them.
+    ``view``: build_view(report), when the caller has it already.
     """
-    shown, hidden = _drawn_exposures(report)
+    groups, hidden = _drawn_groups(view if view is not None else build_view(report))
+    shown = [g["exposure"] for g in groups]
     facts = report["facts"]
     upnp = facts.get("upnp") or {"status": "disabled"}
     upnp_ok = upnp.get("status") == "ok" or bool(report["dangling_mappings"])
@@ -85,7 +91,7 @@ def build_diagram(report: Mapping[str, Any]) -> dict[str, Any]:
     internet = _internet_node()
     router = _router_node(upnp, upnp_ok)
     networks = _network_column(_collect_networks(facts, shown), gw_ifaces)
-    listeners = _listener_column(shown)
+    listeners = _listener_column(groups)
     dangling = _dangling_column(report["dangling_mappings"], _TOP + len(listeners) * _ROW)
     extra_y = _TOP + (len(listeners) + len(dangling)) * _ROW
 
@@ -104,15 +110,22 @@ def build_diagram(report: Mapping[str, Any]) -> dict[str, Any]:
         "listeners": listeners,
         "dangling": dangling,
         "edges": edges,
-        "hidden": hidden,
+        # exposed listeners (and their groups) left out of the picture
+        "hidden": sum(g["count"] for g in hidden),
+        "hidden_groups": len(hidden),
+        # listeners drawn in a node with others, beyond the first of each
+        "folded": sum(g["count"] - 1 for g in groups),
+        "folded_groups": sum(1 for g in groups if g["count"] > 1),
     }
 
 
-def _drawn_exposures(report: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], int]:
-    """The exposed listeners drawn (at most MAX_DIAGRAM_LISTENERS) and how many were left out."""
-    exposed = [x for x in report["exposures"] if x["exposed"]]
-    shown = exposed[:MAX_DIAGRAM_LISTENERS]
-    return shown, len(exposed) - len(shown)
+def _drawn_groups(
+    view: Mapping[str, Any],
+) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+    """The groups of exposed listeners drawn (at most MAX_DIAGRAM_LISTENERS, worst first)
+    and those left out."""
+    exposed = [g for g in view["groups"] if g["exposure"]["exposed"]]
+    return exposed[:MAX_DIAGRAM_LISTENERS], exposed[MAX_DIAGRAM_LISTENERS:]
 
 
 def _default_gateway_ifaces(facts: Mapping[str, Any]) -> set[str]:
@@ -225,11 +238,19 @@ def _listener_name(x: Mapping[str, Any]) -> str:
     return f"unknown process (uid {uid})"
 
 
-def _listener_column(shown: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _listener_column(groups: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     listeners = []
-    for i, x in enumerate(shown):
+    for i, g in enumerate(groups):
+        x = g["exposure"]
         pname = _listener_name(x)
         where = f"{x['protocol']} {endpoint(x['address'], x['port'])}"
+        sub = where
+        if g["count"] > 1:
+            where = f"{x['protocol']} {g['where_listed']} ({g['span']})"
+            # the ports and how many, else the count rather than a cut list of ranges
+            sub = f"{x['protocol']} {g['where']} ({g['count']:,})"
+            if len(sub) > 36:
+                sub = f"{x['protocol']} {endpoint(x['address'], '')[:-1]} · {g['span']}"
         listeners.append(
             {
                 "id": x["id"],
@@ -238,7 +259,7 @@ def _listener_column(shown: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "w": _COL_W[2],
                 "h": _NODE_H,
                 "title": _short(pname, 32),
-                "sub": _short(where, 36),
+                "sub": _short(sub, 36),
                 "color": SEVERITY_COLORS[x["severity"]],
                 "severity": x["severity"] or "none",
                 "tooltip": f"{pname} {where}: " + "; ".join(x["reachable_from"]),
@@ -346,13 +367,23 @@ def _scope_color(scope: str) -> str:
 def render(report: Mapping[str, Any], ctx: RenderContext) -> str:
     css = _load_css()
     env = environment(
-        "html", ctx.template, {"ep": lambda o: endpoint(str(o["address"]), o["port"])}
+        "html",
+        ctx.template,
+        {"ep": lambda o: endpoint(str(o["address"]), o["port"]), "num": lambda n: f"{n:,}"},
     )
+    view = build_view(report)
+    rows = group_exposures(report["exposures"])
     context = {
         "report": report,
         "summary": report["summary"],
-        "view": build_view(report),
-        "diagram": build_diagram(report),
+        "view": view,
+        "diagram": build_diagram(report, view),
+        # the listening-socket table: a row per group of sockets, at most MAX_SOCKET_ROWS
+        "sockets": {
+            "rows": rows[:MAX_SOCKET_ROWS],
+            "hidden_rows": max(0, len(rows) - MAX_SOCKET_ROWS),
+            "hidden": sum(r["count"] for r in rows[MAX_SOCKET_ROWS:]),
+        },
         "severity_colors": {k: v for k, v in SEVERITY_COLORS.items() if k},
         "scope_labels": SCOPE_LABELS,
         # Our own style sheet, not data: inlined verbatim so its hash matches the CSP.

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from exposure_audit.reporting import RenderContext
+from exposure_audit.reporting.grouping import endpoint
 from exposure_audit.reporting.templating import Safe, clean_text, environment, render_template
 from exposure_audit.reporting.view import build_view
 
@@ -96,11 +97,6 @@ def _filters(ctx: RenderContext) -> dict[str, Any]:
         "ep": ep,
         "clen": lambda v: len(clean_text(v)),
     }
-
-
-def endpoint(address: str, port: object) -> str:
-    """``0.0.0.0:8000``, ``[::]:8000``."""
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def _plain(arg: str) -> bool:

@@ -2,7 +2,8 @@
 
 Findings are grouped by listener (several rules on one socket make one block), worst
 first; listeners exposed beyond loopback with no finding still get a block; waived
-findings are kept apart so they never count towards the verdict.
+findings are kept apart so they never count towards the verdict. Blocks of listeners
+that differ only in their port are then folded into one (reporting/grouping.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from exposure_audit.core.model import SEVERITIES, SEVERITY_RANK
+from exposure_audit.reporting.grouping import Group, listener_key
+
+# Entries (groups of listeners, router mappings) shown before "N more ... not shown":
+# a host whose thousands of listeners do not fold (each its own process) still gets a
+# report a person can read; the least severe are the ones left out.
+MAX_BLOCKS = 200
 
 
 def _rank(sev: str | None) -> int:
@@ -24,22 +31,42 @@ def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
         if f["exposure_id"] is not None:
             by_exposure.setdefault(f["exposure_id"], []).append(f)
     blocks: list[dict[str, Any]] = []
+    groups: dict[tuple[Any, ...], Group] = {}
+    # thousands of listeners share a few remediation texts: each set is weighed once
+    fixes_of: dict[tuple[str, ...], list[str]] = {(): []}
     for x in report["exposures"]:
-        mine = by_exposure.get(x["id"], [])
-        active = sorted((f for f in mine if not f["waived"]), key=lambda f: -_rank(f["severity"]))
+        mine = by_exposure.get(x["id"])
+        if mine:
+            active = [f for f in mine if not f["waived"]]
+            active.sort(key=lambda f: -_rank(f["severity"]))
+            waived = [f for f in mine if f["waived"]]
+        else:
+            active, waived = [], []
         if not active and not x["exposed"]:
             continue
-        blocks.append(
-            {
-                "kind": "listener",
-                "exposure": x,
-                "severity": x["severity"],
-                "findings": active,
-                "waived": [f for f in mine if f["waived"]],
-                "fixes": distinct_fixes(f["remediation"] for f in active if f["remediation"]),
-                "from": [r for r in x["reachable_from"] if not r.startswith("this machine only")],
-            }
-        )
+        texts = tuple(f["remediation"] for f in active if f["remediation"]) if active else ()
+        fixes = fixes_of.get(texts)
+        if fixes is None:
+            fixes = list(texts) if len(texts) == 1 else distinct_fixes(texts)
+            fixes_of[texts] = fixes
+        key = listener_key(x, active, waived, fixes)
+        group = groups.get(key)
+        if group is not None:
+            group.add(x, fixes)
+            continue
+        block = {
+            "kind": "listener",
+            "exposure": x,
+            "severity": x["severity"],
+            "findings": active,
+            "waived": waived,
+            "fixes": list(fixes),
+            "from": [r for r in x["reachable_from"] if not r.startswith("this machine only")],
+        }
+        groups[key] = Group(block, x, fixes)
+        blocks.append(block)
+    for group in groups.values():
+        group.describe()
     for f in findings:
         if f["dangling"]:
             blocks.append(
@@ -79,9 +106,17 @@ def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
     # Stable sort: worst severity first, keeping the report's order within a severity.
     blocks.sort(key=lambda b: -_rank(b["severity"]))
     exposures = report["exposures"]
-    listed = {b["exposure"]["id"] for b in blocks if b["exposure"] is not None}
+    listed = {x["id"] for g in groups.values() for x in g.members}
+    shown = blocks[:MAX_BLOCKS]
+    hidden = blocks[MAX_BLOCKS:]
     return {
-        "blocks": blocks,
+        "blocks": shown,
+        # every listener group, also those past MAX_BLOCKS (the diagram counts them)
+        "groups": [b for b in blocks if b["kind"] == "listener"],
+        "hidden": {
+            "blocks": len(hidden),
+            "listeners": sum(b.get("count", 1) for b in hidden),
+        },
         "waived": [f for f in findings if f["waived"]],
         "loopback_only": [x for x in exposures if not x["exposed"]],
         # loopback-only listeners without a block of their own (a finding gives one)

@@ -1,0 +1,154 @@
+"""Listeners folded into groups, so thousands of sockets read as a few entries.
+
+Listeners held by one process on one address and protocol, reachable from the same
+places with the same firewall verdict, with the same findings (rule and severity) and
+the same fixes but for the port they name, are one entry with their list of ports:
+``node on tcp 0.0.0.0 (4,000 ports): 20000–23999``.
+Only the terminal and HTML group; the JSON report keeps every listener and finding.
+A group of one is the listener's block as it was, so a small host reads as before.
+Every step is linear in the number of listeners: no per-listener work in a template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from exposure_audit.core.wording import port_ranges, ports_text
+
+# Port ranges named in a heading (terminal, a card) before "and N more ranges"; a
+# card's own list of ports says more, up to PORT_RANGES_LISTED.
+PORT_RANGES_SHOWN = 4
+PORT_RANGES_LISTED = 64
+
+
+def endpoint(address: str, port: object) -> str:
+    """``0.0.0.0:8000``, ``[::]:8000``, ``0.0.0.0:80, 443``."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _process_key(x: Mapping[str, Any]) -> tuple[Any, ...]:
+    p = x["process"]
+    if p is None:  # unattributed: who owns the socket, and why it is not known
+        return (None, x["uid"], tuple(x["notes"]), x["published_by"], x["container"])
+    return (p["pid"], p["name"], p["username"], tuple(p["cmdline"]), p["container_id"],
+            x["published_by"], x["container"])  # fmt: skip
+
+
+def _place_key(x: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Where it listens and who can reach it, as the reader sees it: the reach in words
+    (each place, and whether the firewall filters it there) and the firewall verdicts
+    (the diagram draws the first member's reach for all)."""
+    blocked = x["blocked_by_firewall"]
+    return (
+        x["protocol"], x["family"], x["address"], x["v6only"], x["bound_interface"],
+        x["zone"], tuple(x["scopes"]), tuple(x["reachable_from"]), x["firewall"],
+        x["upnp_firewall"], blocked, x["firewall_evidence"] if blocked else None,
+    )  # fmt: skip
+
+
+def listener_key(
+    x: Mapping[str, Any],
+    findings: Sequence[Mapping[str, Any]],
+    waived: Sequence[Mapping[str, Any]],
+    fixes: Sequence[str],
+) -> tuple[Any, ...]:
+    """What a listener's block (the exposure, its active and waived findings, its fixes)
+    must share with another to be folded into one entry."""
+    if not findings and not waived:  # most listeners of a large host
+        return (_process_key(x), _place_key(x), x["severity"])
+    return (
+        _process_key(x),
+        _place_key(x),
+        x["severity"],
+        tuple(
+            (f["rule_id"], f["severity"], f["title"], f["waiver_expired"], f["waiver_reason"])
+            for f in findings
+        ),
+        tuple((f["rule_id"], f["title"], f["waiver_reason"]) for f in waived),
+        tuple(_without_port(fix, x["port"]) for fix in fixes),
+    )
+
+
+def _without_port(text: str, port: int) -> str:
+    """``text`` with its listener's port number blanked: fixes that differ only in the
+    port they name ("--port 8001", "--port 8002") fold; other fixes keep groups apart.
+    The port counts as a whole number only (8000 is not blanked in 18000)."""
+    own = str(port)
+    if own not in text:
+        return text
+    parts = text.split(own)
+    out = [parts[0]]
+    for i, part in enumerate(parts[1:], 2):
+        after = part[:1] if part or i == len(parts) else own[:1]
+        if out[-1][-1:].isdigit() or after.isdigit():
+            out[-1] += own + part  # part of a longer number: kept
+        else:
+            out.append(part)
+    return "\0".join(out)
+
+
+def span(count: int, ports: int) -> str:
+    """``4,000 ports``; ``2 sockets on port 80`` when sockets share a port."""
+    if count == ports:
+        return f"{count:,} ports"
+    return f"{count:,} sockets on {ports:,} port{'s' if ports != 1 else ''}"
+
+
+def _describe(group: dict[str, Any], members: list[Mapping[str, Any]]) -> None:
+    """Add a group's size and ports, in words, to its first member's block or row."""
+    x = members[0]
+    runs = port_ranges(m["port"] for m in members)
+    group["count"] = len(members)
+    group["members"] = members
+    group["port_count"] = sum(b - a + 1 for a, b in runs)
+    group["ports"] = ports_text(runs, PORT_RANGES_SHOWN)
+    group["ports_listed"] = ports_text(runs, PORT_RANGES_LISTED)
+    group["span"] = span(len(members), group["port_count"])
+    group["where"] = endpoint(x["address"], group["ports"])
+    # the count before the ports: a heading cut short still says how many
+    host = endpoint(x["address"], "")[:-1]
+    group["where_count"] = f"{host} ({group['span']}): {group['ports']}"
+    group["where_listed"] = endpoint(x["address"], group["ports_listed"])
+
+
+class Group:
+    """Listener blocks folded into the first one's (build_view adds the others with
+    :meth:`add` as it meets them, so the group stands where its first listener would).
+    Its fixes are its first listener's; ``fix_port`` names that listener's port when
+    another member's fixes differ (by the port each names: :func:`listener_key`)."""
+
+    __slots__ = ("block", "fixes", "members")
+
+    def __init__(self, block: dict[str, Any], x: Mapping[str, Any], fixes: Sequence[str]):
+        self.block = block
+        self.members = [x]
+        self.fixes = fixes
+        block["fix_port"] = None
+
+    def add(self, x: Mapping[str, Any], fixes: Sequence[str]) -> None:
+        self.members.append(x)
+        if fixes != self.fixes:
+            self.block["fix_port"] = self.members[0]["port"]
+
+    def describe(self) -> None:
+        _describe(self.block, self.members)
+
+
+def group_exposures(exposures: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of the listening-socket table: sockets of one process on one address and
+    protocol, with the same user and reach, in one row each (first one's place)."""
+    rows: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    for x in exposures:
+        p = x["process"]
+        key = (
+            x["protocol"], x["address"], x["exposed"], tuple(x["scopes"]), x["uid"],
+            (p["pid"], p["name"], p["username"]) if p else None,
+        )  # fmt: skip
+        rows.setdefault(key, []).append(x)
+    out = []
+    for members in rows.values():
+        row: dict[str, Any] = {"exposure": members[0]}
+        _describe(row, members)
+        out.append(row)
+    return out
