@@ -65,3 +65,23 @@ def elevate_short(platform: str | None = None) -> str:
 def privileged_user(platform: str | None = None) -> str:
     """Who has full rights, for "needs root" sentences: ``root``, ``an administrator``."""
     return _WHO[os_family(platform)]
+
+
+_REPORT = {
+    "windows": {
+        "elevated": "run elevated (Administrator)",
+        "not_elevated": "not run from an elevated prompt",
+        "how": "run from an elevated prompt",
+    },
+    "macos": {"elevated": "run as root", "not_elevated": "not run as root", "how": "run with sudo"},
+    "posix": {"elevated": "run as root", "not_elevated": "not run as root", "how": "run with sudo"},
+}
+
+
+def report_wording(os_name: str | None, key: str) -> str:
+    """The report templates' words for the run's rights, by the OS the Facts came from
+    (``report.host.os``: ``Linux``, ``Darwin``, ``Windows``), not the OS rendering them.
+    ``key``: ``elevated``, ``not_elevated``, ``how`` (how to get them), ``short``
+    (:func:`elevate_short`)."""
+    family = os_family(os_name or "linux")
+    return _SHORT[family] if key == "short" else _REPORT[family][key]

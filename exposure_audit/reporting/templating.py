@@ -208,6 +208,9 @@ def environment(
     ):
         if name in env.filters:
             env.filters[name] = _bounded_filter(env.filters[name], size_args, fmt)
+    from exposure_audit.core.privilege import report_wording
+
+    env.filters["privilege"] = report_wording
     env.filters.update(filters)
     return env
 
