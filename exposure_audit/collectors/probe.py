@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from exposure_audit.core.addresses import split_zone
 from exposure_audit.core.model import CollectorWarning, Interface, Listener, ProbeResult
 from exposure_audit.core.records import record
 
@@ -125,14 +126,21 @@ def choose(listener: Listener) -> tuple[str, str] | None:
 
 
 def _own_addresses(interfaces: Sequence[Interface]) -> dict[str, list[str]]:
-    """This host's up, non-loopback, non-link-local addresses, by family."""
+    """This host's up, non-loopback addresses, by family: routable ones first, then
+    IPv6 link-local ones with their zone (``fe80::1%eth0``)."""
     out: dict[str, list[str]] = {"ipv4": [], "ipv6": []}
+    later: list[str] = []
     for iface in interfaces:
         if not iface.up or iface.kind == "loopback":
             continue
         for a in iface.addresses:
-            if a.zone is None and a.scope not in ("loopback", "link_local"):
+            if a.scope == "loopback":
+                continue
+            if a.scope != "link_local":
                 out[a.family].append(a.address)
+            elif a.family == "ipv6":
+                later.append(f"{a.address}%{a.zone or iface.name}")
+    out["ipv6"].extend(later)
     return out
 
 
@@ -142,8 +150,8 @@ def target_address(
     """Where to connect: this host's own address only. A wildcard or loopback listener is
     asked over loopback, except Redis, which is asked over one of this host's other
     addresses when it has one (protected mode answers loopback as if open: what another
-    host is told is what counts). A listener bound to one address is asked there, if the
-    host holds it."""
+    host is told is what counts; for IPv6 a link-local address will do). A listener
+    bound to one address is asked there, if the host holds it."""
     try:
         ip = ipaddress.ip_address(listener.address)
     except ValueError:
@@ -215,10 +223,14 @@ class _Conn:
     def __init__(self, address: str, port: int, deadline: float) -> None:
         self.deadline = deadline
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        ip, zone = split_zone(address)
+        where: tuple[str, int] | tuple[str, int, int, int] = (ip, port)
+        if zone is not None:
+            where = (ip, port, 0, socket.if_nametoindex(zone))
         self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.settimeout(self._left())
         try:
-            self.sock.connect((address, port))
+            self.sock.settimeout(self._left())
+            self.sock.connect(where)
         except ConnectionRefusedError:
             self.sock.close()
             raise _Closed("connection refused") from None
@@ -296,6 +308,10 @@ def _probe_redis(t: ProbeTarget, lim: _Limit) -> _Outcome:
     first = reply.split(b"\n", 1)[0].rstrip(b"\r")
     said = f"answered PING with {clean(first, 80)!r}"
     if first.startswith(b"+PONG"):
+        ip = ipaddress.ip_address(split_zone(t.target)[0])
+        if ip.is_loopback:  # protected mode lets loopback in: the others may be refused
+            why = "open to loopback; what other hosts are told is not known"
+            return "answered", "redis", None, [f"{said}: {why}"]
         return "answered", "redis", "open", [f"{said}: no password needed"]
     if first.startswith(b"-NOAUTH") or b"-ERR operation not permitted" in first:
         return "answered", "redis", "auth-required", [f"{said}: a password is required"]
@@ -358,17 +374,26 @@ class _Http:
     body: bytes
 
 
-def _head_end(buf: bytes) -> bool:
-    return b"\r\n\r\n" in buf
+_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,9})[ \t]*\r\n", re.IGNORECASE)
 
 
-def _get(t: ProbeTarget, path: str, lim: _Limit, body: bool = True) -> _Http:
+def _http_whole(buf: bytes) -> bool:
+    """The headers and, when they give a Content-Length, that much body: a server that
+    keeps the connection open (the Node inspector) need not be waited for."""
+    head, sep, body = buf.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    m = _LENGTH.search(head + b"\r\n")
+    return m is not None and len(body) >= int(m.group(1))
+
+
+def _get(t: ProbeTarget, path: str, lim: _Limit) -> _Http:
     host = f"[{t.target}]" if ":" in t.target else t.target
     req = (
         f"GET {path} HTTP/1.0\r\nHost: {host}:{t.listener.port}\r\n"
         "User-Agent: exposure-audit-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"
     ).encode()
-    reply = _exchange(t.target, t.listener.port, req, (lambda b: False) if body else _head_end, lim)
+    reply = _exchange(t.target, t.listener.port, req, _http_whole, lim)
     head, _sep, rest = reply.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     m = re.match(rb"HTTP/\d(?:\.\d)? (\d{3})", lines[0]) if lines else None
@@ -516,8 +541,8 @@ def run_probes(
             with lock:
                 i = next_index[0]
                 next_index[0] += 1
-            if i >= len(targets):
-                return
+            if i >= len(targets) or time.monotonic() >= deadline:
+                return  # the rest are recorded as not asked within the budget
             # An HTTP probe may make up to three requests: each gets the timeout, the
             # probe as a whole at most twice it.
             per = timeout * (2 if targets[i].probe == "http" else 1)
