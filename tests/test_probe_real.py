@@ -51,15 +51,12 @@ def probe_run(ns, *extra: str) -> tuple[dict, float]:  # type: ignore[no-untyped
     return json.loads(res.stdout), took
 
 
-def _postgres(host, tmp: Path, port: int) -> bool:  # type: ignore[no-untyped-def]
+def _postgres(host, data: Path, port: int) -> bool:  # type: ignore[no-untyped-def]
     """Debian's PostgreSQL, as the nobody user in a fresh data directory."""
-    initdb = shutil.which("initdb") or "/usr/lib/postgresql/15/bin/initdb"
-    postgres = shutil.which("postgres") or "/usr/lib/postgresql/15/bin/postgres"
-    if not (os.path.exists(initdb) and os.path.exists(postgres)):
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    if not bins or not (bins[-1] / "initdb").exists():
         return False
-    # Its own directory under /tmp: pytest's tmp_path is in a 0700 tree nobody cannot enter.
-    data = Path(tempfile.mkdtemp(prefix="ea-probe-pg-")) / "pg"
-    os.chmod(data.parent, 0o755)
+    initdb, postgres = str(bins[-1] / "initdb"), str(bins[-1] / "postgres")
     data.mkdir()
     shutil.chown(data, "nobody")
     res = subprocess.run(
@@ -144,7 +141,11 @@ def test_probes_tell_real_servers_apart(tmp_path: Path, show_table) -> None:  # 
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-        pg = _postgres(host, tmp_path, 5432)
+        # Its own directory under /tmp: pytest's tmp_path is in a 0700 tree nobody
+        # cannot enter.
+        pg_dir = Path(tempfile.mkdtemp(prefix="ea-probe-pg-"))
+        os.chmod(pg_dir, 0o755)
+        pg = _postgres(host, pg_dir / "pg", 5432)
         if pg:
             cases.append(
                 ("postgres (Debian)", [], 5432, None, None, "postgres", "probe",
@@ -233,6 +234,7 @@ def test_probes_tell_real_servers_apart(tmp_path: Path, show_table) -> None:  # 
         assert [f["rule_id"] for f in replay["findings"]] == [
             f["rule_id"] for f in report["findings"]
         ]
+    shutil.rmtree(pg_dir, ignore_errors=True)
     table = "\n".join(" | ".join(map(str, r)) for r in rows)
     show_table(
         f"\n{table}\n(run with probes: {took:.2f} s; with --no-probe: {quiet_took:.2f} s; "

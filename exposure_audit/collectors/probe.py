@@ -38,7 +38,7 @@ READ_CAP = 4096  # bytes read from one answer
 TIMEOUT = 0.3  # seconds: one connection (connect, send, read)
 BUDGET = 1.0  # seconds: every probe of a run
 MAX_PROBED = 256  # listeners asked in one run; the rest are named in a warning
-WORKERS = 32
+WORKERS = 64
 _SHOWN = 120  # characters of an answer kept as evidence
 
 # Never connected to, whatever the port: a debug adapter may take its single client slot
