@@ -176,3 +176,40 @@ def test_plan_addresses() -> None:
     ]
     only_lo, _ = plan(listeners[:1], [lo])
     assert only_lo[0].target == "127.0.0.1"
+
+
+def test_hostile_probe_evidence_in_saved_facts_is_escaped_in_every_output(
+    tmp_path: Path,
+) -> None:
+    """Saved Facts are untrusted too: probe evidence with raw escape sequences and markup
+    (as a hand-edited or forged file could hold) reaches the terminal escaped and the
+    HTML inert; an oversized evidence line is refused with one clear message."""
+    import json
+
+    from netns import cli_argv
+
+    fixture = HERE / "fixtures" / "golden" / "probed_dev.facts.json"
+    doc = json.loads(fixture.read_text())
+    evil = "\x1b[2J\x1b]0;pwned\x07<script>alert(1)</script>"
+    for p in doc["probes"]:
+        if p["port"] == 6379:
+            p["evidence"] = [evil]
+    facts = tmp_path / "evil.json"
+    facts.write_text(json.dumps(doc))
+    out_html = tmp_path / "r.html"
+    res = subprocess.run(
+        [*cli_argv(), "run", "--facts", str(facts), "--fail-on", "none", "-o", str(out_html)],
+        capture_output=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    assert b"\x1b" not in res.stdout and b"refuses other hosts" in res.stdout
+    html = out_html.read_text()
+    assert "<script>alert(1)" not in html and "&lt;script&gt;" in html
+    for p in doc["probes"]:
+        p["evidence"] = ["x" * 5000]
+    facts.write_text(json.dumps(doc))
+    res = subprocess.run(
+        [*cli_argv(), "run", "--facts", str(facts)], capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 2 and "probes[0].evidence" in res.stderr, res.stderr
