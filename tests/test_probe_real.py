@@ -123,6 +123,14 @@ def test_probes_tell_real_servers_apart(tmp_path: Path, show_table) -> None:  # 
         ("debugpy (never probed)", [py, "-m", "debugpy", "--listen", "0.0.0.0:5999",
          "loop.py"], 5999, "EA-DBG-001", "critical", "debugpy", "process", None),
     ]  # fmt: skip
+    exporter = shutil.which("prometheus-node-exporter")
+    if exporter:  # Debian's node_exporter: its /metrics answers anyone (EA-MON-001 is for
+        # public addresses: none here)
+        cases.append(
+            ("node_exporter (Debian)", [exporter, "--web.listen-address=0.0.0.0:9100",
+             "--collector.disable-defaults", "--collector.loadavg"], 9100,
+             None, None, None, "probe", ("metrics", "open")),
+        )  # fmt: skip
     if node:
         cases.append(
             ("node --inspect", [node, "--inspect=0.0.0.0:9400", "-e", "setInterval(()=>{},1000)"],
@@ -154,9 +162,10 @@ def test_probes_tell_real_servers_apart(tmp_path: Path, show_table) -> None:  # 
         for name, _argv, port, *_ in cases:
             assert wait_for(lambda port=port: _listening(host, port), 60), f"{name} not up"
         report, took = probe_run(host)
-        # Each port's IPv4 wildcard socket (Redis also binds ::, asked over the host's
-        # IPv6 link-local address).
-        probes = {p["port"]: p for p in report["facts"]["probes"] if ":" not in p["address"]}
+        # Each port's IPv4 wildcard socket, else its IPv6 one (Go's node_exporter binds a
+        # dual-stack ::); Redis binds both, its :: asked over the host's link-local address.
+        ordered = sorted(report["facts"]["probes"], key=lambda p: ":" not in p["address"])
+        probes = {p["port"]: p for p in ordered}
         probes6 = {p["port"]: p for p in report["facts"]["probes"] if ":" in p["address"]}
         by_port: dict[int, list[dict]] = {}  # type: ignore[type-arg]
         for f in report["findings"]:
