@@ -26,7 +26,6 @@ import json
 import re
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -531,6 +530,10 @@ def run_probes(
 ) -> tuple[list[ProbeResult], list[CollectorWarning]]:
     """Every probe, concurrently, within ``budget`` seconds in all: a probe not
     finished by then is recorded as ``timeout`` and named in a warning."""
+    if not targets:
+        return [], []
+    import threading  # only when something is probed: a plain collect imports no threads
+
     deadline = time.monotonic() + budget
     results: list[ProbeResult | None] = [None] * len(targets)
     lock = threading.Lock()
