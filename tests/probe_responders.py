@@ -7,13 +7,17 @@ Modes: garbage (random bytes, then close), endless (bytes until the peer goes, c
 at 20 s), drip (one byte every 50 ms, capped at 20 s), huge (a 10 MB banner), escapes
 (terminal and HTML escape sequences in a plausible reply to each probe), silent
 (accepts, never answers), close (accepts and closes at once), http (a small honest HTTP
-server). Every loop is bounded in time: the process ends by itself after 120 s.
+server); and stand-ins, byte for byte as their documentation gives the answer, for
+servers Debian does not ship: mongo (an OP_MSG hello reply), elastic (Elasticsearch's
+root document), elastic401 (its security's 401), docker (the Docker API's /version).
+Every loop is bounded in time: the process ends by itself after 120 s.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -22,12 +26,54 @@ CAP = 20.0
 ESCAPES = b"\x1b[2J\x1b[31mHACKED\x1b[0m\x1b]0;pwned\x07<script>alert(1)</script>\xff\xfe\x00"
 
 
+def _bson(fields: list[tuple[str, object]]) -> bytes:
+    body = b""
+    for name, value in fields:
+        key = name.encode() + b"\x00"
+        if isinstance(value, bool):
+            body += b"\x08" + key + (b"\x01" if value else b"\x00")
+        elif isinstance(value, int):
+            body += b"\x10" + key + struct.pack("<i", value)
+        elif isinstance(value, float):
+            body += b"\x01" + key + struct.pack("<d", value)
+    return struct.pack("<i", len(body) + 5) + body + b"\x00"
+
+
+def _mongo() -> bytes:
+    doc = _bson([("isWritablePrimary", True), ("maxWireVersion", 21), ("ok", 1.0)])
+    payload = struct.pack("<I", 0) + b"\x00" + doc
+    return struct.pack("<iiii", 16 + len(payload), 7, 1, 2013) + payload
+
+
+def _http(status: str, body: bytes, extra: str = "") -> bytes:
+    head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{extra}"
+    return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+CANNED = {
+    "mongo": _mongo,
+    "elastic": lambda: _http(
+        "200 OK",
+        b'{"name":"n1","cluster_name":"es","version":{"number":"8.13.0"},'
+        b'"tagline":"You Know, for Search"}',
+    ),
+    "elastic401": lambda: _http(
+        "401 Unauthorized",
+        b'{"error":{"type":"security_exception"},"status":401}',
+        'WWW-Authenticate: Basic realm="security" charset="UTF-8"\r\n',
+    ),
+    "docker": lambda: _http(
+        "200 OK", b'{"Version":"24.0.7","ApiVersion":"1.43","Os":"linux"}', "Server: Docker\r\n"
+    ),
+}
+
+
 def _serve(conn: socket.socket, mode: str) -> None:
     end = time.monotonic() + CAP
     conn.settimeout(CAP)
     try:
         request = b""
-        if mode in ("escapes", "http"):
+        if mode in ("escapes", "http", *CANNED):
             try:
                 request = conn.recv(4096)
             except OSError:
@@ -56,6 +102,8 @@ def _serve(conn: socket.socket, mode: str) -> None:
             conn.sendall(reply)
         elif mode == "silent":
             time.sleep(CAP)
+        elif mode in CANNED:
+            conn.sendall(CANNED[mode]())
         elif mode == "http":
             conn.sendall(b"HTTP/1.0 200 OK\r\nServer: bench\r\nContent-Length: 2\r\n\r\nhi")
     except OSError:

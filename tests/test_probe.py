@@ -213,3 +213,26 @@ def test_hostile_probe_evidence_in_saved_facts_is_escaped_in_every_output(
         [*cli_argv(), "run", "--facts", str(facts)], capture_output=True, text=True, timeout=60
     )
     assert res.returncode == 2 and "probes[0].evidence" in res.stderr, res.stderr
+
+
+def test_stand_ins_for_servers_debian_does_not_ship() -> None:
+    """MongoDB, Elasticsearch and the Docker API are not in Debian: stand-ins answer as
+    their documentation says they do (tests/probe_responders.py), so the parsing of a
+    real-shaped answer is checked; the real servers' probes are in test_probe_real.py."""
+    modes = ["mongo", "elastic", "elastic401", "docker"]
+    proc, ports = start_responders("127.0.0.1", modes)
+    try:
+        port = dict(zip(modes, ports, strict=True))
+        mongo = probe_one(_target(port["mongo"], "mongodb"))
+        assert (mongo.outcome, mongo.service) == ("answered", "mongodb"), mongo
+        es = probe_one(
+            ProbeTarget(Listener("tcp", "ipv4", "127.0.0.1", port["elastic"]), "http", "127.0.0.1")
+        )
+        assert (es.service, es.state) == ("elasticsearch", "open"), es
+        locked = probe_one(_target(port["elastic401"], "http"))
+        assert (locked.service, locked.state) == ("elasticsearch", "auth-required"), locked
+        docker = probe_one(_target(port["docker"], "http", "docker"))
+        assert (docker.service, docker.state) == ("docker-api", "open"), docker
+    finally:
+        proc.kill()
+        proc.wait()

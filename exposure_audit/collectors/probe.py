@@ -371,6 +371,7 @@ class _Http:
     status: int | None
     server: str
     body: bytes
+    auth: str = ""  # WWW-Authenticate
 
 
 _LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,9})[ \t]*\r\n", re.IGNORECASE)
@@ -398,12 +399,15 @@ def _get(t: ProbeTarget, path: str, lim: _Limit) -> _Http:
     m = re.match(rb"HTTP/\d(?:\.\d)? (\d{3})", lines[0]) if lines else None
     if m is None:
         return _Http(None, "", reply)
-    server = ""
+    server = auth = ""
     for line in lines[1:]:
         name, _c, value = line.partition(b":")
-        if name.strip().lower() == b"server":
+        name = name.strip().lower()
+        if name == b"server":
             server = clean(value.strip(), 80)
-    return _Http(int(m.group(1)), server, rest)
+        elif name == b"www-authenticate":
+            auth = clean(value.strip(), 80)
+    return _Http(int(m.group(1)), server, rest, auth)
 
 
 def _json(body: bytes) -> dict[str, object] | None:
@@ -442,7 +446,7 @@ def _probe_http(t: ProbeTarget, lim: _Limit) -> _Outcome:
     if doc is not None and doc.get("tagline") == "You Know, for Search":
         evidence.append("the tagline says Elasticsearch, answering without a password")
         return "answered", "elasticsearch", "open", evidence
-    if r.status == 401 and b"security" in r.body[:2000].lower() and t.listener.port == 9200:
+    if r.status == 401 and 'realm="security"' in r.auth and b"security_exception" in r.body:
         evidence.append("401 from Elasticsearch's security: a password is required")
         return "answered", "elasticsearch", "auth-required", evidence
     if r.server.startswith("Werkzeug/"):
