@@ -7,7 +7,7 @@ Modes: garbage (random bytes, then close), endless (bytes until the peer goes, c
 at 20 s), drip (one byte every 50 ms, capped at 20 s), huge (a 10 MB banner), escapes
 (terminal and HTML escape sequences in a plausible reply to each probe), silent
 (accepts, never answers), close (accepts and closes at once), http (a small honest HTTP
-server); and stand-ins, byte for byte as their documentation gives the answer, for
+server); and stand-ins, shaped as their documentation describes the answer, for
 servers Debian does not ship: mongo (an OP_MSG hello reply), elastic (Elasticsearch's
 root document), elastic401 (its security's 401), docker (the Docker API's /version).
 Every loop is bounded in time: the process ends by itself after 120 s.

@@ -151,6 +151,8 @@ def test_choose_closed_list() -> None:
     )
     assert choose(_listener(6379, "python3", "/venv/lib/debugpy/adapter --port 6379")) is None
     assert choose(_listener(4444, "nc", "nc -l 4444")) is None
+    kernel = "python3 -m ipykernel_launcher -f /root/.local/share/jupyter/runtime/kernel-1.json"
+    assert choose(_listener(8888, "python3", kernel)) is None  # ZeroMQ, not HTTP
     assert choose(_listener(22, "sshd")) is None
     assert choose(Listener("udp", "ipv4", "0.0.0.0", 6379)) is None
 
@@ -176,6 +178,10 @@ def test_plan_addresses() -> None:
     ]
     only_lo, _ = plan(listeners[:1], [lo])
     assert only_lo[0].target == "127.0.0.1"
+    # A Redis Cluster node: its client port is asked, its bus (port + 10000) never.
+    node = [_listener(7000, "redis-server"), _listener(17000, "redis-server")]
+    cluster, _ = plan(node, [lo])
+    assert [t.listener.port for t in cluster] == [7000]
 
 
 def test_hostile_probe_evidence_in_saved_facts_is_escaped_in_every_output(

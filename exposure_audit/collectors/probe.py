@@ -45,7 +45,9 @@ _SHOWN = 120  # characters of an answer kept as evidence
 # protocol is not a question without side effects.
 _NEVER = re.compile(
     r"debugpy|pydevd|ptvsd|\bdlv\b|delve|gdbserver|lldb-server|jdwp|xdebug|"
-    r"--remote-debugging|vscode-js-debug|js-debug|\bdap\b",
+    r"--remote-debugging|vscode-js-debug|js-debug|\bdap\b|"
+    # A Jupyter kernel's ZeroMQ sockets are not HTTP (its path names jupyter/runtime).
+    r"ipykernel|ipykernel_launcher|jupyter/runtime/kernel-",
     re.IGNORECASE,
 )
 
@@ -61,7 +63,8 @@ _BY_PROCESS: dict[str, str] = {
 # port its flag names: handled in choose).
 _HTTP_CMDLINE = re.compile(
     r"\bflask\b|\bwerkzeug\b|\bmanage\.py\s+runserver|django-admin\s+runserver|"
-    r"-m\s*http\.server|\bjupyter|jupyter_server|notebook\.notebookapp|\buvicorn\b|"
+    r"-m\s*http\.server|\bjupyter(-|\s+)(lab|notebook|server)\b|jupyterlab|jupyter_server|"
+    r"notebook\.notebookapp|\buvicorn\b|"
     r"\bgunicorn\b|\bhypercorn\b|\btensorboard\b|\bprometheus\b|_exporter\b|"
     r"\belasticsearch\b|org\.elasticsearch\.",
 )
@@ -172,11 +175,15 @@ def plan(
     """The probes to run, at most MAX_PROBED, and a warning naming how many were not."""
     own = _own_addresses(interfaces)
     all_own = frozenset(a.address for i in interfaces for a in i.addresses)
+    held = {(lst.process.pid, lst.port) for lst in listeners if lst.process is not None}
     targets: list[ProbeTarget] = []
     for lst in listeners:
         chosen = choose(lst)
         if chosen is None:
             continue
+        pid = lst.process.pid if lst.process is not None else None
+        if chosen[0] == "redis" and pid is not None and (pid, lst.port - 10000) in held:
+            continue  # a Redis Cluster bus (client port + 10000): its own binary protocol
         address = target_address(lst, chosen[0], own, all_own)
         if address is not None:
             targets.append(ProbeTarget(lst, chosen[0], address, chosen[1]))
