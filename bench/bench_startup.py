@@ -58,7 +58,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as cache:
         envs = {}
         for label, tree in trees.items():
-            env = dict(os.environ, PYTHONPATH=str(tree), EXPOSURE_AUDIT_NO_UPNP="1")
+            # No UPnP, no probe: this runs on the host, whose real interfaces are off limits.
+            env = dict(
+                os.environ,
+                PYTHONPATH=str(tree),
+                EXPOSURE_AUDIT_NO_UPNP="1",
+                EXPOSURE_AUDIT_NO_PROBE="1",
+            )
             env.pop("PYTHONDONTWRITEBYTECODE", None)  # else every run compiles everything
             env["PYTHONPYCACHEPREFIX"] = os.path.join(cache, label.replace(" ", "_"))
             env["XDG_CONFIG_HOME"] = cache  # no user config changes what is timed

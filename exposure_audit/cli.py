@@ -235,7 +235,7 @@ def _silence_stdout() -> None:
 # collect options are taken here; anything else (help, abbreviations, -oFILE, errors)
 # goes to argparse. tests/test_cli_fastpath.py checks that every argv taken here gives
 # what argparse gives.
-_FAST_FLAGS = {"--no-upnp": "no_upnp", "--no-firewall": "no_firewall"}
+_FAST_FLAGS = {"--no-upnp": "no_upnp", "--no-firewall": "no_firewall", "--no-probe": "no_probe"}
 _FAST_VALUES = {
     "-o": "output",
     "--output": "output",
@@ -248,13 +248,14 @@ def fast_collect_args(av: list[str]) -> Any:
     """The parsed arguments of a plain ``collect ...`` command line, or None."""
     if not av or av[0] != "collect":
         return None
-    from exposure_audit.commands.options import env_no_upnp
+    from exposure_audit.commands.options import env_no_probe, env_no_upnp
 
     values: dict[str, Any] = {
         "command": "collect",
         "debug": False,
         "output": "-",
         "no_upnp": env_no_upnp(),
+        "no_probe": env_no_probe(),
         "igd": None,
         "upnp_timeout": 2.0,
         "no_firewall": False,

@@ -3,8 +3,9 @@
 In the machine's own network namespace, a test process that connects or sends to an
 address outside loopback fails loudly. Inside a namespace that a test created (the
 inode of /proc/self/ns/net equals that of a file under /run/netns/) it is allowed.
-Subprocesses get EXPOSURE_AUDIT_NO_UPNP=1 unless a test runs them inside a namespace
-and says otherwise.
+Subprocesses get EXPOSURE_AUDIT_NO_UPNP=1 and EXPOSURE_AUDIT_NO_PROBE=1 (no probe of a
+listener: a wildcard Redis would be asked over the host's real address) unless a test
+runs them inside a namespace and says otherwise.
 
 Also: skips are summarised at the end of every run and fail it under CI=true
 (tests/skip_policy.py), and ``show_table`` prints a ground-truth table live only with -v.
@@ -22,6 +23,7 @@ import pytest
 import skip_policy
 
 os.environ["EXPOSURE_AUDIT_NO_UPNP"] = "1"
+os.environ["EXPOSURE_AUDIT_NO_PROBE"] = "1"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -62,3 +62,11 @@ def test_a_waiver_for_no_loaded_rule_is_reported(tmp_path: Path) -> None:
     assert config_warnings == [
         "a waiver for rule 'EA-DEV-00l' matches no loaded rule: it has no effect"
     ]
+
+
+def test_probe_default_must_be_a_bool(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[defaults]\nprobe = "no"\n')
+    proc = _run("--config", str(cfg))
+    assert proc.returncode == 2
+    assert "probe" in proc.stderr and "expected true or false" in proc.stderr

@@ -206,6 +206,7 @@ FACTS_DEFS = {
     "interface": model.Interface,
     "gateway": model.Gateway,
     "local_route": model.LocalRoute,
+    "probe_result": model.ProbeResult,
     "process_info": model.ProcessInfo,
     "listener": model.Listener,
     "collector_warning": model.CollectorWarning,

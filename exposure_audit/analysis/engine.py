@@ -26,6 +26,7 @@ from exposure_audit.core.model import (
     Facts,
     Finding,
     Identity,
+    ProbeResult,
     Reach,
     UpnpMapping,
     Waiver,
@@ -256,6 +257,7 @@ class _Context:
         self._fw_cache: dict[tuple[str | None, str | None, str, bool], tuple[Framework, ...]] = {}
         self._set_cache: dict[tuple[str, ...], frozenset[str]] = {}
         self._reach_cache: dict[tuple[Any, ...], str] = {}
+        self.probes = {(p.protocol, p.address, p.port): p for p in facts.probes}
 
     def _set(self, items: tuple[str, ...]) -> frozenset[str]:
         s = self._set_cache.get(items)
@@ -264,7 +266,13 @@ class _Context:
         return s
 
     def framework(
-        self, process: str | None, cmdline: str | None, container: bool, port: int, env: str = ""
+        self,
+        process: str | None,
+        cmdline: str | None,
+        container: bool,
+        port: int,
+        env: str = "",
+        probe: ProbeResult | None = None,
     ) -> Framework | None:
         key = (process, cmdline, env, container)
         candidates = self._fw_cache.get(key)
@@ -273,7 +281,7 @@ class _Context:
                 f for f in self.frameworks if f.matches_process(process, cmdline, container, env)
             )
             self._fw_cache[key] = candidates
-        return ident.matching(candidates, cmdline, env, port)
+        return ident.matching(candidates, cmdline, env, port, probe)
 
     def effective(self, exp: Exposure) -> tuple[Exposure, tuple[str, ...]]:
         """The exposure as rules see it, and the interfaces the firewall blocks.
@@ -327,8 +335,9 @@ class _Context:
         env = ident.env_text(proc)
         container = exp.container or (proc.container_id if proc else None)
         port = lst.port
+        probe = self.probes.get((protocol, lst.address, port)) if self.probes else None
         framework = (
-            self.framework(name, cmdline, container is not None, port, env)
+            self.framework(name, cmdline, container is not None, port, env, probe)
             if self.frameworks
             else None
         )
@@ -513,7 +522,8 @@ def _listener_finding(
     lst = exp.listener
     framework = subject.framework
     severity = _severity(rule, view.widest_scope)
-    who = ident.identity(framework, lst.process, lst.port, entry)
+    probe = ctx.probes.get((lst.protocol.lower(), lst.address, lst.port)) if ctx.probes else None
+    who = ident.identity(framework, lst.process, lst.port, entry, probe)
     fields = _listener_fields(
         ctx, rule, severity, view, entry, framework, subject.container, blocked, who
     )

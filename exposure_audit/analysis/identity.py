@@ -1,5 +1,9 @@
 """Which service a listener is, from evidence ranked strongest first. Pure: no I/O.
 
+0. The service itself: what it answered to a probe (collectors/probe.py, recorded in the
+   Facts). A recognised answer is the identity, whatever the process or the port say;
+   an answer that names no particular service (a plain HTTP server, a timeout) is one
+   more line of evidence. A framework with ``probe`` applies only to such an answer.
 1. The process: its argv read as a shell would not (a rewritten process title split
    back into words, an entry-point wrapper seen through its interpreter), matched against
    the ``[[framework]]`` tables; a framework with a ``listen_flag`` is only the listener
@@ -20,7 +24,7 @@ import posixpath
 import shlex
 from collections.abc import Sequence
 
-from exposure_audit.core.model import Identity, ProcessInfo
+from exposure_audit.core.model import Identity, ProbeResult, ProcessInfo
 from exposure_audit.policy.conditions import Framework, PortEntry
 
 _SHOWN = 200  # characters of a command line quoted as evidence
@@ -109,11 +113,21 @@ def env_text(proc: ProcessInfo | None) -> str:
 
 
 def matching(
-    candidates: Sequence[Framework], cmdline: str | None, env: str, port: int
+    candidates: Sequence[Framework],
+    cmdline: str | None,
+    env: str,
+    port: int,
+    probe: ProbeResult | None = None,
 ) -> Framework | None:
     """The first of ``candidates`` (already matched on process, command line,
-    environment and container) that is the listener on ``port``."""
+    environment and container) that is the listener on ``port`` (and fits what its
+    probe verified)."""
+    answered = probe is not None and probe.outcome == "answered"
+    service = probe.service if probe is not None and answered else None
+    state = probe.state if probe is not None and answered else None
     for f in candidates:
+        if not f.matches_probe(service, state):
+            continue
         if f.ports is not None and port not in f.ports:
             continue
         if f.listen_flag is not None and f.flag_port(cmdline, env) != port:
@@ -134,14 +148,75 @@ def _shown(text: str) -> str:
     return text[:_SHOWN] + ("..." if len(text) > _SHOWN else "")
 
 
+# What a probe's answer showed, in words (the identity's name when nothing names it better).
+PROBED: dict[str, str] = {
+    "redis": "Redis",
+    "memcached": "memcached",
+    "postgresql": "PostgreSQL",
+    "mongodb": "MongoDB",
+    "werkzeug-debugger": "the Werkzeug debugger",
+    "werkzeug": "a Werkzeug server",
+    "jupyter": "Jupyter",
+    "node-inspector": "the Node.js inspector",
+    "docker-api": "the Docker API",
+    "elasticsearch": "Elasticsearch",
+    "metrics": "a Prometheus metrics endpoint",
+    "http": "an HTTP server",
+}
+
+
+def probe_evidence(probe: ProbeResult) -> tuple[str, ...]:
+    """The probe's answer as evidence lines, the first naming where it was asked."""
+    where = (
+        f"[{probe.target}]:{probe.port}" if ":" in probe.target else f"{probe.target}:{probe.port}"
+    )
+    lines = list(probe.evidence) or [probe.outcome]
+    return (f"asked over {where} ({probe.probe} probe): {lines[0]}", *lines[1:])
+
+
+def verified(probe: ProbeResult | None) -> bool:
+    """The probe's answer names a particular service (not just "an HTTP server")."""
+    return (
+        probe is not None
+        and probe.outcome == "answered"
+        and probe.service is not None
+        and probe.service != "http"
+    )
+
+
 def identity(
     framework: Framework | None,
     proc: ProcessInfo | None,
     port: int,
     entry: PortEntry | None,
+    probe: ProbeResult | None = None,
 ) -> Identity | None:
     """The identity of the listener on ``port`` and its evidence; None when neither
-    the process nor the catalogue says anything."""
+    its probe, the process nor the catalogue says anything."""
+    base = _unprobed(framework, proc, port, entry)
+    if probe is None:
+        return base
+    asked = probe_evidence(probe)
+    if verified(probe) and probe.service is not None:
+        if framework is not None and (framework.probe is not None or base is not None):
+            name = framework.name
+        else:
+            name = PROBED.get(probe.service, probe.service)
+        rest = base.evidence if base is not None and base.source != "catalogue" else ()
+        return Identity(name, "probe", (*asked, *rest), framework.id if framework else None)
+    if base is not None:
+        return Identity(base.name, base.source, (*base.evidence, *asked), base.framework)
+    if probe.outcome == "answered":
+        return Identity(PROBED["http"], "probe", asked)
+    return None
+
+
+def _unprobed(
+    framework: Framework | None,
+    proc: ProcessInfo | None,
+    port: int,
+    entry: PortEntry | None,
+) -> Identity | None:
     if framework is not None and proc is not None:
         argv = words(proc.cmdline)
         evidence: list[str] = []

@@ -10,7 +10,13 @@ from __future__ import annotations
 import sys
 
 from exposure_audit.core.clock import now_iso
-from exposure_audit.core.model import CollectorWarning, Facts, PublishedPort, UpnpFacts
+from exposure_audit.core.model import (
+    CollectorWarning,
+    Facts,
+    ProbeResult,
+    PublishedPort,
+    UpnpFacts,
+)
 from exposure_audit.core.records import record
 
 
@@ -25,6 +31,9 @@ class CollectOptions:
     firewall: bool = True
     # "native" | "portable"; None: --backend's default (EXPOSURE_AUDIT_BACKEND, else by OS)
     backend: str | None = None
+    # Ask listening services what they are (collectors/probe.py); False with --no-probe,
+    # EXPOSURE_AUDIT_NO_PROBE=1 or [defaults] probe = false
+    probe: bool = True
 
 
 def collect_facts(opts: CollectOptions) -> Facts:
@@ -54,6 +63,13 @@ def collect_facts(opts: CollectOptions) -> Facts:
     warnings.extend(ifaces.warnings)
     lst = collect_listeners()
     warnings.extend(lst.warnings)
+
+    probes: tuple[ProbeResult, ...] = ()
+    if opts.probe:
+        from exposure_audit.collectors.probe import collect_probes
+
+        probes, probe_warnings = collect_probes(lst.listeners, ifaces.interfaces)
+        warnings.extend(probe_warnings)
 
     upnp: UpnpFacts
     if not opts.upnp:
@@ -92,4 +108,5 @@ def collect_facts(opts: CollectOptions) -> Facts:
         ipv6_bindv6only=lst.ipv6_bindv6only,
         firewall=firewall,
         published=published,
+        probes=probes,
     )

@@ -64,8 +64,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
-def options_from_args(args: argparse.Namespace) -> CollectOptions:
-    """CollectOptions from the shared collection flags, validated."""
+def options_from_args(args: argparse.Namespace, probe: bool | None = None) -> CollectOptions:
+    """CollectOptions from the shared collection flags, validated. ``probe``: the config
+    file's [defaults] probe (None: read the default config file when it matters)."""
     timeout = args.upnp_timeout
     if not math.isfinite(timeout) or timeout <= 0 or timeout > MAX_UPNP_TIMEOUT:
         raise UsageError(
@@ -86,7 +87,18 @@ def options_from_args(args: argparse.Namespace) -> CollectOptions:
         igd_url=None if args.no_upnp else args.igd,
         upnp_timeout=timeout,
         firewall=not getattr(args, "no_firewall", False),  # if a --no-firewall flag exists
+        probe=not getattr(args, "no_probe", False) and _config_probe(probe),
     )
+
+
+def _config_probe(probe: bool | None) -> bool:
+    """[defaults] probe of the config file (run passes the one it loaded; collect reads
+    the default file, which it needs for nothing else)."""
+    if probe is not None:
+        return probe
+    from exposure_audit.policy.config import load_config
+
+    return load_config(None, builtin_waivers=False).probe
 
 
 def facts_json(facts: Facts) -> str:

@@ -19,6 +19,15 @@ def env_no_upnp() -> bool:
     )
 
 
+def env_no_probe() -> bool:
+    return os.environ.get("EXPOSURE_AUDIT_NO_PROBE", "").strip().lower() in (
+        "1",
+        "yes",
+        "true",
+        "on",
+    )
+
+
 def no_upnp_cause() -> str:
     """What turned UPnP off, as the user would type it: the variable, else the flag."""
     if env_no_upnp():
@@ -33,6 +42,20 @@ def add_collect_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         default=env_no_upnp(),
         help="send no UPnP/SSDP traffic (also: EXPOSURE_AUDIT_NO_UPNP=1)",
+    )
+    g.add_argument(
+        "--no-probe",
+        action="store_true",
+        default=env_no_probe(),
+        help="do not ask listening services what they are (also: EXPOSURE_AUDIT_NO_PROBE=1, "
+        "or [defaults] probe = false in the config file). Otherwise each TCP listener whose "
+        "process or port names a protocol from a closed list gets one side-effect-free "
+        "question, sent only to this host's own address (loopback for a wildcard "
+        "listener): HTTP GET of /, /console (Werkzeug debugger), /api/status (Jupyter), "
+        "/json/version (Node inspector), /version (Docker API), /metrics; Redis PING; "
+        "memcached version; a PostgreSQL SSLRequest; a MongoDB hello. Never to a debugger "
+        "(debugpy and other debug adapters) or an unknown protocol; 0.3 s per connection, "
+        "1 s for all, 4 KiB read per answer",
     )
     g.add_argument(
         "--igd",

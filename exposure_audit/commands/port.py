@@ -152,7 +152,7 @@ def port_report(facts: Facts, port: int, protocol: str, ephemeral: tuple[int, in
 
 def run(args: argparse.Namespace) -> int:
     protocol = "udp" if args.udp else "tcp"
-    facts = collect_facts(CollectOptions(upnp=False, firewall=False))
+    facts = collect_facts(CollectOptions(upnp=False, firewall=False, probe=False))
     report = port_report(facts, args.port, protocol, ephemeral_range())
     if args.json:
         sys.stdout.write(json.dumps(report_to_dict(report), indent=2, ensure_ascii=True) + "\n")

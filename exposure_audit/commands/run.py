@@ -257,13 +257,13 @@ def use_color(args: argparse.Namespace, stream: Any = None) -> bool:
 # --------------------------------------------------------------------------- steps
 
 
-def load_or_collect(args: argparse.Namespace) -> Facts:
+def load_or_collect(args: argparse.Namespace, config: Any = None) -> Facts:
     if args.facts:
-        return load_facts_file(args.facts)
+        return load_facts_file(args.facts)  # never probes: replays the saved probe results
     from exposure_audit.collectors.collect import collect_facts
     from exposure_audit.commands.collect import options_from_args
 
-    return collect_facts(options_from_args(args))
+    return collect_facts(options_from_args(args, config.probe if config is not None else None))
 
 
 def load_facts_file(path: str) -> Facts:
@@ -401,7 +401,7 @@ def run(args: argparse.Namespace) -> int:
     from exposure_audit.automation.history import cron_session
 
     with write_failure_metrics(plan), cron_session(cron_options(args)) as cron:
-        facts = load_or_collect(args)
+        facts = load_or_collect(args, config)
         evaluation = evaluate(args, facts, config)
         report = build(args, evaluation)
         rendered = render_all(args, plan, templates, report)

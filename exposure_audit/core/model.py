@@ -11,7 +11,7 @@ from __future__ import annotations
 from exposure_audit.core.records import record
 
 # Facts document format; bump on any incompatible change (see serialize.py).
-FACTS_SCHEMA_VERSION = "2.2"
+FACTS_SCHEMA_VERSION = "2.3"
 
 # Reach scopes, narrowest first. ``internet`` = forwarded by a UPnP mapping.
 SCOPES: tuple[str, ...] = ("loopback", "link_local", "lan", "vpn", "public", "internet")
@@ -19,6 +19,24 @@ SCOPE_RANK: dict[str, int] = {s: i for i, s in enumerate(SCOPES)}
 
 SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
 SEVERITY_RANK: dict[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
+
+PROBE_OUTCOMES: tuple[str, ...] = ("answered", "unrecognised", "refused", "timeout", "error")
+PROBE_STATES: tuple[str, ...] = ("open", "auth-required", "protected")
+# What a probe's answer can show a service to be (collectors/probe.py).
+PROBE_SERVICES: tuple[str, ...] = (
+    "redis",
+    "memcached",
+    "postgresql",
+    "mongodb",
+    "werkzeug-debugger",
+    "werkzeug",
+    "jupyter",
+    "node-inspector",
+    "docker-api",
+    "elasticsearch",
+    "metrics",
+    "http",
+)
 
 INTERFACE_KINDS: tuple[str, ...] = (
     "loopback",
@@ -130,6 +148,29 @@ class Listener:
     process: ProcessInfo | None = None  # None = not attributable
     source: str = "sock_diag"  # "sock_diag" | "psutil"
     notes: tuple[str, ...] = ()
+
+
+@record
+class ProbeResult:
+    """What a listening service answered when this host asked it one side-effect-free
+    question (collectors/probe.py: the closed list of probes). Keyed to its listener by
+    (protocol, address, port). The answer is untrusted: ``evidence`` is short printable
+    text, cut and escaped by the collector."""
+
+    protocol: str  # the listener's
+    address: str  # the listener's bound address
+    port: int
+    probe: str  # "http" | "redis" | "memcached" | "postgresql" | "mongodb"
+    target: str  # the address the probe connected to (this host's own)
+    # "answered" (a protocol it recognised) | "unrecognised" | "refused" | "timeout" | "error"
+    outcome: str
+    # What the answer shows it is: "redis", "memcached", "postgresql", "mongodb",
+    # "werkzeug-debugger", "werkzeug", "jupyter", "node-inspector", "docker-api",
+    # "elasticsearch", "metrics", "http"; None: not recognised
+    service: str | None = None
+    state: str | None = None  # "open" | "auth-required" | "protected"; None: not told
+    evidence: tuple[str, ...] = ()  # what it answered, one sentence each
+    elapsed_ms: int = 0
 
 
 @record
@@ -308,6 +349,7 @@ class Facts:
     firewall: FirewallFacts | None = None  # None = not collected
     published: tuple[PublishedPort, ...] = ()
     local_routes: tuple[LocalRoute, ...] = ()  # since 2.2 (rtnetlink, Linux)
+    probes: tuple[ProbeResult, ...] = ()  # since 2.3; empty: not probed (--no-probe, --facts)
 
 
 # --------------------------------------------------------------------------- exposure
@@ -384,10 +426,11 @@ class Waiver:
 @record
 class Identity:
     """What a listener's service is, and from what evidence (strongest source first:
-    the process's command line, its environment, then the port catalogue's guess)."""
+    what the service itself answered to a probe, the process's command line, its
+    environment, then the port catalogue's guess)."""
 
     name: str  # the service, in words
-    source: str  # "process" | "environment" | "catalogue"
+    source: str  # "probe" | "process" | "environment" | "catalogue"
     evidence: tuple[str, ...] = ()  # one sentence per clue, strongest first
     framework: str | None = None  # the [[framework]] id that recognised it
 

@@ -18,7 +18,14 @@ from exposure_audit.core import records
 from exposure_audit.core.addresses import split_zone
 from exposure_audit.core.errors import FormatError
 from exposure_audit.core.jsonout import LARGE_DOCUMENT_ROWS, facts_document, json_bytes, json_text
-from exposure_audit.core.model import FACTS_SCHEMA_VERSION, INTERFACE_KINDS, SCOPES, Facts
+from exposure_audit.core.model import (
+    FACTS_SCHEMA_VERSION,
+    INTERFACE_KINDS,
+    PROBE_OUTCOMES,
+    PROBE_STATES,
+    SCOPES,
+    Facts,
+)
 
 T = TypeVar("T")
 
@@ -305,6 +312,17 @@ def check_values(facts: Facts) -> None:
         _one_of(f"{path}.family", lst.family, _FAMILIES)
         _address(f"{path}.address", lst.address)
         _port(f"{path}.port", lst.port)
+    for i, pr in enumerate(facts.probes):
+        path = f"facts.probes[{i}]"
+        _one_of(f"{path}.protocol", pr.protocol, _PROTOCOLS)
+        _address(f"{path}.address", pr.address)
+        _address(f"{path}.target", pr.target)
+        _port(f"{path}.port", pr.port)
+        _one_of(f"{path}.outcome", pr.outcome, PROBE_OUTCOMES)
+        if pr.state is not None:
+            _one_of(f"{path}.state", pr.state, PROBE_STATES)
+        if len(pr.evidence) > 20 or any(len(e) > 400 for e in pr.evidence):
+            raise FormatError(f"{path}.evidence: more than 20 lines or a line over 400 characters")
     if facts.upnp is not None:
         for i, m in enumerate(facts.upnp.mappings):
             path = f"facts.upnp.mappings[{i}]"

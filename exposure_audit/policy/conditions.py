@@ -199,6 +199,17 @@ class Framework:
     tags: tuple[str, ...] | None = None  # what it is; None: the port catalogue's tags
     references: tuple[str, ...] = ()  # replace the rule's references in its findings
     rebind_fix: str | None = None  # the fix when the bound address is in the argv
+    # The framework is only a listener whose probe showed one of these services (in one
+    # of these states): verified by asking, whatever the process says
+    probe: tuple[str, ...] | None = None
+    probe_state: tuple[str, ...] | None = None
+
+    def matches_probe(self, service: str | None, state: str | None) -> bool:
+        if self.probe is None:
+            return True
+        if service not in self.probe:
+            return False
+        return self.probe_state is None or state in self.probe_state
 
     def matches_process(
         self, process: str | None, cmdline: str | None, container: bool, env: str = ""

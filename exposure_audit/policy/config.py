@@ -8,6 +8,7 @@ another, which must exist. Format (see rules/README.md)::
     [defaults]
     fail_on = "high"          # info | low | medium | high | critical
     default_waivers = true    # false: same as --no-default-waivers
+    probe = true              # false: same as --no-probe (ask no service what it is)
 
     [[waiver]]
     rule = "EA-DEV-001"       # a rule id, or a glob: "EA-DEV-*", "*"
@@ -46,7 +47,7 @@ from exposure_audit.policy.files import did_you_mean, read_toml, type_name
 # The sections of the file; anything else is an error.
 OWN_SECTIONS: tuple[str, ...] = ("defaults", "waiver", "webhook")
 
-DEFAULTS_KEYS: tuple[str, ...] = ("fail_on", "default_waivers")
+DEFAULTS_KEYS: tuple[str, ...] = ("fail_on", "default_waivers", "probe")
 WEBHOOK_KEYS: tuple[str, ...] = ("url", "changes_only", "strict", "timeout")
 WAIVER_KEYS: tuple[str, ...] = (
     "rule",
@@ -80,6 +81,7 @@ class Config:
     path: Path | None = None  # the file read, None when there was none
     fail_on: str | None = None  # [defaults] fail_on; --fail-on overrides it
     default_waivers: bool = True  # [defaults] default_waivers
+    probe: bool = True  # [defaults] probe; --no-probe overrides it
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
 
 
@@ -283,11 +285,15 @@ def parse_config(path: Path, doc: dict[str, Any]) -> Config:
     default_waivers = defaults.get("default_waivers", True)
     if not isinstance(default_waivers, bool):
         raise _fail(path, "[defaults]", "default_waivers", "expected true or false")
+    probe = defaults.get("probe", True)
+    if not isinstance(probe, bool):
+        raise _fail(path, "[defaults]", "probe", "expected true or false")
     return Config(
         waivers=parse_waivers(path, doc.get("waiver", []), "config"),
         path=path,
         fail_on=fail_on,
         default_waivers=default_waivers,
+        probe=probe,
         webhook=parse_webhook(path, doc.get("webhook", {})),
     )
 

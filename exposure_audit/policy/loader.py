@@ -17,7 +17,7 @@ from typing import Any
 
 from exposure_audit.core import resources
 from exposure_audit.core.errors import ConfigError, shown
-from exposure_audit.core.model import SEVERITIES
+from exposure_audit.core.model import PROBE_SERVICES, PROBE_STATES, SEVERITIES
 from exposure_audit.policy.conditions import (
     KINDS,
     OPERATORS,
@@ -83,6 +83,8 @@ FRAMEWORK_KEYS: tuple[str, ...] = (
     "tags",
     "references",
     "rebind_fix",
+    "probe",
+    "probe_state",
 )
 TOP_LEVEL_KEYS: tuple[str, ...] = ("rule", "framework", "port")
 
@@ -270,8 +272,12 @@ def _parse_framework(path: Path, index: int, table: dict[str, Any], loaded: _Loa
     for key in ("name", "fix"):
         if key not in table:
             raise where.error(key, "missing")
-    if not any(k in table for k in ("process", "cmdline", "container")):
-        raise where.error("cmdline", "missing: a framework needs process, cmdline or container")
+    if not any(k in table for k in ("process", "cmdline", "container", "probe")):
+        raise where.error(
+            "cmdline", "missing: a framework needs process, cmdline, container or probe"
+        )
+    if "probe_state" in table and "probe" not in table:
+        raise where.error("probe_state", "needs probe (the service the probe verified)")
     for other in loaded.frameworks:
         if other.id == fid:
             raise where.error("id", f"duplicate framework id (also in {other.source})")
@@ -316,8 +322,22 @@ def _parse_framework(path: Path, index: int, table: dict[str, Any], loaded: _Loa
                 else ()
             ),
             rebind_fix=rebind_fix,
+            probe=(
+                tuple(sorted(_PROBE_SERVICES(where, "probe", table["probe"])))
+                if "probe" in table
+                else None
+            ),
+            probe_state=(
+                tuple(sorted(_PROBE_STATES(where, "probe_state", table["probe_state"])))
+                if "probe_state" in table
+                else None
+            ),
         )
     )
+
+
+_PROBE_SERVICES = choices(PROBE_SERVICES, "probed service")
+_PROBE_STATES = choices(PROBE_STATES, "probed state")
 
 
 def _load_doc(path: Path, doc: dict[str, Any], loaded: _Loaded) -> int:
