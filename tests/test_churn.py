@@ -55,6 +55,12 @@ CHURN = textwrap.dedent(
             s.close()
 
     threading.Thread(target=flapper, daemon=True).start()
+    # One listener held all along: the churn ones live for milliseconds, and on a loaded
+    # machine every one of them can be gone before its process is read, so this one is
+    # what shows attribution still works amid the churn.
+    keep = socket.socket()
+    keep.bind(("127.0.0.1", 0))
+    keep.listen()
     live = set()
     announced = False
     while time.monotonic() < stop:

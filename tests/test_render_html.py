@@ -290,3 +290,25 @@ def test_hostile_strings_in_a_group_stay_text() -> None:
     assert report_fixture.XSS_IMG in text
     card = html[html.index("0.0.0.0:20000–20009") :].split("</article>")[0]
     assert "&lt;img src=x onerror=alert(1)&gt;" in card
+
+
+def test_finding_card_says_what_the_service_is_and_from_what_evidence() -> None:
+    from exposure_audit.analysis.evaluate import EvaluateOptions, evaluate
+    from exposure_audit.core.serialize import load_facts
+    from exposure_audit.policy.config import Config
+
+    facts = load_facts(Path(__file__).parent / "fixtures" / "golden" / "probed_dev.facts.json")
+    report = build_report(evaluate(facts, EvaluateOptions(config=Config())), generated_at=STAMP)
+    page = _parse(_html(report))
+    text = " ".join(page.text)
+    # Probe evidence first, in the card of the finding it decided.
+    assert "Identified" in text
+    assert "Redis (protected mode) from what the service answered when asked" in re.sub(
+        r"\s+", " ", text
+    )
+    assert "answered PING with '-DENIED" in text
+    # A catalogue guess is worded as one.
+    assert "from the port number only (a likelihood, not verified)" in text
+    # The service's own bytes stay text (an escape sequence is shown, not sent).
+    assert "\x1b" not in text and "\\x1b[31mHACKED" in text
+    assert not page.errors

@@ -41,6 +41,15 @@ SCOPE_PHRASES: dict[str, str] = {
     "loopback": "on this machine",
 }
 
+# Where a listener's identity came from (Identity.source), strongest first, as the
+# reports say it: "identified from ...".
+IDENTITY_SOURCES: dict[str, str] = {
+    "probe": "what the service answered when asked",
+    "process": "its command line",
+    "environment": "its environment variables",
+    "catalogue": "the port number only (a likelihood, not verified)",
+}
+
 
 def and_list(items: Sequence[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""

@@ -18,7 +18,7 @@ from markupsafe import Markup
 from exposure_audit.core.errors import ConfigError
 from exposure_audit.core.model import SCOPE_RANK
 from exposure_audit.core.resources import reports_dir
-from exposure_audit.core.wording import SCOPE_LABELS
+from exposure_audit.core.wording import IDENTITY_SOURCES, SCOPE_LABELS
 from exposure_audit.reporting import RenderContext
 from exposure_audit.reporting.grouping import endpoint, group_exposures
 from exposure_audit.reporting.templating import environment, render_template
@@ -386,6 +386,7 @@ def render(report: Mapping[str, Any], ctx: RenderContext) -> str:
         },
         "severity_colors": {k: v for k, v in SEVERITY_COLORS.items() if k},
         "scope_labels": SCOPE_LABELS,
+        "identity_sources": IDENTITY_SOURCES,
         # Our own style sheet, not data: inlined verbatim so its hash matches the CSP.
         "css": Markup(css),  # noqa: S704
         "csp": csp_for(css),
