@@ -13,12 +13,10 @@ from exposure_audit.analysis.fingerprint import dangling_fingerprint, listener_f
 from exposure_audit.core import records
 from exposure_audit.core.model import (
     Address,
-    ContainerInfo,
     DanglingMapping,
     Exposure,
     Facts,
     Finding,
-    FirewallFacts,
     HostInfo,
     Interface,
     Listener,
@@ -345,20 +343,20 @@ remediation = "{fix}"
         return run_rules(rs, FACTS, [e], (), NO_WAIVERS, TODAY)[0].message
 
     assert message(exposure(8000)) == "0.0.0.0:8000 from everyone on wlan0 (192.168.1.0/24)"
-    # A container bridge with no container known on it: the network on it, not "containers".
+    # A container bridge (an engine's state claims it): containers on it.
     assert message(exposure(8000, ("lo", "eth1", "wg0", "docker0"))) == (
         "0.0.0.0:8000 from anyone on the internet via eth1 (94.130.10.21), "
-        "peers on the VPN wg0 (10.66.0.0/24) and the network on docker0 (172.17.0.0/16)"
+        "peers on the VPN wg0 (10.66.0.0/24) and containers on docker0 (172.17.0.0/16)"
     )
-    with_container = records.replace(
+    # The same bridge with no engine claiming it: a network like any other.
+    plain = records.replace(
         FACTS,
-        firewall=FirewallFacts(
-            backend="nftables",
-            containers=(ContainerInfo(id="c1", runtime="docker", addresses=("172.17.0.2",)),),
+        interfaces=tuple(
+            records.replace(i, kind="bridge") if i.name == "docker0" else i for i in IFACES
         ),
     )
-    [f] = run_rules(rs, with_container, [exposure(8000, ("docker0",))], (), NO_WAIVERS, TODAY)
-    assert f.message == "0.0.0.0:8000 from containers on docker0 (172.17.0.0/16)"
+    [f] = run_rules(rs, plain, [exposure(8000, ("docker0",))], (), NO_WAIVERS, TODAY)
+    assert f.message == "0.0.0.0:8000 from everyone on docker0 (172.17.0.0/16)"
     assert (
         message(exposure(8000, ("lo",), address="::1"))
         == "[::1]:8000 from this machine only (loopback)"

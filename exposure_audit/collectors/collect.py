@@ -25,6 +25,8 @@ class CollectOptions:
     firewall: bool = True
     # "native" | "portable"; None: --backend's default (EXPOSURE_AUDIT_BACKEND, else by OS)
     backend: str | None = None
+    # Where the container engines' state is read (collectors/engines.py); tests only.
+    engine_root: str = "/"
 
 
 def collect_facts(opts: CollectOptions) -> Facts:
@@ -35,9 +37,8 @@ def collect_facts(opts: CollectOptions) -> Facts:
 
     backend = choose_backend(opts.backend)
     if backend == "portable":
-        from exposure_audit.collectors.portable import collect_interfaces, collect_listeners
+        from exposure_audit.collectors.portable import collect_listeners
     else:
-        from exposure_audit.collectors.interfaces import collect_interfaces
         from exposure_audit.collectors.listeners import collect_listeners
 
     warnings: list[CollectorWarning] = []
@@ -50,7 +51,14 @@ def collect_facts(opts: CollectOptions) -> Facts:
 
         firewall_read = start_firewall()
     host = collect_host()
-    ifaces = collect_interfaces()
+    if backend == "portable":
+        from exposure_audit.collectors import portable
+
+        ifaces = portable.collect_interfaces()
+    else:
+        from exposure_audit.collectors import interfaces
+
+        ifaces = interfaces.collect_interfaces(opts.engine_root)
     warnings.extend(ifaces.warnings)
     lst = collect_listeners()
     warnings.extend(lst.warnings)

@@ -27,7 +27,7 @@ from exposure_audit.core.model import (
 from exposure_audit.core.serialize import facts_to_dict, to_jsonable
 from exposure_audit.core.wording import Wording, network_of
 
-REPORT_SCHEMA_VERSION = "2.3"
+REPORT_SCHEMA_VERSION = "2.4"
 TOOL_NAME = "exposure-audit"
 
 # Scopes that mean "someone other than me", widest first (for verdicts and ordering).
