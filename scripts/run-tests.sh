@@ -13,6 +13,7 @@ APT_PACKAGES=(
   miniupnpd-nftables miniupnpc iproute2 nftables iptables chromium lsof
   procps util-linux cron systemd python3-venv
   prometheus prometheus-node-exporter openssh-server openssh-client
+  postgresql redis-server memcached
 )
 
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -24,8 +25,9 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    # miniupnpd's, prometheus', node_exporter's and sshd's postinst must not start a daemon
-    # on the host's real interfaces.
+    # miniupnpd's, prometheus', node_exporter's, sshd's, postgresql's, redis' and
+    # memcached's postinst must not start a daemon on the host's real interfaces (the
+    # tests start their own, inside namespaces).
     made_policy=no
     if [ ! -e /usr/sbin/policy-rc.d ]; then
       printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d

@@ -316,7 +316,7 @@ remediation = "{delete_cmd}"
     d_in = DanglingMapping(UpnpMapping("TCP", 2200, "192.168.1.23", 6379, "x"))
     d_out = DanglingMapping(UpnpMapping("tcp", 8080, "192.168.1.23", 8080, "y"))
     [f] = run_rules(rs, facts, [], [d_in, d_out], NO_WAIVERS, TODAY)
-    assert f.message == "2200/tcp -> 192.168.1.23:6379 (x, Redis) on 203.0.113.9"
+    assert f.message == "2200/tcp -> 192.168.1.23:6379 (x, probably Redis) on 203.0.113.9"
     assert f.remediation == "upnpc -d 2200 TCP"
     assert f.exposure is None and f.dangling is d_in
     assert f.fingerprint == dangling_fingerprint("D-1", "tcp", 2200, "192.168.1.23", 6379)
@@ -381,7 +381,8 @@ def test_unknown_process_wording(tmp_path: Path) -> None:
         rule("T-1", "port = [6379]").replace("{endpoint}", "{service} ({process}) as {user}"),
     )
     [f] = run_rules(rs, FACTS, [exposure(6379, process=None)], (), NO_WAIVERS, TODAY)
-    assert f.message == "Redis (an unidentified process) as an unknown user"
+    # The port catalogue alone: a likelihood, never a fact.
+    assert f.message == "Probably Redis (an unidentified process) as an unknown user"
     assert f.remediation == "bind it to 127.0.0.1 (or ::1) instead of 0.0.0.0"
 
 

@@ -50,6 +50,22 @@ SCOPE_PHRASES: dict[str, str] = {
 }
 
 
+_LIKELY = "probably "
+
+
+def likely(service: str) -> str:
+    """A service named by the port catalogue alone: a likelihood, never a fact (the
+    identity's evidence says "port 6379 is usually Redis")."""
+    return f"{_LIKELY}{service}"
+
+
+def sentence(text: str) -> str:
+    """A message that opens with ``likely``'s words, capitalised ("Probably Redis
+    (docker-proxy) listens ..."); any other text as it is (names such as
+    "webpack-dev-server" keep their case)."""
+    return "P" + text[1:] if text.startswith(_LIKELY) else text
+
+
 def and_list(items: Sequence[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     if len(items) <= 1:
