@@ -11,6 +11,7 @@ a temporary tree standing for ``/`` (``collect_interfaces(engine_root)``,
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -19,10 +20,9 @@ from pathlib import Path
 import pytest
 from netns import Netns, cli_argv, link, namespaces, requires_netns, unique, wait_for
 
+from exposure_audit.collectors.engines import Engines
 from exposure_audit.core.model import Interface
 from exposure_audit.core.serialize import from_jsonable
-
-pytestmark = requires_netns
 
 COLLECT = (
     "import json, sys; from exposure_audit.collectors.interfaces import collect_interfaces;"
@@ -61,6 +61,7 @@ def podman_network(root: Path, bridge: str) -> Path:
     return path
 
 
+@requires_netns
 def test_kinds_follow_the_engines_state_not_the_names(tmp_path: Path) -> None:
     empty, engines = tmp_path / "empty", tmp_path / "engines"
     empty.mkdir()
@@ -128,6 +129,7 @@ def _run_facts(facts: Path) -> dict:
     return json.loads(res.stdout)
 
 
+@requires_netns
 @pytest.mark.parametrize("over", ["veth", "podman_bridge"])
 def test_database_over_a_plain_veth_or_bridge_is_a_finding_unless_an_engine_owns_it(
     tmp_path: Path, over: str
@@ -189,3 +191,34 @@ def test_database_over_a_plain_veth_or_bridge_is_a_finding_unless_an_engine_owns
             # --facts replays the evidence: it is in the Facts document.
             (br,) = [i for i in report["facts"]["interfaces"] if i["name"] == "eaKbr0"]
             assert (br["kind"], br["engine"]) == ("container_bridge", "podman")
+
+
+def test_engine_state_readers(tmp_path: Path) -> None:
+    """Each engine's evidence, from files as the engines write them; a broken, huge or
+    non-regular file is no evidence and no error."""
+    assert Engines(str(tmp_path)).owner("docker0") is None  # nothing installed
+    cni = tmp_path / "etc/cni/net.d"
+    cni.mkdir(parents=True)
+    (cni / "10-k8s.conflist").write_text(json.dumps({
+        "cniVersion": "1.0.0", "name": "k8s",
+        "plugins": [{"type": "bridge", "bridge": "eaKcni7"}, {"type": "portmap"}],
+    }))  # fmt: skip
+    (cni / "20-flannel.conflist").write_text(json.dumps({"plugins": [{"type": "flannel"}]}))
+    (cni / "30-single.conf").write_text(json.dumps({"type": "bridge"}))  # unnamed: cni0
+    (cni / "40-broken.conflist").write_text("{not json")
+    (cni / "50-huge.conflist").write_text(" " * (300 * 1024) + "{}")
+    os.mkfifo(cni / "60-fifo.conflist")  # must not block the collector
+    for d in ("etc/libvirt", "var/lib/lxc"):
+        (tmp_path / d).mkdir(parents=True)
+    engines = Engines(str(tmp_path))
+    owner = engines.owner("eaKcni7")
+    assert owner is not None and owner.engine == "cni"
+    assert owner.evidence == "/etc/cni/net.d/10-k8s.conflist names it"
+    cni0 = engines.owner("cni0")
+    assert cni0 is not None and cni0.evidence == "/etc/cni/net.d/20-flannel.conflist names it"
+    virbr = engines.owner("virbr0")
+    assert virbr is not None and virbr.engine == "libvirt" and "/etc/libvirt" in virbr.evidence
+    lxc = engines.owner("lxcbr0")
+    assert lxc is not None and lxc.engine == "lxc"
+    for name in ("lxdbr0", "docker0", "br-0123456789ab", "podman0", "br-lan", "virbr0x"):
+        assert engines.owner(name) is None, name
