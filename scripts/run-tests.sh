@@ -13,7 +13,7 @@ APT_PACKAGES=(
   miniupnpd-nftables miniupnpc iproute2 nftables iptables chromium lsof
   procps util-linux cron systemd python3-venv
   prometheus prometheus-node-exporter openssh-server openssh-client
-  redis-server memcached postgresql   # tests/test_probe_real.py: probed, started by hand
+  redis-server memcached postgresql   # test_probe_real, test_real_servers_debian: started by hand
 )
 
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -25,9 +25,9 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    # miniupnpd's, prometheus', node_exporter's, sshd's, redis', memcached's and
-    # postgresql's postinst must not start a daemon
-    # on the host's real interfaces.
+    # miniupnpd's, prometheus', node_exporter's, sshd's, postgresql's, redis' and
+    # memcached's postinst must not start a daemon on the host's real interfaces (the
+    # tests start their own, inside namespaces).
     made_policy=no
     if [ ! -e /usr/sbin/policy-rc.d ]; then
       printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d

@@ -13,12 +13,10 @@ from exposure_audit.analysis.fingerprint import dangling_fingerprint, listener_f
 from exposure_audit.core import records
 from exposure_audit.core.model import (
     Address,
-    ContainerInfo,
     DanglingMapping,
     Exposure,
     Facts,
     Finding,
-    FirewallFacts,
     HostInfo,
     Interface,
     Listener,
@@ -318,7 +316,7 @@ remediation = "{delete_cmd}"
     d_in = DanglingMapping(UpnpMapping("TCP", 2200, "192.168.1.23", 6379, "x"))
     d_out = DanglingMapping(UpnpMapping("tcp", 8080, "192.168.1.23", 8080, "y"))
     [f] = run_rules(rs, facts, [], [d_in, d_out], NO_WAIVERS, TODAY)
-    assert f.message == "2200/tcp -> 192.168.1.23:6379 (x, Redis) on 203.0.113.9"
+    assert f.message == "2200/tcp -> 192.168.1.23:6379 (x, probably Redis) on 203.0.113.9"
     assert f.remediation == "upnpc -d 2200 TCP"
     assert f.exposure is None and f.dangling is d_in
     assert f.fingerprint == dangling_fingerprint("D-1", "tcp", 2200, "192.168.1.23", 6379)
@@ -345,20 +343,20 @@ remediation = "{fix}"
         return run_rules(rs, FACTS, [e], (), NO_WAIVERS, TODAY)[0].message
 
     assert message(exposure(8000)) == "0.0.0.0:8000 from everyone on wlan0 (192.168.1.0/24)"
-    # A container bridge with no container known on it: the network on it, not "containers".
+    # A container bridge (an engine's state claims it): containers on it.
     assert message(exposure(8000, ("lo", "eth1", "wg0", "docker0"))) == (
         "0.0.0.0:8000 from anyone on the internet via eth1 (94.130.10.21), "
-        "peers on the VPN wg0 (10.66.0.0/24) and the network on docker0 (172.17.0.0/16)"
+        "peers on the VPN wg0 (10.66.0.0/24) and containers on docker0 (172.17.0.0/16)"
     )
-    with_container = records.replace(
+    # The same bridge with no engine claiming it: a network like any other.
+    plain = records.replace(
         FACTS,
-        firewall=FirewallFacts(
-            backend="nftables",
-            containers=(ContainerInfo(id="c1", runtime="docker", addresses=("172.17.0.2",)),),
+        interfaces=tuple(
+            records.replace(i, kind="bridge") if i.name == "docker0" else i for i in IFACES
         ),
     )
-    [f] = run_rules(rs, with_container, [exposure(8000, ("docker0",))], (), NO_WAIVERS, TODAY)
-    assert f.message == "0.0.0.0:8000 from containers on docker0 (172.17.0.0/16)"
+    [f] = run_rules(rs, plain, [exposure(8000, ("docker0",))], (), NO_WAIVERS, TODAY)
+    assert f.message == "0.0.0.0:8000 from everyone on docker0 (172.17.0.0/16)"
     assert (
         message(exposure(8000, ("lo",), address="::1"))
         == "[::1]:8000 from this machine only (loopback)"
@@ -383,7 +381,8 @@ def test_unknown_process_wording(tmp_path: Path) -> None:
         rule("T-1", "port = [6379]").replace("{endpoint}", "{service} ({process}) as {user}"),
     )
     [f] = run_rules(rs, FACTS, [exposure(6379, process=None)], (), NO_WAIVERS, TODAY)
-    assert f.message == "Redis (an unidentified process) as an unknown user"
+    # The port catalogue alone: a likelihood, never a fact.
+    assert f.message == "Probably Redis (an unidentified process) as an unknown user"
     assert f.remediation == "bind it to 127.0.0.1 (or ::1) instead of 0.0.0.0"
 
 

@@ -100,3 +100,30 @@ def test_run_facts_reads_a_written_2x_file_and_rejects_a_broken_one(tmp_path: Pa
     assert out.returncode == 2
     assert "listeners[2].pid: no process 1 in facts.processes" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_kinds_from_before_2_3_are_unknown_unless_the_document_shows_a_container() -> None:
+    """Facts before 2.3 named a bridge the containers' from its name alone; with no
+    engine state recorded, such a bridge loads as a plain ``bridge`` (a network), unless
+    the document itself shows a container's address in its network."""
+    raw = json.loads(Path("tests/fixtures/facts/docker_host.json").read_text())
+    facts = facts_from_dict(raw)
+    kinds = {i.name: i.kind for i in facts.interfaces}
+    assert kinds["docker0"] == "bridge" and kinds["br-5b1f0e2d9c3a"] == "bridge"
+    assert kinds["veth1a2b3c4"] == "veth"
+    assert all(i.evidence is None for i in facts.interfaces)
+
+    raw["published"] = [
+        {"protocol": "tcp", "host_port": 8080, "target_address": "172.17.0.2",
+         "target_port": 80, "published_by": "docker"}
+    ]  # fmt: skip
+    facts = facts_from_dict(raw)
+    (docker0,) = [i for i in facts.interfaces if i.name == "docker0"]
+    assert docker0.kind == "container_bridge"
+    assert docker0.evidence and "container's address" in docker0.evidence
+    kinds = {i.name: i.kind for i in facts.interfaces}
+    assert kinds["br-5b1f0e2d9c3a"] == "bridge"  # no container shown on it
+
+    # A 2.3 document is taken as written: its kinds were decided from the evidence.
+    doc = json.loads(json_bytes(facts))
+    assert facts_from_dict(doc) == facts

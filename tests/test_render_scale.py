@@ -54,17 +54,18 @@ def test_terminal_is_a_page_not_ten_thousand_blocks(terminal: str) -> None:
     assert len(heads) < 25 and len(terminal.splitlines()) < 200
     # the largest group, worded as the issue asks, with its ranges
     assert (
-        "EXPOSED   node on tcp 0.0.0.0 (3,999 ports): 20000–20499, 20501–23999  pid 812, alice"
+        "HIGH      node on tcp 0.0.0.0 (3,999 ports): 20000–20499, 20501–23999  pid 812, alice"
         in terminal
     )
     # the one node port forwarded by UPnP has other reach and findings: its own block
-    assert "HIGH      node on tcp 0.0.0.0:20500  pid 812, alice" in terminal
+    assert "CRITICAL  node on tcp 0.0.0.0:20500  pid 812, alice" in terminal
     # ranges past the fourth are counted, not listed
     assert "[::] (2,689 ports): 40000–40048, 40050–40098, 40100–40148, 40150–40198 and" in terminal
     assert "\n          51 more ranges\n" in terminal
-    # one finding line for the 2,689 listeners with the same finding; the fix names its
-    # first port and says the others are alike
-    assert terminal.count("EA-DEV-001") == 1
+    # one finding line per group, not per listener: the 2,689 Django listeners, the
+    # 3,999 Vite ones and the UPnP-forwarded Vite port; the fix names its first port and
+    # says the others are alike
+    assert terminal.count("EA-DEV-001") == 3
     assert "on port 40000 (likewise on each port): Keep it on this machine" in terminal
     # fixes that differ in substance keep listeners apart (a Chrome and a Node debugger)
     assert "myservice on tcp 192.168.1.23:9222  pid" in terminal
@@ -122,12 +123,12 @@ def test_json_still_lists_every_listener_and_finding(report: dict[str, Any]) -> 
     assert len(data["facts"]["listeners"]) == 11_000
     want = {(lst.protocol, lst.address, lst.port) for lst in facts.listeners}
     assert {(x["protocol"], x["address"], x["port"]) for x in data["exposures"]} == want
-    # a finding for each Django port, each with its own port in its message
+    # a finding for each Django and each Vite port, each with its own port in its message
     dev = [f for f in data["findings"] if f["rule_id"] == "EA-DEV-001"]
-    assert len(dev) == 2_689
-    assert len({f["listener"]["port"] for f in dev}) == 2_689
+    assert len(dev) == 2_689 + 4_000
+    assert len({f["listener"]["port"] for f in dev}) == 2_689 + 4_000
     assert all(f":{f['listener']['port']} " in f["message"] for f in dev)
-    assert len(data["findings"]) == data["summary"]["findings_total"] == 2_697
+    assert len(data["findings"]) == data["summary"]["findings_total"] == 6_697
     ids = {x["id"] for x in data["exposures"]}
     assert all(f["exposure_id"] in ids for f in data["findings"])
     assert sum(len(x["findings"]) for x in data["exposures"]) == len(data["findings"])

@@ -5,15 +5,9 @@ from __future__ import annotations
 import pytest
 
 from exposure_audit.core.model import (
-    Address,
-    ContainerInfo,
     Exposure,
-    Facts,
-    FirewallFacts,
     HostInfo,
-    Interface,
     Listener,
-    PublishedPort,
     Reach,
     UpnpFacts,
     UpnpMapping,
@@ -21,7 +15,6 @@ from exposure_audit.core.model import (
 from exposure_audit.core.wording import (
     Wording,
     and_list,
-    container_interfaces,
     network_of,
     port_ranges,
     ports_text,
@@ -33,11 +26,12 @@ KINDS = {
     "wlan0": "physical",
     "wg0": "vpn",
     "docker0": "container_bridge",
-    "virbr0": "container_bridge",
+    "br-lan": "bridge",
+    "vethc": "container_veth",
     "veth0": "veth",
     "weird0": "other",
 }
-W = Wording(KINDS, containers={"docker0"})
+W = Wording(KINDS)
 HOST = HostInfo("h", "Linux", "x", "6", False, 1000, "0", "3.11")
 MAPPING = UpnpMapping("tcp", 8080, "192.168.1.5", 80, description="web")
 
@@ -61,12 +55,12 @@ def exposure(*reach: Reach, mappings: tuple[UpnpMapping, ...] = (), **kw: object
         ("lan", "eth0", "10.0.0.5", "10.0.0.0/24", "everyone on eth0 (10.0.0.0/24)"),
         ("lan", "weird0", "10.0.0.5", "10.0.0.0/24", "everyone on weird0 (10.0.0.0/24)"),
         ("lan", "unknown9", "10.0.0.5", None, "everyone on unknown9 (10.0.0.5/32)"),
-        # a container bridge with a known container on it
+        # a bridge and a veth an engine's state claims: containers
         ("lan", "docker0", "172.17.0.1", "172.17.0.0/16", "containers on docker0 (172.17.0.0/16)"),
-        # a container bridge with none known, and a veth: neutral
-        ("lan", "virbr0", "192.168.122.1", "192.168.122.0/24",
-         "the network on virbr0 (192.168.122.0/24)"),
-        ("lan", "veth0", "10.1.2.1", "10.1.2.0/24", "the network on veth0 (10.1.2.0/24)"),
+        ("lan", "vethc", "172.17.0.1", "172.17.0.0/16", "containers on vethc (172.17.0.0/16)"),
+        # a bridge or veth no engine claims: a network like any other
+        ("lan", "br-lan", "192.168.1.1", "192.168.1.0/24", "everyone on br-lan (192.168.1.0/24)"),
+        ("lan", "veth0", "10.1.2.1", "10.1.2.0/24", "everyone on veth0 (10.1.2.0/24)"),
         ("vpn", "wg0", "10.66.0.1", "10.66.0.0/24", "peers on the VPN wg0 (10.66.0.0/24)"),
         ("public", "eth0", "94.130.10.21", "94.130.10.0/26",
          "anyone on the internet via eth0 (94.130.10.21)"),
@@ -187,32 +181,6 @@ def test_sentence_order_limits_and_link_local() -> None:
         "neighbours on wlan0 (link-local fe80::/64)",
         "this machine only (lo)",
     ]
-
-
-def test_container_interfaces_from_facts() -> None:
-    def iface(name: str, kind: str, net: str) -> Interface:
-        return Interface(name, True, kind, (Address(net.split("/")[0], 16, "ipv4", "lan", net),))
-
-    ifaces = (
-        iface("docker0", "container_bridge", "172.17.0.0/16"),
-        iface("br-1", "container_bridge", "172.18.0.0/16"),
-        iface("virbr0", "container_bridge", "192.168.122.0/24"),
-        iface("eth0", "physical", "10.0.0.0/24"),
-    )
-    facts = Facts(HOST, "2026-01-01T00:00:00Z", interfaces=ifaces)
-    assert container_interfaces(facts) == frozenset()
-    fw = FirewallFacts(
-        "nftables",
-        containers=(
-            ContainerInfo("c1", "docker", addresses=("172.17.0.2", "not an address")),
-            ContainerInfo("c2", "docker", addresses=("10.0.0.9",)),  # not on a bridge
-        ),
-    )
-    published = (PublishedPort("tcp", 80, "172.18.0.3", 80, "docker"),)
-    facts = Facts(HOST, "t", interfaces=ifaces, firewall=fw, published=published)
-    assert container_interfaces(facts) == {"docker0", "br-1"}
-    assert Wording.of(facts).lead("lan", "br-1") == "containers on"
-    assert Wording.of(facts).lead("lan", "virbr0") == "the network on"
 
 
 def test_helpers() -> None:

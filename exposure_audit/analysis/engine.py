@@ -32,7 +32,7 @@ from exposure_audit.core.model import (
     Waiver,
 )
 from exposure_audit.core.records import record
-from exposure_audit.core.wording import Wording, and_list
+from exposure_audit.core.wording import Wording, and_list, likely, sentence
 from exposure_audit.policy.conditions import (
     CMDLINE_MATCH_LIMIT,
     Framework,
@@ -445,10 +445,11 @@ def _listener_fields(
 ) -> _SafeFields:
     lst = exp.listener
     proc = lst.process
-    if framework is not None and framework.describes:
+    if framework is not None and (framework.describes or entry is None):
         service = framework.name
     elif entry is not None:
-        service = entry.service
+        # The process's word names it; the port catalogue alone is only a likelihood.
+        service = entry.service if framework is not None else likely(entry.service)
     else:
         service = "an unrecognised service"
     user = proc.username if proc and proc.username else None
@@ -539,7 +540,7 @@ def _listener_finding(
         rule_id=rule.id,
         severity=severity,
         title=rule.title,
-        message=_expired_note(rule.message.format_map(fields), verdict),
+        message=_expired_note(sentence(rule.message.format_map(fields)), verdict),
         remediation=rule.remediation.format_map(fields),
         fingerprint=listener_fingerprint(rule.id, protocol, lst.port, lst.address, process),
         references=_references(rule, entry, framework),
@@ -575,7 +576,7 @@ def _dangling_finding(
         port=str(m.internal_port),
         endpoint=_endpoint(m.internal_client, m.internal_port),
         description=m.description or "no description",
-        service=entry.service if entry else "an unrecognised service",
+        service=likely(entry.service) if entry else "an unrecognised service",
         delete_cmd=_delete_cmd((m,)),
         upnp_audience=ctx.upnp_audience,
     )
@@ -587,7 +588,7 @@ def _dangling_finding(
         rule_id=rule.id,
         severity=rule.severity,
         title=rule.title,
-        message=_expired_note(rule.message.format_map(fields), verdict),
+        message=_expired_note(sentence(rule.message.format_map(fields)), verdict),
         remediation=rule.remediation.format_map(fields),
         fingerprint=dangling_fingerprint(
             rule.id, protocol, m.external_port, m.internal_client, m.internal_port

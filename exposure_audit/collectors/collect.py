@@ -34,6 +34,8 @@ class CollectOptions:
     # Ask listening services what they are (collectors/probe.py); False with --no-probe,
     # EXPOSURE_AUDIT_NO_PROBE=1 or [defaults] probe = false
     probe: bool = True
+    # Where the container engines' state is read (collectors/engines.py); tests only.
+    engine_root: str = "/"
 
 
 def collect_facts(opts: CollectOptions) -> Facts:
@@ -44,9 +46,8 @@ def collect_facts(opts: CollectOptions) -> Facts:
 
     backend = choose_backend(opts.backend)
     if backend == "portable":
-        from exposure_audit.collectors.portable import collect_interfaces, collect_listeners
+        from exposure_audit.collectors.portable import collect_listeners
     else:
-        from exposure_audit.collectors.interfaces import collect_interfaces
         from exposure_audit.collectors.listeners import collect_listeners
 
     warnings: list[CollectorWarning] = []
@@ -59,7 +60,14 @@ def collect_facts(opts: CollectOptions) -> Facts:
 
         firewall_read = start_firewall()
     host = collect_host()
-    ifaces = collect_interfaces()
+    if backend == "portable":
+        from exposure_audit.collectors import portable
+
+        ifaces = portable.collect_interfaces()
+    else:
+        from exposure_audit.collectors import interfaces
+
+        ifaces = interfaces.collect_interfaces(opts.engine_root)
     warnings.extend(ifaces.warnings)
     lst = collect_listeners()
     warnings.extend(lst.warnings)

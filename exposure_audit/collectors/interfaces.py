@@ -28,6 +28,7 @@ import os
 import struct
 import sys
 
+from exposure_audit.core import records
 from exposure_audit.core.addresses import address_scope, interface_kind, split_zone
 from exposure_audit.core.model import Address, CollectorWarning, Gateway, Interface, LocalRoute
 from exposure_audit.core.records import field, record
@@ -35,6 +36,8 @@ from exposure_audit.core.records import field, record
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Protocol
+
+    from exposure_audit.collectors.engines import Owner
 
     class AddressSource(Protocol):
         """Where addresses come from when netifaces fails for an interface."""
@@ -67,6 +70,8 @@ _IFLA_IFNAME = 3
 _IFLA_OPERSTATE = 16
 _IFLA_LINKINFO = 18
 _IFLA_INFO_KIND = 1
+_IFLA_MASTER = 10
+_IFLA_LINK_NETNSID = 37
 _IFF_UP = 0x1
 _IFF_LOOPBACK = 0x8
 _IFF_LOWER_UP = 0x10000
@@ -132,12 +137,18 @@ class _Link:
     loopback: bool
     hint: str | None  # IFLA_INFO_KIND, or from the ARPHRD type / sysfs
     mac: str | None
+    link_kind: str | None = None  # IFLA_INFO_KIND as the kernel says it
+    master: str | None = None  # the bridge (or bond) it is a port of
+    peer_netns: bool | None = None  # IFLA_LINK_NETNSID present: the peer is elsewhere
 
 
-def collect_interfaces() -> InterfaceResult:
-    """Every interface of this network namespace. Never raises for a partial failure."""
+def collect_interfaces(engine_root: str = "/") -> InterfaceResult:
+    """Every interface of this network namespace. Never raises for a partial failure.
+
+    ``engine_root``: where the container engines' state is read (see engines.py)."""
     warnings: list[CollectorWarning] = []
     links = _links(warnings)
+    owners = _owners(links, engine_root)
     ni: Any = None  # the netifaces module, when importable (it has no type information)
     try:
         import netifaces
@@ -170,13 +181,33 @@ def collect_interfaces() -> InterfaceResult:
     fallback = _FallbackAddresses(warnings)
     interfaces: list[Interface] = []
     for name in names:
-        iface = _interface(ni, name, links.get(name), fallback, warnings)
+        iface = _interface(ni, name, links.get(name), fallback, warnings, owners)
         if iface is not None:
             interfaces.append(iface)
     interfaces.sort(key=lambda i: (i.index if i.index is not None else 1 << 31, i.name))
     routes = _route_dump()  # one dump of the routing tables: gateways and local routes
     gateways = _gateways(ni, links, warnings, routes)
     return InterfaceResult(interfaces, gateways, warnings, _local_routes(links, interfaces, routes))
+
+
+def _owners(links: dict[str, _Link], engine_root: str) -> dict[str, tuple[str, Owner]]:
+    """Interface -> (its bridge's name, the engine owning it): each bridge a container
+    engine's state claims, and every port of such a bridge."""
+    bridges = [n for n, link in links.items() if link.hint == "bridge"]
+    if not bridges:
+        return {}
+    from exposure_audit.collectors.engines import Engines  # only where bridges exist
+
+    engines = Engines(engine_root)
+    out: dict[str, tuple[str, Owner]] = {}
+    for name in bridges:
+        owner = engines.owner(name)
+        if owner is not None:
+            out[name] = (name, owner)
+    for name, link in links.items():
+        if link.master in out and name not in out:
+            out[name] = out[link.master]
+    return out
 
 
 def display_name(name: str) -> str:
@@ -213,6 +244,7 @@ def _interface(
     link: _Link | None,
     fallback: AddressSource,
     warnings: list[CollectorWarning],
+    owners: dict[str, tuple[str, Owner]] | None = None,
 ) -> Interface | None:
     shown = display_name(name)
     families: dict[int, list[dict[str, str]]] | None = None
@@ -233,7 +265,15 @@ def _interface(
         warnings.append(
             CollectorWarning(COLLECTOR, f"no link state for interface {shown!r}: assumed up")
         )
-    kind = interface_kind(shown, is_loopback=link.loopback, sysfs_type=link.hint)
+    bridge, owner = (owners or {}).get(name, (None, None))
+    kind = interface_kind(
+        shown, is_loopback=link.loopback, sysfs_type=link.hint, container=owner is not None
+    )
+    evidence = None
+    if owner is not None:
+        evidence = owner.evidence
+        if bridge != name:
+            evidence = f"a port of {display_name(bridge or '')}, whose {evidence}"
     mac = link.mac
     if mac is None and netifaces is not None:
         for entry in families.get(netifaces.AF_LINK, ()):
@@ -254,6 +294,11 @@ def _interface(
         addresses=tuple(addresses),
         index=link.index,
         mac=mac,
+        link_kind=link.link_kind,
+        master=display_name(link.master) if link.master is not None else None,
+        peer_netns=link.peer_netns,
+        engine=owner.engine if owner is not None else None,
+        evidence=evidence,
     )
 
 
@@ -515,10 +560,17 @@ def _netlink_dump(request: int, body: bytes, reply: int, timeout: float = 2.0) -
 def _netlink_links() -> dict[str, _Link]:
     body = _IFINFOMSG.pack(_socket.AF_UNSPEC, 0, 0, 0, 0)
     links: dict[str, _Link] = {}
+    masters: dict[str, int] = {}
     for msg in _netlink_dump(_RTM_GETLINK, body, _RTM_NEWLINK):
         parsed = _parse_link(msg)
         if parsed is not None:
             links[parsed[0]] = parsed[1]
+            if parsed[2]:
+                masters[parsed[0]] = parsed[2]
+    by_index = {link.index: name for name, link in links.items()}
+    for name, index in masters.items():
+        if index in by_index:
+            links[name] = records.replace(links[name], master=by_index[index])
     return links
 
 
@@ -563,7 +615,8 @@ def _cstr(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
-def _parse_link(msg: bytes) -> tuple[str, _Link] | None:
+def _parse_link(msg: bytes) -> tuple[str, _Link, int] | None:
+    """(name, link, its master's index or 0)."""
     if len(msg) < _IFINFOMSG.size:
         return None
     _family, arphrd, index, flags, _change = _IFINFOMSG.unpack_from(msg)
@@ -572,21 +625,32 @@ def _parse_link(msg: bytes) -> tuple[str, _Link] | None:
         return None
     name = _cstr(attrs[_IFLA_IFNAME])
     oper = attrs[_IFLA_OPERSTATE][0] if attrs.get(_IFLA_OPERSTATE) else _IF_OPER_UNKNOWN
-    hint = None
+    hint = link_kind = None
     if _IFLA_LINKINFO in attrs:
         info = _attrs(attrs[_IFLA_LINKINFO])
         if _IFLA_INFO_KIND in info:
-            hint = _KIND_HINTS.get(_cstr(info[_IFLA_INFO_KIND]), _cstr(info[_IFLA_INFO_KIND]))
+            link_kind = _cstr(info[_IFLA_INFO_KIND])
+            hint = _KIND_HINTS.get(link_kind, link_kind)
+    master = attrs.get(_IFLA_MASTER, b"")
+    master_index = struct.unpack_from("=I", master)[0] if len(master) >= 4 else 0
+    # The kernel adds IFLA_LINK_NETNSID only when the peer is in another namespace.
+    peer_netns = (_IFLA_LINK_NETNSID in attrs) if link_kind == "veth" else None
     if hint is None:
         hint = _type_hint(name, arphrd)
     mac_raw = attrs.get(_IFLA_ADDRESS)
     mac = ":".join(f"{b:02x}" for b in mac_raw) if mac_raw and len(mac_raw) == 6 else None
-    return name, _Link(
-        index=index,
-        up=_is_up(flags, oper),
-        loopback=bool(flags & _IFF_LOOPBACK),
-        hint=hint,
-        mac=mac,
+    return (
+        name,
+        _Link(
+            index=index,
+            up=_is_up(flags, oper),
+            loopback=bool(flags & _IFF_LOOPBACK),
+            hint=hint,
+            mac=mac,
+            link_kind=link_kind,
+            peer_netns=peer_netns,
+        ),
+        master_index,
     )
 
 
@@ -662,12 +726,17 @@ def _sysfs_links() -> dict[str, _Link]:
         with contextlib.suppress(ValueError):
             index = int(_read(os.path.join(base, "ifindex")) or "")
         mac = _read(os.path.join(base, "address")) or None
+        master = None
+        with contextlib.suppress(OSError):
+            master = os.path.basename(os.readlink(os.path.join(base, "master")))
         links[name] = _Link(
             index=index,
             up=_is_up(flags, oper),
             loopback=bool(flags & _IFF_LOOPBACK),
             hint=hint,
             mac=mac if mac and len(mac) == 17 else None,
+            link_kind=hint if hint in ("bridge", "veth") else None,
+            master=master,
         )
     return links
 

@@ -13,8 +13,6 @@ _ULA = ipaddress.ip_network("fc00::/7")
 # Not "ppp": a PPPoE link usually carries the host's public address, and calling it
 # a VPN would under-report what is on it.
 _VPN_PREFIXES = ("tun", "tap", "wg", "tailscale", "utun", "zt", "ipsec", "nebula", "vti")
-_BRIDGE_PREFIXES = ("docker", "br-", "cni", "podman", "virbr", "lxcbr", "lxdbr", "cbr", "flannel")
-_VETH_PREFIXES = ("veth",)
 
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -90,22 +88,27 @@ def fetch_allowed(address: str) -> bool:
     return address_scope(str(ip)) in ("loopback", "link_local", "lan")
 
 
-def interface_kind(name: str, is_loopback: bool = False, sysfs_type: str | None = None) -> str:
-    """Kind of an interface from its name (and, on Linux, sysfs hints)."""
+def interface_kind(
+    name: str, is_loopback: bool = False, sysfs_type: str | None = None, container: bool = False
+) -> str:
+    """Kind of an interface from the kernel's word for it (``sysfs_type``: IFLA_INFO_KIND
+    or the ARPHRD type) and whether a container engine's state claims it (``container``).
+
+    Never from a bridge's or veth's name: ``br-lan`` is OpenWrt's LAN and ``veth0`` may
+    lead anywhere; only the engines' own state makes one the containers'. Tunnels are
+    still recognised by name where the kernel's word is missing (other systems).
+    """
     lname = name.lower()
     if is_loopback or lname == "lo" or lname.startswith("lo0"):
         return "loopback"
     if sysfs_type in ("wireguard", "tun", "tap", "ipip", "gre", "sit", "ip6tnl", "vti"):
         return "vpn"
-    if sysfs_type == "veth" or lname.startswith(_VETH_PREFIXES):
-        return "veth"
-    if sysfs_type == "bridge" and lname.startswith(_BRIDGE_PREFIXES):
-        return "container_bridge"
+    if sysfs_type == "veth":
+        return "container_veth" if container else "veth"
+    if sysfs_type == "bridge":
+        return "container_bridge" if container else "bridge"
     if lname.startswith(_VPN_PREFIXES):
         return "vpn"
-    if lname.startswith(_BRIDGE_PREFIXES):
-        return "container_bridge"
-    # A plain host bridge (br0 enslaving eth0) carries the host's LAN addresses.
-    if sysfs_type in (None, "physical", "ether", "wlan", "wifi", "bridge", "ppp"):
+    if sysfs_type in (None, "physical", "ether", "wlan", "wifi", "ppp"):
         return "physical"
     return "other"

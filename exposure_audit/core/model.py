@@ -38,14 +38,20 @@ PROBE_SERVICES: tuple[str, ...] = (
     "http",
 )
 
+# ``container_bridge`` and ``container_veth`` only where a container engine's own state
+# says the interface is its (``Interface.evidence``); any other ``bridge`` or ``veth`` is a
+# network like any other.
 INTERFACE_KINDS: tuple[str, ...] = (
     "loopback",
     "physical",
+    "bridge",
     "vpn",
     "container_bridge",
+    "container_veth",
     "veth",
     "other",
 )
+CONTAINER_KINDS: frozenset[str] = frozenset({"container_bridge", "container_veth"})
 
 
 def widest(scopes: list[str] | tuple[str, ...]) -> str | None:
@@ -92,6 +98,12 @@ class Interface:
     addresses: tuple[Address, ...] = ()
     index: int | None = None
     mac: str | None = None
+    # The facts the kind is decided from (Linux; None where not known):
+    link_kind: str | None = None  # the kernel's IFLA_INFO_KIND: "veth", "bridge", ...
+    master: str | None = None  # the bridge this interface is a port of
+    peer_netns: bool | None = None  # a veth: its peer is in another network namespace
+    engine: str | None = None  # the container engine that owns it: docker, podman, ...
+    evidence: str | None = None  # what says so, in words (set with a container kind)
 
 
 @record

@@ -7,6 +7,7 @@ never a traceback deep in the pipeline.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import types
@@ -173,6 +174,8 @@ def facts_from_dict(data: Any, source: str = "facts") -> Facts:
     data["schema_version"] = FACTS_SCHEMA_VERSION
     if _older_than(version, (2, 2)):
         data = _ambiguous_iface_patterns(data)
+    if _older_than(version, (2, 3)):
+        data = _kinds_without_evidence(data)
     if major != "1":
         try:
             data = _inline_processes(data)
@@ -217,6 +220,54 @@ def _ambiguous_iface_patterns(data: dict[str, Any]) -> dict[str, Any]:
             chain = {**chain, "rules": rules}
         chains.append(chain)
     return {**data, "firewall": {**fw, "chains": chains}}
+
+
+def _kinds_without_evidence(data: dict[str, Any]) -> dict[str, Any]:
+    """Facts before 2.3 called a bridge or veth the containers' from its name alone
+    ("br-lan" was a container bridge). Nothing of the engines' state was recorded, so
+    such an interface is read as unknown, that is a network like any other: a
+    ``container_bridge`` becomes ``bridge`` and a ``veth`` stays ``veth``, unless the
+    document itself shows a container on the bridge (a published port's target or a
+    container's address in one of its networks), which is kept as the evidence."""
+    ifaces = data.get("interfaces")
+    if not isinstance(ifaces, list):
+        return data
+    shown = _container_addresses(data)
+    out = []
+    for iface in ifaces:
+        if isinstance(iface, dict) and iface.get("kind") == "container_bridge":
+            nets = []
+            for a in iface.get("addresses") or ():
+                with contextlib.suppress(ValueError, TypeError, AttributeError):
+                    nets.append(ipaddress.ip_network(a.get("network"), strict=False))
+            if any(ip.version == n.version and ip in n for ip in shown for n in nets):
+                iface = {
+                    **iface,
+                    "evidence": "a container's address is in its network "
+                    "(recorded before Facts 2.3, which keep the engines' own state)",
+                }
+            else:
+                iface = {**iface, "kind": "bridge"}
+        out.append(iface)
+    return {**data, "interfaces": out}
+
+
+def _container_addresses(
+    data: dict[str, Any],
+) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    texts: list[Any] = [
+        p.get("target_address") for p in data.get("published") or () if isinstance(p, dict)
+    ]
+    fw = data.get("firewall")
+    if isinstance(fw, dict):
+        for c in fw.get("containers") or ():
+            if isinstance(c, dict) and isinstance(c.get("addresses"), list):
+                texts.extend(c["addresses"])
+    ips = []
+    for text in texts:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            ips.append(ipaddress.ip_address(text))
+    return ips
 
 
 def _ambiguous_match(m: Any) -> Any:

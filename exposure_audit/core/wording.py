@@ -5,16 +5,24 @@ finding messages (``{reach_desc}``, ``{upnp_audience}``, ``{mapping_desc}``) and
 ``exposure-audit port`` all word reach here, so they cannot disagree.
 
 Words claim no more than the facts show: an interface leads to "containers" only when
-it is a container bridge and a known container (or a port published to one) has an
-address on it; any other bridge or veth is "the network on" it.
+a container engine's own state says it is theirs (kind ``container_bridge`` or
+``container_veth``, with ``Interface.evidence``); any other bridge or veth is a network
+like any other: "everyone on" it.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from exposure_audit.core.model import SCOPE_RANK, Exposure, Facts, UpnpFacts, UpnpMapping
+from exposure_audit.core.model import (
+    CONTAINER_KINDS,
+    SCOPE_RANK,
+    Exposure,
+    Facts,
+    UpnpFacts,
+    UpnpMapping,
+)
 
 FILTERED = " - but the firewall filters it"
 _REACH_ITEMS = 4  # interfaces named in a reach sentence before "N more interfaces"
@@ -49,6 +57,22 @@ IDENTITY_SOURCES: dict[str, str] = {
     "environment": "its environment variables",
     "catalogue": "the port number only (a likelihood, not verified)",
 }
+
+
+_LIKELY = "probably "
+
+
+def likely(service: str) -> str:
+    """A service named by the port catalogue alone: a likelihood, never a fact (the
+    identity's evidence says "port 6379 is usually Redis")."""
+    return f"{_LIKELY}{service}"
+
+
+def sentence(text: str) -> str:
+    """A message that opens with ``likely``'s words, capitalised ("Probably Redis
+    (docker-proxy) listens ..."); any other text as it is (names such as
+    "webpack-dev-server" keep their case)."""
+    return "P" + text[1:] if text.startswith(_LIKELY) else text
 
 
 def and_list(items: Sequence[str]) -> str:
@@ -90,32 +114,6 @@ def network_of(address: str, network: str | None) -> str:
         return address
 
 
-def container_interfaces(facts: Facts) -> frozenset[str]:
-    """Container bridges with a known container on them: a container's address, or the
-    target of a port published to a container, is in one of the bridge's networks."""
-    addresses = [p.target_address for p in facts.published]
-    if facts.firewall is not None:
-        addresses.extend(a for c in facts.firewall.containers for a in c.addresses)
-    ips = []
-    for text in addresses:
-        try:
-            ips.append(ipaddress.ip_address(text))
-        except ValueError:
-            continue
-    out = set()
-    for iface in facts.interfaces:
-        if iface.kind != "container_bridge":
-            continue
-        for addr in iface.addresses:
-            try:
-                net = ipaddress.ip_network(addr.network, strict=False)
-            except ValueError:
-                continue
-            if any(ip.version == net.version and ip in net for ip in ips):
-                out.add(iface.name)
-    return frozenset(out)
-
-
 class Wording:
     """Reach in words, for one set of facts (interface kinds, containers, UPnP)."""
 
@@ -123,17 +121,13 @@ class Wording:
         self,
         kinds: Mapping[str, str],
         upnp: UpnpFacts | None = None,
-        containers: Collection[str] = (),
     ) -> None:
         self.kinds = kinds
         self.upnp = upnp
-        self.containers = frozenset(containers)
 
     @classmethod
     def of(cls, facts: Facts) -> Wording:
-        return cls(
-            {i.name: i.kind for i in facts.interfaces}, facts.upnp, container_interfaces(facts)
-        )
+        return cls({i.name: i.kind for i in facts.interfaces}, facts.upnp)
 
     # ------------------------------------------------------------------ one interface
 
@@ -149,11 +143,8 @@ class Wording:
             return "peers on the VPN"
         if scope == "link_local":
             return "neighbours on"
-        kind = self.kinds.get(interface, "other")
-        if kind == "container_bridge" and interface in self.containers:
+        if self.kinds.get(interface, "other") in CONTAINER_KINDS:
             return "containers on"
-        if kind in ("container_bridge", "veth"):
-            return "the network on"
         return "everyone on"
 
     @staticmethod

@@ -23,7 +23,10 @@ LISTENER_FIELDS: dict[str, str] = {
     "protocol": "tcp or udp",
     "family": "ipv4 or ipv6",
     "endpoint": "address:port, IPv6 in brackets ([::]:8000)",
-    "service": 'catalogue service name, or "an unrecognised service"',
+    "service": (
+        "the recognised framework's (or the catalogue's) service name; from the catalogue "
+        'alone a likelihood, "probably NAME"; else "an unrecognised service"'
+    ),
     "reach_desc": 'who can reach it: "everyone on wlan0 (192.168.1.0/24)"',
     "widest": "widest scope: loopback, link_local, lan, vpn, public, internet",
     "framework": "framework recognised from the command line, else the service name",
@@ -51,7 +54,9 @@ DANGLING_FIELDS: dict[str, str] = {
     "port": "the port on this host (same as internal_port)",
     "endpoint": "internal_client:internal_port",
     "description": "the mapping's description, as the router reports it",
-    "service": 'catalogue service for the internal port, or "an unrecognised service"',
+    "service": (
+        'catalogue service for the internal port ("probably NAME"), or "an unrecognised service"'
+    ),
     "delete_cmd": 'the command deleting the mapping: "upnpc -d 2200 TCP"',
     "upnp_audience": LISTENER_FIELDS["upnp_audience"],
 }
