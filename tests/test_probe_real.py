@@ -102,10 +102,10 @@ def test_probes_tell_real_servers_apart(tmp_path: Path, show_table) -> None:  # 
     cases = [
         ("redis, no config (protected mode)", redis_argv(6379), 6379,
          "EA-DATA-003", "low", "redis-protected", "probe", ("redis", "protected")),
-        # EA-DATA-002 (medium; the probed_dev golden fixture has it) is quiet on a veth
-        # link, which the rules take for a container's: no finding above low here.
+        # A password is set: still a data store other hosts reach, but not an open one
+        # (the veth is a network like any other: no container engine claims it).
         ("redis with requirepass", redis_argv(6380, "--requirepass", "s3cret-pw"), 6380,
-         None, None, "redis-auth", "probe", ("redis", "auth-required")),
+         "EA-DATA-002", "medium", "redis-auth", "probe", ("redis", "auth-required")),
         ("redis, protected-mode no", redis_argv(6381, "--protected-mode", "no"), 6381,
          "EA-DATA-001", "high", "redis-open", "probe", ("redis", "open")),
         ("memcached", [memcached, "-u", "nobody", "-l", "0.0.0.0", "-p", "11211", "-U", "0"],
@@ -156,7 +156,7 @@ def test_probes_tell_real_servers_apart(tmp_path: Path, show_table) -> None:  # 
         pg = _postgres(host, pg_dir / "pg", 5432)
         if pg:
             cases.append(
-                ("postgres (Debian)", [], 5432, None, None, "postgres", "probe",
+                ("postgres (Debian)", [], 5432, "EA-DATA-002", "medium", "postgres", "probe",
                  ("postgresql", None)),
             )  # fmt: skip
         for name, _argv, port, *_ in cases:
