@@ -32,6 +32,13 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
     out: list[Exposure] = []
     cache: dict[tuple[str, int, str, str, str | None, tuple[str, ...]], Verdict] = {}
     to_loopback = ruleset is not None and _dnat_to_loopback(ruleset)
+    # No inbound chain (or no readable ruleset): every verdict is the same whatever the
+    # port, so one question per address serves all its listeners.
+    any_port = ruleset is not None and (
+        fw is None
+        or fw.backend == "unavailable"
+        or not (ruleset.inbound("ipv4") or ruleset.inbound("ipv6"))
+    )
     for exp in exposures:
         if to_loopback and ruleset is not None:
             exp = _with_nat_to_loopback(facts, ruleset, exp)
@@ -76,9 +83,11 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
             else:
                 # a nat rule may deliver to another address this socket listens on
                 key = (lst.protocol, lst.port, r.address, r.interface, r.network, addresses)
-                if key not in cache:
-                    cache[key] = evaluate(ruleset, *key)
-                v = cache[key]
+                ckey = (lst.protocol, 0, r.address, r.interface, r.network, ()) if any_port else key
+                known = cache.get(ckey)
+                if known is None:
+                    known = cache[ckey] = evaluate(ruleset, *key)
+                v = known
             reaches.append(records.replace(r, firewall=v.result, firewall_evidence=v.evidence))
         up = [r for r in reaches if r.up and r.firewall is not None]
         # loopback is this machine itself: it counts only for a loopback-only listener
