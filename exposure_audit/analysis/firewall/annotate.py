@@ -31,6 +31,10 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
     ruleset = PreparedRuleset(fw) if fw is not None else None
     out: list[Exposure] = []
     cache: dict[tuple[str, int, str, str, str | None, tuple[str, ...]], Verdict] = {}
+    # Annotated reach entries and tuples, shared by the exposures that have them alike
+    # (as resolve shares the unannotated ones): memory and later per-tuple caches.
+    annotated: dict[tuple[Reach, str, str | None], Reach] = {}
+    tuples: dict[tuple[Reach, ...], tuple[Reach, ...]] = {}
     to_loopback = ruleset is not None and _dnat_to_loopback(ruleset)
     # No inbound chain (or no readable ruleset): every verdict is the same whatever the
     # port, so one question per address serves all its listeners.
@@ -88,7 +92,13 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
                 if known is None:
                     known = cache[ckey] = evaluate(ruleset, *key)
                 v = known
-            reaches.append(records.replace(r, firewall=v.result, firewall_evidence=v.evidence))
+            akey = (r, v.result, v.evidence)
+            done = annotated.get(akey)
+            if done is None:
+                done = annotated[akey] = records.replace(
+                    r, firewall=v.result, firewall_evidence=v.evidence
+                )
+            reaches.append(done)
         up = [r for r in reaches if r.up and r.firewall is not None]
         # loopback is this machine itself: it counts only for a loopback-only listener
         beyond = [r for r in up if r.scope != "loopback"]
@@ -105,7 +115,7 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
         out.append(
             records.replace(
                 exp,
-                reach=tuple(reaches),
+                reach=tuples.setdefault(tuple(reaches), tuple(reaches)),
                 firewall=firewall,
                 firewall_evidence=evidence,
                 published_by=published_by or exp.published_by,
