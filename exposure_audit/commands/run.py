@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import shutil
 import sys
@@ -319,6 +320,11 @@ def render_all(
             quiet=bool(args.quiet) and to_stdout,
             template=templates.get(out.format),
         )
+        if out.format is Format.JSON:  # always valid UTF-8 (ASCII escapes if need be)
+            from exposure_audit.reporting.json import render_bytes
+
+            rendered.append((out, render_bytes(report)))
+            continue
         text = render(out.format, report, ctx)
         # Process names and cmdlines may hold bytes that are not UTF-8 (kept as
         # surrogates): written as visible escapes, never as invalid UTF-8.
@@ -406,8 +412,11 @@ def run(args: argparse.Namespace) -> int:
 
     with write_failure_metrics(plan), cron_session(cron_options(args)) as cron:
         facts = load_or_collect(args)
+        _settled()
         evaluation = evaluate(args, facts, config)
+        _settled()
         report = build(args, evaluation)
+        _settled()
         rendered = render_all(args, plan, templates, report)
         outcome = cron.compare(report, fail_on(args), cron_stdout_format(plan))
         if outcome.diff is not None:
@@ -427,6 +436,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     return outcome.exit_code
     # --- end cron tooling
+
+
+def _settled() -> None:
+    """What a stage built lives until the run ends: out of the cyclic collector's
+    sight (gc.freeze), so that each later collection does not walk it again (at 10,000
+    listeners, a third of the report's build time went to collections)."""
+    gc.freeze()
 
 
 def announce_written(rendered: list[tuple[Output, bytes]]) -> None:
