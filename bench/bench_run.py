@@ -110,12 +110,16 @@ def _commands(out: str) -> dict[str, list[str]]:
     }
 
 
-def _start_children(n: int) -> list[subprocess.Popen[str]]:
+def _start_children(n: int, work: str) -> list[subprocess.Popen[str]]:
+    # a script file, not `python -c CHILD`: a server's command line is a few words, and
+    # every exposure in the JSON report carries its process's command line
+    script = os.path.join(work, "listen.py")
+    Path(script).write_text(CHILD)
     children: list[subprocess.Popen[str]] = []
     per = [n // PROCS + (1 if i < n % PROCS else 0) for i in range(PROCS)]
     offset = 0
     for count in per:
-        argv = [sys.executable, "-c", CHILD, str(count), str(offset), str(UDP_SHARE)]
+        argv = [sys.executable, script, str(count), str(offset), str(UDP_SHARE)]
         children.append(
             subprocess.Popen(
                 [*argv, ",".join(BINDS)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -154,9 +158,10 @@ def inner(n: int, reps: int, baseline: str | None, save_facts: str | None) -> di
     with open("/proc/sys/net/ipv4/ip_local_port_range", "w") as fh:
         fh.write("1024 65000")
     time.sleep(0.2)  # IPv6 duplicate address detection does not matter: IPv4 LAN only
-    children = _start_children(n)
     work = tempfile.mkdtemp(prefix="eaR-bench-")
+    children: list[subprocess.Popen[str]] = []
     try:
+        children = _start_children(n, work)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["EXPOSURE_AUDIT_NO_UPNP"] = "1"
         env["XDG_CONFIG_HOME"] = work  # no user config changes what is timed
