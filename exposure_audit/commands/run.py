@@ -299,6 +299,20 @@ def build(args: argparse.Namespace, evaluation: Evaluation) -> dict[str, Any]:
     return build_report(evaluation, generated_at=now_iso(), options=options, fail_on=fail_on(args))
 
 
+def evaluate_and_build(args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    """Facts -> evaluation -> report document. Only the document leaves: the Facts and
+    the evaluation (a third of the memory at 10,000 listeners) are freed before the
+    formats are rendered."""
+    facts = load_or_collect(args)
+    _settled()
+    evaluation = evaluate(args, facts, config)
+    _settled()
+    report = build(args, evaluation)
+    del facts, evaluation
+    _settled()
+    return report
+
+
 def fail_on(args: argparse.Namespace) -> str | None:
     return None if args.fail_on == "none" else str(args.fail_on)
 
@@ -411,12 +425,7 @@ def run(args: argparse.Namespace) -> int:
     from exposure_audit.automation.history import cron_session
 
     with write_failure_metrics(plan), cron_session(cron_options(args)) as cron:
-        facts = load_or_collect(args)
-        _settled()
-        evaluation = evaluate(args, facts, config)
-        _settled()
-        report = build(args, evaluation)
-        _settled()
+        report = evaluate_and_build(args, config)
         rendered = render_all(args, plan, templates, report)
         outcome = cron.compare(report, fail_on(args), cron_stdout_format(plan))
         if outcome.diff is not None:
