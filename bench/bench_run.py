@@ -83,8 +83,9 @@ def _exe() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "exposure_audit"]
 
 
-def _timed(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, int]:
-    """(wall seconds, peak RSS in KiB) of one run, output discarded."""
+def _timed(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, int, float]:
+    """(wall seconds, peak RSS in KiB, CPU seconds) of one run, output discarded. CPU
+    time (user + system) is the steadier figure on a shared machine."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd
@@ -97,7 +98,7 @@ def _timed(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, int]:
     rc = os.waitstatus_to_exitcode(status)
     if rc != 0:
         sys.stderr.write(f"warning: {' '.join(argv)} exited {rc}: {err[-400:]!r}\n")
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def _commands(out: str) -> dict[str, list[str]]:
@@ -186,11 +187,13 @@ def inner(n: int, reps: int, baseline: str | None, save_facts: str | None) -> di
             _timed(argv, cenv, work)
         times: dict[str, list[float]] = {label: [] for label, _a, _e in cases}
         rss: dict[str, list[int]] = {label: [] for label, _a, _e in cases}
+        cpu: dict[str, list[float]] = {label: [] for label, _a, _e in cases}
         for _ in range(reps):
             for label, argv, cenv in cases:
-                elapsed, peak = _timed(argv, cenv, work)
+                elapsed, peak, used = _timed(argv, cenv, work)
                 times[label].append(elapsed)
                 rss[label].append(peak)
+                cpu[label].append(used)
         sizes = {
             name: os.path.getsize(os.path.join(work, "after", f"r.{name}"))
             for name in ("json", "html")
@@ -209,6 +212,7 @@ def inner(n: int, reps: int, baseline: str | None, save_facts: str | None) -> di
             "rules_on_collected": json.loads(engine.stdout),
             "sockets_seen": len(seen.stdout.splitlines()),
             "median_ms": {k: statistics.median(v) * 1000 for k, v in times.items()},
+            "cpu_ms": {k: statistics.median(v) * 1000 for k, v in cpu.items()},
             "peak_rss_mb": {k: max(v) / 1024 for k, v in rss.items()},
             "out_bytes": sizes,
         }
@@ -254,7 +258,10 @@ def run_in_namespace(
 def report(results: list[dict[str, object]], baseline: bool) -> list[str]:
     failures: list[str] = []
     trees = ["after", "before"] if baseline else [""]
-    print("median ms (ratio to collect of the same tree), peak RSS MB of the run commands")
+    print(
+        "median wall ms (ratio to collect of the same tree), peak RSS MB of the run "
+        "commands; CPU: median user+system ms of the same runs"
+    )
     print(
         f"{'listeners':>14} {'tree':>6} {'collect':>8} {'run':>15} {'run -o json':>15} "
         f"{'run -o html':>15} {'RSS run/json/html':>18}"
@@ -263,6 +270,7 @@ def report(results: list[dict[str, object]], baseline: bool) -> list[str]:
         n = int(r["n"])  # type: ignore[call-overload]
         med: dict[str, float] = r["median_ms"]  # type: ignore[assignment]
         mem: dict[str, float] = r["peak_rss_mb"]  # type: ignore[assignment]
+        cpu: dict[str, float] = r["cpu_ms"]  # type: ignore[assignment]
         label = f"{n - n // UDP_SHARE:,}+{n // UDP_SHARE:,}"
         for tree in trees:
 
@@ -273,6 +281,9 @@ def report(results: list[dict[str, object]], baseline: bool) -> list[str]:
             cells = [f"{med[key(k)]:7.0f} ({med[key(k)] / c:4.1f}x)" for k in _RUNS]
             rss = "/".join(f"{mem[key(k)]:.0f}" for k in _RUNS)
             print(f"{label:>14} {tree or '-':>6} {c:8.0f} " + " ".join(cells) + f" {rss:>18}")
+            cc = cpu[key("collect")]
+            cells = [f"{cpu[key(k)]:7.0f} ({cpu[key(k)] / cc:4.1f}x)" for k in _RUNS]
+            print(f"{'':>14} {'CPU':>6} {cc:8.0f} " + " ".join(cells))
             if tree == "before":
                 continue
             ratios = {k: med[key(k)] / c for k in _RUNS}
@@ -322,7 +333,7 @@ def engine_only(sizes: list[int], reps: int) -> list[str]:
     )
     print(
         f"{'listeners':>10} {'findings':>9} {'run_rules':>10} {'us/lst':>7} "
-        f"{'resolve+rules':>14} {'us/lst':>7} {'run --facts -o json':>20} {'us/lst':>7}"
+        f"{'resolve+rules':>14} {'us/lst':>7} {'run --facts -o json (CPU)':>26} {'us/lst':>7}"
     )
     with tempfile.TemporaryDirectory(prefix="eaR-bench-") as work:
         for n in sizes:
@@ -344,11 +355,11 @@ def engine_only(sizes: list[int], reps: int) -> list[str]:
             out = os.path.join(work, f"r-{n}.json")
             argv = [*_exe(), "run", "--facts", path, "--fail-on", "none", "-o", out]
             env = dict(os.environ, XDG_CONFIG_HOME=work, XDG_STATE_HOME=work)
-            walls = [_timed(argv, env, work)[0] for _ in range(reps if n < 100000 else 1)]
+            walls = [_timed(argv, env, work)[2] for _ in range(reps if n < 100000 else 1)]
             t_cli = statistics.median(walls)
             print(
                 f"{n:>10,} {findings:>9,} {t_rules * 1000:>10.1f} {t_rules / n * 1e6:>7.1f} "
-                f"{t_both * 1000:>14.1f} {t_both / n * 1e6:>7.1f} {t_cli * 1000:>20.0f} "
+                f"{t_both * 1000:>14.1f} {t_both / n * 1e6:>7.1f} {t_cli * 1000:>26.0f} "
                 f"{t_cli / n * 1e6:>7.1f}"
             )
             if n == 10000 and t_rules > 0.1:
