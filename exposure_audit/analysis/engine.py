@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import fnmatch
+import functools
 import ipaddress
+import operator
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,6 +29,7 @@ from exposure_audit.core.model import (
     Finding,
     Identity,
     ProbeResult,
+    ProcessInfo,
     Reach,
     UpnpMapping,
     Waiver,
@@ -35,6 +38,7 @@ from exposure_audit.core.records import record
 from exposure_audit.core.wording import Wording, and_list, likely, sentence
 from exposure_audit.policy.conditions import (
     CMDLINE_MATCH_LIMIT,
+    OPERATORS,
     Framework,
     PortEntry,
     Rule,
@@ -53,15 +57,24 @@ _Tests = tuple[tuple[Callable[[Any, Subject], bool], Any], ...]
 @record
 class _Compiled:
     rule: Rule
-    tests: _Tests
+    tests: _Tests  # the conditions the index does not decide, cheapest first
     unless: tuple[_Tests, ...]
+    indexed: _Tests = ()  # port, protocol and tags conditions: decided by _RuleIndex
+
+
+# Conditions whose outcome depends on the subject's port, protocol or tags alone: the
+# index decides them once per (port signature, protocol, tags) instead of per listener.
+_PORT_TEST = OPERATORS["port"].test
+_INDEXED_TESTS = (_PORT_TEST, OPERATORS["protocol"].test, OPERATORS["tags"].test)
 
 
 def _compile(rule: Rule) -> _Compiled:
+    indexed = tuple((c.test, c.value) for c in rule.conditions if c.test in _INDEXED_TESTS)
     return _Compiled(
         rule,
-        tuple((c.test, c.value) for c in rule.conditions),
+        tuple((c.test, c.value) for c in rule.conditions if c.test not in _INDEXED_TESTS),
         tuple(tuple((c.test, c.value) for c in group) for group in rule.unless),
+        indexed,
     )
 
 
@@ -73,12 +86,62 @@ def _all(tests: _Tests, s: Subject) -> bool:
 
 
 def _matches(c: _Compiled, s: Subject) -> bool:
+    """The conditions the index leaves (and ``unless``): call on candidates only."""
     if not _all(c.tests, s):
         return False
     for group in c.unless:
         if _all(group, s):
             return False
     return True
+
+
+# Everything a condition can read of a subject but its port (which the port signature
+# stands for) and its framework (a property: added to the key by name).
+_SUBJECT_KEY = operator.attrgetter(
+    *(a for a in Subject.__slots__ if not a.startswith("_") and a != "port")
+)
+
+
+class _RuleIndex:
+    """Rules by port, protocol and tags: the candidates for a subject are the rules
+    whose port, protocol and tags conditions all hold for it; only the candidates'
+    other conditions and ``unless`` groups are tested. Candidates depend on a subject's
+    protocol, tags and which port conditions its port meets (its port signature), so
+    they are worked out once per such key, with the conditions' own tests, in rule
+    order. The rules that match are then remembered per subject key: everything a
+    condition reads, the port again as its signature (thousands of listeners of one
+    process differ in their port alone)."""
+
+    def __init__(self, compiled: Sequence[_Compiled]) -> None:
+        self.compiled = tuple(compiled)
+        tests = [t for c in compiled for t in (*c.indexed, *c.tests)]
+        tests += [t for c in compiled for group in c.unless for t in group]
+        self.port_tests = tuple(dict.fromkeys(tv for tv in tests if tv[0] is _PORT_TEST))
+        self._signatures: dict[int | None, tuple[bool, ...]] = {}
+        self._candidates: dict[tuple[Any, ...], tuple[_Compiled, ...]] = {}
+        self._matched: dict[tuple[Any, ...], tuple[Rule, ...]] = {}
+
+    def _signature(self, s: Subject) -> tuple[bool, ...]:
+        sig = self._signatures.get(s.port)
+        if sig is None:
+            sig = self._signatures[s.port] = tuple(t(v, s) for t, v in self.port_tests)
+        return sig
+
+    def candidates(self, s: Subject) -> tuple[_Compiled, ...]:
+        key = (self._signature(s), s.protocol, s.tags)
+        found = self._candidates.get(key)
+        if found is None:
+            found = self._candidates[key] = tuple(c for c in self.compiled if _all(c.indexed, s))
+        return found
+
+    def matching(self, s: Subject) -> list[Rule]:
+        """The rules that match ``s``, in rule order."""
+        key = (self._signature(s), _SUBJECT_KEY(s), s.framework_id)
+        rules = self._matched.get(key)
+        if rules is None:
+            rules = tuple(c.rule for c in self.candidates(s) if _matches(c, s))
+            self._matched[key] = rules
+        return list(rules)
 
 
 # --------------------------------------------------------------------------- waivers
@@ -166,7 +229,9 @@ class _WaiverMatcher:
         return True
 
 
-_ip = parse_ip  # one normalisation (zone dropped, v4-mapped as v4): core.addresses
+# one normalisation (zone dropped, v4-mapped as v4): core.addresses; a few addresses
+# stand for thousands of listeners, so each is parsed once
+_ip = functools.lru_cache(maxsize=4096)(parse_ip)
 
 
 def _waiver_matcher(w: Waiver) -> _WaiverMatcher:
@@ -244,6 +309,17 @@ def _endpoint(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
+@record
+class _ProcText:
+    argv: tuple[str, ...]
+    cmdline: str  # argv joined
+    match: str | None  # what cmdline conditions search (cut to CMDLINE_MATCH_LIMIT)
+    env: str
+    started: tuple[str, ...]
+    command: str
+    python: str
+
+
 class _Context:
     """Per-run lookups shared by every listener: catalogue, frameworks, interfaces."""
 
@@ -258,6 +334,37 @@ class _Context:
         self._set_cache: dict[tuple[str, ...], frozenset[str]] = {}
         self._reach_cache: dict[tuple[Any, ...], str] = {}
         self.probes = {(p.protocol, p.address, p.port): p for p in facts.probes}
+        # by command line and environment: what listeners of one process share
+        self._proc_cache: dict[Any, _ProcText] = {}
+        self._rebound_cache: dict[tuple[Any, str], tuple[tuple[str, ...] | None, str]] = {}
+
+    def proc_text(self, proc: ProcessInfo | None) -> _ProcText:
+        """What the engine derives from a process's command line, once per process."""
+        key = (proc.cmdline, proc.environment) if proc else None
+        got = self._proc_cache.get(key)
+        if got is None:
+            argv = ident.words(proc.cmdline) if proc and proc.cmdline else ()
+            full = " ".join(argv)
+            started = ident.command(argv)
+            got = self._proc_cache[key] = _ProcText(
+                argv=argv,
+                cmdline=full,
+                match=full[:CMDLINE_MATCH_LIMIT] if argv else None,
+                env=ident.env_text(proc),
+                started=started,
+                command=_shlex_join(started),
+                python=ident.python_of(argv),
+            )
+        return got
+
+    def rebound(self, p: _ProcText, address: str) -> tuple[tuple[str, ...] | None, str]:
+        """The started command with ``address`` rebound to loopback, and its text."""
+        key = (p.argv, address)
+        got = self._rebound_cache.get(key)
+        if got is None:
+            moved = ident.rebound(p.started, address) if p.started else None
+            got = self._rebound_cache[key] = (moved, _shlex_join(moved) if moved else "")
+        return got
 
     def _set(self, items: tuple[str, ...]) -> frozenset[str]:
         s = self._set_cache.get(items)
@@ -330,9 +437,9 @@ class _Context:
         entry = self.catalogue.get(protocol, lst.port)
         proc = lst.process
         name = proc.name if proc else None
-        argv = ident.words(proc.cmdline) if proc and proc.cmdline else ()
-        cmdline = " ".join(argv)[:CMDLINE_MATCH_LIMIT] if argv else None
-        env = ident.env_text(proc)
+        text = self.proc_text(proc)
+        cmdline = text.match
+        env = text.env
         container = exp.container or (proc.container_id if proc else None)
         port = lst.port
         probe = self.probes.get((protocol, lst.address, port)) if self.probes else None
@@ -456,10 +563,9 @@ def _listener_fields(
     if user is None:
         uid = proc.uid if proc and proc.uid is not None else lst.uid
         user = f"uid {uid}" if uid is not None else "an unknown user"
-    argv = ident.words(proc.cmdline) if proc else ()
-    cmdline = " ".join(argv)
-    started = ident.command(argv)
-    moved = ident.rebound(started, lst.address) if started else None
+    text = ctx.proc_text(proc)
+    cmdline = text.cmdline
+    moved, rebound = ctx.rebound(text, lst.address)
     fields = _SafeFields(
         rule_id=rule.id,
         severity=severity,
@@ -481,9 +587,9 @@ def _listener_fields(
         external_ip=ctx.external_ip,
         upnp_audience=ctx.upnp_audience,
         reach_desc=ctx.reach_desc(exp, blocked),
-        command=_shlex_join(started),
-        rebound=_shlex_join(moved) if moved else "",
-        python=ident.python_of(argv),
+        command=text.command,
+        rebound=rebound,
+        python=text.python,
         evidence="; ".join(who.evidence) if who else "nothing identifies it",
     )
     fields["framework"] = service
@@ -605,7 +711,7 @@ def _dangling_finding(
 
 def _filtered_findings(
     ctx: _Context,
-    listener_rules: Sequence[_Compiled],
+    listener_rules: _RuleIndex,
     already: Sequence[Rule],
     exp: Exposure,
     waivers: Sequence[_WaiverMatcher],
@@ -619,7 +725,7 @@ def _filtered_findings(
     """
     subject, entry = ctx.listener_subject(exp)
     done = {r.id for r in already}
-    extra = [c.rule for c in listener_rules if c.rule.id not in done and _matches(c, subject)]
+    extra = [r for r in listener_rules.matching(subject) if r.id not in done]
     if not extra:
         return []
     evidence = exp.firewall_evidence or next(
@@ -674,8 +780,10 @@ def run_rules(
 ) -> list[Finding]:
     """Every rule over every exposure and dangling mapping, ``waivers`` applied."""
     ctx = _Context(ruleset, facts)
-    listener_rules = [_compile(r) for r in ruleset.rules if r.kind == "listener"]
-    dangling_rules = [_compile(r) for r in ruleset.rules if r.kind == "dangling_mapping"]
+    listener_rules = _RuleIndex([_compile(r) for r in ruleset.rules if r.kind == "listener"])
+    dangling_rules = _RuleIndex(
+        [_compile(r) for r in ruleset.rules if r.kind == "dangling_mapping"]
+    )
     matchers = _waivers_for(waivers, facts.host.os)
 
     groups: list[tuple[tuple[Any, ...], list[Finding]]] = []
@@ -683,7 +791,7 @@ def run_rules(
     for exp in exposures:
         view, blocked = ctx.effective(exp)
         subject, entry = ctx.listener_subject(view)
-        hits = [c.rule for c in listener_rules if _matches(c, subject)]
+        hits = listener_rules.matching(subject)
         found = [
             _listener_finding(ctx, r, exp, view, blocked, subject, entry, matchers, today)
             for r in hits
@@ -705,7 +813,7 @@ def run_rules(
         groups.append((key, findings))
     for d in dangling:
         subject, entry = ctx.dangling_subject(d)
-        hits = [c.rule for c in dangling_rules if _matches(c, subject)]
+        hits = dangling_rules.matching(subject)
         if not hits:
             continue
         findings = _by_severity(

@@ -6,6 +6,7 @@ time, inode). ``v1`` is part of the hashed text: a change to what goes in bumps 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 
@@ -14,6 +15,7 @@ from exposure_audit.core.addresses import split_zone
 _SEP = "\x1f"
 
 
+@functools.lru_cache(maxsize=4096)  # a few addresses stand for thousands of listeners
 def _normal_address(address: str) -> str:
     """``::FFFF:0:0`` and ``::ffff:0.0.0.0`` hash alike; text that is not an address as is."""
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import shutil
 import sys
@@ -294,6 +295,20 @@ def build(args: argparse.Namespace, evaluation: Evaluation) -> dict[str, Any]:
     return build_report(evaluation, generated_at=now_iso(), options=options, fail_on=fail_on(args))
 
 
+def evaluate_and_build(args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    """Facts -> evaluation -> report document. Only the document leaves: the Facts and
+    the evaluation (a third of the memory at 10,000 listeners) are freed before the
+    formats are rendered."""
+    facts = load_or_collect(args, config)
+    _settled()
+    evaluation = evaluate(args, facts, config)
+    _settled()
+    report = build(args, evaluation)
+    del facts, evaluation
+    _settled()
+    return report
+
+
 def fail_on(args: argparse.Namespace) -> str | None:
     return None if args.fail_on == "none" else str(args.fail_on)
 
@@ -315,6 +330,11 @@ def render_all(
             quiet=bool(args.quiet) and to_stdout,
             template=templates.get(out.format),
         )
+        if out.format is Format.JSON:  # always valid UTF-8 (ASCII escapes if need be)
+            from exposure_audit.reporting.json import render_bytes
+
+            rendered.append((out, render_bytes(report)))
+            continue
         text = render(out.format, report, ctx)
         # Process names and cmdlines may hold bytes that are not UTF-8 (kept as
         # surrogates): written as visible escapes, never as invalid UTF-8.
@@ -401,9 +421,7 @@ def run(args: argparse.Namespace) -> int:
     from exposure_audit.automation.history import cron_session
 
     with write_failure_metrics(plan), cron_session(cron_options(args)) as cron:
-        facts = load_or_collect(args, config)
-        evaluation = evaluate(args, facts, config)
-        report = build(args, evaluation)
+        report = evaluate_and_build(args, config)
         rendered = render_all(args, plan, templates, report)
         outcome = cron.compare(report, fail_on(args), cron_stdout_format(plan))
         if outcome.diff is not None:
@@ -423,6 +441,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     return outcome.exit_code
     # --- end cron tooling
+
+
+def _settled() -> None:
+    """What a stage built lives until the run ends: out of the cyclic collector's
+    sight (gc.freeze), so that each later collection does not walk it again (at 10,000
+    listeners, a third of the report's build time went to collections)."""
+    gc.freeze()
 
 
 def announce_written(rendered: list[tuple[Output, bytes]]) -> None:

@@ -23,6 +23,23 @@ def escape_char(ch: str) -> str:
     return f"\\U{code:08x}"
 
 
+class _Escapes(dict[int, str]):
+    """str.translate table: each code point to itself or its escape, filled on first
+    sight (text with a newline then costs one C-level pass, not a Python call per
+    character). Bounded: past _MAX_CACHED distinct code points, not stored."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        out = ch if ch.isprintable() else escape_char(ch)
+        if len(self) < _MAX_CACHED:
+            self[code] = out
+        return out
+
+
+_MAX_CACHED = 4096
+_ESCAPES = _Escapes()
+
+
 def terminal_text(value: object, limit: int | None = None) -> str:
     """``value`` as text that cannot drive a terminal or reorder what it shows; cut to
     ``limit`` characters (before escaping) with a marker when longer."""
@@ -32,5 +49,5 @@ def terminal_text(value: object, limit: int | None = None) -> str:
         cut = f"... [{len(s) - limit} more characters]"
         s = s[:limit]
     if not s.isprintable():
-        s = "".join(ch if ch.isprintable() else escape_char(ch) for ch in s)
+        s = s.translate(_ESCAPES)
     return s + cut

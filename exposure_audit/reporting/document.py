@@ -8,6 +8,7 @@ in ``reports/report.schema.json`` (documented in docs/json-report.md); bump
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ from exposure_audit.core.model import (
     Listener,
     UpnpMapping,
 )
+from exposure_audit.core.records import record
 from exposure_audit.core.serialize import facts_to_dict, to_jsonable
 from exposure_audit.core.wording import Wording, network_of
 
@@ -68,8 +70,9 @@ def build_report(
             by_exposure.setdefault(xid, []).append(f)
         finding_docs.append(_finding_doc(f, xid, words))
 
+    places: dict[Any, Any] = {}  # _Places by what they follow from; process docs
     exposure_docs = [
-        _exposure_doc(x, ids[i], by_exposure.get(ids[i], []), words)
+        _exposure_doc(x, ids[i], by_exposure.get(ids[i], []), words, places)
         for i, x in enumerate(evaluation.exposures)
     ]
     exposure_docs.sort(key=_exposure_order)
@@ -155,10 +158,17 @@ def _exposure_order(doc: Mapping[str, Any]) -> tuple[int, int, int, str, str]:
     )
 
 
-def _process_doc(lst: Listener) -> dict[str, Any] | None:
+def _process_doc(lst: Listener, cache: dict[Any, Any] | None = None) -> dict[str, Any] | None:
+    """The listener's process; with ``cache``, one dict per process for all its
+    listeners' documents (see _Places)."""
     p = lst.process
     if p is None:
         return None
+    if cache is not None:
+        got = cache.get(p)
+        if got is None:
+            got = cache[p] = _process_doc(lst)
+        return typing.cast(dict[str, Any], got)
     return {
         "pid": p.pid,
         "name": p.name,
@@ -196,19 +206,57 @@ def open_scopes(x: Exposure) -> list[str]:
     return [s for s in SCOPES if s in out and s in set(x.scopes) | {"internet"}]
 
 
+@record
+class _Places:
+    """The parts of an exposure's document that follow from where it is reached: the
+    same for every listener bound alike (thousands of them on a busy host), so one
+    list or dict of each serves all their documents. The report document is read-only
+    to its consumers (renderers, templates, history): nothing may change it in place."""
+
+    scopes: list[str]
+    reachable_scopes: list[str]
+    interfaces: list[str]
+    addresses: list[str]
+    networks: list[str]
+    reachable_from: list[str]
+    reach: list[dict[str, Any]]
+    upnp_mappings: list[dict[str, Any]]
+
+
+def _places(x: Exposure, words: Wording, cache: dict[Any, Any]) -> _Places:
+    # every Exposure field the parts below read
+    key = (x.reach, x.scopes, x.widest_scope, x.upnp_mappings, x.upnp_firewall)
+    got: _Places | None = cache.get(key)
+    if got is None:
+        up = [r for r in x.reach if r.up]
+        internet = {"internet"} if x.upnp_mappings else set()
+        got = cache[key] = _Places(
+            scopes=[s for s in SCOPES if s in set(x.scopes) | internet],
+            reachable_scopes=[s for s in open_scopes(x) if s != "loopback"]
+            if x.widest_scope != "loopback"
+            else [],
+            interfaces=_unique(r.interface for r in up),
+            addresses=_unique(r.address for r in up),
+            networks=_unique(network_of(r.address, r.network) for r in up),
+            reachable_from=words.reach_lines(x),
+            reach=[to_jsonable(r) for r in x.reach],
+            upnp_mappings=[_mapping_doc(m) for m in x.upnp_mappings],
+        )
+    return got
+
+
 def _exposure_doc(
     x: Exposure,
     xid: str,
     findings: list[Finding],
     words: Wording,
+    places: dict[Any, Any] | None = None,
 ) -> dict[str, Any]:
     lst = x.listener
-    up = [r for r in x.reach if r.up]
-    scopes = [
-        s for s in SCOPES if s in set(x.scopes) | ({"internet"} if x.upnp_mappings else set())
-    ]
+    at = _places(x, words, {} if places is None else places)
     unwaived = [f for f in findings if not f.waived]
     worst = max((f.severity for f in unwaived), key=SEVERITY_RANK.__getitem__, default=None)
+    blocked = blocked_by_firewall(x)
     return {
         "id": xid,
         "protocol": lst.protocol,
@@ -219,23 +267,21 @@ def _exposure_doc(
         "bound_interface": lst.bound_interface,
         "zone": lst.zone,
         "uid": lst.uid,
-        "process": _process_doc(lst),
+        "process": _process_doc(lst, places),
         "notes": list(lst.notes),
         "widest_scope": x.widest_scope,
-        "scopes": scopes,
+        "scopes": at.scopes,
         "exposed": x.widest_scope != "loopback",
-        "blocked_by_firewall": blocked_by_firewall(x),
-        "reachable": x.widest_scope != "loopback" and not blocked_by_firewall(x),
-        "reachable_scopes": [s for s in open_scopes(x) if s != "loopback"]
-        if x.widest_scope != "loopback"
-        else [],
-        "interfaces": _unique(r.interface for r in up),
-        "addresses": _unique(r.address for r in up),
-        "networks": _unique(network_of(r.address, r.network) for r in up),
+        "blocked_by_firewall": blocked,
+        "reachable": x.widest_scope != "loopback" and not blocked,
+        "reachable_scopes": at.reachable_scopes,
+        "interfaces": at.interfaces,
+        "addresses": at.addresses,
+        "networks": at.networks,
         "interface_kinds": list(x.interface_kinds),
-        "reachable_from": words.reach_lines(x),
-        "reach": [to_jsonable(r) for r in x.reach],
-        "upnp_mappings": [_mapping_doc(m) for m in x.upnp_mappings],
+        "reachable_from": at.reachable_from,
+        "reach": at.reach,
+        "upnp_mappings": at.upnp_mappings,
         "firewall": x.firewall,
         "firewall_evidence": x.firewall_evidence,
         "upnp_firewall": x.upnp_firewall,

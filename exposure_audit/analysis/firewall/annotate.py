@@ -31,7 +31,18 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
     ruleset = PreparedRuleset(fw) if fw is not None else None
     out: list[Exposure] = []
     cache: dict[tuple[str, int, str, str, str | None, tuple[str, ...]], Verdict] = {}
+    # Annotated reach entries and tuples, shared by the exposures that have them alike
+    # (as resolve shares the unannotated ones): memory and later per-tuple caches.
+    annotated: dict[tuple[Reach, str, str | None], Reach] = {}
+    tuples: dict[tuple[Reach, ...], tuple[Reach, ...]] = {}
     to_loopback = ruleset is not None and _dnat_to_loopback(ruleset)
+    # No inbound chain (or no readable ruleset): every verdict is the same whatever the
+    # port, so one question per address serves all its listeners.
+    any_port = ruleset is not None and (
+        fw is None
+        or fw.backend == "unavailable"
+        or not (ruleset.inbound("ipv4") or ruleset.inbound("ipv6"))
+    )
     for exp in exposures:
         if to_loopback and ruleset is not None:
             exp = _with_nat_to_loopback(facts, ruleset, exp)
@@ -76,10 +87,18 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
             else:
                 # a nat rule may deliver to another address this socket listens on
                 key = (lst.protocol, lst.port, r.address, r.interface, r.network, addresses)
-                if key not in cache:
-                    cache[key] = evaluate(ruleset, *key)
-                v = cache[key]
-            reaches.append(records.replace(r, firewall=v.result, firewall_evidence=v.evidence))
+                ckey = (lst.protocol, 0, r.address, r.interface, r.network, ()) if any_port else key
+                known = cache.get(ckey)
+                if known is None:
+                    known = cache[ckey] = evaluate(ruleset, *key)
+                v = known
+            akey = (r, v.result, v.evidence)
+            done = annotated.get(akey)
+            if done is None:
+                done = annotated[akey] = records.replace(
+                    r, firewall=v.result, firewall_evidence=v.evidence
+                )
+            reaches.append(done)
         up = [r for r in reaches if r.up and r.firewall is not None]
         # loopback is this machine itself: it counts only for a loopback-only listener
         beyond = [r for r in up if r.scope != "loopback"]
@@ -96,7 +115,7 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
         out.append(
             records.replace(
                 exp,
-                reach=tuple(reaches),
+                reach=tuples.setdefault(tuple(reaches), tuple(reaches)),
                 firewall=firewall,
                 firewall_evidence=evidence,
                 published_by=published_by or exp.published_by,
