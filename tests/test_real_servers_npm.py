@@ -225,3 +225,58 @@ def test_npm_dev_servers_identity_and_fixes(tmp_path: Path, show_table) -> None:
         f"whole case {took:.1f} s)"
     )
     assert not problems, problems
+
+
+@requires_netns
+@pytest.mark.allow_skip_in_ci(reason="needs the npm registry reachable to fill the cache")
+def test_webpack_with_inspect_in_its_argv_is_found_by_the_probe(tmp_path: Path) -> None:
+    """``node --inspect=0.0.0.0:PORT webpack serve``: webpack renames its process to
+    "webpack", so neither the command line nor the environment shows the debugger. The
+    probe asks each of its ports for /json/version: the inspector port answers as the
+    Node inspector (critical), the dev server's port is still the dev server."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.skip("needs node and npm (apt-get install nodejs npm)")
+    modules = _modules()
+    (tmp_path / "node_modules").symlink_to(modules)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "index.js").write_text("console.log('hi');\n")
+    (tmp_path / "webpack.config.js").write_text(WEBPACK_CONFIG)
+    webpack = str(modules / "webpack-cli" / "bin" / "cli.js")
+    inspect_port, serve_port = 9335, 8087
+    argv = [node, f"--inspect=0.0.0.0:{inspect_port}", webpack, "serve", "--host", "0.0.0.0",
+            "--port", str(serve_port)]  # fmt: skip
+    with namespaces(unique("eaN-host"), unique("eaN-peer")) as (host, peer):
+        link(host, "eaNh0", peer, "eaNp0")
+        host.ip("addr", "add", f"{HOST}/24", "dev", "eaNh0")
+        peer.ip("addr", "add", f"{PEER}/24", "dev", "eaNp0")
+        host.popen(
+            ["env", f"HOME={tmp_path}", "CI=1", "NO_COLOR=1", *argv],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in (inspect_port, serve_port):
+            assert wait_for(lambda port=port: _listening(host, port), 60), f"{port} not up"
+        res = host.run(
+            ["env", "-u", "EXPOSURE_AUDIT_NO_PROBE", *cli_argv(), "run", "--no-upnp", "-f",
+             "json", "--fail-on", "none"],
+            timeout=60,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        report = json.loads(res.stdout)
+        title = {p["pid"]: p["name"] for p in report["facts"]["processes"]}
+        assert "webpack" in title.values()  # the rename the test is about
+        by_port: dict[int, list[dict]] = {}  # type: ignore[type-arg]
+        for f in report["findings"]:
+            if f["listener"]:
+                by_port.setdefault(f["listener"]["port"], []).append(f)
+        inspector = by_port.get(inspect_port, [])
+        assert inspector, f"no finding for the inspector port: {by_port}"
+        top = inspector[0]
+        assert (top["rule_id"], top["severity"]) == ("EA-DBG-001", "critical"), top
+        assert top["identity"]["source"] == "probe", top["identity"]
+        assert "--inspect=127.0.0.1:" in top["remediation"]
+        server = by_port.get(serve_port, [])
+        assert server and server[0]["rule_id"] == "EA-DEV-001", server
+        assert server[0]["identity"]["framework"] == "webpack-dev-server"

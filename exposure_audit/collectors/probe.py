@@ -113,6 +113,11 @@ def choose(listener: Listener) -> tuple[str, str] | None:
         return None
     if name in _BY_PROCESS:
         return _BY_PROCESS[name], ""
+    if name == "webpack":
+        # webpack rewrites its title to just "webpack", erasing any --inspect flag: each
+        # of its listeners is its dev server or a Node inspector, both HTTP, and only
+        # /json/version tells them apart.
+        return "http", "node-inspector"
     m = _INSPECT.search(cmdline) if name.startswith("node") else None
     if m is not None:
         if int(m.group(1) or 9229) == listener.port:
