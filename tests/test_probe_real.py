@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from netns import cli_argv, link, namespaces, requires_netns, unique, wait_for
-from test_real_servers import _listening, _venv
+from servers import listening, pypi_venv
 
 HOST, PEER = "10.78.0.1", "10.78.0.2"
 
@@ -84,7 +84,7 @@ def test_probes_tell_real_servers_apart(tmp_path: Path, show_table) -> None:  # 
         pytest.skip(
             "needs Debian's redis-server and memcached (scripts/run-tests.sh installs them)"
         )
-    venv = _venv()
+    venv = pypi_venv()
     py, bin_ = str(venv / "bin" / "python3"), venv / "bin"
     (tmp_path / "debugapp.py").write_text(DEBUG_APP)
     (tmp_path / "loop.py").write_text("import time\nwhile True: time.sleep(1)\n")
@@ -160,7 +160,7 @@ def test_probes_tell_real_servers_apart(tmp_path: Path, show_table) -> None:  # 
                  ("postgresql", None)),
             )  # fmt: skip
         for name, _argv, port, *_ in cases:
-            assert wait_for(lambda port=port: _listening(host, port), 60), f"{name} not up"
+            assert wait_for(lambda port=port: listening(host, port), 60), f"{name} not up"
         report, took = probe_run(host)
         # Each port's IPv4 wildcard socket, else its IPv6 one (Go's node_exporter binds a
         # dual-stack ::); Redis binds both, its :: asked over the host's link-local address.
@@ -208,7 +208,7 @@ def test_probes_tell_real_servers_apart(tmp_path: Path, show_table) -> None:  # 
                      f"{v6['elapsed_ms']} ms via {v6['target']}", ""])  # fmt: skip
         # Nothing was lost by asking: every server still listens (debugpy was never asked).
         for name, _argv, port, *_ in cases:
-            if not _listening(host, port):
+            if not listening(host, port):
                 problems.append((name, "stopped listening after the probe run"))
         # The Redis in protected mode told the probe (from this host's own non-loopback
         # address) what it tells a peer: a peer's PING is refused the same way.

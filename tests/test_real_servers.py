@@ -2,26 +2,24 @@
 tool must name them right (identity, rule, severity), and the fix it prints, applied
 as printed, must work (a peer namespace cannot connect, the tool is quiet).
 
-The PyPI packages go into a venv cached under .cache/, keyed by the requirements.
+The PyPI packages go into a venv cached under .cache/ (servers.pypi_venv).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from netns import REPO, cli_argv, link, namespaces, requires_netns, unique, wait_for
+from netns import cli_argv, link, namespaces, requires_netns, unique, wait_for
+from servers import connects, listening, pypi_venv
 
-REQUIREMENTS = ("django", "flask", "jupyter_server", "debugpy", "uvicorn", "gunicorn")
 HOST, PEER = "10.77.0.1", "10.77.0.2"
 
 APP = """
@@ -41,42 +39,6 @@ def app(environ, start_response):
     start_response("200 OK", [])
     return [b"hi"]
 """
-
-
-def _venv() -> Path:
-    key = hashlib.sha256(" ".join(REQUIREMENTS).encode()).hexdigest()[:12]
-    venv = REPO / ".cache" / f"realsw-{key}"
-    if not (venv / "ok").exists():
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-        res = subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", *REQUIREMENTS],
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        if res.returncode != 0:
-            pytest.skip(f"pip install of the test servers failed: {res.stderr[-300:]}")
-        (venv / "ok").write_text("ok\n")
-    return venv
-
-
-def _connects(peer, port: int) -> bool:  # type: ignore[no-untyped-def]
-    code = (
-        "import socket,sys\n"
-        "s=socket.socket();s.settimeout(1)\n"
-        f"sys.exit(0 if s.connect_ex(('{HOST}',{port}))==0 else 1)"
-    )
-    return peer.run([sys.executable, "-c", code], timeout=10).returncode == 0
-
-
-def _listening(host, port: int, address: str | None = None) -> bool:  # type: ignore[no-untyped-def]
-    # Read the socket table rather than connect: the debugpy adapter stops listening
-    # while a client is connected (and may not listen again), so a readiness connect
-    # would hide it from the scan that follows.
-    query = f"sport = :{port}" + (f" and src {address}" if address else "")
-    res = host.run(["ss", "-Hltn", query], timeout=10)
-    return res.returncode == 0 and bool(res.stdout.strip())
 
 
 def _findings(host) -> dict[int, list[dict]]:  # type: ignore[no-untyped-def, type-arg]
@@ -100,7 +62,7 @@ def _fix_command(remediation: str) -> list[str] | None:
 @requires_netns
 @pytest.mark.allow_skip_in_ci(reason="needs PyPI reachable to build the cached venv")
 def test_real_servers_identity_and_fixes(tmp_path: Path, show_table) -> None:  # type: ignore[no-untyped-def]
-    venv = _venv()
+    venv = pypi_venv()
     py, bin_ = str(venv / "bin" / "python3"), venv / "bin"
     (tmp_path / "hello.py").write_text(APP)
     (tmp_path / "asgi.py").write_text(ASGI)
@@ -162,12 +124,14 @@ def test_real_servers_identity_and_fixes(tmp_path: Path, show_table) -> None:  #
                 stderr=subprocess.DEVNULL,
             )
         for name, _argv, _env, port, *_ in cases:
-            assert wait_for(lambda port=port: _listening(host, port), 30), f"{name} not up"
+            assert wait_for(lambda port=port: listening(host, port), 30), f"{name} not up"
         t0 = time.monotonic()
         found = _findings(host)
         took = time.monotonic() - t0
         for name, _argv, _env, port, *_ in cases:
-            assert _connects(peer, port), f"{name}: the peer cannot connect, so nothing to test"
+            assert connects(peer, HOST, port), (
+                f"{name}: the peer cannot connect, so nothing to test"
+            )
         fixes = {}
         for name, _argv, _env, port, rule, severity, framework, source in cases:
             fs = [f for f in found.get(port, []) if f["severity"] not in ("info", "low")]
@@ -206,7 +170,7 @@ def test_real_servers_identity_and_fixes(tmp_path: Path, show_table) -> None:  #
         for name, _argv, _env, port, rule, *_ in cases:
             if rule is None or fixes[name] is None:
                 continue
-            up = wait_for(lambda port=port: _listening(host, port, "127.0.0.1"), 30)
+            up = wait_for(lambda port=port: listening(host, port, "127.0.0.1"), 30)
             after[name] = (up, port)
         quiet = _findings(host)
         for row in rows:
@@ -217,7 +181,7 @@ def test_real_servers_identity_and_fixes(tmp_path: Path, show_table) -> None:  #
             up, port = after[name]
             works = (
                 up
-                and not _connects(peer, port)
+                and not connects(peer, HOST, port)
                 and not [f for f in quiet.get(port, []) if f["severity"] not in ("info", "low")]
             )
             row.append("fix works" if works else "FIX FAILS")

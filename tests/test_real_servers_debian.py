@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from netns import Netns, cli_argv, link, namespaces, requires_netns, unique, wait_for
+from servers import connects, listening
 
 LAN_HOST, LAN_PEER = "10.78.0.1", "10.78.0.2"
 # A public-range address on a link that leads only to the peer namespace: sshd is only a
@@ -50,22 +51,6 @@ def _missing() -> str | None:
     if gone:
         return f"needs {', '.join(gone)} (scripts/run-tests.sh apt-installs them as root)"
     return None
-
-
-def _listening(ns: Netns, port: int, address: str | None = None) -> bool:
-    # The socket table, not a connect (see test_real_servers._listening).
-    query = f"sport = :{port}" + (f" and src {address}" if address else "")
-    res = ns.run(["ss", "-Hltn", query], timeout=10)
-    return res.returncode == 0 and bool(res.stdout.strip())
-
-
-def _connects(peer: Netns, address: str, port: int) -> bool:
-    code = (
-        "import socket,sys\n"
-        "s=socket.socket();s.settimeout(1)\n"
-        f"sys.exit(0 if s.connect_ex(('{address}',{port}))==0 else 1)"
-    )
-    return peer.run([sys.executable, "-c", code], timeout=10).returncode == 0
 
 
 def _report(host: Netns) -> dict:  # type: ignore[type-arg]
@@ -193,13 +178,13 @@ def test_debian_daemons_identity_rules_and_fixes(world: Path, show_table) -> Non
             start(argv)
         start([sys.executable, str(anon)])
         for name, _argv, port, *_ in cases:
-            assert wait_for(lambda port=port: _listening(host, port), 30), f"{name} not up"
-        assert wait_for(lambda: _listening(host, 9200), 30)
+            assert wait_for(lambda port=port: listening(host, port), 30), f"{name} not up"
+        assert wait_for(lambda: listening(host, 9200), 30)
         started = time.monotonic() - t0
         report = _report(host)
         found = _by_port(report)
         for name, _argv, port, at, *_ in cases:
-            assert _connects(peer, at, port), f"{name}: the peer cannot connect, nothing to test"
+            assert connects(peer, at, port), f"{name}: the peer cannot connect, nothing to test"
 
         fixes: dict[str, str] = {}
         for name, _argv, port, _at, rule, severity, (source, ident) in cases:
@@ -274,13 +259,13 @@ def test_debian_daemons_identity_rules_and_fixes(world: Path, show_table) -> Non
         fixed = {5432: "127.0.0.1", 6379: "127.0.0.1", 6380: "127.0.0.1", 11211: "127.0.0.1",
                  2222: "127.0.0.1"}  # fmt: skip
         for port, address in fixed.items():
-            assert wait_for(lambda p=port, a=address: _listening(host, p, a), 30), port
+            assert wait_for(lambda p=port, a=address: listening(host, p, a), 30), port
         quiet = _by_port(_report(host))
         for row, (name, _argv, port, at, *_rest) in zip(rows, cases, strict=False):
             if port not in fixed:
                 row.append("n/a (http.server's fix: test_real_servers)")
                 continue
-            works = not _connects(peer, at, port) and not quiet.get(port)
+            works = not connects(peer, at, port) and not quiet.get(port)
             row.append("fix works" if works else "FIX FAILS")
             if not works:
                 problems.append((name, "fix", quiet.get(port)))

@@ -16,12 +16,12 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from netns import REPO, Netns, cli_argv, link, namespaces, requires_netns, unique, wait_for
+from servers import connects, listening
 
 PACKAGES = ("vite@8", "webpack@5", "webpack-cli@7", "webpack-dev-server@5")
 HOST, PEER = "10.79.0.1", "10.79.0.2"
@@ -47,26 +47,6 @@ def _modules() -> Path:
             pytest.skip(f"npm install of the test servers failed: {res.stderr[-300:]}")
         (root / "ok").write_text(f"installed in {time.monotonic() - t0:.1f} s\n")
     return root / "node_modules"
-
-
-def _listening(ns: Netns, port: int, loopback: bool = False) -> bool:
-    # The socket table, not a connect (see test_real_servers._listening).
-    res = ns.run(["ss", "-Hltn", f"sport = :{port}"], timeout=10)
-    if res.returncode != 0 or not res.stdout.strip():
-        return False
-    if not loopback:
-        return True
-    locals_ = [line.split()[3] for line in res.stdout.splitlines() if len(line.split()) > 3]
-    return all(a.startswith(("127.", "[::1]", "[::ffff:127.")) for a in locals_)
-
-
-def _connects(peer: Netns, port: int) -> bool:
-    code = (
-        "import socket,sys\n"
-        "s=socket.socket();s.settimeout(1)\n"
-        f"sys.exit(0 if s.connect_ex(('{HOST}',{port}))==0 else 1)"
-    )
-    return peer.run([sys.executable, "-c", code], timeout=10).returncode == 0
 
 
 def _findings(host: Netns) -> dict[int, list[dict]]:  # type: ignore[type-arg]
@@ -174,12 +154,12 @@ def test_npm_dev_servers_identity_and_fixes(tmp_path: Path, show_table) -> None:
         for _name, extra, argv, *_ in cases:
             start(argv, extra)
         for name, _extra, _argv, port, *_ in cases:
-            up = wait_for(lambda port=port: _listening(host, port), 60)
+            up = wait_for(lambda port=port: listening(host, port), 60)
             assert up, f"{name} not up: {log_tail()}"
         started = time.monotonic() - t0
         found = _findings(host)
         for name, _extra, _argv, port, *_ in cases:
-            assert _connects(peer, port), f"{name}: the peer cannot connect, nothing to test"
+            assert connects(peer, HOST, port), f"{name}: the peer cannot connect, nothing to test"
         fixed: dict[str, tuple[list[str], dict[str, str]]] = {}
         for name, extra, argv, port, rule, severity, framework, source in cases:
             got = found.get(port, [None])[0]
@@ -210,11 +190,11 @@ def test_npm_dev_servers_identity_and_fixes(tmp_path: Path, show_table) -> None:
         for fargv, fenv in fixed.values():
             start(fargv, fenv)
         for name, _extra, _argv, port, *_ in cases:
-            up = wait_for(lambda port=port: _listening(host, port, loopback=True), 60)
+            up = wait_for(lambda port=port: listening(host, port, loopback_only=True), 60)
             assert up, f"{name}: not listening on loopback after the fix: {log_tail()}"
         quiet = _findings(host)
         for row, (name, _extra, _argv, port, *_rest) in zip(rows, cases, strict=True):
-            works = not _connects(peer, port) and not quiet.get(port)
+            works = not connects(peer, HOST, port) and not quiet.get(port)
             row.append("fix works" if works else "FIX FAILS")
             if not works:
                 problems.append((name, "fix", quiet.get(port)))
@@ -257,7 +237,7 @@ def test_webpack_with_inspect_in_its_argv_is_found_by_the_probe(tmp_path: Path) 
             stderr=subprocess.DEVNULL,
         )
         for port in (inspect_port, serve_port):
-            assert wait_for(lambda port=port: _listening(host, port), 60), f"{port} not up"
+            assert wait_for(lambda port=port: listening(host, port), 60), f"{port} not up"
         res = host.run(
             ["env", "-u", "EXPOSURE_AUDIT_NO_PROBE", *cli_argv(), "run", "--no-upnp", "-f",
              "json", "--fail-on", "none"],
