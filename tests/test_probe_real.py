@@ -162,6 +162,7 @@ def test_probes_tell_real_servers_apart(tmp_path: Path, show_table) -> None:  # 
         for name, _argv, port, *_ in cases:
             assert wait_for(lambda port=port: listening(host, port), 60), f"{name} not up"
         report, took = probe_run(host)
+        assert report["options"]["probe"] is True
         # Each port's IPv4 wildcard socket, else its IPv6 one (Go's node_exporter binds a
         # dual-stack ::); Redis binds both, its :: asked over the host's link-local address.
         ordered = sorted(report["facts"]["probes"], key=lambda p: ":" not in p["address"])
@@ -220,6 +221,7 @@ def test_probes_tell_real_servers_apart(tmp_path: Path, show_table) -> None:  # 
         assert peer_says == "-DENIED", peer_says
         # --no-probe: no probes in the Facts, and Redis back to what the port alone says.
         quiet, quiet_took = probe_run(host, "--no-probe")
+        assert quiet["options"]["probe"] is False
         assert quiet["facts"]["probes"] == []
         r6379 = [f for f in quiet["findings"] if f["listener"] and f["listener"]["port"] == 6379]
         assert r6379 and r6379[0]["rule_id"] == "EA-DATA-001"
@@ -229,6 +231,7 @@ def test_probes_tell_real_servers_apart(tmp_path: Path, show_table) -> None:  # 
         cfg = xdg / "exposure-audit" / "config.toml"
         cfg.write_text("[defaults]\nprobe = false\n")
         off, _ = probe_run(host, "--config", str(cfg))
+        assert off["options"]["probe"] is False
         assert off["facts"]["probes"] == []
         unprobed = ["env", "-u", "EXPOSURE_AUDIT_NO_PROBE", *cli_argv(), "collect", "--no-upnp"]
         collected = host.run(["env", f"XDG_CONFIG_HOME={xdg}", *unprobed], timeout=60)
@@ -239,6 +242,7 @@ def test_probes_tell_real_servers_apart(tmp_path: Path, show_table) -> None:  # 
         saved = tmp_path / "report.json"
         saved.write_text(json.dumps(report))
         replay, _ = probe_run(host, "--facts", str(saved))
+        assert replay["options"]["probe"] is False
         assert replay["facts"]["probes"] == report["facts"]["probes"]
         assert [f["rule_id"] for f in replay["findings"]] == [
             f["rule_id"] for f in report["findings"]

@@ -428,3 +428,18 @@ def test_each_file_written_is_named_on_stderr(tmp_path: Path) -> None:
     assert res.stderr == "" and html.exists()
     res = cli("run", "--facts", FIXTURE, "--format", "json", "-o", "-")
     assert "wrote" not in res.stderr
+
+
+def test_a_live_run_without_probes_says_so_and_a_replay_does_not(tmp_path: Path) -> None:
+    """With probing off (here EXPOSURE_AUDIT_NO_PROBE=1, set for the whole suite so it
+    never asks this host's services), the terminal says the names are unverified and
+    the JSON records probe=false; a --facts replay never probes and adds no note."""
+    assert ENV.get("EXPOSURE_AUDIT_NO_PROBE") == "1"
+    live = cli("run", "--no-upnp", "--no-color", "--fail-on", "none")
+    assert live.returncode == 0, live.stderr
+    assert "probes: off: no service was asked what it is" in live.stdout
+    doc = cli("run", "--no-upnp", "-f", "json", "--fail-on", "none")
+    assert json.loads(doc.stdout)["options"]["probe"] is False
+    replay = cli("run", "--facts", FIXTURE, "--no-color", "--fail-on", "none")
+    assert replay.returncode == 0, replay.stderr
+    assert "probes: off" not in replay.stdout

@@ -281,7 +281,7 @@ def evaluate(args: argparse.Namespace, facts: Facts, config: Any = None) -> Eval
     return pipeline_evaluate(facts, EvaluateOptions(**rules_options(args), config=config))
 
 
-def build(args: argparse.Namespace, evaluation: Evaluation) -> dict[str, Any]:
+def build(args: argparse.Namespace, evaluation: Evaluation, config: Any = None) -> dict[str, Any]:
     from exposure_audit.core.clock import now_iso
     from exposure_audit.reporting.document import build_report
 
@@ -290,6 +290,10 @@ def build(args: argparse.Namespace, evaluation: Evaluation) -> dict[str, Any]:
         "upnp": not args.no_upnp if not args.facts else False,
         "igd_url": None if args.facts else args.igd,
         "firewall": not getattr(args, "no_firewall", False) if not args.facts else False,
+        # whether this run asked the services (a --facts run replays, never asks)
+        "probe": not args.facts
+        and not getattr(args, "no_probe", False)
+        and (config is None or config.probe is not False),
         **rules_options(args),
     }
     return build_report(evaluation, generated_at=now_iso(), options=options, fail_on=fail_on(args))
@@ -303,7 +307,7 @@ def evaluate_and_build(args: argparse.Namespace, config: Any) -> dict[str, Any]:
     _settled()
     evaluation = evaluate(args, facts, config)
     _settled()
-    report = build(args, evaluation)
+    report = build(args, evaluation, config)
     del facts, evaluation
     _settled()
     return report

@@ -109,6 +109,7 @@ def _options_doc(options: Mapping[str, Any], fail_on: str | None) -> dict[str, A
         "upnp": True,
         "igd_url": None,
         "firewall": True,
+        "probe": True,
         "rule_dirs": [],
         "builtin_rules": True,
         "config_path": None,
