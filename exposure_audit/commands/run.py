@@ -322,13 +322,19 @@ def render_all(
     from exposure_audit.reporting import Format, RenderContext, render
 
     rendered = []
+    view = None  # the terminal summary and the HTML page draw the same view: built once
     for out in plan:
         to_stdout = out.path == "-"
+        if view is None and out.format in (Format.TERMINAL, Format.HTML):
+            from exposure_audit.reporting.view import build_view
+
+            view = build_view(report)
         ctx = RenderContext(
             color=to_stdout and out.format is Format.TERMINAL and use_color(args),
             width=_width() if to_stdout else 100,
             quiet=bool(args.quiet) and to_stdout,
             template=templates.get(out.format),
+            view=view,
         )
         if out.format is Format.JSON:  # always valid UTF-8 (ASCII escapes if need be)
             from exposure_audit.reporting.json import render_bytes
