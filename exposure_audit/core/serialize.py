@@ -66,7 +66,10 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [v if type(v) in _SCALARS else to_jsonable(v) for v in obj]
     if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+        return {
+            k if type(k) is str else str(k): v if type(v) in _SCALARS else to_jsonable(v)
+            for k, v in obj.items()
+        }
     return obj
 
 
