@@ -428,3 +428,28 @@ def test_each_file_written_is_named_on_stderr(tmp_path: Path) -> None:
     assert res.stderr == "" and html.exists()
     res = cli("run", "--facts", FIXTURE, "--format", "json", "-o", "-")
     assert "wrote" not in res.stderr
+
+
+def test_a_json_file_with_text_that_is_not_utf8_is_valid_json(tmp_path: Path) -> None:
+    """-o r.json is encoded into the file as it is written: a process name with bytes
+    that were not UTF-8 (a lone surrogate) makes it start over with ASCII escapes; the
+    file is the same as the report written to standard output."""
+    facts = json.loads(Path(FIXTURE).read_text())
+    rows = []
+    for i in range(600):  # 600 listeners: the report is written in pieces
+        lst = facts["listeners"][i % len(facts["listeners"])]
+        rows.append({**lst, "port": 20000 + i, "inode": 90000 + i})
+    assert rows[0]["process"] is not None
+    rows[0]["process"] = {**rows[0]["process"], "name": "bad\udcff"}
+    facts["listeners"] = rows
+    many = tmp_path / "facts.json"
+    many.write_text(json.dumps(facts), encoding="ascii")
+    out = tmp_path / "r.json"
+    res = cli("run", "--facts", str(many), "--fail-on", "none", "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    data = out.read_bytes()
+    assert "\\udcff" in data.decode("utf-8")  # valid UTF-8, the surrogate escaped
+    assert f"({'json'}, {round(len(data) / 1024)} KB)" in res.stderr
+    stdout = cli("run", "--facts", str(many), "--fail-on", "none", "--format", "json", "-o", "-")
+    assert stdout.returncode == 0
+    assert json.loads(data) == json.loads(stdout.stdout)
