@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,3 +163,54 @@ def test_without_hard_links_outputs_are_still_written(
     atomicio.publish([(a, b"new"), (tmp_path / "b.json", b"b")])
     assert a.read_text() == "new" and (tmp_path / "b.json").read_text() == "b"
     assert _leftovers(tmp_path) == []
+
+
+def _chunks(*parts: bytes) -> atomicio.Streamed:
+    def write(fh: Any) -> int:
+        return sum(fh.write(p) for p in parts)
+
+    return atomicio.Streamed(write)
+
+
+def test_streamed_content_is_written_into_the_staged_file(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.txt"
+    a.write_text("old a")
+    streamed = _chunks(b"new ", b"a")
+    atomicio.publish([(a, streamed), (b, b"new b"), ("-", _chunks(b"out", b"\n"))])
+    assert (a.read_bytes(), b.read_bytes()) == (b"new a", b"new b")
+    assert streamed.size == 5
+    assert capfd.readouterr().out == "out\n"
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_streamed_writer_that_starts_over_leaves_only_its_second_go(tmp_path: Path) -> None:
+    a = tmp_path / "a.json"
+
+    def write(fh: Any) -> int:
+        fh.write(b"a first attempt that is longer")
+        fh.seek(0)
+        fh.truncate()
+        return int(fh.write(b"second"))
+
+    atomicio.publish([(a, atomicio.Streamed(write))])
+    assert a.read_bytes() == b"second"
+
+
+def test_a_streamed_writer_failing_midway_keeps_every_old_file(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    a, b = tmp_path / "a.txt", tmp_path / "b.json"
+    a.write_text("old a")
+    b.write_text("old b")
+
+    def write(fh: Any) -> int:
+        fh.write(b"half of it")
+        raise ValueError("the report could not be encoded")
+
+    with pytest.raises(ValueError, match="encoded"):
+        atomicio.publish([(a, b"new a"), (b, atomicio.Streamed(write)), ("-", b"never")])
+    assert (a.read_text(), b.read_text()) == ("old a", "old b")
+    assert _leftovers(tmp_path) == []
+    assert capfd.readouterr().out == ""

@@ -239,3 +239,40 @@ def test_upnp_forwarded_traffic_accepted_only_from_the_lan_still_counts() -> Non
     only = records.replace(facts, upnp=records.replace(facts.upnp, mappings=(m,)))
     (x,) = [e for e in annotate(only, resolve(only).exposures) if e.listener.port == 8000]
     assert x.upnp_firewall == "filtered"
+
+
+def test_listeners_sharing_their_reach_get_the_verdicts_each_would_alone() -> None:
+    """annotate works a reach tuple out once per protocol and port (once in all when the
+    ruleset has no inbound chain): the same verdicts as each exposure annotated alone."""
+    from exposure_audit.collectors.firewall import nftables
+
+    drop_8000 = [{**DPORT_8000}, {"drop": None}]
+    for exprs in ([drop_8000], []):
+        rule_objs = [
+            {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": i + 2,
+                      "expr": e}}
+            for i, e in enumerate(exprs)
+        ]  # fmt: skip
+        chain = {"family": "inet", "table": "t", "name": "input", "handle": 1,
+                 "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}  # fmt: skip
+        data = {"nftables": [{"table": {"family": "inet", "name": "t", "handle": 1}},
+                             {"chain": chain}, *rule_objs]}  # fmt: skip
+        chains, _ = nftables.parse_ruleset(data)
+        listeners = tuple(
+            Listener(proto, "ipv4", address, port, process=ProcessInfo(7, "python3"))
+            for proto in ("tcp", "udp")
+            for address in ("0.0.0.0", "127.0.0.1", "10.1.0.1")
+            for port in (7999, 8000, 8001)
+        )
+        facts = Facts(HOST, "2026-01-01T00:00:00Z", IFACES, listeners=listeners,
+                      firewall=FirewallFacts("nftables", tuple(chains)))  # fmt: skip
+        exposures = list(resolve(facts).exposures)
+        assert len({id(e.reach) for e in exposures}) < len(exposures)  # shared: the case
+        together = annotate(facts, exposures)
+        alone = [annotate(facts, [e])[0] for e in exposures]
+        assert together == alone
+        verdicts = {(e.listener.protocol, e.listener.port, e.firewall) for e in together}
+        if exprs:
+            assert ("tcp", 8000, "filtered") in verdicts and ("tcp", 8001, "open") in verdicts
+        else:
+            assert {v for _p, _n, v in verdicts} == {"open"}

@@ -338,3 +338,21 @@ def test_docs_describe_every_top_level_field() -> None:
         assert f"`{key}`" in doc, f"docs/json-report.md does not describe `{key}`"
     for key in _schema()["$defs"]["summary"]["properties"]:
         assert f"`{key}`" in doc, f"docs/json-report.md does not describe summary `{key}`"
+
+
+def test_a_finding_on_an_equal_exposure_object_gets_its_id() -> None:
+    """A finding whose exposure equals one of the evaluation's but is another object (an
+    Evaluation put together by hand, or read back) is tied to it by value."""
+    ev = report_fixture.build()
+    stamp = "2026-11-27T14:00:05Z"
+    copies = tuple(
+        records.replace(f, exposure=records.replace(f.exposure)) if f.exposure else f
+        for f in ev.findings
+    )
+    assert any(f.exposure is not None for f in copies)
+    for f, g in zip(ev.findings, copies, strict=True):
+        assert f.exposure == g.exposure and (f.exposure is None or f.exposure is not g.exposure)
+    by_identity = build_report(ev, generated_at=stamp)
+    by_value = build_report(records.replace(ev, findings=copies), generated_at=stamp)
+    assert by_value == by_identity
+    assert any(f["exposure_id"] for f in by_value["findings"])

@@ -443,3 +443,28 @@ def test_a_live_run_without_probes_says_so_and_a_replay_does_not(tmp_path: Path)
     replay = cli("run", "--facts", FIXTURE, "--no-color", "--fail-on", "none")
     assert replay.returncode == 0, replay.stderr
     assert "probes: off" not in replay.stdout
+
+
+def test_a_json_file_with_text_that_is_not_utf8_is_valid_json(tmp_path: Path) -> None:
+    """-o r.json is encoded into the file as it is written: a process name with bytes
+    that were not UTF-8 (a lone surrogate) makes it start over with ASCII escapes; the
+    file is the same as the report written to standard output."""
+    facts = json.loads(Path(FIXTURE).read_text())
+    rows = []
+    for i in range(600):  # 600 listeners: the report is written in pieces
+        lst = facts["listeners"][i % len(facts["listeners"])]
+        rows.append({**lst, "port": 20000 + i, "inode": 90000 + i})
+    assert rows[0]["process"] is not None
+    rows[0]["process"] = {**rows[0]["process"], "name": "bad\udcff"}
+    facts["listeners"] = rows
+    many = tmp_path / "facts.json"
+    many.write_text(json.dumps(facts), encoding="ascii")
+    out = tmp_path / "r.json"
+    res = cli("run", "--facts", str(many), "--fail-on", "none", "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    data = out.read_bytes()
+    assert "\\udcff" in data.decode("utf-8")  # valid UTF-8, the surrogate escaped
+    assert f"({'json'}, {round(len(data) / 1024)} KB)" in res.stderr
+    stdout = cli("run", "--facts", str(many), "--fail-on", "none", "--format", "json", "-o", "-")
+    assert stdout.returncode == 0
+    assert json.loads(data) == json.loads(stdout.stdout)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from exposure_audit.commands.options import add_collect_options, add_rules_options, rules_options
-from exposure_audit.core.atomicio import publish
+from exposure_audit.core.atomicio import Content, Streamed, publish
 from exposure_audit.core.errors import EXIT_USAGE, UsageError
 from exposure_audit.core.model import SEVERITIES, Evaluation, Facts
 from exposure_audit.core.records import record
@@ -322,22 +322,29 @@ def render_all(
     plan: list[Output],
     templates: dict[Any, Path],
     report: dict[str, Any],
-) -> list[tuple[Output, bytes]]:
+) -> list[tuple[Output, Content]]:
     from exposure_audit.reporting import Format, RenderContext, render
 
     rendered = []
+    view = None  # the terminal summary and the HTML page draw the same view: built once
     for out in plan:
         to_stdout = out.path == "-"
+        if view is None and out.format in (Format.TERMINAL, Format.HTML):
+            from exposure_audit.reporting.view import build_view
+
+            view = build_view(report)
         ctx = RenderContext(
             color=to_stdout and out.format is Format.TERMINAL and use_color(args),
             width=_width() if to_stdout else 100,
             quiet=bool(args.quiet) and to_stdout,
             template=templates.get(out.format),
+            view=view,
         )
         if out.format is Format.JSON:  # always valid UTF-8 (ASCII escapes if need be)
-            from exposure_audit.reporting.json import render_bytes
+            from exposure_audit.reporting.json import render_bytes, render_streamed
 
-            rendered.append((out, render_bytes(report)))
+            # a file: encoded as it is written (write_all); standard output: bytes
+            rendered.append((out, render_bytes(report) if to_stdout else render_streamed(report)))
             continue
         text = render(out.format, report, ctx)
         # Process names and cmdlines may hold bytes that are not UTF-8 (kept as
@@ -347,8 +354,8 @@ def render_all(
 
 
 def with_change_counts(
-    rendered: list[tuple[Output, bytes]], report: dict[str, Any], diff: Any
-) -> list[tuple[Output, bytes]]:
+    rendered: list[tuple[Output, Content]], report: dict[str, Any], diff: Any
+) -> list[tuple[Output, Content]]:
     """Prometheus outputs again, with the new and resolved (unwaived) finding counts of
     --since-last / --baseline, which are known only once the report is compared."""
     from exposure_audit.reporting import Format
@@ -368,7 +375,7 @@ def _width() -> int:
     return max(40, min(shutil.get_terminal_size((100, 24)).columns, 160))
 
 
-def write_all(rendered: list[tuple[Output, bytes]]) -> None:
+def write_all(rendered: list[tuple[Output, Content]]) -> None:
     """Every file, atomically and all-or-none (atomicio.publish): staged first, renamed
     when all are staged; a device or FIFO (``-o /dev/null``) in place, standard output last."""
     publish([(out.path, data) for out, data in rendered])
@@ -439,7 +446,11 @@ def run(args: argparse.Namespace) -> int:
         outcome = cron.commit(report, outcome)
     # Standard output last, once files, history, webhook and metrics are done: a closed
     # or full stdout (cron with >&-, /dev/full) costs only the stdout copy, and says so.
-    problem = write_stdout(b"".join(d for o, d in rendered if o.path == "-"))
+    problem = write_stdout(
+        b"".join(
+            d.to_bytes() if isinstance(d, Streamed) else d for o, d in rendered if o.path == "-"
+        )
+    )
     if problem is not None:
         print(f"exposure-audit: error: cannot write standard output: {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -454,9 +465,10 @@ def _settled() -> None:
     gc.freeze()
 
 
-def announce_written(rendered: list[tuple[Output, bytes]]) -> None:
+def announce_written(rendered: list[tuple[Output, Content]]) -> None:
     """One line per file written, on standard error (standard output is not a file)."""
     for out, data in rendered:
         if out.path != "-":
-            size = f"{len(data)} bytes" if len(data) < 1024 else f"{round(len(data) / 1024)} KB"
+            n = (data.size or 0) if isinstance(data, Streamed) else len(data)
+            size = f"{n} bytes" if n < 1024 else f"{round(n / 1024)} KB"
             print(f"exposure-audit: wrote {out.path} ({out.format.value}, {size})", file=sys.stderr)

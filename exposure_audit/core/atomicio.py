@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import signal
 import sys
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from pathlib import Path
     from types import FrameType
-    from typing import Any
+    from typing import Any, BinaryIO
 
 
 def output_kind(target: str | Path) -> str:
@@ -43,9 +44,33 @@ def is_special(target: str | Path) -> bool:
     return output_kind(target) == "in-place"
 
 
-def write_in_place(target: str | Path, data: bytes) -> None:
+class Streamed:
+    """A file's content written by ``write(fh)`` (which returns the byte count) into
+    the staged file itself, rather than held whole as bytes first: a 10,000-listener
+    JSON report is 18 MB. ``fh`` is a binary file at its start that can seek (``write``
+    may truncate it and start over). ``size``: the bytes written, once written."""
+
+    __slots__ = ("size", "write")
+
+    def __init__(self, write: Callable[[BinaryIO], int]) -> None:
+        self.write = write
+        self.size: int | None = None
+
+    def to_bytes(self) -> bytes:
+        """The content as bytes (for standard output, a device or a FIFO)."""
+        buf = io.BytesIO()
+        self.size = self.write(buf)
+        return buf.getvalue()
+
+
+Content = bytes | Streamed
+
+
+def write_in_place(target: str | Path, data: Content) -> None:
     """Write ``data`` to a special file (see output_kind), never blocking on a FIFO
     without a reader."""
+    if isinstance(data, Streamed):
+        data = data.to_bytes()
     try:
         fd = safefs.open_in_place(target)
         with os.fdopen(fd, "wb") as fh:
@@ -115,8 +140,9 @@ def _temp_beside(target: str) -> tuple[int, str]:
     raise FileExistsError(f"no free temporary name beside {target}")
 
 
-def stage(target: str | Path, data: bytes, mode: int = 0o644) -> str:
-    """Write ``data`` to a fsynced temporary file beside ``target``; return its path.
+def stage(target: str | Path, data: Content, mode: int = 0o644) -> str:
+    """Write ``data`` (bytes, or Streamed: written into the file) to a fsynced
+    temporary file beside ``target``; return its path.
 
     ``os.replace(tmp, target)`` then publishes it atomically. On failure nothing is left
     behind and OutputError names the target.
@@ -130,7 +156,10 @@ def stage(target: str | Path, data: bytes, mode: int = 0o644) -> str:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if isinstance(data, Streamed):
+                data.size = data.write(fh)
+            else:
+                fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
@@ -211,8 +240,8 @@ def _backup(target: str) -> str | None:
     raise FileExistsError(f"no free backup name beside {target}")
 
 
-def publish(outputs: Iterable[tuple[str | Path, bytes]], mode: int = 0o644) -> None:
-    """Write every ``(path, data)``, files all-or-none.
+def publish(outputs: Iterable[tuple[str | Path, Content]], mode: int = 0o644) -> None:
+    """Write every ``(path, data)``, files all-or-none (``data``: bytes or Streamed).
 
     Each regular file is staged (see stage) beside its target first, and the current
     file kept as a hard link; only when all are staged are they renamed into place. If a
@@ -257,7 +286,7 @@ def publish(outputs: Iterable[tuple[str | Path, bytes]], mode: int = 0o644) -> N
     for (_path, data), kind in zip(outputs, kinds, strict=True):
         if kind == "stdout":
             sys.stdout.flush()
-            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.write(data.to_bytes() if isinstance(data, Streamed) else data)
             sys.stdout.flush()
 
 

@@ -15,7 +15,7 @@ from exposure_audit.core.records import is_record
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from typing import Any
+    from typing import Any, BinaryIO
 
 # From this many rows (listeners, exposures, findings) a document is written compact:
 # indent= makes json use its pure-Python encoder (about 3x slower); `jq .`
@@ -54,10 +54,27 @@ def json_bytes(data: Any) -> bytes:
 
 def _encoded(data: Any, ensure_ascii: bool) -> bytes:
     out = io.BytesIO()
-    for piece in _pieces(data, ensure_ascii):
-        out.write(piece.encode("utf-8"))
-    out.write(b"\n")
+    _write(data, out, ensure_ascii)
     return out.getvalue()
+
+
+def write_json(data: Any, fh: BinaryIO) -> int:
+    """Write ``json_bytes(data)`` to ``fh``, a binary file at its start that can seek
+    (a staged file: see atomicio.Streamed), piece by piece: the bytes of a large report
+    are never held whole. Returns the number of bytes written."""
+    try:
+        return _write(data, fh, ensure_ascii=False)
+    except UnicodeEncodeError:  # a lone surrogate: all again, with ASCII escapes
+        fh.seek(0)
+        fh.truncate()
+        return _write(data, fh, ensure_ascii=True)
+
+
+def _write(data: Any, fh: BinaryIO, ensure_ascii: bool) -> int:
+    size = 0
+    for piece in _pieces(data, ensure_ascii):
+        size += fh.write(piece.encode("utf-8"))
+    return size + fh.write(b"\n")
 
 
 def _dumps(data: Any, ensure_ascii: bool) -> str:

@@ -55,6 +55,9 @@ class RenderContext:
     width: int = 100  # terminal columns
     quiet: bool = False  # terminal: the verdict line only
     template: Path | None = None  # a user's own jinja2 template for this format
+    # view.build_view of the report being rendered, when the caller already has it: a
+    # run that draws both the terminal summary and the HTML page builds it once
+    view: Mapping[str, Any] | None = None
 
 
 def format_names() -> list[str]:

@@ -57,15 +57,21 @@ def build_report(
     findings = sorted(evaluation.findings, key=_finding_order)
 
     by_identity = {id(x): ids[i] for i, x in enumerate(evaluation.exposures)}
-    by_value: dict[Exposure, str] = {}
-    for i, x in enumerate(evaluation.exposures):
-        by_value.setdefault(x, ids[i])
+    # by equal value: only for a finding whose exposure is not one of these objects (an
+    # Exposure's hash walks its whole reach: not worth it for 10,000 of them up front)
+    by_value: dict[Exposure, str] | None = None
     by_exposure: dict[str, list[Finding]] = {}
     finding_docs = []
     for f in findings:
         xid = None
         if f.exposure is not None:
-            xid = by_identity.get(id(f.exposure)) or by_value.get(f.exposure)
+            xid = by_identity.get(id(f.exposure))
+            if xid is None:
+                if by_value is None:
+                    by_value = {}
+                    for i, x in enumerate(evaluation.exposures):
+                        by_value.setdefault(x, ids[i])
+                xid = by_value.get(f.exposure)
         if xid is not None:
             by_exposure.setdefault(xid, []).append(f)
         finding_docs.append(_finding_doc(f, xid, words))

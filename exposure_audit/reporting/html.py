@@ -364,14 +364,14 @@ def _scope_color(scope: str) -> str:
     }.get(scope, "#64748b")
 
 
+def filters() -> dict[str, Any]:
+    return {"ep": lambda o: endpoint(str(o["address"]), o["port"]), "num": lambda n: f"{n:,}"}
+
+
 def render(report: Mapping[str, Any], ctx: RenderContext) -> str:
     css = _load_css()
-    env = environment(
-        "html",
-        ctx.template,
-        {"ep": lambda o: endpoint(str(o["address"]), o["port"]), "num": lambda n: f"{n:,}"},
-    )
-    view = build_view(report)
+    env = environment("html", ctx.template, filters())
+    view = ctx.view if ctx.view is not None else build_view(report)
     rows = group_exposures(report["exposures"])
     context = {
         "report": report,

@@ -215,6 +215,45 @@ def environment(
     return env
 
 
+def env_fingerprint(env: jinja2.Environment) -> str:
+    """What of an environment shapes the Python code jinja2 compiles a template to."""
+    finalize = getattr(env.finalize, "__name__", None)
+    binops = sorted(getattr(env, "intercepted_binops", ()))
+    return (
+        f"{type(env).__name__} autoescape={env.autoescape} finalize={finalize} "
+        f"extensions={sorted(env.extensions)} binops={binops} "
+        f"newline={env.keep_trailing_newline} trim={env.trim_blocks} lstrip={env.lstrip_blocks}"
+    )
+
+
+def source_digest(source: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def builtin_template(env: jinja2.Environment, name: str) -> jinja2.Template:
+    """The built-in template ``name``. Parsing and generating its code is ~40 ms a run:
+    exposure_audit/reporting/precompiled.py (made by scripts/precompile_templates.py,
+    shipped with the package like any other module; nothing is written at run time)
+    holds the code jinja2 generates for it, used only when the template read now, this
+    jinja2 version and this environment are the ones it was generated from; else the
+    template is compiled as usual."""
+    from exposure_audit.reporting.precompiled import TEMPLATES
+
+    entry = TEMPLATES.get(name)
+    if entry is not None and env.loader is not None:
+        version, digest, fingerprint, code = entry
+        if version == jinja2.__version__ and fingerprint == env_fingerprint(env):
+            source, _filename, uptodate = env.loader.get_source(env, name)
+            if source_digest(source) == digest:
+                # "<template>": the file name jinja2 gives a loader's template without
+                # one (ConfinedLoader's), which _template_line looks for
+                compiled = compile(code, "<template>", "exec")
+                return env.template_class.from_code(env, compiled, env.make_globals(None), uptodate)
+    return env.get_template(name)
+
+
 def render_template(
     env: jinja2.Environment, name: str, user_template: Path | None, context: Mapping[str, Any]
 ) -> str:
@@ -239,7 +278,7 @@ def render_template(
                 ) from None
             template = env.from_string(source)
         else:
-            template = env.get_template(name)
+            template = builtin_template(env, name)
         with _render_limits():
             return _render_bounded(template, context)
     except TemplateLimitError as exc:

@@ -108,7 +108,7 @@ def render(report: Mapping[str, Any], ctx: RenderContext) -> str:
     context = {
         "report": report,
         "summary": report["summary"],
-        "view": build_view(report),
+        "view": ctx.view if ctx.view is not None else build_view(report),
         "width": max(40, ctx.width),
         "quiet": ctx.quiet,
         "color": ctx.color,

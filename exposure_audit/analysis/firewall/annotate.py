@@ -18,6 +18,9 @@ from exposure_audit.core import records
 from exposure_audit.core.addresses import parse_ip
 from exposure_audit.core.model import SCOPE_RANK, Exposure, Facts, Reach
 
+# (the reach tuple it was worked out for, the annotated one, the verdict, its evidence)
+_Shared = tuple[tuple[Reach, ...], tuple[Reach, ...], str | None, str | None]
+
 
 def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
     """``exposures`` with Reach.firewall / Exposure.firewall and container publishing
@@ -43,6 +46,8 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
         or fw.backend == "unavailable"
         or not (ruleset.inbound("ipv4") or ruleset.inbound("ipv6"))
     )
+    fast = ruleset is not None and not facts.published and not to_loopback
+    shared: dict[tuple[int, str, int], _Shared] = {}
     for exp in exposures:
         if to_loopback and ruleset is not None:
             exp = _with_nat_to_loopback(facts, ruleset, exp)
@@ -56,58 +61,27 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
             container = container_label(
                 fw, None, opts.get("c") or opts.get("cid"), opts.get("n") or opts.get("name")
             )
-        reaches: list[Reach] = []
-        # the addresses the socket itself listens on (not those only NAT leads to)
-        addresses = tuple(sorted({r.address for r in exp.reach if r.firewall is None}))
-        for r in exp.reach:
-            if ruleset is None or r.firewall is not None:
-                reaches.append(r)  # (a reach only NAT leads to comes evaluated)
-                continue
-            pub = next(
-                (
-                    pp
-                    for pp in facts.published
-                    if publishes(pp, lst.protocol, lst.port, r.address, r.interface)
-                ),
-                None,
+        # Without published ports or NAT to loopback, what follows depends only on the
+        # (shared) reach tuple, the protocol and the port (not even that with any_port):
+        # thousands of listeners on the same addresses are worked out once.
+        skey = (id(exp.reach), lst.protocol, 0 if any_port else lst.port)
+        hit = shared.get(skey) if fast else None
+        if hit is not None and hit[0] is exp.reach:
+            _same, reach_t, firewall, evidence = hit
+        else:
+            reach_t, firewall, evidence, published_by, container = _annotate_reach(
+                facts,
+                ruleset,
+                exp,
+                cache,
+                annotated,
+                tuples,
+                any_port,
+                published_by,
+                container,
             )
-            if pub is not None and r.scope != "loopback":
-                published_by = published_by or pub.published_by
-                container = container or container_label(
-                    fw, pub.target_address, pub.container_id, pub.container_name
-                )
-                where = pub.container_name or pub.container_id or pub.target_address
-                v = Verdict(
-                    OPEN,
-                    (
-                        f"published by {pub.published_by} to {where}:{pub.target_port} "
-                        f"(DNAT: {pub.evidence}); forwarded traffic bypasses the input filter"
-                    ),
-                )
-            else:
-                # a nat rule may deliver to another address this socket listens on
-                key = (lst.protocol, lst.port, r.address, r.interface, r.network, addresses)
-                ckey = (lst.protocol, 0, r.address, r.interface, r.network, ()) if any_port else key
-                known = cache.get(ckey)
-                if known is None:
-                    known = cache[ckey] = evaluate(ruleset, *key)
-                v = known
-            akey = (r, v.result, v.evidence)
-            done = annotated.get(akey)
-            if done is None:
-                done = annotated[akey] = records.replace(
-                    r, firewall=v.result, firewall_evidence=v.evidence
-                )
-            reaches.append(done)
-        up = [r for r in reaches if r.up and r.firewall is not None]
-        # loopback is this machine itself: it counts only for a loopback-only listener
-        beyond = [r for r in up if r.scope != "loopback"]
-        up = beyond or up
-        firewall = evidence = None
-        if up:
-            best = max(up, key=lambda r: VERDICT_RANK[r.firewall or UNKNOWN])
-            firewall = best.firewall
-            evidence = f"{best.interface} {best.address}: {best.firewall_evidence}"
+            if fast:
+                shared[skey] = (exp.reach, reach_t, firewall, evidence)
         upnp = None
         if ruleset is not None and exp.upnp_mappings and not (published_by or exp.published_by):
             # (a published container port's forwarded traffic skips the input filter)
@@ -115,7 +89,7 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
         out.append(
             records.replace(
                 exp,
-                reach=tuples.setdefault(tuple(reaches), tuple(reaches)),
+                reach=reach_t,
                 firewall=firewall,
                 firewall_evidence=evidence,
                 published_by=published_by or exp.published_by,
@@ -125,6 +99,82 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
             )
         )
     return out
+
+
+def _annotate_reach(
+    facts: Facts,
+    ruleset: PreparedRuleset | None,
+    exp: Exposure,
+    cache: dict[tuple[str, int, str, str, str | None, tuple[str, ...]], Verdict],
+    annotated: dict[tuple[Reach, str, str | None], Reach],
+    tuples: dict[tuple[Reach, ...], tuple[Reach, ...]],
+    any_port: bool,
+    published_by: str | None,
+    container: str | None,
+) -> tuple[tuple[Reach, ...], str | None, str | None, str | None, str | None]:
+    """Exposure ``exp``'s reach entries with their verdicts, and its own verdict (the
+    most open one) and evidence; ``published_by`` and ``container`` as publishing finds."""
+    fw = facts.firewall
+    lst = exp.listener
+    reaches: list[Reach] = []
+    # the addresses the socket itself listens on (not those only NAT leads to)
+    addresses = tuple(sorted({r.address for r in exp.reach if r.firewall is None}))
+    for r in exp.reach:
+        if ruleset is None or r.firewall is not None:
+            reaches.append(r)  # (a reach only NAT leads to comes evaluated)
+            continue
+        pub = next(
+            (
+                pp
+                for pp in facts.published
+                if publishes(pp, lst.protocol, lst.port, r.address, r.interface)
+            ),
+            None,
+        )
+        if pub is not None and r.scope != "loopback":
+            published_by = published_by or pub.published_by
+            container = container or container_label(
+                fw, pub.target_address, pub.container_id, pub.container_name
+            )
+            where = pub.container_name or pub.container_id or pub.target_address
+            v = Verdict(
+                OPEN,
+                (
+                    f"published by {pub.published_by} to {where}:{pub.target_port} "
+                    f"(DNAT: {pub.evidence}); forwarded traffic bypasses the input filter"
+                ),
+            )
+        else:
+            # a nat rule may deliver to another address this socket listens on
+            key = (lst.protocol, lst.port, r.address, r.interface, r.network, addresses)
+            ckey = (lst.protocol, 0, r.address, r.interface, r.network, ()) if any_port else key
+            known = cache.get(ckey)
+            if known is None:
+                known = cache[ckey] = evaluate(ruleset, *key)
+            v = known
+        akey = (r, v.result, v.evidence)
+        done = annotated.get(akey)
+        if done is None:
+            done = annotated[akey] = records.replace(
+                r, firewall=v.result, firewall_evidence=v.evidence
+            )
+        reaches.append(done)
+    up = [r for r in reaches if r.up and r.firewall is not None]
+    # loopback is this machine itself: it counts only for a loopback-only listener
+    beyond = [r for r in up if r.scope != "loopback"]
+    up = beyond or up
+    firewall = evidence = None
+    if up:
+        best = max(up, key=lambda r: VERDICT_RANK[r.firewall or UNKNOWN])
+        firewall = best.firewall
+        evidence = f"{best.interface} {best.address}: {best.firewall_evidence}"
+    return (
+        tuples.setdefault(tuple(reaches), tuple(reaches)),
+        firewall,
+        evidence,
+        published_by,
+        container,
+    )
 
 
 def _dnat_to_loopback(ruleset: PreparedRuleset) -> bool:

@@ -1,0 +1,109 @@
+"""The built-in templates' precompiled code (reporting/precompiled.py) is current, is
+what a run uses, and is never used once it no longer matches the template."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import report_fixture
+
+from exposure_audit.core.resources import reports_dir
+from exposure_audit.reporting import RenderContext, html, terminal
+from exposure_audit.reporting.document import build_report
+from exposure_audit.reporting.precompiled import TEMPLATES
+from exposure_audit.reporting.templating import (
+    builtin_template,
+    env_fingerprint,
+    environment,
+    source_digest,
+)
+from exposure_audit.reporting.view import build_view
+
+ROOT = Path(__file__).resolve().parent.parent
+STAMP = "2026-11-27T14:00:05Z"
+
+
+def _script() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "precompile_templates", ROOT / "scripts" / "precompile_templates.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _terminal_env(user_template: Path | None = None) -> jinja2.Environment:
+    return environment("terminal", user_template, terminal._filters(RenderContext()))
+
+
+def test_entries_match_the_templates() -> None:
+    """Edited a template? Run scripts/precompile_templates.py (else every run compiles it)."""
+    envs = {
+        terminal.TEMPLATE: _terminal_env(),
+        html.TEMPLATE: environment("html", None, html.filters()),
+    }
+    assert set(TEMPLATES) == set(envs)
+    for name, (_version, digest, fingerprint, _code) in TEMPLATES.items():
+        source = (reports_dir() / name).read_text(encoding="utf-8")
+        assert digest == source_digest(source), f"{name} changed: regenerate precompiled.py"
+        assert fingerprint == env_fingerprint(envs[name]), f"{name}: environment changed"
+
+
+def test_code_is_what_this_jinja2_generates() -> None:
+    fresh = _script().entries()
+    for name, (version, _digest, _fingerprint, code) in TEMPLATES.items():
+        if version == jinja2.__version__:
+            assert code == fresh[name][3], f"{name}: regenerate precompiled.py"
+        else:  # another jinja2: the entry is ignored, the template compiled as usual
+            env = (
+                _terminal_env()
+                if name == terminal.TEMPLATE
+                else environment("html", None, html.filters())
+            )
+            builtin_template(env, name)
+            assert env.cache is not None and len(env.cache) == 1
+
+
+def test_a_run_uses_the_precompiled_code() -> None:
+    env = _terminal_env()
+    version, *_ = TEMPLATES[terminal.TEMPLATE]
+    template = builtin_template(env, terminal.TEMPLATE)
+    # get_template (parse + generate) keeps what it compiled in env.cache: nothing here
+    assert env.cache is not None
+    assert len(env.cache) == (0 if version == jinja2.__version__ else 1)
+    report = build_report(report_fixture.build(), generated_at=STAMP)
+    compiled = env.get_template(terminal.TEMPLATE)
+    context = {
+        "report": report,
+        "summary": report["summary"],
+        "view": build_view(report),
+        "width": 100,
+        "quiet": False,
+        "color": False,
+    }
+    assert template.render(**context) == compiled.render(**context)
+
+
+def test_an_edited_template_is_compiled_not_replaced(tmp_path: Path) -> None:
+    """A template that no longer matches its entry (here: a copy with one more line, found
+    first on the search path) is compiled from what is read, never the stored code."""
+    edited = tmp_path / terminal.TEMPLATE
+    shutil.copy(reports_dir() / terminal.TEMPLATE, edited)
+    edited.write_text(edited.read_text(encoding="utf-8") + "EDITED-{{ width }}\n")
+    env = _terminal_env(user_template=edited)
+    template = builtin_template(env, terminal.TEMPLATE)
+    report = build_report(report_fixture.build(), generated_at=STAMP)
+    out = template.render(
+        report=report,
+        summary=report["summary"],
+        view=build_view(report),
+        width=100,
+        quiet=True,
+        color=False,
+    )
+    assert out.endswith("EDITED-100\n")
