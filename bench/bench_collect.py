@@ -34,13 +34,11 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 PROCS = 4  # listener-holding child processes per N
@@ -263,45 +261,15 @@ def _bench_env() -> dict[str, str]:
 def run_in_namespace(
     n: int, reps: int, stages: bool, baseline: str | None = None, ruleset: str | None = None
 ) -> dict[str, object]:
-    name = f"eaL-bench-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        proc = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                name,
-                sys.executable,
-                __file__,
-                "--inner",
-                str(n),
-                "--reps",
-                str(reps),
-                *(["--stages"] if stages else []),
-                *(["--baseline", baseline] if baseline else []),
-                *(["--ruleset", ruleset] if ruleset else []),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=_bench_env(),
-            timeout=1800,
-        )
-        sys.stderr.write(proc.stderr)
-        if proc.returncode != 0:
-            raise SystemExit(f"benchmark for N={n} failed (exit {proc.returncode})")
-        return json.loads(proc.stdout.strip().splitlines()[-1])
-    finally:
-        pids = subprocess.run(
-            ["ip", "netns", "pids", name], capture_output=True, text=True, check=False
-        ).stdout.split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        subprocess.run(["ip", "netns", "del", name], check=False)
+    from nsbench import run_inner  # type: ignore[import-not-found]
+
+    argv = [
+        __file__, "--inner", str(n), "--reps", str(reps),
+        *(["--stages"] if stages else []),
+        *(["--baseline", baseline] if baseline else []),
+        *(["--ruleset", ruleset] if ruleset else []),
+    ]  # fmt: skip
+    return run_inner("eaL-bench", argv, n, env=_bench_env())  # type: ignore[no-any-return]
 
 
 def report(results: list[dict[str, object]]) -> int:

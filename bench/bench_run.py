@@ -8,10 +8,10 @@ child processes that open the listeners, spread over 0.0.0.0, 127.0.0.1, :: and 
 LAN address. Inside the namespace it then times, as fresh processes, interleaved run by
 run (the machine's noise hits all alike):
 
-  collect   exposure-audit collect --no-upnp                 (to /dev/null)
-  run       exposure-audit run --no-upnp --fail-on none      (terminal, to /dev/null)
-  run json  exposure-audit run --no-upnp --fail-on none -o DIR/r.json
-  run html  exposure-audit run --no-upnp --fail-on none -o DIR/r.html
+  collect   exposure-audit collect --no-upnp --no-probe              (to /dev/null)
+  run       exposure-audit run --no-upnp --no-probe --fail-on none   (terminal, /dev/null)
+  run json  exposure-audit run --no-upnp --no-probe --fail-on none -o DIR/r.json
+  run html  exposure-audit run --no-upnp --no-probe --fail-on none -o DIR/r.html
 
 and prints medians, each run's ratio to collect, and the peak RSS of the run commands
 (wait4's rusage). ``--baseline TREE`` adds the same commands on another tree
@@ -37,13 +37,11 @@ import datetime as dt
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -103,9 +101,10 @@ def _timed(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, int, 
 
 def _commands(out: str) -> dict[str, list[str]]:
     exe = _exe()
-    run = [*exe, "run", "--no-upnp", "--fail-on", "none"]
+    # --no-probe: evaluation and rendering are timed here (bench_probe.py times probes)
+    run = [*exe, "run", "--no-upnp", "--no-probe", "--fail-on", "none"]
     return {
-        "collect": [*exe, "collect", "--no-upnp"],
+        "collect": [*exe, "collect", "--no-upnp", "--no-probe"],
         "run": run,
         "run json": [*run, "-o", os.path.join(out, "r.json")],
         "run html": [*run, "-o", os.path.join(out, "r.html")],
@@ -180,7 +179,11 @@ def inner(n: int, reps: int, baseline: str | None, save_facts: str | None) -> di
                 cases.append((f"{name} [{tree}]" if baseline else name, argv, tenv))
         seen = subprocess.run(["ss", "-Htuln"], capture_output=True, text=True, check=True)
         if save_facts:  # the Facts of this namespace, to profile `run --facts` on
-            subprocess.run([*_exe(), "collect", "--no-upnp", "-o", save_facts], check=True, env=env)
+            subprocess.run(
+                [*_exe(), "collect", "--no-upnp", "--no-probe", "-o", save_facts],
+                check=True,
+                env=env,
+            )
             if reps == 0:
                 return {"n": n}
         for _label, argv, cenv in cases:  # warm-up: bytecode caches, page cache
@@ -199,7 +202,9 @@ def inner(n: int, reps: int, baseline: str | None, save_facts: str | None) -> di
             for name in ("json", "html")
         }
         facts_path = os.path.join(work, "facts.json")
-        subprocess.run([*_exe(), "collect", "--no-upnp", "-o", facts_path], env=env, check=True)
+        subprocess.run(
+            [*_exe(), "collect", "--no-upnp", "--no-probe", "-o", facts_path], env=env, check=True
+        )
         engine = subprocess.run(
             [sys.executable, __file__, "--rules-on", facts_path, "--reps", str(max(reps, 5))],
             capture_output=True,
@@ -224,35 +229,14 @@ def inner(n: int, reps: int, baseline: str | None, save_facts: str | None) -> di
 def run_in_namespace(
     n: int, reps: int, baseline: str | None, save_facts: str | None = None
 ) -> dict[str, object]:
-    name = f"eaR-bench-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        argv = [sys.executable, __file__, "--inner", str(n), "--reps", str(reps)]
-        if baseline:
-            argv += ["--baseline", baseline]
-        if save_facts:
-            argv += ["--save-facts", save_facts]
-        proc = subprocess.run(
-            ["ip", "netns", "exec", name, *argv],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=3600,
-        )
-        sys.stderr.write(proc.stderr)
-        if proc.returncode != 0:
-            raise SystemExit(f"benchmark for N={n} failed (exit {proc.returncode})")
-        return json.loads(proc.stdout.strip().splitlines()[-1])
-    finally:
-        pids = subprocess.run(
-            ["ip", "netns", "pids", name], capture_output=True, text=True, check=False
-        ).stdout.split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        subprocess.run(["ip", "netns", "del", name], check=False)
+    from nsbench import run_inner  # type: ignore[import-not-found]
+
+    argv = [__file__, "--inner", str(n), "--reps", str(reps)]
+    if baseline:
+        argv += ["--baseline", baseline]
+    if save_facts:
+        argv += ["--save-facts", save_facts]
+    return run_inner("eaR-bench", argv, n, timeout=3600)  # type: ignore[no-any-return]
 
 
 def report(results: list[dict[str, object]], baseline: bool) -> list[str]:
