@@ -1,4 +1,4 @@
-"""The built-in templates' precompiled code (reporting/precompiled.py) is current, is
+"""The built-in templates' precompiled code (reporting/precompiled/) is current, is
 what a run uses, and is never used once it no longer matches the template."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import pytest
 import report_fixture
 
 from exposure_audit.core.resources import reports_dir
@@ -24,6 +25,7 @@ from exposure_audit.reporting.templating import (
 from exposure_audit.reporting.view import build_view
 
 ROOT = Path(__file__).resolve().parent.parent
+PRECOMPILED = ROOT / "exposure_audit" / "reporting" / "precompiled"
 STAMP = "2026-11-27T14:00:05Z"
 
 
@@ -50,15 +52,18 @@ def test_entries_match_the_templates() -> None:
     assert set(TEMPLATES) == set(envs)
     for name, (_version, digest, fingerprint, _code) in TEMPLATES.items():
         source = (reports_dir() / name).read_text(encoding="utf-8")
-        assert digest == source_digest(source), f"{name} changed: regenerate precompiled.py"
+        assert digest == source_digest(source), f"{name} changed: regenerate precompiled/"
         assert fingerprint == env_fingerprint(envs[name]), f"{name}: environment changed"
 
 
 def test_code_is_what_this_jinja2_generates() -> None:
-    fresh = _script().entries()
-    for name, (version, _digest, _fingerprint, code) in TEMPLATES.items():
+    script = _script()
+    wanted = script.files(script.entries())
+    assert sorted(p.name for p in PRECOMPILED.glob("*.py")) == sorted(wanted)
+    for name, (version, _digest, _fingerprint, module) in TEMPLATES.items():
         if version == jinja2.__version__:
-            assert code == fresh[name][3], f"{name}: regenerate precompiled.py"
+            stored = (PRECOMPILED / f"{module}.py").read_text(encoding="utf-8")
+            assert stored == wanted[f"{module}.py"], f"{name}: regenerate precompiled/"
         else:  # another jinja2: the entry is ignored, the template compiled as usual
             env = (
                 _terminal_env()
@@ -107,3 +112,25 @@ def test_an_edited_template_is_compiled_not_replaced(tmp_path: Path) -> None:
         color=False,
     )
     assert out.endswith("EDITED-100\n")
+
+
+def test_an_error_names_the_same_template_line_as_compiled_code(tmp_path: Path) -> None:
+    """The stored code keeps jinja2's line numbers (debug_info maps them to template
+    lines): an error in the precompiled template names the line that compiling the
+    template afresh (here: an identical copy as the user's template) names."""
+    from exposure_audit.core.errors import ConfigError
+    from exposure_audit.reporting.templating import render_template
+
+    copy = tmp_path / "copy.txt.j2"
+    shutil.copy(reports_dir() / terminal.TEMPLATE, copy)
+    report = build_report(report_fixture.build(), generated_at=STAMP)
+    # a block with nothing in it: the template fails inside its loop
+    context = {"report": report, "summary": report["summary"], "width": 100}
+    context |= {"quiet": False, "color": False, "view": {**build_view(report), "blocks": [{}]}}
+    messages = []
+    for user_template in (None, copy):
+        with pytest.raises(ConfigError) as caught:
+            render_template(_terminal_env(user_template), terminal.TEMPLATE, user_template, context)
+        messages.append(str(caught.value).split(": ", 1)[0])
+    assert messages[0].startswith("template terminal.txt.j2, line "), messages
+    assert messages[0].split(", ")[1] == messages[1].split(", ")[1], messages

@@ -12,6 +12,7 @@ import contextlib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import jinja2
@@ -233,25 +234,43 @@ def source_digest(source: str) -> str:
 
 
 def builtin_template(env: jinja2.Environment, name: str) -> jinja2.Template:
-    """The built-in template ``name``. Parsing and generating its code is ~40 ms a run:
-    exposure_audit/reporting/precompiled.py (made by scripts/precompile_templates.py,
-    shipped with the package like any other module; nothing is written at run time)
-    holds the code jinja2 generates for it, used only when the template read now, this
-    jinja2 version and this environment are the ones it was generated from; else the
-    template is compiled as usual."""
+    """The built-in template ``name``. Parsing and generating its code is ~40 ms a run,
+    compiling the generated source ~15 ms more: exposure_audit/reporting/precompiled/
+    (made by scripts/precompile_templates.py, shipped with the package like any other
+    module, its bytecode kept by Python like theirs; nothing is written at run time)
+    holds the code jinja2 generates for it as a module, used only when the template read
+    now, this jinja2 version and this environment are the ones it was generated from;
+    else the template is compiled as usual."""
     from exposure_audit.reporting.precompiled import TEMPLATES
 
     entry = TEMPLATES.get(name)
     if entry is not None and env.loader is not None:
-        version, digest, fingerprint, code = entry
+        version, digest, fingerprint, module = entry
         if version == jinja2.__version__ and fingerprint == env_fingerprint(env):
             source, _filename, uptodate = env.loader.get_source(env, name)
             if source_digest(source) == digest:
-                # "<template>": the file name jinja2 gives a loader's template without
-                # one (ConfinedLoader's), which _template_line looks for
-                compiled = compile(code, "<template>", "exec")
-                return env.template_class.from_code(env, compiled, env.make_globals(None), uptodate)
+                code = _module_code(f"exposure_audit.reporting.precompiled.{module}")
+                if code is not None:
+                    # from_code runs it in a namespace of this template's own, so the
+                    # templates of several environments never share a module's globals
+                    template = env.template_class.from_code(
+                        env, code, env.make_globals(None), uptodate
+                    )
+                    # jinja2 names an error's template frames after this (not the
+                    # module's path), which _template_line reads the line from
+                    template.filename = name
+                    return template
     return env.get_template(name)
+
+
+def _module_code(module: str) -> CodeType | None:
+    """The code object of ``module`` (from its cached bytecode when current), not run."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    get_code = getattr(spec.loader if spec is not None else None, "get_code", None)
+    code = get_code(module) if get_code is not None else None
+    return code if isinstance(code, CodeType) else None
 
 
 def render_template(
