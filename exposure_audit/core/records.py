@@ -218,10 +218,25 @@ def fields(class_or_instance: object) -> tuple[Field, ...]:
 
 def replace(obj: _T, **changes: Any) -> _T:
     """A copy of the record ``obj`` with ``changes`` (like dataclasses.replace)."""
-    for f in fields(obj):
-        if f.name not in changes:
-            changes[f.name] = obj.__dict__[f.name]
-    return type(obj)(**changes)
+    cls = type(obj)
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = frozenset(f.name for f in fields(cls))
+    if not names.issuperset(changes):
+        unknown = sorted(set(changes) - names)
+        raise TypeError(
+            f"{cls.__name__}.__init__() got an unexpected keyword argument {unknown[0]!r}"
+        )
+    # The fields as __init__ would set them, in declaration order, without calling it
+    # (hot: 10,000 listeners each annotated once)
+    copy = object.__new__(cls)
+    values = copy.__dict__
+    values.update(obj.__dict__)
+    values.update(changes)
+    return copy
+
+
+_NAMES: dict[type, frozenset[str]] = {}
 
 
 def asdict(obj: object) -> dict[str, Any]:

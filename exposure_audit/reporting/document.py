@@ -172,10 +172,12 @@ def _process_doc(lst: Listener, cache: dict[Any, Any] | None = None) -> dict[str
     if p is None:
         return None
     if cache is not None:
-        got = cache.get(p)
-        if got is None:
-            got = cache[p] = _process_doc(lst)
-        return typing.cast(dict[str, Any], got)
+        # by identity: a process's listeners share its ProcessInfo (hashing and
+        # comparing its command line for each of 10,000 listeners cost more)
+        hit = cache.get(id(p))
+        if hit is None or hit[0] is not p:
+            hit = cache[id(p)] = (p, _process_doc(lst))
+        return typing.cast(dict[str, Any], hit[1])
     return {
         "pid": p.pid,
         "name": p.name,
@@ -231,24 +233,28 @@ class _Places:
 
 
 def _places(x: Exposure, words: Wording, cache: dict[Any, Any]) -> _Places:
-    # every Exposure field the parts below read
-    key = (x.reach, x.scopes, x.widest_scope, x.upnp_mappings, x.upnp_firewall)
-    got: _Places | None = cache.get(key)
-    if got is None:
-        up = [r for r in x.reach if r.up]
-        internet = {"internet"} if x.upnp_mappings else set()
-        got = cache[key] = _Places(
-            scopes=[s for s in SCOPES if s in set(x.scopes) | internet],
-            reachable_scopes=[s for s in open_scopes(x) if s != "loopback"]
-            if x.widest_scope != "loopback"
-            else [],
-            interfaces=_unique(r.interface for r in up),
-            addresses=_unique(r.address for r in up),
-            networks=_unique(network_of(r.address, r.network) for r in up),
-            reachable_from=words.reach_lines(x),
-            reach=[to_jsonable(r) for r in x.reach],
-            upnp_mappings=[_mapping_doc(m) for m in x.upnp_mappings],
-        )
+    # every Exposure field the parts below read; the reach and mapping tuples by
+    # identity (resolve and annotate share them between exposures alike: hashing
+    # their records every time cost more than building the parts)
+    key = (id(x.reach), x.scopes, x.widest_scope, id(x.upnp_mappings), x.upnp_firewall)
+    hit = cache.get(key)
+    if hit is not None and hit[0] is x.reach and hit[1] is x.upnp_mappings:
+        return typing.cast(_Places, hit[2])
+    up = [r for r in x.reach if r.up]
+    internet = {"internet"} if x.upnp_mappings else set()
+    got = _Places(
+        scopes=[s for s in SCOPES if s in set(x.scopes) | internet],
+        reachable_scopes=[s for s in open_scopes(x) if s != "loopback"]
+        if x.widest_scope != "loopback"
+        else [],
+        interfaces=_unique(r.interface for r in up),
+        addresses=_unique(r.address for r in up),
+        networks=_unique(network_of(r.address, r.network) for r in up),
+        reachable_from=words.reach_lines(x),
+        reach=[to_jsonable(r) for r in x.reach],
+        upnp_mappings=[_mapping_doc(m) for m in x.upnp_mappings],
+    )
+    cache[key] = (x.reach, x.upnp_mappings, got)
     return got
 
 

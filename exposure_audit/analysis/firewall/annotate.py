@@ -48,11 +48,18 @@ def annotate(facts: Facts, exposures: list[Exposure]) -> list[Exposure]:
     )
     fast = ruleset is not None and not facts.published and not to_loopback
     shared: dict[tuple[int, str, int], _Shared] = {}
+    proxies: dict[int, tuple[object, tuple[str | None, dict[str, str]]]] = {}
     for exp in exposures:
         if to_loopback and ruleset is not None:
             exp = _with_nat_to_loopback(facts, ruleset, exp)
         lst = exp.listener
-        runtime, opts = proxy_info(exp)
+        # one answer per process (its listeners share the ProcessInfo)
+        known = proxies.get(id(lst.process))
+        if known is not None and known[0] is lst.process:
+            runtime, opts = known[1]
+        else:
+            runtime, opts = proxy_info(exp)
+            proxies[id(lst.process)] = (lst.process, (runtime, opts))
         published_by = runtime
         container: str | None = None
         if runtime == "docker":
