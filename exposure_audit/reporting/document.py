@@ -138,8 +138,9 @@ def _exposure_ids(exposures: Iterable[Exposure]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
     for x in exposures:
-        n = seen[x.key] = seen.get(x.key, 0) + 1
-        out.append(x.key if n == 1 else f"{x.key}#{n}")
+        key = x.key
+        n = seen[key] = seen.get(key, 0) + 1
+        out.append(key if n == 1 else f"{key}#{n}")
     return out
 
 
@@ -268,7 +269,7 @@ def _exposure_doc(
     lst = x.listener
     at = _places(x, words, {} if places is None else places)
     unwaived = [f for f in findings if not f.waived]
-    worst = max((f.severity for f in unwaived), key=SEVERITY_RANK.__getitem__, default=None)
+    worst = max((f.severity for f in unwaived), key=SEVERITY_RANK.__getitem__) if unwaived else None
     blocked = blocked_by_firewall(x)
     return {
         "id": xid,
