@@ -134,3 +134,16 @@ def test_an_error_names_the_same_template_line_as_compiled_code(tmp_path: Path) 
         messages.append(str(caught.value).split(": ", 1)[0])
     assert messages[0].startswith("template terminal.txt.j2, line "), messages
     assert messages[0].split(", ")[1] == messages[1].split(", ")[1], messages
+
+
+def test_a_user_template_may_break_out_of_a_loop(tmp_path: Path) -> None:
+    """The built-in templates are compiled without jinja2's loop controls; the user's
+    templates keep them."""
+    from exposure_audit.reporting.templating import render_template
+
+    mine = tmp_path / "mine.txt.j2"
+    mine.write_text(
+        "{% for i in [1, 2, 3] %}{% if i == 2 %}{% break %}{% endif %}{{ i }}{% endfor %}\n"
+    )
+    out = render_template(_terminal_env(mine), terminal.TEMPLATE, mine, {})
+    assert out == "1\n"

@@ -193,7 +193,9 @@ def environment(
         "loader": ConfinedLoader(search),
         "undefined": jinja2.StrictUndefined,
         "keep_trailing_newline": True,
-        "extensions": ["jinja2.ext.loopcontrols"],
+        # {% break %} and {% continue %} for the user's templates (the built-in ones do
+        # without: importing jinja2.ext is ~1.5 ms of every run)
+        "extensions": ["jinja2.ext.loopcontrols"] if user_template is not None else [],
     }
     env: jinja2.Environment
     if kind == "html":

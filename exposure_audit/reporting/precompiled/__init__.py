@@ -10,13 +10,13 @@ TEMPLATES: dict[str, tuple[str, str, str, str]] = {
     "terminal.txt.j2": (
         "3.1.6",
         "e605c176b4a97f9ada361bbc152ef8ea83765776bae880e0d0042cad57f8bc41",
-        "LimitedSandbox autoescape=False finalize=_finalize_terminal extensions=['jinja2.ext.LoopControlExtension'] binops=['%', '*', '**'] newline=True trim=False lstrip=False",
+        "LimitedSandbox autoescape=False finalize=_finalize_terminal extensions=[] binops=['%', '*', '**'] newline=True trim=False lstrip=False",
         "tpl_terminal_txt",
     ),
     "report.html.j2": (
         "3.1.6",
         "a98bd77dfb18315af088c83123be28ecb917c4b2a94f83cbfb4807793de6c9f9",
-        "LimitedSandbox autoescape=True finalize=_finalize_html extensions=['jinja2.ext.LoopControlExtension'] binops=['%', '*', '**'] newline=True trim=False lstrip=False",
+        "LimitedSandbox autoescape=True finalize=_finalize_html extensions=[] binops=['%', '*', '**'] newline=True trim=False lstrip=False",
         "tpl_report_html",
     ),
 }
