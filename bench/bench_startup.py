@@ -8,6 +8,8 @@ PYTHONPYCACHEPREFIX, warmed first), as an installed tool runs:
   run --facts  exposure-audit run --facts FIXTURE                 (no collection at all)
   run          exposure-audit run --no-upnp --fail-on critical     (terminal summary)
   python       python3 -c pass                                    (the floor)
+  modules      python3 -c "import <what run imports but jinja2>"
+  + jinja2     the same and jinja2                                (what templates cost)
 No traffic leaves the host: UPnP is off and nothing is probed.
 
 Usage:
@@ -28,6 +30,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
 FIXTURE = HERE / "tests" / "fixtures" / "facts" / "laptop_cafe.json"
+RUN_MODULES = (
+    "import exposure_audit.cli, exposure_audit.commands.run, exposure_audit.commands.cron, "
+    "exposure_audit.policy.loader, exposure_audit.policy.config, exposure_audit.analysis.evaluate, "
+    "exposure_audit.reporting.document, exposure_audit.collectors.collect"
+)
 COMMANDS = {
     "collect": ["collect", "--no-upnp", "-o", "/dev/null"],
     "run --facts": ["run", "--facts", str(FIXTURE), "--fail-on", "critical"],
@@ -70,6 +77,10 @@ def main() -> int:
             env["XDG_CONFIG_HOME"] = cache  # no user config changes what is timed
             envs[label] = env
         cases = [("python", [sys.executable, "-c", "pass"], None)]
+        # the part of `run` no change of ours can remove: importing jinja2 (the report
+        # templates), on top of what a run imports anyway
+        cases.append(("modules", [sys.executable, "-c", RUN_MODULES], None))
+        cases.append(("+ jinja2", [sys.executable, "-c", RUN_MODULES + ", jinja2.sandbox"], None))
         for name, cmd in COMMANDS.items():
             for label in trees:
                 cases.append((name, [sys.executable, "-m", "exposure_audit", *cmd], label))
@@ -89,6 +100,10 @@ def main() -> int:
     )
     floor = statistics.median(results[("python", None)])
     print(f"{'python -c pass':<14}{floor:>12.1f}")
+    modules = statistics.median(results[("modules", None)])
+    jinja = statistics.median(results[("+ jinja2", None)])
+    print(f"{'run modules':<14}{modules:>12.1f}   (importing what `run` does, but jinja2)")
+    print(f"{'+ jinja2':<14}{jinja:>12.1f}   ({jinja - modules:.1f} ms of every run: jinja2)")
     for name in COMMANDS:
         meds = [statistics.median(results[(name, t)]) for t in trees]
         ratio = f"   {meds[0] / meds[1]:.2f}x" if len(meds) > 1 else ""
