@@ -14,7 +14,6 @@ scheme://host:port: URLs often carry tokens in userinfo, path or query.
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -95,6 +94,8 @@ def _attempt(session: Any, url: str, body: bytes, timeout: float, box: dict[str,
 
 def deliver(payload: bytes, opts: WebhookOptions) -> DeliveryResult:
     """POST ``payload`` (JSON bytes) to ``opts.url``; never raises for delivery problems."""
+    import threading
+
     import requests
 
     start = time.monotonic()

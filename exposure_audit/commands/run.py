@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import gc
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -372,6 +371,8 @@ def with_change_counts(
 
 
 def _width() -> int:
+    import shutil  # (and zlib with it: ~1 ms a run that prints nowhere else)
+
     return max(40, min(shutil.get_terminal_size((100, 24)).columns, 160))
 
 
