@@ -14,8 +14,7 @@ Every step is linear in the number of listeners: no per-listener work in a templ
 
 from __future__ import annotations
 
-import re
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from exposure_audit.core.wording import port_ranges, ports_text
@@ -46,29 +45,30 @@ class ProcessKeys:
     __slots__ = ("_keys", "_ports")
 
     def __init__(self, exposures: Iterable[Mapping[str, Any]]) -> None:
-        self._ports: dict[int, set[str]] = {}
+        self._ports: dict[int, list[int]] = {}
         for x in exposures:
             p = x["process"]
             if p is not None and p["pid"] is not None:
-                self._ports.setdefault(p["pid"], set()).add(str(x["port"]))
-        self._keys: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+                self._ports.setdefault(p["pid"], []).append(x["port"])
+        self._keys: dict[int, tuple[Any, tuple[Any, ...]]] = {}
 
     def __call__(self, x: Mapping[str, Any]) -> tuple[Any, ...]:
         p = x["process"]
         if p is None:  # unattributed: who owns the socket, and why it is not known
             return (None, x["uid"], tuple(x["notes"]), x["published_by"], x["container"])
-        cmdline = tuple(p["cmdline"])
-        mine = (p["pid"], cmdline)
-        alike = self._keys.get(mine)
-        if alike is None:
-            ports = self._ports.get(p["pid"]) if p["pid"] is not None else None
-            ports = ports or {str(x["port"])}
-            blanked = tuple(_without_port(arg, ports) for arg in cmdline)
+        pid, cmdline = p["pid"], p["cmdline"]
+        # one per listener of thousands: no new object but the key itself
+        got = self._keys.get(pid) if pid is not None else None
+        if got is None or (got[0] is not cmdline and got[0] != cmdline):
+            ports = self._ports.get(pid) if pid is not None else None
+            own = {str(port) for port in ports or (x["port"],)}
+            blanked = tuple(_without_port(arg, own) for arg in cmdline)
             alike = (p["name"], p["exe"], p["username"], p["uid"], p["container_id"],
-                     blanked if blanked != cmdline else p["pid"])  # fmt: skip
-            if p["pid"] is not None:
-                self._keys[mine] = alike
-        return (*alike, x["published_by"], x["container"])
+                     blanked if blanked != tuple(cmdline) else pid)  # fmt: skip
+            got = (cmdline, alike)
+            if pid is not None:
+                self._keys[pid] = got
+        return (got[1], x["published_by"], x["container"])
 
 
 def _place_key(x: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -103,21 +103,28 @@ def listener_key(
             for f in findings
         ),
         tuple((f["rule_id"], f["title"], f["waiver_reason"]) for f in waived),
-        tuple(_without_port(fix, {str(x["port"])}) for fix in fixes),
+        tuple(_without_port(fix, (str(x["port"]),)) for fix in fixes),
     )
 
 
-_NUMBER = re.compile(r"\d+")
-
-
-def _without_port(text: str, ports: Container[str]) -> str:
+def _without_port(text: str, ports: Iterable[str]) -> str:
     """``text`` with its listener's port numbers (``ports``, as written) blanked: fixes
     or command lines that differ only in the port they name ("--port 8001", "--port
     8002") fold; other differences keep groups apart. A port counts as a whole number
     only (8000 is not blanked in 18000)."""
-    if not any(c.isdigit() for c in text):
-        return text
-    return _NUMBER.sub(lambda m: "\0" if m.group() in ports else m.group(), text)
+    for own in ports:
+        if own not in text:
+            continue
+        parts = text.split(own)
+        out = [parts[0]]
+        for i, part in enumerate(parts[1:], 2):
+            after = part[:1] if part or i == len(parts) else own[:1]
+            if out[-1][-1:].isdigit() or after.isdigit():
+                out[-1] += own + part  # part of a longer number: kept
+            else:
+                out.append(part)
+        text = "\0".join(out)
+    return text
 
 
 def span(count: int, ports: int) -> str:
