@@ -227,8 +227,8 @@ def build_proxies() -> Facts:
     """4,000 docker-proxy processes with a port each (one entry), 8 PHP built-in servers
     with a port each (one entry), and processes that are not alike, each its own entry:
     docker-proxies of another user (24000), another executable (24001), another container
-    address (24002), and two node processes whose command line names no port (5000,
-    5001). nginx (one process, ports 80 and 443) and sshd render as on a small host."""
+    address (24002), and two node processes whose command line names no port (6100,
+    6101). nginx (one process, ports 80 and 443) and sshd render as on a small host."""
     tcp = [
         _listener("tcp", "0.0.0.0", port, _proxy(pid, port))
         for pid, port in zip(PROXY_PIDS, PROXY_PORTS, strict=True)
@@ -249,7 +249,7 @@ def build_proxies() -> Facts:
     ]
     # one command line that names no port: two services, not two copies of one
     tcp += [
-        _listener("tcp", "0.0.0.0", 5000 + i, _proc(3200 + i, "node", "node server.js"))
+        _listener("tcp", "0.0.0.0", 6100 + i, _proc(3200 + i, "node", "node server.js"))
         for i in range(2)
     ]
     nginx = _proc(1200, "nginx", "nginx: master process /usr/sbin/nginx", "root")

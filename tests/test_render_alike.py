@@ -72,8 +72,8 @@ def test_processes_that_are_not_alike_stay_apart(terminal: str) -> None:
     assert "-container-ip 172.17.0.3" in terminal
     # a command line naming none of its ports: as on Windows, where two svchost.exe with
     # one command line are two services
-    assert "node on tcp 0.0.0.0:5000  pid 3200, alice" in terminal
-    assert "node on tcp 0.0.0.0:5001  pid 3201, alice" in terminal
+    assert "EXPOSED   node on tcp 0.0.0.0:6100  pid 3200, alice" in terminal
+    assert "EXPOSED   node on tcp 0.0.0.0:6101  pid 3201, alice" in terminal
 
 
 def test_one_process_reads_as_before(terminal: str, html: str) -> None:
