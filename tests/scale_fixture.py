@@ -186,9 +186,9 @@ def build() -> Facts:
 STAMP = "2026-11-27T14:00:05Z"
 
 
-def report() -> dict[str, Any]:
-    """The report document of :func:`build`, as `run --facts` makes it: the built-in
-    rules and default waivers, no user config file, a fixed date."""
+def report(facts: Facts | None = None) -> dict[str, Any]:
+    """The report document of ``facts`` (:func:`build` by default), as `run --facts`
+    makes it: the built-in rules and default waivers, no user config file, a fixed date."""
     import datetime as dt
 
     from exposure_audit.analysis.evaluate import EvaluateOptions, evaluate
@@ -198,4 +198,72 @@ def report() -> dict[str, Any]:
     opts = EvaluateOptions(
         today=dt.date(2026, 11, 27), config=Config(waivers=read_default_waivers())
     )
-    return build_report(evaluate(build(), opts), generated_at=STAMP)
+    return build_report(evaluate(facts or build(), opts), generated_at=STAMP)
+
+
+# Alike processes (issue 16): Docker publishes `-p 20000-23999:20000-23999` with one
+# docker-proxy process per port; pre-fork workers and copies of a dev server likewise.
+PROXY_PORTS = range(20000, 24000)
+PROXY_PIDS = [*range(10000, 12000), *range(12100, 14100)]  # two runs of pids
+
+
+def _proxy(pid: int, port: int, user: str = "root", exe: str = "/usr/bin/docker-proxy",
+           container_ip: str = "172.17.0.2") -> ProcessInfo:  # fmt: skip
+    cmdline = (
+        f"{exe} -proto tcp -host-ip 0.0.0.0 -host-port {port}"
+        f" -container-ip {container_ip} -container-port {port}"
+    )
+    return ProcessInfo(
+        pid=pid,
+        name="docker-proxy",
+        exe=exe,
+        cmdline=tuple(cmdline.split()),
+        username=user,
+        uid=0 if user == "root" else 1000,
+    )
+
+
+def build_proxies() -> Facts:
+    """4,000 docker-proxy processes with a port each (one entry), 8 PHP built-in servers
+    with a port each (one entry), and processes that are not alike, each its own entry:
+    docker-proxies of another user (24000), another executable (24001), another container
+    address (24002), and two node processes whose command line names no port (6100,
+    6101). nginx (one process, ports 80 and 443) and sshd render as on a small host."""
+    tcp = [
+        _listener("tcp", "0.0.0.0", port, _proxy(pid, port))
+        for pid, port in zip(PROXY_PIDS, PROXY_PORTS, strict=True)
+    ]
+    tcp += [
+        _listener("tcp", "0.0.0.0", 24000, _proxy(15000, 24000, user="alice")),
+        _listener("tcp", "0.0.0.0", 24001, _proxy(15001, 24001, exe="/opt/docker/docker-proxy")),
+        _listener("tcp", "0.0.0.0", 24002, _proxy(15002, 24002, container_ip="172.17.0.3")),
+    ]
+    tcp += [
+        _listener(
+            "tcp",
+            "0.0.0.0",
+            8001 + i,
+            _proc(3100 + i, "php", f"php -S 0.0.0.0:{8001 + i} -t /srv/www", "www"),
+        )
+        for i in range(8)
+    ]
+    # one command line that names no port: two services, not two copies of one
+    tcp += [
+        _listener("tcp", "0.0.0.0", 6100 + i, _proc(3200 + i, "node", "node server.js"))
+        for i in range(2)
+    ]
+    nginx = _proc(1200, "nginx", "nginx: master process /usr/sbin/nginx", "root")
+    tcp += [
+        _listener("tcp", "0.0.0.0", 22, _proc(700, "sshd", "sshd: /usr/sbin/sshd -D", "root")),
+        _listener("tcp", "0.0.0.0", 80, nginx),
+        _listener("tcp", "0.0.0.0", 443, nginx),
+    ]
+    return Facts(
+        host=HOST,
+        collected_at="2026-11-27T10:00:00Z",
+        interfaces=INTERFACES,
+        gateways=(Gateway("ipv4", "192.168.1.1", "wlan0", True),),
+        listeners=tuple(tcp),
+        ipv6_bindv6only=False,
+        upnp=UpnpFacts(status="not_found", message="no UPnP router answered"),
+    )

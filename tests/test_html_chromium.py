@@ -223,3 +223,40 @@ def test_scale_page_is_legible(scale_page: dict[str, Any]) -> None:
     assert layout["svg"]["h"] < 2_000
     assert distinct_colors(scale_page["small"]) > 100
     assert len(scale_page["pdf"]) > 10_000
+
+
+def test_alike_processes_page_is_legible(tmp_path: Path) -> None:
+    """4,000 docker-proxy processes (scale_fixture.build_proxies): one card that says how
+    many processes and which pids, nothing overflowing sideways, nothing loaded."""
+    import scale_fixture
+
+    path = tmp_path / "alike.html"
+    page = render(Format.HTML, scale_fixture.report(scale_fixture.build_proxies()))
+    path.write_text(page, encoding="utf-8")
+    with Browser(width=1200, height=900) as b:
+        b.open_page()
+        b.navigate(path.as_uri())
+        b.drain(0.5)
+        events = list(b.events)
+        layout = json.loads(
+            b.evaluate(
+                """JSON.stringify((() => {
+                const card = [...document.querySelectorAll('article.card')]
+                    .find(c => c.textContent.includes('4,000 processes'));
+                const who = card && card.querySelector('.who');
+                const r = who && who.getBoundingClientRect();
+                return {
+                  width: document.documentElement.scrollWidth,
+                  cards: document.querySelectorAll('article.card').length,
+                  who: who && who.textContent, whoBox: r && {x: r.x, w: r.width, h: r.height},
+                  processes: card && [...card.querySelectorAll('.row')]
+                    .map(row => row.textContent).filter(t => t.startsWith('Processes')),
+                }; })())"""
+            )
+        )
+    assert [e for e in events if e["method"] == "Runtime.exceptionThrown"] == []
+    assert layout["width"] <= 1200 and layout["cards"] == 9
+    assert layout["who"].startswith("4,000 processes (pids 10000–11999, 12100–14099)")
+    box = layout["whoBox"]
+    assert box["w"] > 100 and box["h"] >= 10 and box["x"] + box["w"] <= 1200
+    assert layout["processes"] == ["Processespids 10000–11999, 12100–14099"]

@@ -116,6 +116,8 @@ def build_diagram(
         # listeners drawn in a node with others, beyond the first of each
         "folded": sum(g["count"] - 1 for g in groups),
         "folded_groups": sum(1 for g in groups if g["count"] > 1),
+        # a drawn node stands for several alike processes (grouping.ProcessKeys)
+        "folded_processes": any(g["processes"] > 1 for g in groups),
     }
 
 
@@ -243,6 +245,8 @@ def _listener_column(groups: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for i, g in enumerate(groups):
         x = g["exposure"]
         pname = _listener_name(x)
+        if g["processes"] > 1:
+            pname = f"{pname} ({g['processes']:,} processes)"
         where = f"{x['protocol']} {endpoint(x['address'], x['port'])}"
         sub = where
         if g["count"] > 1:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from exposure_audit.core.model import SEVERITIES, SEVERITY_RANK
-from exposure_audit.reporting.grouping import Group, listener_key
+from exposure_audit.reporting.grouping import Group, ProcessKeys, listener_key
 
 # Entries (groups of listeners, router mappings) shown before "N more ... not shown":
 # a host whose thousands of listeners do not fold (each its own process) still gets a
@@ -34,6 +34,7 @@ def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
     groups: dict[tuple[Any, ...], Group] = {}
     # thousands of listeners share a few remediation texts: each set is weighed once
     fixes_of: dict[tuple[str, ...], list[str]] = {(): []}
+    process_key = ProcessKeys(report["exposures"])
     for x in report["exposures"]:
         mine = by_exposure.get(x["id"])
         if mine:
@@ -49,7 +50,7 @@ def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
         if fixes is None:
             fixes = list(texts) if len(texts) == 1 else distinct_fixes(texts)
             fixes_of[texts] = fixes
-        key = listener_key(x, active, waived, fixes)
+        key = listener_key(x, active, waived, fixes, process_key)
         group = groups.get(key)
         if group is not None:
             group.add(x, fixes)

@@ -9,13 +9,13 @@ environment)."""
 TEMPLATES: dict[str, tuple[str, str, str, str]] = {
     "terminal.txt.j2": (
         "3.1.6",
-        "e605c176b4a97f9ada361bbc152ef8ea83765776bae880e0d0042cad57f8bc41",
+        "c499b31ff8bd9633c10f4039a38db2e07f855d86aa7e22b0776429d4b1c71b4d",
         "LimitedSandbox autoescape=False finalize=_finalize_terminal extensions=[] binops=['%', '*', '**'] newline=True trim=False lstrip=False",
         "tpl_terminal_txt",
     ),
     "report.html.j2": (
         "3.1.6",
-        "a98bd77dfb18315af088c83123be28ecb917c4b2a94f83cbfb4807793de6c9f9",
+        "4ba50b65a16e4ce8e050b0cc4da69b3babe708bd86b42877b9915c73ae80aa0d",
         "LimitedSandbox autoescape=True finalize=_finalize_html extensions=[] binops=['%', '*', '**'] newline=True trim=False lstrip=False",
         "tpl_report_html",
     ),

@@ -361,7 +361,11 @@ def root(context, missing=missing, environment=environment):
         yield escape(environment.finalize(t_5(environment.getattr((undefined(name='d') if l_0_d is missing else l_0_d), 'folded_groups'))))
         yield ' group'
         yield escape(environment.finalize(('s' if (environment.getattr((undefined(name='d') if l_0_d is missing else l_0_d), 'folded_groups') != 1) else cond_expr_undefined("the inline if-expression on line 104 in 'report.html.j2' evaluated to false and no else section was defined."))))
-        yield ': one box for the listeners of one process on one address with the same reach and findings.</p>'
+        yield ': one box for the listeners of one process'
+        if environment.getattr((undefined(name='d') if l_0_d is missing else l_0_d), 'folded_processes'):
+            pass
+            yield ', or of alike processes (one program and user, command lines that differ only in their ports),'
+        yield ' on one address with the same reach and findings.</p>'
     if environment.getattr((undefined(name='d') if l_0_d is missing else l_0_d), 'hidden'):
         pass
         yield '<p class="note" id="hidden">'
@@ -421,7 +425,17 @@ def root(context, missing=missing, environment=environment):
             yield ' '
             yield escape(environment.finalize((environment.call(context, (undefined(name='ep') if l_0_ep is missing else l_0_ep), (undefined(name='x') if l_1_x is missing else l_1_x), _loop_vars=_loop_vars) if (environment.getattr(l_1_b, 'count') == 1) else environment.getattr(l_1_b, 'where'))))
             yield '</span>\n    <span class="who">'
-            if ((undefined(name='p') if l_1_p is missing else l_1_p) and (not t_10(environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'pid')))):
+            if (environment.getattr(l_1_b, 'processes') > 1):
+                pass
+                yield escape(environment.finalize(t_5(environment.getattr(l_1_b, 'processes'))))
+                yield ' processes ('
+                yield escape(environment.finalize(environment.getattr(l_1_b, 'pids')))
+                yield ')'
+                if environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'username'):
+                    pass
+                    yield ' · '
+                    yield escape(environment.finalize(environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'username')))
+            elif ((undefined(name='p') if l_1_p is missing else l_1_p) and (not t_10(environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'pid')))):
                 pass
                 yield 'pid '
                 yield escape(environment.finalize(environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'pid')))
@@ -447,6 +461,11 @@ def root(context, missing=missing, environment=environment):
                 yield '\n    <div class="row"><div class="k">Ports</div><div class="cmd">'
                 yield escape(environment.finalize(environment.getattr(l_1_b, 'ports_listed')))
                 yield '</div></div>'
+            if (environment.getattr(l_1_b, 'processes') > 1):
+                pass
+                yield '\n    <div class="row"><div class="k">Processes</div><div class="cmd">'
+                yield escape(environment.finalize(environment.getattr(l_1_b, 'pids_listed')))
+                yield '</div></div>'
             yield '\n    <div class="row"><div class="k">Reachable from</div><div><ul class="plain">'
             for l_2_r in environment.getattr(l_1_b, 'from'):
                 _loop_vars = {}
@@ -471,6 +490,13 @@ def root(context, missing=missing, environment=environment):
                 yield '<div class="cmd">'
                 yield escape(environment.finalize(t_2(context.eval_ctx, environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'cmdline'), ' ')))
                 yield '</div>'
+                if (environment.getattr(l_1_b, 'processes') > 1):
+                    pass
+                    yield '<div class="msg">Shown for pid '
+                    yield escape(environment.finalize(environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'pid')))
+                    yield '; the other '
+                    yield escape(environment.finalize(t_5((environment.getattr(l_1_b, 'processes') - 1))))
+                    yield ' processes are alike but for their ports.</div>'
             elif (undefined(name='p') if l_1_p is missing else l_1_p):
                 pass
                 yield '<span class="empty">no command line (kernel thread or not readable)</span>'
@@ -561,7 +587,7 @@ def root(context, missing=missing, environment=environment):
                             else:
                                 pass
                                 yield escape(environment.finalize(l_3_ref))
-                            yield escape(environment.finalize((' · ' if (not environment.getattr(l_3_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 148 in 'report.html.j2' evaluated to false and no else section was defined."))))
+                            yield escape(environment.finalize((' · ' if (not environment.getattr(l_3_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 152 in 'report.html.j2' evaluated to false and no else section was defined."))))
                         l_3_loop = l_3_ref = missing
                         yield '</div>'
                     yield '\n      </div>'
@@ -632,7 +658,7 @@ def root(context, missing=missing, environment=environment):
             _loop_vars['m'] = l_1_m
             yield '\n  <header>\n    <span class="badge s-'
             yield escape(environment.finalize((undefined(name='sev') if l_1_sev is missing else l_1_sev)))
-            yield escape(environment.finalize((' waived' if ((undefined(name='sev') if l_1_sev is missing else l_1_sev) == 'waived') else cond_expr_undefined("the inline if-expression on line 172 in 'report.html.j2' evaluated to false and no else section was defined."))))
+            yield escape(environment.finalize((' waived' if ((undefined(name='sev') if l_1_sev is missing else l_1_sev) == 'waived') else cond_expr_undefined("the inline if-expression on line 176 in 'report.html.j2' evaluated to false and no else section was defined."))))
             yield '">'
             yield escape(environment.finalize((environment.getattr(l_1_b, 'severity') or ('waived' if environment.getattr(l_1_b, 'waived') else 'mapping'))))
             yield '</span>\n    <span class="what">Router forwards port '
@@ -704,7 +730,7 @@ def root(context, missing=missing, environment=environment):
         _loop_vars = {}
         pass
         yield '\n  <tr class="'
-        yield escape(environment.finalize(('down' if (not environment.getattr(l_1_i, 'up')) else cond_expr_undefined("the inline if-expression on line 200 in 'report.html.j2' evaluated to false and no else section was defined."))))
+        yield escape(environment.finalize(('down' if (not environment.getattr(l_1_i, 'up')) else cond_expr_undefined("the inline if-expression on line 204 in 'report.html.j2' evaluated to false and no else section was defined."))))
         yield '"><td class="mono">'
         yield escape(environment.finalize(environment.getattr(l_1_i, 'name')))
         yield '</td><td>'
@@ -734,7 +760,7 @@ def root(context, missing=missing, environment=environment):
     if environment.getattr(environment.getattr((undefined(name='report') if l_0_report is missing else l_0_report), 'facts'), 'gateways'):
         pass
         yield '\n<p class="meta">Default gateway'
-        yield escape(environment.finalize(('s' if (t_3(environment.getattr(environment.getattr((undefined(name='report') if l_0_report is missing else l_0_report), 'facts'), 'gateways')) != 1) else cond_expr_undefined("the inline if-expression on line 205 in 'report.html.j2' evaluated to false and no else section was defined."))))
+        yield escape(environment.finalize(('s' if (t_3(environment.getattr(environment.getattr((undefined(name='report') if l_0_report is missing else l_0_report), 'facts'), 'gateways')) != 1) else cond_expr_undefined("the inline if-expression on line 209 in 'report.html.j2' evaluated to false and no else section was defined."))))
         yield ': '
         l_1_loop = missing
         for l_1_g, l_1_loop in LoopContext(environment.getattr(environment.getattr((undefined(name='report') if l_0_report is missing else l_0_report), 'facts'), 'gateways'), undefined):
@@ -744,7 +770,7 @@ def root(context, missing=missing, environment=environment):
             yield escape(environment.finalize(environment.getattr(l_1_g, 'address')))
             yield '</span> via '
             yield escape(environment.finalize(environment.getattr(l_1_g, 'interface')))
-            yield escape(environment.finalize((', ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 205 in 'report.html.j2' evaluated to false and no else section was defined."))))
+            yield escape(environment.finalize((', ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 209 in 'report.html.j2' evaluated to false and no else section was defined."))))
         l_1_loop = l_1_g = missing
         yield '</p>'
     yield '\n\n<h3>Listening sockets</h3>\n<table>\n  <tr><th>Socket</th><th>Process</th><th>User</th><th>Reachable from</th></tr>'
@@ -778,7 +804,14 @@ def root(context, missing=missing, environment=environment):
         if (undefined(name='p') if l_1_p is missing else l_1_p):
             pass
             yield escape(environment.finalize((environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'name') or '?')))
-            if (not t_10(environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'pid'))):
+            if (environment.getattr(l_1_row, 'processes') > 1):
+                pass
+                yield ' <span class="meta">('
+                yield escape(environment.finalize(t_5(environment.getattr(l_1_row, 'processes'))))
+                yield ' processes, '
+                yield escape(environment.finalize(environment.getattr(l_1_row, 'pids')))
+                yield ')</span>'
+            elif (not t_10(environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'pid'))):
                 pass
                 yield ' <span class="meta">('
                 yield escape(environment.finalize(environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'pid')))
@@ -815,7 +848,7 @@ def root(context, missing=missing, environment=environment):
         yield '\n<p class="meta">'
         yield escape(environment.finalize(t_5(environment.getattr((undefined(name='sockets') if l_0_sockets is missing else l_0_sockets), 'hidden'))))
         yield ' more listening socket'
-        yield escape(environment.finalize(('s' if (environment.getattr((undefined(name='sockets') if l_0_sockets is missing else l_0_sockets), 'hidden') != 1) else cond_expr_undefined("the inline if-expression on line 223 in 'report.html.j2' evaluated to false and no else section was defined."))))
+        yield escape(environment.finalize(('s' if (environment.getattr((undefined(name='sockets') if l_0_sockets is missing else l_0_sockets), 'hidden') != 1) else cond_expr_undefined("the inline if-expression on line 227 in 'report.html.j2' evaluated to false and no else section was defined."))))
         yield ' ('
         yield escape(environment.finalize(t_5(environment.getattr((undefined(name='sockets') if l_0_sockets is missing else l_0_sockets), 'hidden_rows'))))
         yield ' rows) not shown: the JSON report lists every one.</p>'
@@ -920,6 +953,6 @@ def root(context, missing=missing, environment=environment):
     yield '.\n  This page is self-contained: it loads nothing from the network and runs no script.\n</footer>\n</body>\n</html>\n'
 
 blocks = {}
-debug_info = '6=79&8=82&9=85&10=96&11=112&13=125&14=137&15=145&22=158&25=160&26=164&27=166&31=168&33=170&34=172&35=174&36=176&40=182&41=184&42=186&43=189&44=192&46=200&47=203&48=206&49=208&52=223&53=232&54=238&55=244&56=250&61=258&62=262&64=271&68=275&70=279&71=283&72=287&74=292&75=296&77=314&78=315&79=318&81=322&83=323&84=327&86=329&87=333&88=335&91=338&92=342&94=344&95=347&102=350&104=354&105=365&106=380&110=390&113=394&114=401&115=404&116=406&117=408&119=413&120=418&121=420&122=424&125=445&126=448&129=451&130=459&132=469&133=474&134=477&135=485&137=494&138=506&139=510&141=519&143=523&144=527&145=535&146=537&147=544&148=547&151=569&152=573&153=577&157=583&158=586&163=591&164=594&165=614&166=617&170=631&172=634&173=639&174=643&177=647&178=661&179=665&181=676&182=680&184=685&185=688&191=693&192=696&199=703&200=707&201=716&204=734&205=737&211=752&212=756&213=758&214=761&215=778&216=790&217=792&222=813&223=816&227=823&228=826&229=829&232=847&233=851&238=876&240=884&244=893&245=897&251=911'
+debug_info = '6=79&8=82&9=85&10=96&11=112&13=125&14=137&15=145&22=158&25=160&26=164&27=166&31=168&33=170&34=172&35=174&36=176&40=182&41=184&42=186&43=189&44=192&46=200&47=203&48=206&49=208&52=223&53=232&54=238&55=244&56=250&61=258&62=262&64=271&68=275&70=279&71=283&72=287&74=292&75=296&77=314&78=315&79=318&81=322&83=323&84=327&86=329&87=333&88=335&91=338&92=342&94=344&95=347&102=350&104=354&105=369&106=384&110=394&113=398&114=405&115=408&116=410&117=412&119=417&120=422&121=424&122=428&125=459&126=462&128=464&129=467&132=470&133=478&135=488&136=493&137=500&138=503&139=511&141=520&142=532&143=536&145=545&147=549&148=553&149=561&150=563&151=570&152=573&155=595&156=599&157=603&161=609&162=612&167=617&168=620&169=640&170=643&174=657&176=660&177=665&178=669&181=673&182=687&183=691&185=702&186=706&188=711&189=714&195=719&196=722&203=729&204=733&205=742&208=760&209=763&215=778&216=782&217=784&218=787&219=804&220=823&221=825&226=846&227=849&231=856&232=859&233=862&236=880&237=884&242=909&244=917&248=926&249=930&255=944'
 
 # Generated by scripts/precompile_templates.py from reports/report.html.j2: do not edit.

@@ -172,8 +172,14 @@ def root(context, missing=missing, environment=environment):
                 _loop_vars['x'] = l_1_x
                 l_1_p = environment.getattr((undefined(name='x') if l_1_x is missing else l_1_x), 'process')
                 _loop_vars['p'] = l_1_p
-                l_1_extra = (str_join(('pid ', environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'pid'), (str_join((', ', environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'username'), )) if environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'username') else ''), )) if ((undefined(name='p') if l_1_p is missing else l_1_p) and (not t_14(environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'pid')))) else '')
-                _loop_vars['extra'] = l_1_extra
+                if (environment.getattr(l_1_b, 'processes') > 1):
+                    pass
+                    l_1_extra = str_join(((str_join(('user ', environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'username'), ', ', )) if environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'username') else ''), environment.getattr(l_1_b, 'pids'), ))
+                    _loop_vars['extra'] = l_1_extra
+                else:
+                    pass
+                    l_1_extra = (str_join(('pid ', environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'pid'), (str_join((', ', environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'username'), )) if environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'username') else ''), )) if ((undefined(name='p') if l_1_p is missing else l_1_p) and (not t_14(environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'pid')))) else '')
+                    _loop_vars['extra'] = l_1_extra
                 l_1_extra = str_join(((undefined(name='extra') if l_1_extra is missing else l_1_extra), (str_join((('  ' if (undefined(name='extra') if l_1_extra is missing else l_1_extra) else ''), 'container ', environment.getattr((undefined(name='x') if l_1_x is missing else l_1_x), 'container'), )) if (environment.getattr((undefined(name='x') if l_1_x is missing else l_1_x), 'container') and (undefined(name='p') if l_1_p is missing else l_1_p)) else ''), ))
                 _loop_vars['extra'] = l_1_extra
                 l_1_reserve = ((t_2((undefined(name='extra') if l_1_extra is missing else l_1_extra)) + 2) if (undefined(name='extra') if l_1_extra is missing else l_1_extra) else 0)
@@ -197,7 +203,7 @@ def root(context, missing=missing, environment=environment):
                 if ((undefined(name='p') if l_1_p is missing else l_1_p) and environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'cmdline')):
                     pass
                     yield '\n  what  '
-                    yield str(environment.finalize(t_12(t_3(environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'cmdline')), (undefined(name='width') if l_0_width is missing else l_0_width), 8, lines=4)))
+                    yield str(environment.finalize(t_12(str_join(((str_join(('pid ', environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'pid'), ' (the others alike but for their ports): ', )) if (environment.getattr(l_1_b, 'processes') > 1) else ''), t_3(environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'cmdline')), )), (undefined(name='width') if l_0_width is missing else l_0_width), 8, lines=4)))
                 elif ((not (undefined(name='p') if l_1_p is missing else l_1_p)) and environment.getattr((undefined(name='x') if l_1_x is missing else l_1_x), 'notes')):
                     pass
                     yield '\n  what  '
@@ -385,6 +391,6 @@ def root(context, missing=missing, environment=environment):
         yield '\n'
 
 blocks = {}
-debug_info = '10=109&11=112&12=121&14=123&15=126&17=129&18=132&19=135&20=137&22=146&23=147&24=150&26=152&27=163&28=165&29=167&30=169&31=171&32=173&34=175&35=177&36=179&37=181&39=183&41=186&42=189&43=193&44=196&46=197&47=200&48=201&49=204&50=205&51=208&53=210&54=214&56=218&59=221&60=224&62=226&63=230&64=237&65=240&68=243&69=247&71=251&72=254&74=256&75=260&77=264&78=267&81=270&83=273&84=276&85=279&87=281&88=285&89=292&90=295&93=298&94=302&96=306&97=309&101=311&102=314&104=317&105=320&106=323&107=325&108=328&109=330&110=333&111=335&113=340&116=343&117=346&119=350&120=352&122=354&123=356&125=358&126=360&128=362&129=364&130=367&132=369&133=371&135=373&136=376&138=380&139=384'
+debug_info = '11=109&12=112&13=121&15=123&16=126&18=129&19=132&20=135&21=137&23=146&24=147&25=150&27=152&28=163&29=165&30=167&31=169&32=171&33=173&35=175&36=177&38=181&40=183&41=185&42=187&44=189&46=192&47=195&48=199&49=202&51=203&52=206&53=207&54=210&55=211&56=214&58=216&59=220&61=224&64=227&65=230&67=232&68=236&69=243&70=246&73=249&74=253&76=257&77=260&79=262&80=266&82=270&83=273&86=276&88=279&89=282&90=285&92=287&93=291&94=298&95=301&98=304&99=308&101=312&102=315&106=317&107=320&109=323&110=326&111=329&112=331&113=334&114=336&115=339&116=341&118=346&121=349&122=352&124=356&125=358&127=360&128=362&130=364&131=366&133=368&134=370&135=373&137=375&138=377&140=379&141=382&143=386&144=390'
 
 # Generated by scripts/precompile_templates.py from reports/terminal.txt.j2: do not edit.
