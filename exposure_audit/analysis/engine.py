@@ -28,6 +28,7 @@ from exposure_audit.core.model import (
     Facts,
     Finding,
     Identity,
+    Listener,
     ProbeResult,
     ProcessInfo,
     Reach,
@@ -45,6 +46,7 @@ from exposure_audit.policy.conditions import (
     RuleSet,
     Subject,
 )
+from exposure_audit.policy.values import PortSet
 
 _EMPTY: frozenset[str] = frozenset()
 # How a blocked UPnP path is named where blocked interfaces are ("blocks this on ...").
@@ -320,6 +322,54 @@ class _ProcText:
     python: str
 
 
+@record
+class _Frameworks:
+    candidates: tuple[Framework, ...]  # matched on process, command line, environment
+    # those that need no probe: (framework, its ports, has a listen flag, the flag's port)
+    unprobed: tuple[tuple[Framework, PortSet | None, bool, int | None], ...]
+
+
+class _Proc:
+    """One process as findings show it, worked out once for all its listeners (keyed by
+    every field of the process, and the socket's uid where the process names no user)."""
+
+    __slots__ = ("container_id", "evidence", "exe", "fields", "name", "proc", "text", "user")
+
+    def __init__(self, proc: ProcessInfo | None, uid: int | None, text: _ProcText) -> None:
+        self.proc = proc
+        self.text = text
+        self.name = proc.name if proc else None
+        self.user = proc.username if proc else None
+        self.exe = proc.exe if proc else None
+        self.container_id = proc.container_id if proc else None
+        user = proc.username if proc and proc.username else None
+        if user is None:
+            uid = proc.uid if proc and proc.uid is not None else uid
+            user = f"uid {uid}" if uid is not None else "an unknown user"
+        cmdline = text.cmdline
+        self.fields = _SafeFields(
+            process=(proc.name if proc and proc.name else "an unidentified process"),
+            pid=str(proc.pid) if proc and proc.pid is not None else "?",
+            user=user,
+            cmdline=cmdline[:_CMDLINE_SHOWN] + ("..." if len(cmdline) > _CMDLINE_SHOWN else ""),
+            command=text.command,
+            python=text.python,
+        )
+        # ident.process_evidence by framework id (frameworks are the ruleset's, one per id)
+        self.evidence: dict[str, tuple[str, ...]] = {}
+
+    def identity(
+        self, framework: Framework | None, port: int, entry: PortEntry | None, probe: Any
+    ) -> Identity | None:
+        evidence = None
+        if framework is not None and self.proc is not None:
+            evidence = self.evidence.get(framework.id)
+            if evidence is None:
+                evidence = ident.process_evidence(framework, self.proc)
+                self.evidence[framework.id] = evidence
+        return ident.identity(framework, self.proc, port, entry, probe, evidence)
+
+
 class _Context:
     """Per-run lookups shared by every listener: catalogue, frameworks, interfaces."""
 
@@ -330,13 +380,24 @@ class _Context:
         self.words = Wording.of(facts)
         self.external_ip = self.words.external_ip()
         self.upnp_audience = self.words.upnp_audience()[0]
-        self._fw_cache: dict[tuple[str | None, str | None, str, bool], tuple[Framework, ...]] = {}
+        self._fw_cache: dict[tuple[str | None, str | None, str, bool], _Frameworks] = {}
         self._set_cache: dict[tuple[str, ...], frozenset[str]] = {}
         self._reach_cache: dict[tuple[Any, ...], str] = {}
         self.probes = {(p.protocol, p.address, p.port): p for p in facts.probes}
         # by command line and environment: what listeners of one process share
         self._proc_cache: dict[Any, _ProcText] = {}
         self._rebound_cache: dict[tuple[Any, str], tuple[tuple[str, ...] | None, str]] = {}
+        # Memos of what listeners share (a process, a bind address, a rule's references
+        # and waivers): a value is worked out the first time its inputs are seen, with
+        # the same code, and is the same for every listener with those inputs.
+        self._procs: dict[tuple[Any, ...], _Proc] = {}
+        self._places: dict[tuple[Any, ...], tuple[object, _SafeFields, tuple[str, ...] | None]] = {}
+        self._sorted: dict[frozenset[str], tuple[str, ...]] = {}
+        self._per_rule: dict[
+            tuple[int, int, int, str | None],
+            tuple[tuple[str, ...], list[_WaiverMatcher], bool],
+        ] = {}
+        self.matchers: Sequence[_WaiverMatcher] = ()
 
     def proc_text(self, proc: ProcessInfo | None) -> _ProcText:
         """What the engine derives from a process's command line, once per process."""
@@ -382,13 +443,28 @@ class _Context:
         probe: ProbeResult | None = None,
     ) -> Framework | None:
         key = (process, cmdline, env, container)
-        candidates = self._fw_cache.get(key)
-        if candidates is None:
+        table = self._fw_cache.get(key)
+        if table is None:
             candidates = tuple(
                 f for f in self.frameworks if f.matches_process(process, cmdline, container, env)
             )
-            self._fw_cache[key] = candidates
-        return ident.matching(candidates, cmdline, env, port, probe)
+            # ident.matching with no probe, its port-independent work done once: only the
+            # candidates that need no probe, each with its ports and its flag's port
+            unprobed = tuple(
+                (f, f.ports, f.listen_flag is not None, f.flag_port(cmdline, env))
+                for f in candidates
+                if f.matches_probe(None, None)
+            )
+            table = self._fw_cache[key] = _Frameworks(candidates, unprobed)
+        if probe is not None:
+            return ident.matching(table.candidates, cmdline, env, port, probe)
+        for f, ports, flagged, flag_port in table.unprobed:
+            if ports is not None and port not in ports:
+                continue
+            if flagged and flag_port != port:
+                continue
+            return f
+        return None
 
     def effective(self, exp: Exposure) -> tuple[Exposure, tuple[str, ...]]:
         """The exposure as rules see it, and the interfaces the firewall blocks.
@@ -431,20 +507,43 @@ class _Context:
         )
         return view, tuple(blocked)
 
-    def listener_subject(self, exp: Exposure) -> tuple[Subject, PortEntry | None]:
+    def proc(self, proc: ProcessInfo | None, uid: int | None) -> _Proc:
+        key = (
+            (
+                proc.pid,
+                proc.name,
+                proc.exe,
+                proc.cmdline,
+                proc.username,
+                proc.uid,
+                proc.container_id,
+                proc.environment,
+                uid,
+            )
+            if proc is not None
+            else (uid,)
+        )
+        got = self._procs.get(key)
+        if got is None:
+            got = self._procs[key] = _Proc(proc, uid, self.proc_text(proc))
+        return got
+
+    def listener_subject(
+        self, exp: Exposure
+    ) -> tuple[Subject, PortEntry | None, _Proc, ProbeResult | None]:
+        """The subject rules test, the port's catalogue entry, the process and the
+        listener's probe result."""
         lst = exp.listener
         protocol = lst.protocol.lower()
-        entry = self.catalogue.get(protocol, lst.port)
-        proc = lst.process
-        name = proc.name if proc else None
-        text = self.proc_text(proc)
-        cmdline = text.match
-        env = text.env
-        container = exp.container or (proc.container_id if proc else None)
         port = lst.port
+        entry = self.catalogue.get(protocol, port)
+        pv = self.proc(lst.process, lst.uid)
+        text = pv.text
+        cmdline = text.match
+        container = exp.container or pv.container_id
         probe = self.probes.get((protocol, lst.address, port)) if self.probes else None
         framework = (
-            self.framework(name, cmdline, container is not None, port, env, probe)
+            self.framework(pv.name, cmdline, container is not None, port, text.env, probe)
             if self.frameworks
             else None
         )
@@ -470,16 +569,16 @@ class _Context:
             widest_rank=SCOPE_RANK.get(exp.widest_scope, 0) if exp.scopes else -1,
             scopes=self._set(exp.scopes),
             kinds=self._set(exp.interface_kinds),
-            process=name,
+            process=pv.name,
             cmdline=cmdline,
-            user=proc.username if proc else None,
+            user=pv.user,
             container=container,
             upnp_mapped=bool(exp.upnp_mappings),
             firewall=exp.firewall,
             published_by=exp.published_by,
             find_framework=find_framework if self.frameworks else None,
         )
-        return subject, entry
+        return subject, entry, pv, probe
 
     def dangling_subject(self, d: DanglingMapping) -> tuple[Subject, PortEntry | None]:
         m = d.mapping
@@ -510,6 +609,76 @@ class _Context:
     def mapping_desc(self, mappings: Sequence[UpnpMapping]) -> str:
         return self.words.mappings_desc(mappings)
 
+    def place_fields(
+        self,
+        pv: _Proc,
+        lst: Listener,
+        view: Exposure,
+        container: str | None,
+        blocked: tuple[str, ...],
+    ) -> tuple[_SafeFields, tuple[str, ...] | None]:
+        """The fields set by the process, its bind address and its reach (the same for
+        thousands of a process's ports), and the command rebound to loopback."""
+        # resolve() shares one reach tuple between listeners bound alike: it is keyed by
+        # identity, and kept in the value so that no other tuple can take its id
+        key = (
+            id(pv),
+            lst.address,
+            lst.family,
+            id(view.reach),
+            view.upnp_mappings,
+            view.widest_scope,
+            bool(view.scopes),
+            container,
+            blocked,
+        )
+        got = self._places.get(key)
+        if got is None or got[0] is not view.reach:
+            moved, rebound = self.rebound(pv.text, lst.address)
+            fields = _SafeFields(pv.fields)
+            fields.update(
+                address=lst.address,
+                family=lst.family,
+                widest=view.widest_scope,
+                container=container or "",
+                mapping_desc=self.mapping_desc(view.upnp_mappings),
+                delete_cmd=_delete_cmd(view.upnp_mappings),
+                external_ip=self.external_ip,
+                upnp_audience=self.upnp_audience,
+                reach_desc=self.reach_desc(view, blocked),
+                rebound=rebound,
+            )
+            got = self._places[key] = (view.reach, fields, moved)
+        return got[1], got[2]
+
+    def sorted_tags(self, tags: frozenset[str]) -> tuple[str, ...]:
+        got = self._sorted.get(tags)
+        if got is None:
+            got = self._sorted[tags] = tuple(sorted(tags))
+        return got
+
+    def per_rule(
+        self, rule: Rule, entry: PortEntry | None, framework: Framework | None, exe: str | None
+    ) -> tuple[tuple[str, ...], list[_WaiverMatcher], bool]:
+        """A finding's references, the waivers that may apply to it (not the others:
+        another rule, a built-in waiver it is protected from, another executable) and
+        whether it is protected from built-in waivers."""
+        key = (id(rule), id(entry), id(framework), exe)
+        got = self._per_rule.get(key)
+        if got is None:
+            fid = framework.id if framework else None
+            protected = _protected(rule.id, entry.tags if entry else (), fid)
+            # the checks of _WaiverMatcher.applies that read none of these, in its order
+            matchers = [
+                m
+                for m in self.matchers
+                if m.rule.match(rule.id)
+                and not (m.waiver.source == "builtin" and (protected or not m.exe))
+                and not (m.exe and (exe is None or not any(p.match(exe) for p in m.exe)))
+            ]
+            got = self._per_rule[key] = (_references(rule, entry, framework), matchers, protected)
+        return got
+
 
 def _delete_cmd(mappings: Sequence[UpnpMapping]) -> str:
     return " ; ".join(f"upnpc -d {m.external_port} {m.protocol.upper()}" for m in mappings)
@@ -524,7 +693,7 @@ class _SafeFields(dict[str, str]):
 
 
 def _generic_fix(address: str, port: int) -> str:
-    ip = parse_ip(address)
+    ip = _ip(address)
     if ip is not None and ip.is_loopback:
         return f"stop it when you are not using it (port {port})"
     return f"bind it to 127.0.0.1 (or ::1) instead of {address}"
@@ -539,70 +708,6 @@ def _severity(rule: Rule, widest: str) -> str:
     return rule.severity
 
 
-def _listener_fields(
-    ctx: _Context,
-    rule: Rule,
-    severity: str,
-    exp: Exposure,
-    entry: PortEntry | None,
-    framework: Framework | None,
-    container: str | None,
-    blocked: tuple[str, ...],
-    who: Identity | None,
-) -> _SafeFields:
-    lst = exp.listener
-    proc = lst.process
-    if framework is not None and (framework.describes or entry is None):
-        service = framework.name
-    elif entry is not None:
-        # The process's word names it; the port catalogue alone is only a likelihood.
-        service = entry.service if framework is not None else likely(entry.service)
-    else:
-        service = "an unrecognised service"
-    user = proc.username if proc and proc.username else None
-    if user is None:
-        uid = proc.uid if proc and proc.uid is not None else lst.uid
-        user = f"uid {uid}" if uid is not None else "an unknown user"
-    text = ctx.proc_text(proc)
-    cmdline = text.cmdline
-    moved, rebound = ctx.rebound(text, lst.address)
-    fields = _SafeFields(
-        rule_id=rule.id,
-        severity=severity,
-        title=rule.title,
-        process=(proc.name if proc and proc.name else "an unidentified process"),
-        pid=str(proc.pid) if proc and proc.pid is not None else "?",
-        user=user,
-        cmdline=cmdline[:_CMDLINE_SHOWN] + ("..." if len(cmdline) > _CMDLINE_SHOWN else ""),
-        address=lst.address,
-        port=str(lst.port),
-        protocol=lst.protocol.lower(),
-        family=lst.family,
-        endpoint=_endpoint(lst.address, lst.port),
-        service=service,
-        widest=exp.widest_scope,
-        container=container or "",
-        mapping_desc=ctx.mapping_desc(exp.upnp_mappings),
-        delete_cmd=_delete_cmd(exp.upnp_mappings),
-        external_ip=ctx.external_ip,
-        upnp_audience=ctx.upnp_audience,
-        reach_desc=ctx.reach_desc(exp, blocked),
-        command=text.command,
-        rebound=rebound,
-        python=text.python,
-        evidence="; ".join(who.evidence) if who else "nothing identifies it",
-    )
-    fields["framework"] = service
-    if framework is not None:
-        template = framework.rebind_fix if framework.rebind_fix and moved else framework.fix
-        fields["fix"] = template.format_map(fields)
-    elif entry and entry.fix:
-        fields["fix"] = entry.fix.format_map(fields)
-    else:
-        fields["fix"] = _generic_fix(lst.address, lst.port)
-    return fields
-
-
 def _shlex_join(argv: Sequence[str]) -> str:
     import shlex
 
@@ -615,49 +720,88 @@ def _expired_note(message: str, verdict: _Verdict) -> str:
     return message
 
 
-def _listener_finding(
+_NOT_WAIVED = _Verdict()
+
+
+def _listener_findings(
     ctx: _Context,
-    rule: Rule,
+    rules: Sequence[Rule],
     exp: Exposure,
     view: Exposure,
     blocked: tuple[str, ...],
     subject: Subject,
     entry: PortEntry | None,
-    waivers: Sequence[_WaiverMatcher],
+    pv: _Proc,
+    probe: ProbeResult | None,
     today: _dt.date,
-) -> Finding:
+    note: str | None = None,
+) -> list[Finding]:
+    """The findings of ``rules`` on one listener; ``note``: they match only because of
+    reach the firewall blocks (info, the note appended to the message)."""
     lst = exp.listener
     framework = subject.framework
-    severity = _severity(rule, view.widest_scope)
-    probe = ctx.probes.get((lst.protocol.lower(), lst.address, lst.port)) if ctx.probes else None
-    who = ident.identity(framework, lst.process, lst.port, entry, probe)
-    fields = _listener_fields(
-        ctx, rule, severity, view, entry, framework, subject.container, blocked, who
-    )
-    process = lst.process.name if lst.process else None
+    port = lst.port
+    address = lst.address
     protocol = lst.protocol.lower()
-    exe = lst.process.exe if lst.process else None
-    tags = entry.tags if entry else ()
-    protected = _protected(rule.id, tags, framework.id if framework else None)
-    verdict = _verdict(
-        waivers, today, rule.id, protocol, lst.port, lst.address, process, exe, protected
-    )
-    return Finding(
-        rule_id=rule.id,
-        severity=severity,
-        title=rule.title,
-        message=_expired_note(sentence(rule.message.format_map(fields)), verdict),
-        remediation=rule.remediation.format_map(fields),
-        fingerprint=listener_fingerprint(rule.id, protocol, lst.port, lst.address, process),
-        references=_references(rule, entry, framework),
-        exposure=exp,
-        waived=verdict.waived,
-        waiver_reason=verdict.reason,
-        waiver_expired=verdict.expired,
-        tags=tuple(sorted(subject.tags)),
-        service=fields["service"] if framework or entry else None,
-        identity=who,
-    )
+    who = pv.identity(framework, port, entry, probe)
+    if framework is not None and (framework.describes or entry is None):
+        service = framework.name
+    elif entry is not None:
+        # The process's word names it; the port catalogue alone is only a likelihood.
+        service = entry.service if framework is not None else likely(entry.service)
+    else:
+        service = "an unrecognised service"
+    place, moved = ctx.place_fields(pv, lst, view, subject.container, blocked)
+    fields = _SafeFields(place)
+    fields["port"] = str(port)
+    fields["protocol"] = protocol
+    fields["endpoint"] = _endpoint(address, port)
+    fields["service"] = service
+    fields["evidence"] = "; ".join(who.evidence) if who else "nothing identifies it"
+    fields["framework"] = service
+    fix: str | None = None
+    if framework is not None:
+        fix = framework.rebind_fix if framework.rebind_fix and moved else framework.fix
+    elif entry and entry.fix:
+        fix = entry.fix
+    generic = _generic_fix(address, port) if fix is None else ""
+    tags = ctx.sorted_tags(subject.tags)
+    shown_service = service if framework or entry else None
+    out = []
+    for rule in rules:
+        severity = _severity(rule, view.widest_scope)
+        fields["rule_id"] = rule.id
+        fields["severity"] = severity
+        fields["title"] = rule.title
+        fields.pop("fix", None)  # a fix template naming {fix} shows it, as a bad field
+        fields["fix"] = fix.format_map(fields) if fix is not None else generic
+        references, matchers, protected = ctx.per_rule(rule, entry, framework, pv.exe)
+        verdict = (
+            _verdict(matchers, today, rule.id, protocol, port, address, pv.name, pv.exe, protected)
+            if matchers
+            else _NOT_WAIVED
+        )
+        message = _expired_note(sentence(rule.message.format_map(fields)), verdict)
+        out.append(
+            Finding(
+                rule.id,
+                severity if note is None else "info",
+                rule.title,
+                message if note is None else message + note,
+                rule.remediation.format_map(fields),
+                listener_fingerprint(rule.id, protocol, port, address, pv.name),
+                references,
+                exp,
+                None,
+                verdict.waived,
+                verdict.reason,
+                verdict.expired,
+                tags,
+                shown_service,
+                who,
+            )
+        )
+    return out
 
 
 def _dangling_finding(
@@ -714,7 +858,6 @@ def _filtered_findings(
     listener_rules: _RuleIndex,
     already: Sequence[Rule],
     exp: Exposure,
-    waivers: Sequence[_WaiverMatcher],
     today: _dt.date,
 ) -> list[Finding]:
     """Rules that match only because of reach the firewall provably blocks.
@@ -723,7 +866,7 @@ def _filtered_findings(
     as evidence (one ruleset change away from being real), under the same fingerprint
     it would have unfiltered.
     """
-    subject, entry = ctx.listener_subject(exp)
+    subject, entry, pv, probe = ctx.listener_subject(exp)
     done = {r.id for r in already}
     extra = [r for r in listener_rules.matching(subject) if r.id not in done]
     if not extra:
@@ -744,11 +887,7 @@ def _filtered_findings(
     blocked_on = and_list(where)
     note = f" But the firewall blocks this on {blocked_on}, so it is reported as info only"
     note += f" (evidence: {evidence})." if evidence else "."
-    out = []
-    for rule in extra:
-        f = _listener_finding(ctx, rule, exp, exp, (), subject, entry, waivers, today)
-        out.append(records.replace(f, severity="info", message=f.message + note))
-    return out
+    return _listener_findings(ctx, extra, exp, exp, (), subject, entry, pv, probe, today, note)
 
 
 def _references(
@@ -785,22 +924,23 @@ def run_rules(
         [_compile(r) for r in ruleset.rules if r.kind == "dangling_mapping"]
     )
     matchers = _waivers_for(waivers, facts.host.os)
-
+    ctx.matchers = matchers
     groups: list[tuple[tuple[Any, ...], list[Finding]]] = []
     internet = SCOPE_RANK["internet"]
     for exp in exposures:
         view, blocked = ctx.effective(exp)
-        subject, entry = ctx.listener_subject(view)
+        subject, entry, pv, probe = ctx.listener_subject(view)
         hits = listener_rules.matching(subject)
-        found = [
-            _listener_finding(ctx, r, exp, view, blocked, subject, entry, matchers, today)
-            for r in hits
-        ]
+        found = (
+            _listener_findings(ctx, hits, exp, view, blocked, subject, entry, pv, probe, today)
+            if hits
+            else []
+        )
         if blocked:
-            found.extend(_filtered_findings(ctx, listener_rules, hits, exp, matchers, today))
+            found.extend(_filtered_findings(ctx, listener_rules, hits, exp, today))
         if not found:
             continue
-        findings = _by_severity(found)
+        findings = _by_severity(found) if len(found) > 1 else found
         lst = exp.listener
         key = (
             -SCOPE_RANK.get(view.widest_scope, 0),
