@@ -48,6 +48,14 @@ match.widest_at_least = "loopback"
 message = "{EVERY_FIELD}"
 remediation = "fix: {{fix}} / {{rebound}} / {{command}}"
 
+[[rule]]
+id = "T-PORT"
+title = "one port"
+severity = "medium"
+match.port = [7002]
+message = "{{process}} on {{endpoint}}"
+remediation = "stop it"
+
 [[framework]]
 id = "t-ported"
 name = "Ported"
@@ -91,6 +99,7 @@ PROCESSES = [
     _proc(30, "python3", "python3 manage.py runserver 0.0.0.0:8000"),  # no user: socket uid
     _proc(40, "redis-server", "/usr/bin/redis-server *:6379", username="redis"),
     _proc(50, "cupsd", "/usr/sbin/cupsd -l", exe="/usr/sbin/cupsd", username="root"),
+    _proc(60, "braces", "/opt/braces --fmt={port} }{ {{x}}", username="{user}"),
     None,
 ]
 ADDRESSES = ["0.0.0.0", "::", "127.0.0.1", "192.168.1.23", "10.66.0.1"]
@@ -130,6 +139,7 @@ def host_facts() -> Facts:
     listeners += [
         Listener("tcp", "ipv4", "0.0.0.0", 7001, bound_interface="wg0", process=PROCESSES[0]),
         Listener("tcp", "ipv4", "0.0.0.0", 7002, process=PROCESSES[0]),
+        Listener("tcp", "ipv4", "0.0.0.0", 7003, process=PROCESSES[0]),  # not T-PORT's
     ]
     # processes that name no user, differing in their uid only
     listeners += [
@@ -263,6 +273,11 @@ def test_each_finding_is_the_one_made_for_its_listener_alone(rule_dir: Path) -> 
     assert frameworks["tcp/0.0.0.0/5173"] == "vite"
     assert frameworks["tcp/0.0.0.0/7100"] == "t-ported"
     assert "tcp/0.0.0.0/7101" not in frameworks
+    port_rule = {f.exposure.key for f in together if f.rule_id == "T-PORT" and f.exposure}
+    assert port_rule == {"tcp/0.0.0.0/7002"}
+    braces = [f.message for f in together if "pid=60 " in f.message]
+    assert len(braces) > 1
+    assert all("--fmt={port} }{ {{x}}" in m and "user={user} " in m for m in braces)
 
 
 def test_twins_differing_in_one_field_differ_in_that_field(rule_dir: Path) -> None:

@@ -7,12 +7,14 @@ and within a listener the worst severity first.
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import fnmatch
 import functools
 import ipaddress
 import operator
 import re
+import string
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -120,13 +122,34 @@ class _RuleIndex:
         tests += [t for c in compiled for group in c.unless for t in group]
         self.port_tests = tuple(dict.fromkeys(tv for tv in tests if tv[0] is _PORT_TEST))
         self._signatures: dict[int | None, tuple[bool, ...]] = {}
+        self._stretches: dict[int, tuple[bool, ...]] = {}
+        self._bounds: list[int] | None = None
+        if all(isinstance(v, PortSet) for _t, v in self.port_tests):
+            self._bounds = sorted(
+                {b for _t, v in self.port_tests for lo, hi in v.intervals for b in (lo, hi + 1)}
+            )
         self._candidates: dict[tuple[Any, ...], tuple[_Compiled, ...]] = {}
         self._matched: dict[tuple[Any, ...], tuple[Rule, ...]] = {}
 
     def _signature(self, s: Subject) -> tuple[bool, ...]:
-        sig = self._signatures.get(s.port)
+        return self.port_signature(s.port)
+
+    def port_signature(self, port: int | None) -> tuple[bool, ...]:
+        """Which port conditions ``port`` meets: what the port stands for in matching.
+        Ports between two consecutive bounds of the conditions' intervals meet the same
+        ones: worked out once per such stretch, not per port."""
+        sig = self._signatures.get(port)
         if sig is None:
-            sig = self._signatures[s.port] = tuple(t(v, s) for t, v in self.port_tests)
+            if self._bounds is not None and type(port) is int:
+                stretch = bisect.bisect_right(self._bounds, port)
+                sig = self._stretches.get(stretch)
+                if sig is None:
+                    sig = tuple(port in v for _t, v in self.port_tests)
+                    self._stretches[stretch] = sig
+            else:
+                s = Subject(port=port)
+                sig = tuple(t(v, s) for t, v in self.port_tests)
+            self._signatures[port] = sig
         return sig
 
     def candidates(self, s: Subject) -> tuple[_Compiled, ...]:
@@ -322,6 +345,9 @@ class _ProcText:
     python: str
 
 
+_Parsed = tuple[tuple[str, str | None], ...]
+
+
 @record
 class _Frameworks:
     candidates: tuple[Framework, ...]  # matched on process, command line, environment
@@ -347,7 +373,7 @@ class _Proc:
             uid = proc.uid if proc and proc.uid is not None else uid
             user = f"uid {uid}" if uid is not None else "an unknown user"
         cmdline = text.cmdline
-        self.fields = _SafeFields(
+        self.fields = dict(
             process=(proc.name if proc and proc.name else "an unidentified process"),
             pid=str(proc.pid) if proc and proc.pid is not None else "?",
             user=user,
@@ -391,8 +417,12 @@ class _Context:
         # and waivers): a value is worked out the first time its inputs are seen, with
         # the same code, and is the same for every listener with those inputs.
         self._procs: dict[tuple[Any, ...], _Proc] = {}
-        self._places: dict[tuple[Any, ...], tuple[object, _SafeFields, tuple[str, ...] | None]] = {}
+        self._places: dict[
+            tuple[Any, ...], tuple[object, dict[str, str], tuple[str, ...] | None]
+        ] = {}
         self._sorted: dict[frozenset[str], tuple[str, ...]] = {}
+        self._plans: dict[tuple[Any, ...], tuple[object, _Plan, bool]] = {}
+        self.parsed: dict[str, _Parsed | None] = {}  # templates, by _parse
         self._per_rule: dict[
             tuple[int, int, int, str | None],
             tuple[tuple[str, ...], list[_WaiverMatcher], bool],
@@ -616,7 +646,7 @@ class _Context:
         view: Exposure,
         container: str | None,
         blocked: tuple[str, ...],
-    ) -> tuple[_SafeFields, tuple[str, ...] | None]:
+    ) -> tuple[dict[str, str], tuple[str, ...] | None]:
         """The fields set by the process, its bind address and its reach (the same for
         thousands of a process's ports), and the command rebound to loopback."""
         # resolve() shares one reach tuple between listeners bound alike: it is keyed by
@@ -635,7 +665,7 @@ class _Context:
         got = self._places.get(key)
         if got is None or got[0] is not view.reach:
             moved, rebound = self.rebound(pv.text, lst.address)
-            fields = _SafeFields(pv.fields)
+            fields = dict(pv.fields)
             fields.update(
                 address=lst.address,
                 family=lst.family,
@@ -650,6 +680,58 @@ class _Context:
             )
             got = self._places[key] = (view.reach, fields, moved)
         return got[1], got[2]
+
+    def plan(
+        self, view: Exposure, blocked: tuple[str, ...], index: _RuleIndex
+    ) -> tuple[_Plan, _Proc]:
+        """The rules that match the listener of ``view`` and what their findings share,
+        worked out once for listeners alike in everything but their port: one process,
+        protocol and bind address, one reach, and ports alike to the rules (the same
+        port conditions met, catalogue entry, framework and probe result). The objects
+        in the key by identity are the run's own (the ruleset's, the Facts'), or kept
+        in the value (the reach), so no other object can take their id meanwhile."""
+        lst = view.listener
+        pv = self.proc(lst.process, lst.uid)
+        protocol = lst.protocol.lower()
+        port = lst.port
+        entry = self.catalogue.get(protocol, port)
+        probe = self.probes.get((protocol, lst.address, port)) if self.probes else None
+        container = view.container or pv.container_id
+        text = pv.text
+        framework = (
+            self.framework(pv.name, text.match, container is not None, port, text.env, probe)
+            if self.frameworks
+            else None
+        )
+        key = (
+            id(pv),
+            protocol,
+            lst.family,
+            lst.address,
+            id(view.reach),
+            view.widest_scope,
+            view.scopes,
+            view.interface_kinds,
+            view.upnp_mappings,
+            view.firewall,
+            view.published_by,
+            container,
+            blocked,
+            id(entry),
+            index.port_signature(port),
+            id(framework),
+            id(probe),
+        )
+        got = self._plans.get(key)
+        if got is None or got[0] is not view.reach:
+            subject, entry, pv, probe = self.listener_subject(view)
+            hits = index.matching(subject)
+            plan = _make_plan(self, hits, view, blocked, subject, entry, pv, probe)
+            self._plans[key] = (view.reach, plan, False)
+            return plan, pv
+        if not got[2]:
+            got = self._plans[key] = (view.reach, _exact(self, got[1]), True)
+        return got[1], pv
 
     def sorted_tags(self, tags: frozenset[str]) -> tuple[str, ...]:
         got = self._sorted.get(tags)
@@ -721,29 +803,102 @@ def _expired_note(message: str, verdict: _Verdict) -> str:
 
 
 _NOT_WAIVED = _Verdict()
+# Fields that differ between listeners with one plan (_Context.plan): the rest of a
+# template is filled in once per plan.
+_VARYING = frozenset({"port", "endpoint", "evidence", "fix"})
+_VARYING_IN_FIX = frozenset({"port", "endpoint", "evidence"})  # {fix} in a fix: as is
 
 
-def _listener_findings(
+def _parse(template: str) -> _Parsed | None:
+    """``template`` as (literal, field name) pairs, the literal escaped again for a
+    template; None where a field has a format spec, a conversion, an index or an
+    attribute (the loader rejects them), or the template does not parse."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return None
+    out: list[tuple[str, str | None]] = []
+    for literal, name, spec, conversion in parsed:
+        if name is not None and (spec or conversion or not name.isidentifier()):
+            return None
+        out.append((literal.replace("{", "{{").replace("}", "}}"), name))
+    return tuple(out)
+
+
+def _partial(
+    ctx: _Context, template: str, fields: dict[str, str], varying: frozenset[str]
+) -> str | None:
+    """``template`` with every field but ``varying`` filled in from ``fields``, as a
+    template of the varying ones: formatting it with them gives what formatting
+    ``template`` with all the fields gives. None for a template ``_parse`` cannot do."""
+    if template in ctx.parsed:
+        parsed = ctx.parsed[template]
+    else:
+        parsed = ctx.parsed[template] = _parse(template)
+    if parsed is None:
+        return None
+    out: list[str] = []
+    for literal, name in parsed:
+        out.append(literal)
+        if name is None:
+            continue
+        if name in varying:
+            out.append("{" + name + "}")
+        else:
+            value = fields.get(name)
+            if value is None:  # as _SafeFields shows a field that is not there
+                out.append("{{" + name + "}}")
+            else:
+                out.append(value.replace("{", "{{").replace("}", "}}"))
+    return "".join(out)
+
+
+@record
+class _RulePlan:
+    """One matched rule's part of a plan: its templates already filled in with all
+    but the varying fields (``exact``), else the rule's own templates and ``fields``."""
+
+    rule: Rule
+    severity: str
+    references: tuple[str, ...]
+    matchers: tuple[_WaiverMatcher, ...]
+    protected: bool
+    exact: bool
+    message: str
+    remediation: str
+    fix: str | None  # None: the generic fix
+    fields: dict[str, str] | None = None  # all but the varying fields, when not exact
+
+
+@record
+class _Plan:
+    """What the findings of listeners alike in all but their port share (see
+    _Context.plan)."""
+
+    rules: tuple[_RulePlan, ...]
+    protocol: str
+    framework: Framework | None
+    entry: PortEntry | None
+    probe: ProbeResult | None
+    tags: tuple[str, ...]
+    service: str | None  # the finding's service
+    who: Identity | None  # when the same for all (no catalogue entry names the port)
+    evidence: str | None  # who's evidence as a field; None: per listener
+
+
+def _make_plan(
     ctx: _Context,
-    rules: Sequence[Rule],
-    exp: Exposure,
+    hits: Sequence[Rule],
     view: Exposure,
     blocked: tuple[str, ...],
     subject: Subject,
     entry: PortEntry | None,
     pv: _Proc,
     probe: ProbeResult | None,
-    today: _dt.date,
-    note: str | None = None,
-) -> list[Finding]:
-    """The findings of ``rules`` on one listener; ``note``: they match only because of
-    reach the firewall blocks (info, the note appended to the message)."""
-    lst = exp.listener
+) -> _Plan:
+    lst = view.listener
     framework = subject.framework
-    port = lst.port
-    address = lst.address
     protocol = lst.protocol.lower()
-    who = pv.identity(framework, port, entry, probe)
     if framework is not None and (framework.describes or entry is None):
         service = framework.name
     elif entry is not None:
@@ -751,53 +906,143 @@ def _listener_findings(
         service = entry.service if framework is not None else likely(entry.service)
     else:
         service = "an unrecognised service"
+    # Without a catalogue entry, the identity does not name the port.
+    who = pv.identity(framework, lst.port, entry, probe) if entry is None else None
+    evidence = None
+    if entry is None:
+        evidence = "; ".join(who.evidence) if who else "nothing identifies it"
     place, moved = ctx.place_fields(pv, lst, view, subject.container, blocked)
-    fields = _SafeFields(place)
-    fields["port"] = str(port)
+    fields = dict(place)
     fields["protocol"] = protocol
-    fields["endpoint"] = _endpoint(address, port)
     fields["service"] = service
-    fields["evidence"] = "; ".join(who.evidence) if who else "nothing identifies it"
     fields["framework"] = service
     fix: str | None = None
     if framework is not None:
         fix = framework.rebind_fix if framework.rebind_fix and moved else framework.fix
     elif entry and entry.fix:
         fix = entry.fix
-    generic = _generic_fix(address, port) if fix is None else ""
-    tags = ctx.sorted_tags(subject.tags)
-    shown_service = service if framework or entry else None
-    out = []
-    for rule in rules:
+    rules = []
+    for rule in hits:
         severity = _severity(rule, view.widest_scope)
-        fields["rule_id"] = rule.id
-        fields["severity"] = severity
-        fields["title"] = rule.title
-        fields.pop("fix", None)  # a fix template naming {fix} shows it, as a bad field
-        fields["fix"] = fix.format_map(fields) if fix is not None else generic
+        own = dict(fields)
+        own["rule_id"] = rule.id
+        own["severity"] = severity
+        own["title"] = rule.title
         references, matchers, protected = ctx.per_rule(rule, entry, framework, pv.exe)
+        rules.append(
+            _RulePlan(
+                rule,
+                severity,
+                references,
+                tuple(matchers),
+                protected,
+                False,
+                rule.message,
+                rule.remediation,
+                fix,
+                own,
+            )
+        )
+    return _Plan(
+        tuple(rules),
+        protocol,
+        framework,
+        entry,
+        probe,
+        ctx.sorted_tags(subject.tags),
+        service if framework or entry else None,
+        who,
+        evidence,
+    )
+
+
+def _exact(ctx: _Context, plan: _Plan) -> _Plan:
+    """``plan`` with its templates filled in but for the varying fields (``_partial``):
+    worth it from a plan's second listener on."""
+    rules = []
+    for rp in plan.rules:
+        own = rp.fields
+        if rp.exact or own is None:
+            rules.append(rp)
+            continue
+        message = _partial(ctx, rp.message, own, _VARYING)
+        remediation = _partial(ctx, rp.remediation, own, _VARYING)
+        fix = _partial(ctx, rp.fix, own, _VARYING_IN_FIX) if rp.fix is not None else None
+        if message is None or remediation is None or (rp.fix is not None and fix is None):
+            rules.append(rp)
+            continue
+        rules.append(
+            records.replace(
+                rp, exact=True, message=message, remediation=remediation, fix=fix, fields=None
+            )
+        )
+    return records.replace(plan, rules=tuple(rules))
+
+
+def _plan_findings(
+    plan: _Plan,
+    rules: Sequence[_RulePlan],
+    exp: Exposure,
+    pv: _Proc,
+    today: _dt.date,
+    note: str | None = None,
+) -> list[Finding]:
+    """The findings of ``rules`` (of ``plan``) on the listener of ``exp``; ``note``:
+    they match only because of reach the firewall blocks (info, the note appended)."""
+    lst = exp.listener
+    port = lst.port
+    address = lst.address
+    protocol = plan.protocol
+    who = plan.who
+    evidence = plan.evidence
+    if evidence is None:
+        who = pv.identity(plan.framework, port, plan.entry, plan.probe)
+        evidence = "; ".join(who.evidence) if who else "nothing identifies it"
+    varying = {"port": str(port), "endpoint": _endpoint(address, port), "evidence": evidence}
+    out = []
+    for rp in rules:
+        rule = rp.rule
+        if rp.exact:
+            fix = rp.fix
+            varying["fix"] = (
+                fix.format_map(varying) if fix is not None else _generic_fix(address, port)
+            )
+            message = rp.message.format_map(varying)
+            remediation = rp.remediation.format_map(varying)
+        else:
+            assert rp.fields is not None
+            fields = _SafeFields(rp.fields)
+            fields.update(varying)
+            fields.pop("fix", None)
+            fields["fix"] = (
+                rp.fix.format_map(fields) if rp.fix is not None else _generic_fix(address, port)
+            )
+            message = rp.message.format_map(fields)
+            remediation = rp.remediation.format_map(fields)
         verdict = (
-            _verdict(matchers, today, rule.id, protocol, port, address, pv.name, pv.exe, protected)
-            if matchers
+            _verdict(
+                rp.matchers, today, rule.id, protocol, port, address, pv.name, pv.exe, rp.protected
+            )
+            if rp.matchers
             else _NOT_WAIVED
         )
-        message = _expired_note(sentence(rule.message.format_map(fields)), verdict)
+        message = _expired_note(sentence(message), verdict)
         out.append(
             Finding(
                 rule.id,
-                severity if note is None else "info",
+                rp.severity if note is None else "info",
                 rule.title,
                 message if note is None else message + note,
-                rule.remediation.format_map(fields),
+                remediation,
                 listener_fingerprint(rule.id, protocol, port, address, pv.name),
-                references,
+                rp.references,
                 exp,
                 None,
                 verdict.waived,
                 verdict.reason,
                 verdict.expired,
-                tags,
-                shown_service,
+                plan.tags,
+                plan.service,
                 who,
             )
         )
@@ -866,9 +1111,9 @@ def _filtered_findings(
     as evidence (one ruleset change away from being real), under the same fingerprint
     it would have unfiltered.
     """
-    subject, entry, pv, probe = ctx.listener_subject(exp)
+    plan, pv = ctx.plan(exp, (), listener_rules)
     done = {r.id for r in already}
-    extra = [r for r in listener_rules.matching(subject) if r.id not in done]
+    extra = [rp for rp in plan.rules if rp.rule.id not in done]
     if not extra:
         return []
     evidence = exp.firewall_evidence or next(
@@ -887,7 +1132,7 @@ def _filtered_findings(
     blocked_on = and_list(where)
     note = f" But the firewall blocks this on {blocked_on}, so it is reported as info only"
     note += f" (evidence: {evidence})." if evidence else "."
-    return _listener_findings(ctx, extra, exp, exp, (), subject, entry, pv, probe, today, note)
+    return _plan_findings(plan, extra, exp, pv, today, note)
 
 
 def _references(
@@ -929,14 +1174,10 @@ def run_rules(
     internet = SCOPE_RANK["internet"]
     for exp in exposures:
         view, blocked = ctx.effective(exp)
-        subject, entry, pv, probe = ctx.listener_subject(view)
-        hits = listener_rules.matching(subject)
-        found = (
-            _listener_findings(ctx, hits, exp, view, blocked, subject, entry, pv, probe, today)
-            if hits
-            else []
-        )
+        plan, pv = ctx.plan(view, blocked, listener_rules)
+        found = _plan_findings(plan, plan.rules, exp, pv, today) if plan.rules else []
         if blocked:
+            hits = [rp.rule for rp in plan.rules]
             found.extend(_filtered_findings(ctx, listener_rules, hits, exp, today))
         if not found:
             continue
