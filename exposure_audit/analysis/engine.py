@@ -359,11 +359,22 @@ class _Proc:
     """One process as findings show it, worked out once for all its listeners (keyed by
     every field of the process, and the socket's uid where the process names no user)."""
 
-    __slots__ = ("container_id", "evidence", "exe", "fields", "name", "proc", "text", "user")
+    __slots__ = (
+        "container_id",
+        "evidence",
+        "exe",
+        "fields",
+        "name",
+        "proc",
+        "seen",
+        "text",
+        "user",
+    )
 
     def __init__(self, proc: ProcessInfo | None, uid: int | None, text: _ProcText) -> None:
         self.proc = proc
         self.text = text
+        self.seen = 0  # listeners planned (_Context.plan)
         self.name = proc.name if proc else None
         self.user = proc.username if proc else None
         self.exe = proc.exe if proc else None
@@ -678,7 +689,9 @@ class _Context:
                 reach_desc=self.reach_desc(view, blocked),
                 rebound=rebound,
             )
-            got = self._places[key] = (view.reach, fields, moved)
+            got = (view.reach, fields, moved)
+            if pv.seen > 1:
+                self._places[key] = got
         return got[1], got[2]
 
     def plan(
@@ -692,6 +705,13 @@ class _Context:
         in the value (the reach), so no other object can take their id meanwhile."""
         lst = view.listener
         pv = self.proc(lst.process, lst.uid)
+        pv.seen += 1
+        if pv.seen == 1:
+            # Its process's first: nothing to share yet, and a process with one socket
+            # (each its own command line) would only fill the memos.
+            subject, entry, pv, probe = self.listener_subject(view)
+            hits = index.matching(subject)
+            return _make_plan(self, hits, view, blocked, subject, entry, pv, probe), pv
         protocol = lst.protocol.lower()
         port = lst.port
         entry = self.catalogue.get(protocol, port)
@@ -1210,7 +1230,7 @@ def run_rules(
             m.internal_client,
         )
         groups.append((key, findings))
-    groups.sort(key=lambda g: g[0])
+    groups.sort(key=operator.itemgetter(0))
     # Sockets identical in all the fingerprint covers (SO_REUSEPORT siblings, one socket
     # per interface with SO_BINDTODEVICE) give one finding: the worst exposure's.
     seen: set[str] = set()
