@@ -12,6 +12,8 @@ every field a message may name, so a value taken from the wrong twin shows."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import ipaddress
 from pathlib import Path
 
 import pytest
@@ -248,6 +250,16 @@ def test_each_finding_is_the_one_made_for_its_listener_alone(rule_dir: Path) -> 
         # The whole finding: message, remediation, fingerprint, references, tags,
         # service, identity and evidence, waiver state, and the exposure itself.
         assert by_listener.get(key, []) == own, key
+    # fingerprints as documented (analysis/fingerprint.py), worked out here anew
+    for f in together:
+        assert f.exposure is not None
+        lst = f.exposure.listener
+        address = ipaddress.ip_address(lst.address).compressed
+        name = lst.process.name if lst.process and lst.process.name else ""
+        text = "\x1f".join(
+            ("v1", "listener", f.rule_id, lst.protocol, str(lst.port), address, name)
+        )
+        assert f.fingerprint == hashlib.sha256(text.encode()).hexdigest()[:16]
     # the near twins did make findings that differ where their inputs differ
     messages = {f.message for f in together if f.rule_id == "T-EVERY"}
     assert len(messages) == len([f for f in together if f.rule_id == "T-EVERY"])

@@ -19,7 +19,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from exposure_audit.analysis import identity as ident
-from exposure_audit.analysis.fingerprint import dangling_fingerprint, listener_fingerprint
+from exposure_audit.analysis.fingerprint import (
+    dangling_fingerprint,
+    listener_fingerprint_of,
+    listener_fingerprinter,
+)
 from exposure_audit.core import records
 from exposure_audit.core.addresses import parse_ip
 from exposure_audit.core.model import (
@@ -992,11 +996,29 @@ def _exact(ctx: _Context, plan: _Plan) -> _Plan:
             rules.append(rp)
             continue
         rules.append(
-            records.replace(
-                rp, exact=True, message=message, remediation=remediation, fix=fix, fields=None
+            _RulePlan(
+                rp.rule,
+                rp.severity,
+                rp.references,
+                rp.matchers,
+                rp.protected,
+                True,
+                message,
+                remediation,
+                fix,
             )
         )
-    return records.replace(plan, rules=tuple(rules))
+    return _Plan(
+        tuple(rules),
+        plan.protocol,
+        plan.framework,
+        plan.entry,
+        plan.probe,
+        plan.tags,
+        plan.service,
+        plan.who,
+        plan.evidence,
+    )
 
 
 def _plan_findings(
@@ -1019,6 +1041,7 @@ def _plan_findings(
         who = pv.identity(plan.framework, port, plan.entry, plan.probe)
         evidence = "; ".join(who.evidence) if who else "nothing identifies it"
     varying = {"port": str(port), "endpoint": _endpoint(address, port), "evidence": evidence}
+    around = listener_fingerprinter(protocol, port, address, pv.name)
     out = []
     for rp in rules:
         rule = rp.rule
@@ -1046,7 +1069,9 @@ def _plan_findings(
             if rp.matchers
             else _NOT_WAIVED
         )
-        message = _expired_note(sentence(message), verdict)
+        message = sentence(message)
+        if verdict.expired:
+            message = _expired_note(message, verdict)
         out.append(
             Finding(
                 rule.id,
@@ -1054,7 +1079,7 @@ def _plan_findings(
                 rule.title,
                 message if note is None else message + note,
                 remediation,
-                listener_fingerprint(rule.id, protocol, port, address, pv.name),
+                listener_fingerprint_of(rule.id, around),
                 rp.references,
                 exp,
                 None,
