@@ -910,6 +910,9 @@ class _Plan:
     evidence: str | None  # who's evidence as a field; None: per listener
 
 
+_NO_FINDINGS = _Plan((), "", None, None, None, (), None, None, None)  # no rule matches
+
+
 def _make_plan(
     ctx: _Context,
     hits: Sequence[Rule],
@@ -920,6 +923,8 @@ def _make_plan(
     pv: _Proc,
     probe: ProbeResult | None,
 ) -> _Plan:
+    if not hits:
+        return _NO_FINDINGS
     lst = view.listener
     framework = subject.framework
     protocol = lst.protocol.lower()
@@ -983,6 +988,8 @@ def _make_plan(
 def _exact(ctx: _Context, plan: _Plan) -> _Plan:
     """``plan`` with its templates filled in but for the varying fields (``_partial``):
     worth it from a plan's second listener on."""
+    if not plan.rules:
+        return plan
     rules = []
     for rp in plan.rules:
         own = rp.fields
