@@ -397,18 +397,22 @@ class _Proc:
             command=text.command,
             python=text.python,
         )
-        # ident.process_evidence by framework id (frameworks are the ruleset's, one per id)
-        self.evidence: dict[str, tuple[str, ...]] = {}
+        # ident.process_evidence by framework (the ruleset's, held for the run)
+        self.evidence: dict[int, tuple[str, ...]] = {}
 
     def identity(
-        self, framework: Framework | None, port: int, entry: PortEntry | None, probe: Any
+        self,
+        framework: Framework | None,
+        port: int,
+        entry: PortEntry | None,
+        probe: ProbeResult | None,
     ) -> Identity | None:
         evidence = None
         if framework is not None and self.proc is not None:
-            evidence = self.evidence.get(framework.id)
+            evidence = self.evidence.get(id(framework))
             if evidence is None:
                 evidence = ident.process_evidence(framework, self.proc)
-                self.evidence[framework.id] = evidence
+                self.evidence[id(framework)] = evidence
         return ident.identity(framework, self.proc, port, entry, probe, evidence)
 
 
