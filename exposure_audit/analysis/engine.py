@@ -7,17 +7,24 @@ and within a listener the worst severity first.
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import fnmatch
 import functools
+import gc
 import ipaddress
 import operator
 import re
+import string
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from exposure_audit.analysis import identity as ident
-from exposure_audit.analysis.fingerprint import dangling_fingerprint, listener_fingerprint
+from exposure_audit.analysis.fingerprint import (
+    dangling_fingerprint,
+    listener_fingerprint_of,
+    listener_fingerprinter,
+)
 from exposure_audit.core import records
 from exposure_audit.core.addresses import parse_ip
 from exposure_audit.core.model import (
@@ -28,6 +35,7 @@ from exposure_audit.core.model import (
     Facts,
     Finding,
     Identity,
+    Listener,
     ProbeResult,
     ProcessInfo,
     Reach,
@@ -45,6 +53,7 @@ from exposure_audit.policy.conditions import (
     RuleSet,
     Subject,
 )
+from exposure_audit.policy.values import PortSet
 
 _EMPTY: frozenset[str] = frozenset()
 # How a blocked UPnP path is named where blocked interfaces are ("blocks this on ...").
@@ -118,13 +127,34 @@ class _RuleIndex:
         tests += [t for c in compiled for group in c.unless for t in group]
         self.port_tests = tuple(dict.fromkeys(tv for tv in tests if tv[0] is _PORT_TEST))
         self._signatures: dict[int | None, tuple[bool, ...]] = {}
+        self._stretches: dict[int, tuple[bool, ...]] = {}
+        self._bounds: list[int] | None = None
+        if all(isinstance(v, PortSet) for _t, v in self.port_tests):
+            self._bounds = sorted(
+                {b for _t, v in self.port_tests for lo, hi in v.intervals for b in (lo, hi + 1)}
+            )
         self._candidates: dict[tuple[Any, ...], tuple[_Compiled, ...]] = {}
         self._matched: dict[tuple[Any, ...], tuple[Rule, ...]] = {}
 
     def _signature(self, s: Subject) -> tuple[bool, ...]:
-        sig = self._signatures.get(s.port)
+        return self.port_signature(s.port)
+
+    def port_signature(self, port: int | None) -> tuple[bool, ...]:
+        """Which port conditions ``port`` meets: what the port stands for in matching.
+        Ports between two consecutive bounds of the conditions' intervals meet the same
+        ones: worked out once per such stretch, not per port."""
+        sig = self._signatures.get(port)
         if sig is None:
-            sig = self._signatures[s.port] = tuple(t(v, s) for t, v in self.port_tests)
+            if self._bounds is not None and type(port) is int:
+                stretch = bisect.bisect_right(self._bounds, port)
+                sig = self._stretches.get(stretch)
+                if sig is None:
+                    sig = tuple(port in v for _t, v in self.port_tests)
+                    self._stretches[stretch] = sig
+            else:
+                s = Subject(port=port)
+                sig = tuple(t(v, s) for t, v in self.port_tests)
+            self._signatures[port] = sig
         return sig
 
     def candidates(self, s: Subject) -> tuple[_Compiled, ...]:
@@ -320,6 +350,72 @@ class _ProcText:
     python: str
 
 
+_Parsed = tuple[tuple[str, str | None], ...]
+
+
+@record
+class _Frameworks:
+    candidates: tuple[Framework, ...]  # matched on process, command line, environment
+    # those that need no probe: (framework, its ports, has a listen flag, the flag's port)
+    unprobed: tuple[tuple[Framework, PortSet | None, bool, int | None], ...]
+
+
+class _Proc:
+    """One process as findings show it, worked out once for all its listeners (keyed by
+    every field of the process, and the socket's uid where the process names no user)."""
+
+    __slots__ = (
+        "container_id",
+        "evidence",
+        "exe",
+        "fields",
+        "name",
+        "proc",
+        "seen",
+        "text",
+        "user",
+    )
+
+    def __init__(self, proc: ProcessInfo | None, uid: int | None, text: _ProcText) -> None:
+        self.proc = proc
+        self.text = text
+        self.seen = 0  # listeners planned (_Context.plan)
+        self.name = proc.name if proc else None
+        self.user = proc.username if proc else None
+        self.exe = proc.exe if proc else None
+        self.container_id = proc.container_id if proc else None
+        user = proc.username if proc and proc.username else None
+        if user is None:
+            uid = proc.uid if proc and proc.uid is not None else uid
+            user = f"uid {uid}" if uid is not None else "an unknown user"
+        cmdline = text.cmdline
+        self.fields = dict(
+            process=(proc.name if proc and proc.name else "an unidentified process"),
+            pid=str(proc.pid) if proc and proc.pid is not None else "?",
+            user=user,
+            cmdline=cmdline[:_CMDLINE_SHOWN] + ("..." if len(cmdline) > _CMDLINE_SHOWN else ""),
+            command=text.command,
+            python=text.python,
+        )
+        # ident.process_evidence by framework (the ruleset's, held for the run)
+        self.evidence: dict[int, tuple[str, ...]] = {}
+
+    def identity(
+        self,
+        framework: Framework | None,
+        port: int,
+        entry: PortEntry | None,
+        probe: ProbeResult | None,
+    ) -> Identity | None:
+        evidence = None
+        if framework is not None and self.proc is not None:
+            evidence = self.evidence.get(id(framework))
+            if evidence is None:
+                evidence = ident.process_evidence(framework, self.proc)
+                self.evidence[id(framework)] = evidence
+        return ident.identity(framework, self.proc, port, entry, probe, evidence)
+
+
 class _Context:
     """Per-run lookups shared by every listener: catalogue, frameworks, interfaces."""
 
@@ -330,13 +426,28 @@ class _Context:
         self.words = Wording.of(facts)
         self.external_ip = self.words.external_ip()
         self.upnp_audience = self.words.upnp_audience()[0]
-        self._fw_cache: dict[tuple[str | None, str | None, str, bool], tuple[Framework, ...]] = {}
+        self._fw_cache: dict[tuple[str | None, str | None, str, bool], _Frameworks] = {}
         self._set_cache: dict[tuple[str, ...], frozenset[str]] = {}
         self._reach_cache: dict[tuple[Any, ...], str] = {}
         self.probes = {(p.protocol, p.address, p.port): p for p in facts.probes}
         # by command line and environment: what listeners of one process share
         self._proc_cache: dict[Any, _ProcText] = {}
         self._rebound_cache: dict[tuple[Any, str], tuple[tuple[str, ...] | None, str]] = {}
+        # Memos of what listeners share (a process, a bind address, a rule's references
+        # and waivers): a value is worked out the first time its inputs are seen, with
+        # the same code, and is the same for every listener with those inputs.
+        self._procs: dict[tuple[Any, ...], _Proc] = {}
+        self._places: dict[
+            tuple[Any, ...], tuple[object, dict[str, str], tuple[str, ...] | None]
+        ] = {}
+        self._sorted: dict[frozenset[str], tuple[str, ...]] = {}
+        self._plans: dict[tuple[Any, ...], tuple[object, _Plan, bool]] = {}
+        self.parsed: dict[str, _Parsed | None] = {}  # templates, by _parse
+        self._per_rule: dict[
+            tuple[int, int, int, str | None],
+            tuple[tuple[str, ...], list[_WaiverMatcher], bool],
+        ] = {}
+        self.matchers: Sequence[_WaiverMatcher] = ()
 
     def proc_text(self, proc: ProcessInfo | None) -> _ProcText:
         """What the engine derives from a process's command line, once per process."""
@@ -382,13 +493,28 @@ class _Context:
         probe: ProbeResult | None = None,
     ) -> Framework | None:
         key = (process, cmdline, env, container)
-        candidates = self._fw_cache.get(key)
-        if candidates is None:
+        table = self._fw_cache.get(key)
+        if table is None:
             candidates = tuple(
                 f for f in self.frameworks if f.matches_process(process, cmdline, container, env)
             )
-            self._fw_cache[key] = candidates
-        return ident.matching(candidates, cmdline, env, port, probe)
+            # ident.matching with no probe, its port-independent work done once: only the
+            # candidates that need no probe, each with its ports and its flag's port
+            unprobed = tuple(
+                (f, f.ports, f.listen_flag is not None, f.flag_port(cmdline, env))
+                for f in candidates
+                if f.matches_probe(None, None)
+            )
+            table = self._fw_cache[key] = _Frameworks(candidates, unprobed)
+        if probe is not None:
+            return ident.matching(table.candidates, cmdline, env, port, probe)
+        for f, ports, flagged, flag_port in table.unprobed:
+            if ports is not None and port not in ports:
+                continue
+            if flagged and flag_port != port:
+                continue
+            return f
+        return None
 
     def effective(self, exp: Exposure) -> tuple[Exposure, tuple[str, ...]]:
         """The exposure as rules see it, and the interfaces the firewall blocks.
@@ -431,20 +557,43 @@ class _Context:
         )
         return view, tuple(blocked)
 
-    def listener_subject(self, exp: Exposure) -> tuple[Subject, PortEntry | None]:
+    def proc(self, proc: ProcessInfo | None, uid: int | None) -> _Proc:
+        key = (
+            (
+                proc.pid,
+                proc.name,
+                proc.exe,
+                proc.cmdline,
+                proc.username,
+                proc.uid,
+                proc.container_id,
+                proc.environment,
+                uid,
+            )
+            if proc is not None
+            else (uid,)
+        )
+        got = self._procs.get(key)
+        if got is None:
+            got = self._procs[key] = _Proc(proc, uid, self.proc_text(proc))
+        return got
+
+    def listener_subject(
+        self, exp: Exposure
+    ) -> tuple[Subject, PortEntry | None, _Proc, ProbeResult | None]:
+        """The subject rules test, the port's catalogue entry, the process and the
+        listener's probe result."""
         lst = exp.listener
         protocol = lst.protocol.lower()
-        entry = self.catalogue.get(protocol, lst.port)
-        proc = lst.process
-        name = proc.name if proc else None
-        text = self.proc_text(proc)
-        cmdline = text.match
-        env = text.env
-        container = exp.container or (proc.container_id if proc else None)
         port = lst.port
+        entry = self.catalogue.get(protocol, port)
+        pv = self.proc(lst.process, lst.uid)
+        text = pv.text
+        cmdline = text.match
+        container = exp.container or pv.container_id
         probe = self.probes.get((protocol, lst.address, port)) if self.probes else None
         framework = (
-            self.framework(name, cmdline, container is not None, port, env, probe)
+            self.framework(pv.name, cmdline, container is not None, port, text.env, probe)
             if self.frameworks
             else None
         )
@@ -470,16 +619,16 @@ class _Context:
             widest_rank=SCOPE_RANK.get(exp.widest_scope, 0) if exp.scopes else -1,
             scopes=self._set(exp.scopes),
             kinds=self._set(exp.interface_kinds),
-            process=name,
+            process=pv.name,
             cmdline=cmdline,
-            user=proc.username if proc else None,
+            user=pv.user,
             container=container,
             upnp_mapped=bool(exp.upnp_mappings),
             firewall=exp.firewall,
             published_by=exp.published_by,
             find_framework=find_framework if self.frameworks else None,
         )
-        return subject, entry
+        return subject, entry, pv, probe
 
     def dangling_subject(self, d: DanglingMapping) -> tuple[Subject, PortEntry | None]:
         m = d.mapping
@@ -510,6 +659,137 @@ class _Context:
     def mapping_desc(self, mappings: Sequence[UpnpMapping]) -> str:
         return self.words.mappings_desc(mappings)
 
+    def place_fields(
+        self,
+        pv: _Proc,
+        lst: Listener,
+        view: Exposure,
+        container: str | None,
+        blocked: tuple[str, ...],
+    ) -> tuple[dict[str, str], tuple[str, ...] | None]:
+        """The fields set by the process, its bind address and its reach (the same for
+        thousands of a process's ports), and the command rebound to loopback."""
+        # resolve() shares one reach tuple between listeners bound alike: it is keyed by
+        # identity, and kept in the value so that no other tuple can take its id
+        key = (
+            id(pv),
+            lst.address,
+            lst.family,
+            id(view.reach),
+            view.upnp_mappings,
+            view.widest_scope,
+            bool(view.scopes),
+            container,
+            blocked,
+        )
+        got = self._places.get(key)
+        if got is None or got[0] is not view.reach:
+            moved, rebound = self.rebound(pv.text, lst.address)
+            fields = dict(pv.fields)
+            fields.update(
+                address=lst.address,
+                family=lst.family,
+                widest=view.widest_scope,
+                container=container or "",
+                mapping_desc=self.mapping_desc(view.upnp_mappings),
+                delete_cmd=_delete_cmd(view.upnp_mappings),
+                external_ip=self.external_ip,
+                upnp_audience=self.upnp_audience,
+                reach_desc=self.reach_desc(view, blocked),
+                rebound=rebound,
+            )
+            got = (view.reach, fields, moved)
+            if pv.seen > 1:
+                self._places[key] = got
+        return got[1], got[2]
+
+    def plan(
+        self, view: Exposure, blocked: tuple[str, ...], index: _RuleIndex
+    ) -> tuple[_Plan, _Proc]:
+        """The rules that match the listener of ``view`` and what their findings share,
+        worked out once for listeners alike in everything but their port: one process,
+        protocol and bind address, one reach, and ports alike to the rules (the same
+        port conditions met, catalogue entry, framework and probe result). The objects
+        in the key by identity are the run's own (the ruleset's, the Facts'), or kept
+        in the value (the reach), so no other object can take their id meanwhile."""
+        lst = view.listener
+        pv = self.proc(lst.process, lst.uid)
+        pv.seen += 1
+        if pv.seen == 1:
+            # Its process's first: nothing to share yet, and a process with one socket
+            # (each its own command line) would only fill the memos.
+            subject, entry, pv, probe = self.listener_subject(view)
+            hits = index.matching(subject)
+            return _make_plan(self, hits, view, blocked, subject, entry, pv, probe), pv
+        protocol = lst.protocol.lower()
+        port = lst.port
+        entry = self.catalogue.get(protocol, port)
+        probe = self.probes.get((protocol, lst.address, port)) if self.probes else None
+        container = view.container or pv.container_id
+        text = pv.text
+        framework = (
+            self.framework(pv.name, text.match, container is not None, port, text.env, probe)
+            if self.frameworks
+            else None
+        )
+        key = (
+            id(pv),
+            protocol,
+            lst.family,
+            lst.address,
+            id(view.reach),
+            view.widest_scope,
+            view.scopes,
+            view.interface_kinds,
+            view.upnp_mappings,
+            view.firewall,
+            view.published_by,
+            container,
+            blocked,
+            id(entry),
+            index.port_signature(port),
+            id(framework),
+            id(probe),
+        )
+        got = self._plans.get(key)
+        if got is None or got[0] is not view.reach:
+            subject, entry, pv, probe = self.listener_subject(view)
+            hits = index.matching(subject)
+            plan = _make_plan(self, hits, view, blocked, subject, entry, pv, probe)
+            self._plans[key] = (view.reach, plan, False)
+            return plan, pv
+        if not got[2]:
+            got = self._plans[key] = (view.reach, _exact(self, got[1]), True)
+        return got[1], pv
+
+    def sorted_tags(self, tags: frozenset[str]) -> tuple[str, ...]:
+        got = self._sorted.get(tags)
+        if got is None:
+            got = self._sorted[tags] = tuple(sorted(tags))
+        return got
+
+    def per_rule(
+        self, rule: Rule, entry: PortEntry | None, framework: Framework | None, exe: str | None
+    ) -> tuple[tuple[str, ...], list[_WaiverMatcher], bool]:
+        """A finding's references, the waivers that may apply to it (not the others:
+        another rule, a built-in waiver it is protected from, another executable) and
+        whether it is protected from built-in waivers."""
+        key = (id(rule), id(entry), id(framework), exe)
+        got = self._per_rule.get(key)
+        if got is None:
+            fid = framework.id if framework else None
+            protected = _protected(rule.id, entry.tags if entry else (), fid)
+            # the checks of _WaiverMatcher.applies that read none of these, in its order
+            matchers = [
+                m
+                for m in self.matchers
+                if m.rule.match(rule.id)
+                and not (m.waiver.source == "builtin" and (protected or not m.exe))
+                and not (m.exe and (exe is None or not any(p.match(exe) for p in m.exe)))
+            ]
+            got = self._per_rule[key] = (_references(rule, entry, framework), matchers, protected)
+        return got
+
 
 def _delete_cmd(mappings: Sequence[UpnpMapping]) -> str:
     return " ; ".join(f"upnpc -d {m.external_port} {m.protocol.upper()}" for m in mappings)
@@ -524,7 +804,7 @@ class _SafeFields(dict[str, str]):
 
 
 def _generic_fix(address: str, port: int) -> str:
-    ip = parse_ip(address)
+    ip = _ip(address)
     if ip is not None and ip.is_loopback:
         return f"stop it when you are not using it (port {port})"
     return f"bind it to 127.0.0.1 (or ::1) instead of {address}"
@@ -539,70 +819,6 @@ def _severity(rule: Rule, widest: str) -> str:
     return rule.severity
 
 
-def _listener_fields(
-    ctx: _Context,
-    rule: Rule,
-    severity: str,
-    exp: Exposure,
-    entry: PortEntry | None,
-    framework: Framework | None,
-    container: str | None,
-    blocked: tuple[str, ...],
-    who: Identity | None,
-) -> _SafeFields:
-    lst = exp.listener
-    proc = lst.process
-    if framework is not None and (framework.describes or entry is None):
-        service = framework.name
-    elif entry is not None:
-        # The process's word names it; the port catalogue alone is only a likelihood.
-        service = entry.service if framework is not None else likely(entry.service)
-    else:
-        service = "an unrecognised service"
-    user = proc.username if proc and proc.username else None
-    if user is None:
-        uid = proc.uid if proc and proc.uid is not None else lst.uid
-        user = f"uid {uid}" if uid is not None else "an unknown user"
-    text = ctx.proc_text(proc)
-    cmdline = text.cmdline
-    moved, rebound = ctx.rebound(text, lst.address)
-    fields = _SafeFields(
-        rule_id=rule.id,
-        severity=severity,
-        title=rule.title,
-        process=(proc.name if proc and proc.name else "an unidentified process"),
-        pid=str(proc.pid) if proc and proc.pid is not None else "?",
-        user=user,
-        cmdline=cmdline[:_CMDLINE_SHOWN] + ("..." if len(cmdline) > _CMDLINE_SHOWN else ""),
-        address=lst.address,
-        port=str(lst.port),
-        protocol=lst.protocol.lower(),
-        family=lst.family,
-        endpoint=_endpoint(lst.address, lst.port),
-        service=service,
-        widest=exp.widest_scope,
-        container=container or "",
-        mapping_desc=ctx.mapping_desc(exp.upnp_mappings),
-        delete_cmd=_delete_cmd(exp.upnp_mappings),
-        external_ip=ctx.external_ip,
-        upnp_audience=ctx.upnp_audience,
-        reach_desc=ctx.reach_desc(exp, blocked),
-        command=text.command,
-        rebound=rebound,
-        python=text.python,
-        evidence="; ".join(who.evidence) if who else "nothing identifies it",
-    )
-    fields["framework"] = service
-    if framework is not None:
-        template = framework.rebind_fix if framework.rebind_fix and moved else framework.fix
-        fields["fix"] = template.format_map(fields)
-    elif entry and entry.fix:
-        fields["fix"] = entry.fix.format_map(fields)
-    else:
-        fields["fix"] = _generic_fix(lst.address, lst.port)
-    return fields
-
-
 def _shlex_join(argv: Sequence[str]) -> str:
     import shlex
 
@@ -615,49 +831,279 @@ def _expired_note(message: str, verdict: _Verdict) -> str:
     return message
 
 
-def _listener_finding(
+_NOT_WAIVED = _Verdict()
+# Fields that differ between listeners with one plan (_Context.plan): the rest of a
+# template is filled in once per plan.
+_VARYING = frozenset({"port", "endpoint", "evidence", "fix"})
+_VARYING_IN_FIX = frozenset({"port", "endpoint", "evidence"})  # {fix} in a fix: as is
+
+
+def _parse(template: str) -> _Parsed | None:
+    """``template`` as (literal, field name) pairs, the literal escaped again for a
+    template; None where a field has a format spec, a conversion, an index or an
+    attribute (the loader rejects them), or the template does not parse."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return None
+    out: list[tuple[str, str | None]] = []
+    for literal, name, spec, conversion in parsed:
+        if name is not None and (spec or conversion or not name.isidentifier()):
+            return None
+        out.append((literal.replace("{", "{{").replace("}", "}}"), name))
+    return tuple(out)
+
+
+def _partial(
+    ctx: _Context, template: str, fields: dict[str, str], varying: frozenset[str]
+) -> str | None:
+    """``template`` with every field but ``varying`` filled in from ``fields``, as a
+    template of the varying ones: formatting it with them gives what formatting
+    ``template`` with all the fields gives. None for a template ``_parse`` cannot do."""
+    if template in ctx.parsed:
+        parsed = ctx.parsed[template]
+    else:
+        parsed = ctx.parsed[template] = _parse(template)
+    if parsed is None:
+        return None
+    out: list[str] = []
+    for literal, name in parsed:
+        out.append(literal)
+        if name is None:
+            continue
+        if name in varying:
+            out.append("{" + name + "}")
+        else:
+            value = fields.get(name)
+            if value is None:  # as _SafeFields shows a field that is not there
+                out.append("{{" + name + "}}")
+            else:
+                out.append(value.replace("{", "{{").replace("}", "}}"))
+    return "".join(out)
+
+
+@record
+class _RulePlan:
+    """One matched rule's part of a plan: its templates already filled in with all
+    but the varying fields (``exact``), else the rule's own templates and ``fields``."""
+
+    rule: Rule
+    severity: str
+    references: tuple[str, ...]
+    matchers: tuple[_WaiverMatcher, ...]
+    protected: bool
+    exact: bool
+    message: str
+    remediation: str
+    fix: str | None  # None: the generic fix
+    fields: dict[str, str] | None = None  # all but the varying fields, when not exact
+
+
+@record
+class _Plan:
+    """What the findings of listeners alike in all but their port share (see
+    _Context.plan)."""
+
+    rules: tuple[_RulePlan, ...]
+    protocol: str
+    framework: Framework | None
+    entry: PortEntry | None
+    probe: ProbeResult | None
+    tags: tuple[str, ...]
+    service: str | None  # the finding's service
+    who: Identity | None  # when the same for all (no catalogue entry names the port)
+    evidence: str | None  # who's evidence as a field; None: per listener
+
+
+_NO_FINDINGS = _Plan((), "", None, None, None, (), None, None, None)  # no rule matches
+
+
+def _make_plan(
     ctx: _Context,
-    rule: Rule,
-    exp: Exposure,
+    hits: Sequence[Rule],
     view: Exposure,
     blocked: tuple[str, ...],
     subject: Subject,
     entry: PortEntry | None,
-    waivers: Sequence[_WaiverMatcher],
-    today: _dt.date,
-) -> Finding:
-    lst = exp.listener
+    pv: _Proc,
+    probe: ProbeResult | None,
+) -> _Plan:
+    if not hits:
+        return _NO_FINDINGS
+    lst = view.listener
     framework = subject.framework
-    severity = _severity(rule, view.widest_scope)
-    probe = ctx.probes.get((lst.protocol.lower(), lst.address, lst.port)) if ctx.probes else None
-    who = ident.identity(framework, lst.process, lst.port, entry, probe)
-    fields = _listener_fields(
-        ctx, rule, severity, view, entry, framework, subject.container, blocked, who
-    )
-    process = lst.process.name if lst.process else None
     protocol = lst.protocol.lower()
-    exe = lst.process.exe if lst.process else None
-    tags = entry.tags if entry else ()
-    protected = _protected(rule.id, tags, framework.id if framework else None)
-    verdict = _verdict(
-        waivers, today, rule.id, protocol, lst.port, lst.address, process, exe, protected
+    if framework is not None and (framework.describes or entry is None):
+        service = framework.name
+    elif entry is not None:
+        # The process's word names it; the port catalogue alone is only a likelihood.
+        service = entry.service if framework is not None else likely(entry.service)
+    else:
+        service = "an unrecognised service"
+    # Without a catalogue entry, the identity does not name the port.
+    who = pv.identity(framework, lst.port, entry, probe) if entry is None else None
+    evidence = None
+    if entry is None:
+        evidence = "; ".join(who.evidence) if who else "nothing identifies it"
+    place, moved = ctx.place_fields(pv, lst, view, subject.container, blocked)
+    fields = dict(place)
+    fields["protocol"] = protocol
+    fields["service"] = service
+    fields["framework"] = service
+    fix: str | None = None
+    if framework is not None:
+        fix = framework.rebind_fix if framework.rebind_fix and moved else framework.fix
+    elif entry and entry.fix:
+        fix = entry.fix
+    rules = []
+    for rule in hits:
+        severity = _severity(rule, view.widest_scope)
+        own = dict(fields)
+        own["rule_id"] = rule.id
+        own["severity"] = severity
+        own["title"] = rule.title
+        references, matchers, protected = ctx.per_rule(rule, entry, framework, pv.exe)
+        rules.append(
+            _RulePlan(
+                rule,
+                severity,
+                references,
+                tuple(matchers),
+                protected,
+                False,
+                rule.message,
+                rule.remediation,
+                fix,
+                own,
+            )
+        )
+    return _Plan(
+        tuple(rules),
+        protocol,
+        framework,
+        entry,
+        probe,
+        ctx.sorted_tags(subject.tags),
+        service if framework or entry else None,
+        who,
+        evidence,
     )
-    return Finding(
-        rule_id=rule.id,
-        severity=severity,
-        title=rule.title,
-        message=_expired_note(sentence(rule.message.format_map(fields)), verdict),
-        remediation=rule.remediation.format_map(fields),
-        fingerprint=listener_fingerprint(rule.id, protocol, lst.port, lst.address, process),
-        references=_references(rule, entry, framework),
-        exposure=exp,
-        waived=verdict.waived,
-        waiver_reason=verdict.reason,
-        waiver_expired=verdict.expired,
-        tags=tuple(sorted(subject.tags)),
-        service=fields["service"] if framework or entry else None,
-        identity=who,
+
+
+def _exact(ctx: _Context, plan: _Plan) -> _Plan:
+    """``plan`` with its templates filled in but for the varying fields (``_partial``):
+    worth it from a plan's second listener on."""
+    if not plan.rules:
+        return plan
+    rules = []
+    for rp in plan.rules:
+        own = rp.fields
+        if rp.exact or own is None:
+            rules.append(rp)
+            continue
+        message = _partial(ctx, rp.message, own, _VARYING)
+        remediation = _partial(ctx, rp.remediation, own, _VARYING)
+        fix = _partial(ctx, rp.fix, own, _VARYING_IN_FIX) if rp.fix is not None else None
+        if message is None or remediation is None or (rp.fix is not None and fix is None):
+            rules.append(rp)
+            continue
+        rules.append(
+            _RulePlan(
+                rp.rule,
+                rp.severity,
+                rp.references,
+                rp.matchers,
+                rp.protected,
+                True,
+                message,
+                remediation,
+                fix,
+            )
+        )
+    return _Plan(
+        tuple(rules),
+        plan.protocol,
+        plan.framework,
+        plan.entry,
+        plan.probe,
+        plan.tags,
+        plan.service,
+        plan.who,
+        plan.evidence,
     )
+
+
+def _plan_findings(
+    plan: _Plan,
+    rules: Sequence[_RulePlan],
+    exp: Exposure,
+    pv: _Proc,
+    today: _dt.date,
+    note: str | None = None,
+) -> list[Finding]:
+    """The findings of ``rules`` (of ``plan``) on the listener of ``exp``; ``note``:
+    they match only because of reach the firewall blocks (info, the note appended)."""
+    lst = exp.listener
+    port = lst.port
+    address = lst.address
+    protocol = plan.protocol
+    who = plan.who
+    evidence = plan.evidence
+    if evidence is None:
+        who = pv.identity(plan.framework, port, plan.entry, plan.probe)
+        evidence = "; ".join(who.evidence) if who else "nothing identifies it"
+    varying = {"port": str(port), "endpoint": _endpoint(address, port), "evidence": evidence}
+    around = listener_fingerprinter(protocol, port, address, pv.name)
+    out = []
+    for rp in rules:
+        rule = rp.rule
+        if rp.exact:
+            fix = rp.fix
+            varying["fix"] = (
+                fix.format_map(varying) if fix is not None else _generic_fix(address, port)
+            )
+            message = rp.message.format_map(varying)
+            remediation = rp.remediation.format_map(varying)
+        else:
+            assert rp.fields is not None
+            fields = _SafeFields(rp.fields)
+            fields.update(varying)
+            fields.pop("fix", None)
+            fields["fix"] = (
+                rp.fix.format_map(fields) if rp.fix is not None else _generic_fix(address, port)
+            )
+            message = rp.message.format_map(fields)
+            remediation = rp.remediation.format_map(fields)
+        verdict = (
+            _verdict(
+                rp.matchers, today, rule.id, protocol, port, address, pv.name, pv.exe, rp.protected
+            )
+            if rp.matchers
+            else _NOT_WAIVED
+        )
+        message = sentence(message)
+        if verdict.expired:
+            message = _expired_note(message, verdict)
+        out.append(
+            Finding(
+                rule.id,
+                rp.severity if note is None else "info",
+                rule.title,
+                message if note is None else message + note,
+                remediation,
+                listener_fingerprint_of(rule.id, around),
+                rp.references,
+                exp,
+                None,
+                verdict.waived,
+                verdict.reason,
+                verdict.expired,
+                plan.tags,
+                plan.service,
+                who,
+            )
+        )
+    return out
 
 
 def _dangling_finding(
@@ -714,7 +1160,6 @@ def _filtered_findings(
     listener_rules: _RuleIndex,
     already: Sequence[Rule],
     exp: Exposure,
-    waivers: Sequence[_WaiverMatcher],
     today: _dt.date,
 ) -> list[Finding]:
     """Rules that match only because of reach the firewall provably blocks.
@@ -723,9 +1168,9 @@ def _filtered_findings(
     as evidence (one ruleset change away from being real), under the same fingerprint
     it would have unfiltered.
     """
-    subject, entry = ctx.listener_subject(exp)
+    plan, pv = ctx.plan(exp, (), listener_rules)
     done = {r.id for r in already}
-    extra = [r for r in listener_rules.matching(subject) if r.id not in done]
+    extra = [rp for rp in plan.rules if rp.rule.id not in done]
     if not extra:
         return []
     evidence = exp.firewall_evidence or next(
@@ -744,11 +1189,7 @@ def _filtered_findings(
     blocked_on = and_list(where)
     note = f" But the firewall blocks this on {blocked_on}, so it is reported as info only"
     note += f" (evidence: {evidence})." if evidence else "."
-    out = []
-    for rule in extra:
-        f = _listener_finding(ctx, rule, exp, exp, (), subject, entry, waivers, today)
-        out.append(records.replace(f, severity="info", message=f.message + note))
-    return out
+    return _plan_findings(plan, extra, exp, pv, today, note)
 
 
 def _references(
@@ -779,28 +1220,47 @@ def run_rules(
     today: _dt.date,
 ) -> list[Finding]:
     """Every rule over every exposure and dangling mapping, ``waivers`` applied."""
+    # The engine makes no reference cycles (tests/test_engine_memo.py), only records,
+    # tuples, dicts and strings, most of them kept to the end of the run: the cyclic
+    # collector would only walk the Facts and the growing findings over and over (40%
+    # of the run at 50,000 listeners, growing faster than the run). It is paused for
+    # the run and restored after; reference counting frees everything as ever.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run_rules(ruleset, facts, exposures, dangling, waivers, today)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _run_rules(
+    ruleset: RuleSet,
+    facts: Facts,
+    exposures: Sequence[Exposure],
+    dangling: Sequence[DanglingMapping],
+    waivers: Sequence[Waiver],
+    today: _dt.date,
+) -> list[Finding]:
     ctx = _Context(ruleset, facts)
     listener_rules = _RuleIndex([_compile(r) for r in ruleset.rules if r.kind == "listener"])
     dangling_rules = _RuleIndex(
         [_compile(r) for r in ruleset.rules if r.kind == "dangling_mapping"]
     )
     matchers = _waivers_for(waivers, facts.host.os)
-
+    ctx.matchers = matchers
     groups: list[tuple[tuple[Any, ...], list[Finding]]] = []
     internet = SCOPE_RANK["internet"]
     for exp in exposures:
         view, blocked = ctx.effective(exp)
-        subject, entry = ctx.listener_subject(view)
-        hits = listener_rules.matching(subject)
-        found = [
-            _listener_finding(ctx, r, exp, view, blocked, subject, entry, matchers, today)
-            for r in hits
-        ]
+        plan, pv = ctx.plan(view, blocked, listener_rules)
+        found = _plan_findings(plan, plan.rules, exp, pv, today) if plan.rules else []
         if blocked:
-            found.extend(_filtered_findings(ctx, listener_rules, hits, exp, matchers, today))
+            hits = [rp.rule for rp in plan.rules]
+            found.extend(_filtered_findings(ctx, listener_rules, hits, exp, today))
         if not found:
             continue
-        findings = _by_severity(found)
+        findings = _by_severity(found) if len(found) > 1 else found
         lst = exp.listener
         key = (
             -SCOPE_RANK.get(view.widest_scope, 0),
@@ -829,7 +1289,7 @@ def run_rules(
             m.internal_client,
         )
         groups.append((key, findings))
-    groups.sort(key=lambda g: g[0])
+    groups.sort(key=operator.itemgetter(0))
     # Sockets identical in all the fingerprint covers (SO_REUSEPORT siblings, one socket
     # per interface with SO_BINDTODEVICE) give one finding: the worst exposure's.
     seen: set[str] = set()

@@ -190,10 +190,12 @@ def identity(
     port: int,
     entry: PortEntry | None,
     probe: ProbeResult | None = None,
+    evidence: tuple[str, ...] | None = None,
 ) -> Identity | None:
     """The identity of the listener on ``port`` and its evidence; None when neither
-    its probe, the process nor the catalogue says anything."""
-    base = _unprobed(framework, proc, port, entry)
+    its probe, the process nor the catalogue says anything. ``evidence``: what
+    ``process_evidence(framework, proc)`` gives, when the caller has it already."""
+    base = _unprobed(framework, proc, port, entry, evidence)
     if probe is None:
         return base
     asked = probe_evidence(probe)
@@ -211,36 +213,45 @@ def identity(
     return None
 
 
+def process_evidence(framework: Framework, proc: ProcessInfo) -> tuple[str, ...]:
+    """What the process shows of ``framework``, the port aside: the same for every
+    listener of one process (the engine works it out once per process)."""
+    argv = words(proc.cmdline)
+    evidence: list[str] = []
+    if framework.cmdline is not None or framework.listen_flag is not None:
+        evidence.append(f"command line: {_shown(shlex.join(argv))}")
+    elif proc.name:
+        evidence.append(f"process name: {proc.name}")
+    env = env_text(proc)
+    if framework.env is not None:
+        for line in env.splitlines():
+            if framework.env.search(line):
+                evidence.append(f"environment: {_shown(line)}")
+                break
+    flag_port = framework.flag_port(" ".join(argv), env)
+    if flag_port is not None:
+        evidence.append(f"its debugger flag names port {flag_port}")
+    evidence.append(f"recognised as {framework.name} (framework {framework.id})")
+    return tuple(evidence)
+
+
 def _unprobed(
     framework: Framework | None,
     proc: ProcessInfo | None,
     port: int,
     entry: PortEntry | None,
+    evidence: tuple[str, ...] | None = None,
 ) -> Identity | None:
     if framework is not None and proc is not None:
-        argv = words(proc.cmdline)
-        evidence: list[str] = []
-        source = "process"
-        if framework.cmdline is not None or framework.listen_flag is not None:
-            evidence.append(f"command line: {_shown(shlex.join(argv))}")
-        elif proc.name:
-            evidence.append(f"process name: {proc.name}")
-        env = env_text(proc)
-        if framework.env is not None:
-            source = "environment"
-            for line in env.splitlines():
-                if framework.env.search(line):
-                    evidence.append(f"environment: {_shown(line)}")
-                    break
-        flag_port = framework.flag_port(" ".join(argv), env)
-        if flag_port is not None:
-            evidence.append(f"its debugger flag names port {flag_port}")
-        evidence.append(f"recognised as {framework.name} (framework {framework.id})")
+        if evidence is None:
+            evidence = process_evidence(framework, proc)
+        source = "process" if framework.env is None else "environment"
         if entry is not None and not agrees(framework, entry):
-            evidence.append(
-                f"port {port} is usually {entry.service}: not this one, the process says"
+            evidence = (
+                *evidence,
+                f"port {port} is usually {entry.service}: not this one, the process says",
             )
-        return Identity(framework.name, source, tuple(evidence), framework.id)
+        return Identity(framework.name, source, evidence, framework.id)
     if entry is not None:
         why = (
             "the process does not say which service it is"
