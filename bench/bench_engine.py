@@ -52,6 +52,7 @@ PROGRAMS = [
     ("java", "java -Xmx4g -jar /opt/app/" + "x" * 300 + ".jar --server.port={port}"),
     ("myservice", "/opt/myservice/bin/myservice --listen :{port}"),
 ]
+USERS = ("alice", "root", "www-data")
 BINDS = ["0.0.0.0", "::", "127.0.0.1", "::1", "192.168.1.23", "94.130.10.21", "10.66.0.1"]
 
 
@@ -85,6 +86,7 @@ def synthetic_facts(n: int, seed: int = 7, processes: int | None = None) -> Fact
         Interface("wg0", True, "vpn", (Address("10.66.0.1", 24, "ipv4", "vpn", "10.66.0.0/24"),)),
     )
     listeners = []
+    shared: dict[int, ProcessInfo] = {}
     used: set[tuple[str, str, int]] = set()
     while len(listeners) < n:
         port = rng.choice(catalogue_ports) if rng.random() < 0.5 else rng.randint(1024, 65535)
@@ -95,16 +97,22 @@ def synthetic_facts(n: int, seed: int = 7, processes: int | None = None) -> Fact
         used.add((protocol, address, port))
         name, cmdline = rng.choice(PROGRAMS)
         pid = rng.randint(100, 99999)
+        user = rng.choice(USERS)
         if processes is not None:
             pid = rng.randrange(processes)
             name, cmdline = PROGRAMS[pid % len(PROGRAMS)]
-        process = ProcessInfo(
-            pid=pid,
-            name=name,
-            cmdline=tuple(cmdline.format(port=pid if processes else port).split()),
-            username=rng.choice(["alice", "root", "www-data"]),
-            container_id="4f2c9a1b7d3e" if name == "docker-proxy" else None,
-        )
+            user = USERS[pid % len(USERS)]  # a process runs as one user, as on a host
+        process = shared.get(pid) if processes is not None else None
+        if process is None:
+            process = ProcessInfo(
+                pid=pid,
+                name=name,
+                cmdline=tuple(cmdline.format(port=pid if processes else port).split()),
+                username=user,
+                container_id="4f2c9a1b7d3e" if name == "docker-proxy" else None,
+            )
+            # the collector reads each process once: its listeners share one ProcessInfo
+            shared[pid] = process
         family = "ipv6" if ":" in address else "ipv4"
         listeners.append(Listener(protocol, family, address, port, v6only=False, process=process))
     mapped = [lst for lst in listeners if lst.address == "0.0.0.0"][: n // 100]
