@@ -383,18 +383,16 @@ def rules_on(path: str, reps: int) -> dict[str, float]:
 
 
 def _cpu(fn: object) -> float:
-    c0 = time.process_time()
-    fn()  # type: ignore[operator]
-    return time.process_time() - c0
+    return _cpu_median(fn, 1)
 
 
 def _cpu_median(fn: object, reps: int) -> float:
-    out = []
-    for _ in range(reps):
-        c0 = time.process_time()
-        fn()  # type: ignore[operator]
-        out.append(time.process_time() - c0)
-    return statistics.median(out)
+    """Median CPU seconds of ``fn()``, timed as bench_engine times it (the collector
+    off, as cli.main runs every command)."""
+    from bench_engine import median_seconds  # type: ignore[import-not-found]
+
+    cpu: float = median_seconds(fn, reps)[1]
+    return cpu
 
 
 def main() -> int:

@@ -11,7 +11,6 @@ import bisect
 import datetime as _dt
 import fnmatch
 import functools
-import gc
 import ipaddress
 import operator
 import re
@@ -1220,18 +1219,7 @@ def run_rules(
     today: _dt.date,
 ) -> list[Finding]:
     """Every rule over every exposure and dangling mapping, ``waivers`` applied."""
-    # The engine makes no reference cycles (tests/test_engine_memo.py), only records,
-    # tuples, dicts and strings, most of them kept to the end of the run: the cyclic
-    # collector would only walk the Facts and the growing findings over and over (40%
-    # of the run at 50,000 listeners, growing faster than the run). It is paused for
-    # the run and restored after; reference counting frees everything as ever.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _run_rules(ruleset, facts, exposures, dangling, waivers, today)
-    finally:
-        if enabled:
-            gc.enable()
+    return _run_rules(ruleset, facts, exposures, dangling, waivers, today)
 
 
 def _run_rules(
