@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from exposure_audit.analysis import engine
 from exposure_audit.analysis.engine import run_rules
 from exposure_audit.analysis.exposure import resolve
 from exposure_audit.core import records
@@ -236,7 +237,22 @@ def rule_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_each_finding_is_the_one_made_for_its_listener_alone(rule_dir: Path) -> None:
+# A plan's templates are filled in ahead (engine._exact) from its _EXACT_FROM-th
+# listener: from the second, every plan here with more than one listener takes that
+# path; with the default, the others do.
+@pytest.mark.parametrize("exact_from", [2, engine._EXACT_FROM])
+def test_each_finding_is_the_one_made_for_its_listener_alone(
+    rule_dir: Path, exact_from: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "_EXACT_FROM", exact_from)
+    made = []
+    real_exact = engine._exact
+
+    def exact(ctx: object, plan: object) -> object:
+        made.append(plan)
+        return real_exact(ctx, plan)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "_exact", exact)
     facts = host_facts()
     keys = [(lst.protocol, lst.address, lst.port) for lst in facts.listeners]
     assert len(set(keys)) == len(keys)
@@ -251,6 +267,7 @@ def test_each_finding_is_the_one_made_for_its_listener_alone(rule_dir: Path) -> 
         # The whole finding: message, remediation, fingerprint, references, tags,
         # service, identity and evidence, waiver state, and the exposure itself.
         assert by_listener.get(key, []) == own, key
+    assert (len(made) > 0) == (exact_from == 2)
     # fingerprints as documented (analysis/fingerprint.py), worked out here anew
     for f in together:
         assert f.exposure is not None

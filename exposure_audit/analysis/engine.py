@@ -16,13 +16,13 @@ import operator
 import re
 import string
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from exposure_audit.analysis import identity as ident
 from exposure_audit.analysis.fingerprint import (
     dangling_fingerprint,
     listener_fingerprint_of,
-    listener_fingerprinter,
+    listener_fingerprint_parts,
 )
 from exposure_audit.core import records
 from exposure_audit.core.addresses import parse_ip
@@ -133,6 +133,8 @@ class _RuleIndex:
                 {b for _t, v in self.port_tests for lo, hi in v.intervals for b in (lo, hi + 1)}
             )
         self._candidates: dict[tuple[Any, ...], tuple[_Compiled, ...]] = {}
+        # (protocol, port): its catalogue entry and port signature (_Context.plan)
+        self.ports: dict[tuple[str, int], tuple[PortEntry | None, tuple[bool, ...]]] = {}
         self._matched: dict[tuple[Any, ...], tuple[Rule, ...]] = {}
 
     def _signature(self, s: Subject) -> tuple[bool, ...]:
@@ -335,7 +337,12 @@ def _verdict(
 
 
 def _endpoint(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    return f"{_endpoint_prefix(address)}{port}"
+
+
+def _endpoint_prefix(address: str) -> str:
+    """What goes before the port in an endpoint on ``address``."""
+    return f"[{address}]:" if ":" in address else f"{address}:"
 
 
 @record
@@ -357,6 +364,39 @@ class _Frameworks:
     candidates: tuple[Framework, ...]  # matched on process, command line, environment
     # those that need no probe: (framework, its ports, has a listen flag, the flag's port)
     unprobed: tuple[tuple[Framework, PortSet | None, bool, int | None], ...]
+    # without a probe, the framework whatever the port (None: none), or _BY_PORT
+    any_port: object = None
+
+
+_BY_PORT = object()  # _Frameworks.any_port: which framework depends on the port
+
+
+def _any_port(unprobed: tuple[tuple[Framework, PortSet | None, bool, int | None], ...]) -> object:
+    if not unprobed:
+        return None
+    f, ports, flagged, _flag_port = unprobed[0]
+    return f if ports is None and not flagged else _BY_PORT
+
+
+def _framework_in(
+    table: _Frameworks,
+    cmdline: str | None,
+    env: str,
+    port: int,
+    probe: ProbeResult | None,
+) -> Framework | None:
+    """The framework of a listener on ``port`` of a process whose table is ``table``."""
+    if probe is not None:
+        return ident.matching(table.candidates, cmdline, env, port, probe)
+    if table.any_port is not _BY_PORT:
+        return cast(Framework | None, table.any_port)
+    for f, ports, flagged, flag_port in table.unprobed:
+        if ports is not None and port not in ports:
+            continue
+        if flagged and flag_port != port:
+            continue
+        return f
+    return None
 
 
 class _Proc:
@@ -368,6 +408,7 @@ class _Proc:
         "evidence",
         "exe",
         "fields",
+        "frameworks",
         "name",
         "proc",
         "seen",
@@ -398,6 +439,8 @@ class _Proc:
         )
         # ident.process_evidence by framework (the ruleset's, held for the run)
         self.evidence: dict[int, tuple[str, ...]] = {}
+        # _Context.frameworks_of, by whether the listener is in a container
+        self.frameworks: list[_Frameworks | None] = [None, None]
 
     def identity(
         self,
@@ -436,11 +479,13 @@ class _Context:
         # and waivers): a value is worked out the first time its inputs are seen, with
         # the same code, and is the same for every listener with those inputs.
         self._procs: dict[tuple[Any, ...], _Proc] = {}
+        self._procs_by_id: dict[tuple[int, int | None], tuple[object, _Proc]] = {}
         self._places: dict[
             tuple[Any, ...], tuple[object, dict[str, str], tuple[str, ...] | None]
         ] = {}
         self._sorted: dict[frozenset[str], tuple[str, ...]] = {}
-        self._plans: dict[tuple[Any, ...], tuple[object, _Plan, bool]] = {}
+        # key -> [the reach (kept: its id is in the key), the plan, listeners planned]
+        self._plans: dict[tuple[Any, ...], list[Any]] = {}
         self.parsed: dict[str, _Parsed | None] = {}  # templates, by _parse
         self._per_rule: dict[
             tuple[int, int, int, str | None],
@@ -491,6 +536,13 @@ class _Context:
         env: str = "",
         probe: ProbeResult | None = None,
     ) -> Framework | None:
+        table = self._frameworks(process, cmdline, env, container)
+        return _framework_in(table, cmdline, env, port, probe)
+
+    def _frameworks(
+        self, process: str | None, cmdline: str | None, env: str, container: bool
+    ) -> _Frameworks:
+        """The frameworks a process may be: framework()'s port-independent part."""
         key = (process, cmdline, env, container)
         table = self._fw_cache.get(key)
         if table is None:
@@ -504,16 +556,17 @@ class _Context:
                 for f in candidates
                 if f.matches_probe(None, None)
             )
-            table = self._fw_cache[key] = _Frameworks(candidates, unprobed)
-        if probe is not None:
-            return ident.matching(table.candidates, cmdline, env, port, probe)
-        for f, ports, flagged, flag_port in table.unprobed:
-            if ports is not None and port not in ports:
-                continue
-            if flagged and flag_port != port:
-                continue
-            return f
-        return None
+            table = self._fw_cache[key] = _Frameworks(candidates, unprobed, _any_port(unprobed))
+        return table
+
+    def frameworks_of(self, pv: _Proc, container: bool) -> _Frameworks:
+        """``_frameworks`` of ``pv``'s process, kept with the process."""
+        table = pv.frameworks[container]
+        if table is None:
+            text = pv.text
+            table = self._frameworks(pv.name, text.match, text.env, container)
+            pv.frameworks[container] = table
+        return table
 
     def effective(self, exp: Exposure) -> tuple[Exposure, tuple[str, ...]]:
         """The exposure as rules see it, and the interfaces the firewall blocks.
@@ -557,6 +610,16 @@ class _Context:
         return view, tuple(blocked)
 
     def proc(self, proc: ProcessInfo | None, uid: int | None) -> _Proc:
+        # by identity first: a process's listeners share its ProcessInfo (hashing every
+        # field of it, command line and all, for each of thousands of sockets cost more)
+        hit = self._procs_by_id.get((id(proc), uid))
+        if hit is not None and hit[0] is proc:
+            return hit[1]
+        got = self._proc(proc, uid)
+        self._procs_by_id[(id(proc), uid)] = (proc, got)
+        return got
+
+    def _proc(self, proc: ProcessInfo | None, uid: int | None) -> _Proc:
         key = (
             (
                 proc.pid,
@@ -712,7 +775,10 @@ class _Context:
         in the key by identity are the run's own (the ruleset's, the Facts'), or kept
         in the value (the reach), so no other object can take their id meanwhile."""
         lst = view.listener
-        pv = self.proc(lst.process, lst.uid)
+        hit = self._procs_by_id.get((id(lst.process), lst.uid))  # self.proc, inlined
+        pv = (
+            hit[1] if hit is not None and hit[0] is lst.process else self.proc(lst.process, lst.uid)
+        )
         pv.seen += 1
         if pv.seen == 1:
             # Its process's first: nothing to share yet, and a process with one socket
@@ -722,19 +788,29 @@ class _Context:
             return _make_plan(self, hits, view, blocked, subject, entry, pv, probe), pv
         protocol = lst.protocol.lower()
         port = lst.port
-        entry = self.catalogue.get(protocol, port)
+        # the port's catalogue entry and signature, by port: one lookup, not two calls
+        at_port = index.ports.get((protocol, port))
+        if at_port is None:
+            at_port = (self.catalogue.get(protocol, port), index.port_signature(port))
+            index.ports[(protocol, port)] = at_port
+        entry, signature = at_port
         probe = self.probes.get((protocol, lst.address, port)) if self.probes else None
         container = view.container or pv.container_id
-        text = pv.text
         framework = (
-            self.framework(pv.name, text.match, container is not None, port, text.env, probe)
+            _framework_in(
+                self.frameworks_of(pv, container is not None),
+                pv.text.match,
+                pv.text.env,
+                port,
+                probe,
+            )
             if self.frameworks
             else None
         )
+        # (the bind address stands for the family too)
         key = (
             id(pv),
             protocol,
-            lst.family,
             lst.address,
             id(view.reach),
             view.widest_scope,
@@ -746,7 +822,7 @@ class _Context:
             container,
             blocked,
             id(entry),
-            index.port_signature(port),
+            signature,
             id(framework),
             id(probe),
         )
@@ -755,10 +831,13 @@ class _Context:
             subject, entry, pv, probe = self.listener_subject(view)
             hits = index.matching(subject)
             plan = _make_plan(self, hits, view, blocked, subject, entry, pv, probe)
-            self._plans[key] = (view.reach, plan, False)
+            self._plans[key] = [view.reach, plan, 1]
             return plan, pv
-        if not got[2]:
-            got = self._plans[key] = (view.reach, _exact(self, got[1]), True)
+        uses = got[2]
+        if uses < _EXACT_FROM:
+            got[2] = uses + 1
+            if uses + 1 == _EXACT_FROM:
+                got[1] = _exact(self, got[1])
         return got[1], pv
 
     def sorted_tags(self, tags: frozenset[str]) -> tuple[str, ...]:
@@ -831,6 +910,10 @@ def _expired_note(message: str, verdict: _Verdict) -> str:
 
 
 _NOT_WAIVED = _Verdict()
+# From its how-manieth listener a plan's templates are filled in but for the varying
+# fields (_exact): that costs about what formatting the whole templates does for three
+# listeners; most plans of catalogued ports serve one or two.
+_EXACT_FROM = 4
 # Fields that differ between listeners with one plan (_Context.plan): the rest of a
 # template is filled in once per plan.
 _VARYING = frozenset({"port", "endpoint", "evidence", "fix"})
@@ -912,6 +995,10 @@ class _Plan:
     service: str | None  # the finding's service
     who: Identity | None  # when the same for all (no catalogue entry names the port)
     evidence: str | None  # who's evidence as a field; None: per listener
+    # the text around the port in the endpoint and in the fingerprinted text: a plan's
+    # listeners share protocol, bind address and process (see _Context.plan)
+    endpoint: str = ""
+    around: tuple[str, str, str] = ("", "", "")
 
 
 _NO_FINDINGS = _Plan((), "", None, None, None, (), None, None, None)  # no rule matches
@@ -976,6 +1063,8 @@ def _make_plan(
                 own,
             )
         )
+    # worst first (as the findings of one listener are listed): no sorting per listener
+    rules.sort(key=lambda rp: (-SEVERITY_RANK.get(rp.severity, 0), rp.rule.id))
     return _Plan(
         tuple(rules),
         protocol,
@@ -986,6 +1075,8 @@ def _make_plan(
         service if framework or entry else None,
         who,
         evidence,
+        _endpoint_prefix(lst.address),
+        listener_fingerprint_parts(protocol, lst.address, pv.name),
     )
 
 
@@ -1019,17 +1110,7 @@ def _exact(ctx: _Context, plan: _Plan) -> _Plan:
                 fix,
             )
         )
-    return _Plan(
-        tuple(rules),
-        plan.protocol,
-        plan.framework,
-        plan.entry,
-        plan.probe,
-        plan.tags,
-        plan.service,
-        plan.who,
-        plan.evidence,
-    )
+    return records.replace(plan, rules=tuple(rules))
 
 
 def _plan_findings(
@@ -1051,8 +1132,10 @@ def _plan_findings(
     if evidence is None:
         who = pv.identity(plan.framework, port, plan.entry, plan.probe)
         evidence = "; ".join(who.evidence) if who else "nothing identifies it"
-    varying = {"port": str(port), "endpoint": _endpoint(address, port), "evidence": evidence}
-    around = listener_fingerprinter(protocol, port, address, pv.name)
+    sport = str(port)
+    varying = {"port": sport, "endpoint": plan.endpoint + sport, "evidence": evidence}
+    head, before, after = plan.around
+    around = (head, before + sport + after)
     out = []
     for rp in rules:
         rule = rp.rule
@@ -1239,8 +1322,12 @@ def _run_rules(
     ctx.matchers = matchers
     groups: list[tuple[tuple[Any, ...], list[Finding]]] = []
     internet = SCOPE_RANK["internet"]
+    no_blocked: tuple[str, ...] = ()
     for exp in exposures:
-        view, blocked = ctx.effective(exp)
+        if exp.firewall is None and exp.upnp_firewall is None:
+            view, blocked = exp, no_blocked  # ctx.effective's answer, without the call
+        else:
+            view, blocked = ctx.effective(exp)
         plan, pv = ctx.plan(view, blocked, listener_rules)
         found = _plan_findings(plan, plan.rules, exp, pv, today) if plan.rules else []
         if blocked:
@@ -1248,7 +1335,9 @@ def _run_rules(
             found.extend(_filtered_findings(ctx, listener_rules, hits, exp, today))
         if not found:
             continue
-        findings = _by_severity(found) if len(found) > 1 else found
+        # a plan's rules are worst first already: only the info findings of blocked
+        # reach join them out of order
+        findings = _by_severity(found) if blocked and len(found) > 1 else found
         lst = exp.listener
         key = (
             -SCOPE_RANK.get(view.widest_scope, 0),

@@ -43,9 +43,20 @@ def listener_fingerprinter(
     """What a listener's fingerprints hash around the rule id: "v1", "listener", the
     rule id, protocol, port, bind address, process, joined by _SEP (worked out once
     for all the rules that match one listener)."""
+    head, before, after = listener_fingerprint_parts(protocol, address, process)
+    return head, f"{before}{port}{after}"
+
+
+def listener_fingerprint_parts(
+    protocol: str, address: str, process: str | None
+) -> tuple[str, str, str]:
+    """listener_fingerprinter's text but for the port: what goes before the rule id,
+    and before and after the port (the same for all the ports of one process and
+    bind address)."""
     return (
         _SEP.join(("v1", "listener", "")),
-        _SEP.join(("", protocol.lower(), str(port), _normal_address(address), process or "")),
+        _SEP.join(("", protocol.lower(), "")),
+        _SEP.join(("", _normal_address(address), process or "")),
     )
 
 
