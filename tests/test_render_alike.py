@@ -140,6 +140,42 @@ def test_what_makes_processes_alike() -> None:
     assert keys(two[0]) != keys(two[3]) and keys(two[0]) != keys(two[4])
 
 
+def _docker_proxy(pid: int, port: int, container_ip: str, container_port: str) -> dict[str, Any]:
+    x = _exposure(pid, port, [])
+    x["process"].update(
+        name="docker-proxy",
+        exe="/usr/bin/docker-proxy",
+        cmdline=[
+            "/usr/bin/docker-proxy", "-proto", "tcp", "-host-ip", "0.0.0.0",
+            "-host-port", str(port), "-container-ip", container_ip, *container_port.split(),
+        ],
+    )  # fmt: skip
+    return x
+
+
+def test_docker_proxies_of_a_range_published_onto_other_ports_are_alike() -> None:
+    # `docker run -p 30000-30003:20000-20003`: each proxy forwards to its own container
+    # port; one container, one entry. Another container (address) stays apart, and so
+    # does a program that is not docker-proxy with the same flag.
+    proxies = [
+        _docker_proxy(100, 30000, "172.17.0.2", "-container-port 20000"),
+        _docker_proxy(101, 30001, "172.17.0.2", "-container-port 20001"),
+        _docker_proxy(102, 30002, "172.17.0.2", "--container-port=20002"),
+        _docker_proxy(103, 30003, "172.17.0.2", "-container-port=20003"),
+        _docker_proxy(104, 30004, "172.17.0.3", "-container-port 20004"),
+        _docker_proxy(105, 30005, "172.17.0.3", "-container-port 20004"),
+    ]
+    other = _exposure(106, 30006, ["srv", "--port", "30006", "-container-port", "20005"])
+    twin = _exposure(107, 30007, ["srv", "--port", "30007", "-container-port", "20006"])
+    keys = ProcessKeys([*proxies, other, twin])
+    assert keys(proxies[0]) == keys(proxies[1])
+    assert keys(proxies[2]) != keys(proxies[0])  # "--container-port=" is another flag
+    assert keys(proxies[2]) != keys(proxies[3])  # -container-port=N and --container-port=N
+    assert keys(proxies[4]) != keys(proxies[0])  # another container
+    assert keys(proxies[4]) == keys(proxies[5])
+    assert keys(other) != keys(twin)  # not docker-proxy: the container port is its own
+
+
 def test_pids_in_words() -> None:
     assert pids_text([5, 3, 4, 9]) == "pids 3–5, 9"
     assert pids_text([1, 3, 5, 7, 9]) == "pids 1, 3, 5 and 2 more ranges"

@@ -62,13 +62,35 @@ class ProcessKeys:
         if got is None or (got[0] is not cmdline and got[0] != cmdline):
             ports = self._ports.get(pid) if pid is not None else None
             own = {str(port) for port in ports or (x["port"],)}
-            blanked = tuple(_without_port(arg, own) for arg in cmdline)
+            blanked = tuple(_without_port(arg, own) for arg in _published_to(p, cmdline))
             alike = (p["name"], p["exe"], p["username"], p["uid"], p["container_id"],
                      blanked if blanked != tuple(cmdline) else pid)  # fmt: skip
             got = (cmdline, alike)
             if pid is not None:
                 self._keys[pid] = got
         return (got[1], x["published_by"], x["container"])
+
+
+# docker-proxy's flag for the container's port, which a range published onto other
+# ports (-p 30000-33999:20000-23999) gives each process its own of, beside its own port
+_CONTAINER_PORT_FLAGS = ("-container-port", "--container-port")
+
+
+def _published_to(p: Mapping[str, Any], cmdline: Sequence[str]) -> Sequence[str]:
+    """A docker-proxy's command line with the container port it forwards to blanked
+    (its value only: the container's address still tells containers apart); any other
+    command line as it is."""
+    exe = p["exe"] or ""
+    if p["name"] != "docker-proxy" and exe.rsplit("/", 1)[-1] != "docker-proxy":
+        return cmdline
+    out: list[str] = []
+    for arg in cmdline:
+        if out and out[-1] in _CONTAINER_PORT_FLAGS:
+            out.append("\0")
+            continue
+        flag, eq, _value = arg.partition("=")
+        out.append(f"{flag}=\0" if eq and flag in _CONTAINER_PORT_FLAGS else arg)
+    return out
 
 
 def _place_key(x: Mapping[str, Any]) -> tuple[Any, ...]:
