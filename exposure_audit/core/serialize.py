@@ -12,6 +12,7 @@ import ipaddress
 import json
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -104,19 +105,7 @@ def _type_name(tp: Any) -> str:
 
 def from_jsonable(cls: type[T], data: Any, path: str = "") -> T:
     """Build ``cls`` from ``data``, checking every field's type."""
-    return typing.cast(T, _convert(cls, data, path or cls.__name__))
-
-
-_SHAPES: dict[Any, tuple[Any, tuple[Any, ...]]] = {}
-
-
-def _shape(tp: Any) -> tuple[Any, tuple[Any, ...]]:
-    """(get_origin(tp), get_args(tp)), worked out once per type: _convert asks it of
-    every value of a Facts file (~400,000 at 10,000 listeners)."""
-    got = _SHAPES.get(tp)
-    if got is None:
-        got = _SHAPES[tp] = (get_origin(tp), get_args(tp))
-    return got
+    return typing.cast(T, _converter(cls)(data, path or cls.__name__))
 
 
 _RECORDS: dict[type, tuple[dict[str, Any], frozenset[str], tuple[Any, ...]]] = {}
@@ -131,64 +120,191 @@ def _record_info(tp: type) -> tuple[dict[str, Any], frozenset[str], tuple[Any, .
     return got
 
 
-def _convert(tp: Any, data: Any, path: str) -> Any:
-    # scalars first: most values of a Facts file are scalars
-    if tp is Any:
+# Where a value is, for an error message: the root's name, or (where its container is,
+# key or index). Written out only for an error: a Facts file of 10,000 listeners holds
+# ~400,000 values, and formatting each one's path cost more than checking it.
+_Path = Any
+_Conv = Callable[[Any, _Path], Any]
+
+
+def _path_text(path: _Path) -> str:
+    parts = []
+    while type(path) is tuple:
+        path, key = path
+        parts.append(f"[{key}]" if type(key) is int else f".{key}")
+    return str(path) + "".join(reversed(parts))
+
+
+def _error(path: _Path, what: str) -> FormatError:
+    return FormatError(f"{_path_text(path)}: {what}")
+
+
+_CONVERTERS: dict[Any, _Conv] = {}
+
+
+def _converter(tp: Any) -> _Conv:
+    """The function that checks a JSON value and converts it to ``tp``, made once per
+    type (its hints, fields and arguments are looked up then, not for every value)."""
+    got = _CONVERTERS.get(tp)
+    if got is None:
+        got = _CONVERTERS[tp] = _make_converter(tp)
+    return got
+
+
+def _any(data: Any, path: _Path) -> Any:
+    return data
+
+
+def _bool(data: Any, path: _Path) -> Any:
+    if not isinstance(data, bool):
+        raise _error(path, f"expected true/false, got {type(data).__name__}")
+    return data
+
+
+def _int(data: Any, path: _Path) -> Any:
+    if type(data) is int:
         return data
-    if tp is bool:
-        if not isinstance(data, bool):
-            raise FormatError(f"{path}: expected true/false, got {type(data).__name__}")
+    if isinstance(data, bool) or not isinstance(data, int):
+        raise _error(path, f"expected an integer, got {type(data).__name__}")
+    return data
+
+
+def _float(data: Any, path: _Path) -> Any:
+    if isinstance(data, bool) or not isinstance(data, (int, float)):
+        raise _error(path, f"expected a number, got {type(data).__name__}")
+    return float(data)
+
+
+def _str(data: Any, path: _Path) -> Any:
+    if type(data) is str or isinstance(data, str):
         return data
-    if tp is int:
-        if isinstance(data, bool) or not isinstance(data, int):
-            raise FormatError(f"{path}: expected an integer, got {type(data).__name__}")
-        return data
-    if tp is float:
-        if isinstance(data, bool) or not isinstance(data, (int, float)):
-            raise FormatError(f"{path}: expected a number, got {type(data).__name__}")
-        return float(data)
-    if tp is str:
-        if not isinstance(data, str):
-            raise FormatError(f"{path}: expected a string, got {type(data).__name__}")
-        return data
-    origin, args = _shape(tp)
+    raise _error(path, f"expected a string, got {type(data).__name__}")
+
+
+_SCALAR_CONVERTERS: dict[Any, _Conv] = {
+    Any: _any,
+    bool: _bool,
+    int: _int,
+    float: _float,
+    str: _str,
+}
+
+
+def _make_converter(tp: Any) -> _Conv:
+    scalar = _SCALAR_CONVERTERS.get(tp)
+    if scalar is not None:
+        return scalar
+    origin, args = get_origin(tp), get_args(tp)
     if origin in (Union, types.UnionType):
-        if data is None and type(None) in args:
+        return _union(args)
+    if origin is tuple:
+        return _tuple(args[0])
+    if origin is dict:
+        return _dict(args[1])
+    if records.is_record(tp):
+        return _record(tp)
+
+    def cannot(data: Any, path: _Path) -> Any:
+        raise _error(path, f"cannot read a value of type {_type_name(tp)}")
+
+    return cannot
+
+
+def _as_is(tp: Any) -> frozenset[type]:
+    """The exact types of JSON values that are a ``tp`` as they are, with nothing to
+    check or convert (a record's str, int, bool and optional fields): no call for
+    them."""
+    if tp in (str, int, bool):
+        return frozenset({tp})
+    if get_origin(tp) in (Union, types.UnionType):
+        args = get_args(tp)
+        if all(a in (str, int, bool, type(None)) for a in args):
+            return frozenset(args)
+    return frozenset()
+
+
+def _union(args: tuple[Any, ...]) -> _Conv:
+    nullable = type(None) in args
+    options = [a for a in args if a is not type(None)]
+    if nullable and len(options) == 1:  # X | None: most unions of the model
+        one = _converter(options[0])  # (a record's converter makes its fields' later)
+
+        def optional(data: Any, path: _Path) -> Any:
+            return None if data is None else one(data, path)
+
+        return optional
+
+    def union(data: Any, path: _Path) -> Any:
+        if data is None and nullable:
             return None
         errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
+        for arg in options:
             try:
-                return _convert(arg, data, path)
+                return _converter(arg)(data, path)
             except FormatError as exc:
                 errors.append(exc)
-        raise errors[0] if errors else FormatError(f"{path}: unexpected null")
-    if origin is tuple:
+        raise errors[0] if errors else _error(path, "unexpected null")
+
+    return union
+
+
+def _tuple(item_tp: Any) -> _Conv:
+    item = _converter(item_tp)
+
+    def items(data: Any, path: _Path) -> Any:
         if not isinstance(data, list):
-            raise FormatError(f"{path}: expected a list, got {type(data).__name__}")
-        (item_tp, _ellipsis) = args
-        return tuple(_convert(item_tp, v, f"{path}[{i}]") for i, v in enumerate(data))
-    if origin is dict:
+            raise _error(path, f"expected a list, got {type(data).__name__}")
+        if item is _str and all(type(v) is str for v in data):
+            return tuple(data)  # a command line, a list of names: checked at once
+        return tuple(item(v, (path, i)) for i, v in enumerate(data))
+
+    return items
+
+
+def _dict(value_tp: Any) -> _Conv:
+    value = _converter(value_tp)
+
+    def mapping(data: Any, path: _Path) -> Any:
         if not isinstance(data, dict):
-            raise FormatError(f"{path}: expected an object, got {type(data).__name__}")
-        _k, v_tp = args
-        return {str(k): _convert(v_tp, v, f"{path}.{k}") for k, v in data.items()}
-    if records.is_record(tp):
+            raise _error(path, f"expected an object, got {type(data).__name__}")
+        return {str(k): value(v, (path, str(k))) for k, v in data.items()}
+
+    return mapping
+
+
+def _record(tp: type) -> _Conv:
+    # Its fields' converters are made at its first value, not here: a record may hold
+    # (through its fields) a record of its own kind.
+    specs: list[tuple[str, _Conv, bool, frozenset[type]]] = []
+    names: frozenset[str] = frozenset()
+
+    def record(data: Any, path: _Path) -> Any:
+        nonlocal names
         if not isinstance(data, dict):
-            raise FormatError(f"{path}: expected an object, got {type(data).__name__}")
-        hints, names, fields = _record_info(tp)
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise FormatError(f"{path}: unknown key {unknown[0]!r}")
+            raise _error(path, f"expected an object, got {type(data).__name__}")
+        if not specs:
+            hints, names, fields = _record_info(tp)
+            specs.extend(
+                (
+                    f.name,
+                    _converter(hints[f.name]),
+                    f.default is records.MISSING and f.default_factory is records.MISSING,
+                    _as_is(hints[f.name]),
+                )
+                for f in fields
+            )
+        if not names.issuperset(data):
+            raise _error(path, f"unknown key {sorted(set(data) - names)[0]!r}")
         kwargs = {}
-        for f in fields:
-            if f.name in data:
-                kwargs[f.name] = _convert(hints[f.name], data[f.name], f"{path}.{f.name}")
-            elif f.default is records.MISSING and f.default_factory is records.MISSING:
-                raise FormatError(f"{path}: missing key {f.name!r}")
+        for name, convert, required, as_is in specs:
+            if name in data:
+                value = data[name]
+                kwargs[name] = value if type(value) in as_is else convert(value, (path, name))
+            elif required:
+                raise _error(path, f"missing key {name!r}")
         return tp(**kwargs)
-    raise FormatError(f"{path}: cannot read a value of type {_type_name(tp)}")
+
+    return record
 
 
 def facts_to_dict(facts: Facts) -> dict[str, Any]:
@@ -399,12 +515,21 @@ def check_values(facts: Facts) -> None:
             _address(f"{path}.address", a.address)
             if not 0 <= a.prefixlen <= (32 if a.family == "ipv4" else 128):
                 raise FormatError(f"{path}.prefixlen: {a.prefixlen} is out of range")
+    addresses: set[str] = set()  # each checked once: thousands of listeners share a few
     for i, lst in enumerate(facts.listeners):
+        if (
+            lst.address in addresses
+            and lst.protocol in _PROTOCOLS
+            and lst.family in _FAMILIES
+            and 0 <= lst.port <= 65535
+        ):
+            continue
         path = f"facts.listeners[{i}]"
         _one_of(f"{path}.protocol", lst.protocol, _PROTOCOLS)
         _one_of(f"{path}.family", lst.family, _FAMILIES)
         _address(f"{path}.address", lst.address)
         _port(f"{path}.port", lst.port)
+        addresses.add(lst.address)
     for i, pr in enumerate(facts.probes):
         path = f"facts.probes[{i}]"
         _one_of(f"{path}.protocol", pr.protocol, _PROTOCOLS)
