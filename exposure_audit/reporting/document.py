@@ -282,7 +282,7 @@ def _exposure_doc(
         "zone": lst.zone,
         "uid": lst.uid,
         "process": _process_doc(lst, places),
-        "notes": list(lst.notes),
+        "notes": _shared_list(lst.notes, places),
         "widest_scope": x.widest_scope,
         "scopes": at.scopes,
         "exposed": x.widest_scope != "loopback",
@@ -292,7 +292,7 @@ def _exposure_doc(
         "interfaces": at.interfaces,
         "addresses": at.addresses,
         "networks": at.networks,
-        "interface_kinds": list(x.interface_kinds),
+        "interface_kinds": _shared_list(x.interface_kinds, places),
         "reachable_from": at.reachable_from,
         "reach": at.reach,
         "upnp_mappings": at.upnp_mappings,
@@ -305,6 +305,19 @@ def _exposure_doc(
         "severity": worst,
         "findings": [f.fingerprint for f in findings],
     }
+
+
+def _shared_list(items: tuple[str, ...], cache: dict[Any, Any] | None) -> list[str]:
+    """``list(items)``; with ``cache``, one list per distinct tuple for all documents
+    (see _Places), so that rows alike share all their parts but the few that differ
+    (the JSON writer encodes such rows once per shape: core/jsonout.py)."""
+    if cache is None:
+        return list(items)
+    key = ("list", items)
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = list(items)
+    return typing.cast(list[str], hit)
 
 
 def _unique(items: Iterable[str]) -> list[str]:
