@@ -77,6 +77,24 @@ def test_rows_alike_share_their_parts(scale_report: dict[str, Any]) -> None:
     for key in ("notes", "interface_kinds", "process", "reach", "scopes"):
         assert len({id(x[key]) for x in rows}) < 40, key
     assert len({id(x["findings"]) for x in rows}) == len(rows)  # differs: fresh
+    findings = scale_report["findings"]
+    assert len(findings) > 5000
+    for key in ("exposure", "references", "tags", "identity", "upnp_mappings"):
+        assert len({id(f[key]) for f in findings}) < 40, key
+
+
+def test_tricky_findings(scale_report: dict[str, Any]) -> None:
+    doc = dict(scale_report)
+    rows = doc["findings"] = [dict(f) for f in scale_report["findings"]]
+    rows[10]["waived"] = 0
+    rows[11]["listener"] = None
+    rows[12]["message"] = ["a", "list"]
+    rows[13]["exposure"] = dict(rows[13]["exposure"], widest_scope="lan")
+    rows[14] = dict(reversed(list(rows[14].items())))
+    rows[15]["title"] = "Ünïcode title"
+    rows[16]["tags"] = 1
+    rows[17]["tags"] = True
+    _check(doc)
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
