@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Benchmark: the terminal and HTML reports of a host with 10,000 TCP + 1,000 UDP
-listeners (tests/scale_fixture.py), grouped as issue 16 asks.
+listeners (tests/scale_fixture.py), grouped as issue 16 asks, and its JSON report.
 
 Two measures, medians of several repetitions:
 - the renderers alone, in this process, on a report document built once
@@ -21,6 +21,8 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import gc
+import io
 import json
 import os
 import statistics
@@ -36,6 +38,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import scale_fixture  # noqa: E402
 
+from exposure_audit.core.jsonout import write_json  # noqa: E402
 from exposure_audit.core.serialize import facts_to_dict  # noqa: E402
 from exposure_audit.reporting import Format, RenderContext, render  # noqa: E402
 
@@ -56,6 +59,15 @@ def in_process(reps: int) -> None:
         out = render(fmt, report, RenderContext(width=100))
         ms = median_ms(lambda fmt=fmt: render(fmt, report, RenderContext(width=100)), reps)
         print(f"  {fmt.value:9} {ms:7.1f} ms   output {len(out) / 1024:8.1f} KB")
+    # JSON: the bytes of ``-o report.json``, compact (rows encoded once per shape:
+    # core/jsonout.py), timed with the collector off as cli.main runs every command
+    gc.disable()
+    try:
+        size = write_json(report, io.BytesIO())
+        ms = median_ms(lambda: write_json(report, io.BytesIO()), reps)
+    finally:
+        gc.enable()
+    print(f"  {'json':9} {ms:7.1f} ms   output {size / 1024:8.1f} KB")
 
 
 def command(
@@ -105,6 +117,7 @@ def main() -> None:
             ("run -f terminal", ["--no-color", "-f", "terminal"]),
             ("run -o report.html", ["--no-color", "-o", str(tmp / "report.html")]),
             ("run -f json", ["-f", "json"]),
+            ("run -o report.json", ["--no-color", "-o", str(tmp / "report.json")]),
         ]
         head = "  {:22} {:>22}" + ("  {:>22}" if args.baseline else "")
         print(head.format("", "this tree", *(["baseline"] if args.baseline else [])))

@@ -127,3 +127,24 @@ def test_kinds_from_before_2_3_are_unknown_unless_the_document_shows_a_container
     # A 2.3 document is taken as written: its kinds were decided from the evidence.
     doc = json.loads(json_bytes(facts))
     assert facts_from_dict(doc) == facts
+
+
+def test_listeners_of_one_pid_share_one_process_when_read() -> None:
+    """As a scan makes them (one ProcessInfo per process): the report then holds one
+    process document per process, and its rows alike encode once (core/jsonout.py)."""
+    facts = records.replace(load_facts(FIXTURES[0]), listeners=_shared(40))
+    back = facts_from_dict(json.loads(json_bytes(facts)))
+    assert back == facts
+    procs = [lst.process for lst in back.listeners]
+    assert procs[0] is None
+    assert len({id(p) for p in procs[1:]}) == 4
+    assert procs[1] is procs[5] is procs[37]
+    # A process's error still names the first listener that reads it; a process no
+    # listener points at is dropped unread, as before.
+    doc = json.loads(json_bytes(facts))
+    doc["processes"][1]["name"] = 5
+    doc["processes"].append({"pid": 77, "name": 5})
+    with pytest.raises(FormatError, match=re.escape("f.json: facts.listeners[1].process.name:")):
+        facts_from_dict(doc, "f.json")
+    doc["processes"][1]["name"] = "java"
+    assert facts_from_dict(doc, "f.json") == facts

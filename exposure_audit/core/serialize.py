@@ -27,6 +27,7 @@ from exposure_audit.core.model import (
     PROBE_STATES,
     SCOPES,
     Facts,
+    ProcessInfo,
 )
 
 T = TypeVar("T")
@@ -280,6 +281,8 @@ def _record(tp: type) -> _Conv:
 
     def record(data: Any, path: _Path) -> Any:
         nonlocal names
+        if type(data) is tp:  # built already: a 2.x listener's process (_inline_processes)
+            return data
         if not isinstance(data, dict):
             raise _error(path, f"expected an object, got {type(data).__name__}")
         if not specs:
@@ -445,11 +448,15 @@ READABLE_FACTS_MAJORS = ("1", "2")
 
 def _inline_processes(data: dict[str, Any]) -> dict[str, Any]:
     """A 2.x document in the model's shape: each listener's ``pid`` replaced by its
-    process object from ``processes`` (the shape 1.x documents have)."""
+    process from ``processes`` (the shape 1.x documents have), built once (where its
+    first listener is read) and shared by all its listeners, as a scan makes them: a
+    report then holds one process document per process (reporting/document.py), and a
+    process unused by any listener is dropped unread, as before."""
     procs = data.pop("processes", [])
     if not isinstance(procs, list):
         raise FormatError(f"facts.processes: expected a list, got {type(procs).__name__}")
     by_pid: dict[int, Any] = {}
+    built: dict[int, ProcessInfo] = {}
     for i, proc in enumerate(procs):
         pid = proc.get("pid") if isinstance(proc, dict) else None
         if isinstance(pid, bool) or not isinstance(pid, int):
@@ -473,7 +480,9 @@ def _inline_processes(data: dict[str, Any]) -> dict[str, Any]:
             raise FormatError(f"facts.listeners[{i}].pid: expected an integer or null")
         if pid is not None and pid not in by_pid:
             raise FormatError(f"facts.listeners[{i}].pid: no process {pid} in facts.processes")
-        row["process"] = by_pid.get(pid) if pid is not None else None
+        if pid is not None and pid not in built:
+            built[pid] = from_jsonable(ProcessInfo, by_pid[pid], f"facts.listeners[{i}].process")
+        row["process"] = built[pid] if pid is not None else None
         rows.append(row)
     data["listeners"] = rows
     return data

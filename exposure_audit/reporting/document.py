@@ -61,6 +61,7 @@ def build_report(
     # Exposure's hash walks its whole reach: not worth it for 10,000 of them up front)
     by_value: dict[Exposure, str] | None = None
     by_exposure: dict[str, list[Finding]] = {}
+    places: dict[Any, Any] = {}  # _Places by what they follow from; process docs; lists
     finding_docs = []
     for f in findings:
         xid = None
@@ -74,9 +75,8 @@ def build_report(
                 xid = by_value.get(f.exposure)
         if xid is not None:
             by_exposure.setdefault(xid, []).append(f)
-        finding_docs.append(_finding_doc(f, xid, words))
+        finding_docs.append(_finding_doc(f, xid, words, places))
 
-    places: dict[Any, Any] = {}  # _Places by what they follow from; process docs
     exposure_docs = [
         _exposure_doc(x, ids[i], by_exposure.get(ids[i], []), words, places)
         for i, x in enumerate(evaluation.exposures)
@@ -282,7 +282,7 @@ def _exposure_doc(
         "zone": lst.zone,
         "uid": lst.uid,
         "process": _process_doc(lst, places),
-        "notes": list(lst.notes),
+        "notes": _shared_list(lst.notes, places),
         "widest_scope": x.widest_scope,
         "scopes": at.scopes,
         "exposed": x.widest_scope != "loopback",
@@ -292,7 +292,7 @@ def _exposure_doc(
         "interfaces": at.interfaces,
         "addresses": at.addresses,
         "networks": at.networks,
-        "interface_kinds": list(x.interface_kinds),
+        "interface_kinds": _shared_list(x.interface_kinds, places),
         "reachable_from": at.reachable_from,
         "reach": at.reach,
         "upnp_mappings": at.upnp_mappings,
@@ -307,18 +307,76 @@ def _exposure_doc(
     }
 
 
+def _shared_list(items: tuple[str, ...], cache: dict[Any, Any] | None) -> list[str]:
+    """``list(items)``; with ``cache``, one list per distinct tuple for all documents
+    (see _Places), so that rows alike share all their parts but the few that differ
+    (the JSON writer encodes such rows once per shape: core/jsonout.py)."""
+    if cache is None:
+        return list(items)
+    key = ("list", items)
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = list(items)
+    return typing.cast(list[str], hit)
+
+
+def _finding_exposure(
+    x: Exposure, words: Wording, cache: dict[Any, Any] | None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A finding's ``exposure`` and ``upnp_mappings``: with ``cache``, the lists of the
+    exposure's places (the same values), and one dict per places."""
+    if cache is None:
+        up = [r for r in x.reach if r.up]
+        exposure = {
+            "widest_scope": x.widest_scope,
+            "scopes": list(x.scopes),
+            "interfaces": _unique(r.interface for r in up),
+            "addresses": _unique(r.address for r in up),
+            "networks": _unique(network_of(r.address, r.network) for r in up),
+            "reachable_from": words.reach_lines(x),
+        }
+        return exposure, [_mapping_doc(m) for m in x.upnp_mappings]
+    at = _places(x, words, cache)
+    hit = cache.get(("exposure", id(at)))
+    if hit is None or hit[0] is not at:
+        exposure = {
+            "widest_scope": x.widest_scope,  # both part of what the places follow from
+            "scopes": _shared_list(x.scopes, cache),
+            "interfaces": at.interfaces,
+            "addresses": at.addresses,
+            "networks": at.networks,
+            "reachable_from": at.reachable_from,
+        }
+        hit = cache[("exposure", id(at))] = (at, exposure)
+    return hit[1], at.upnp_mappings
+
+
+def _identity_doc(f: Finding, cache: dict[Any, Any] | None) -> Any:
+    if f.identity is None:
+        return None
+    if cache is None:
+        return to_jsonable(f.identity)
+    hit = cache.get(("identity", f.identity))  # by value: a small record
+    if hit is None:
+        hit = cache[("identity", f.identity)] = to_jsonable(f.identity)
+    return hit
+
+
 def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _finding_doc(f: Finding, xid: str | None, words: Wording) -> dict[str, Any]:
+def _finding_doc(
+    f: Finding, xid: str | None, words: Wording, cache: dict[Any, Any] | None = None
+) -> dict[str, Any]:
+    """With ``cache``, all but the listener and the texts shared with other findings
+    alike (see _Places)."""
     listener = exposure = None
     mappings: list[dict[str, Any]] = []
     if f.exposure is not None:
         x = f.exposure
         lst = x.listener
         p = lst.process
-        up = [r for r in x.reach if r.up]
         listener = {
             "protocol": lst.protocol,
             "family": lst.family,
@@ -332,15 +390,7 @@ def _finding_doc(f: Finding, xid: str | None, words: Wording) -> dict[str, Any]:
             "cmdline": list(p.cmdline) if p else [],
             "container_id": p.container_id if p else None,
         }
-        exposure = {
-            "widest_scope": x.widest_scope,
-            "scopes": list(x.scopes),
-            "interfaces": _unique(r.interface for r in up),
-            "addresses": _unique(r.address for r in up),
-            "networks": _unique(network_of(r.address, r.network) for r in up),
-            "reachable_from": words.reach_lines(x),
-        }
-        mappings = [_mapping_doc(m) for m in x.upnp_mappings]
+        exposure, mappings = _finding_exposure(x, words, cache)
     elif f.dangling is not None:
         mappings = [_mapping_doc(f.dangling.mapping)]
     return {
@@ -349,14 +399,14 @@ def _finding_doc(f: Finding, xid: str | None, words: Wording) -> dict[str, Any]:
         "title": f.title,
         "message": f.message,
         "remediation": f.remediation,
-        "references": list(f.references),
+        "references": _shared_list(f.references, cache),
         "fingerprint": f.fingerprint,
         "waived": f.waived,
         "waiver_reason": f.waiver_reason,
         "waiver_expired": f.waiver_expired,
-        "tags": list(f.tags),
+        "tags": _shared_list(f.tags, cache),
         "service": f.service,
-        "identity": to_jsonable(f.identity) if f.identity is not None else None,
+        "identity": _identity_doc(f, cache),
         "exposure_id": xid,
         "dangling": f.dangling is not None,
         "listener": listener,
