@@ -133,8 +133,6 @@ class _RuleIndex:
                 {b for _t, v in self.port_tests for lo, hi in v.intervals for b in (lo, hi + 1)}
             )
         self._candidates: dict[tuple[Any, ...], tuple[_Compiled, ...]] = {}
-        # (protocol, port): its catalogue entry and port signature (_Context.plan)
-        self.ports: dict[tuple[str, int], tuple[PortEntry | None, tuple[bool, ...]]] = {}
         self._matched: dict[tuple[Any, ...], tuple[Rule, ...]] = {}
 
     def _signature(self, s: Subject) -> tuple[bool, ...]:
@@ -788,12 +786,8 @@ class _Context:
             return _make_plan(self, hits, view, blocked, subject, entry, pv, probe), pv
         protocol = lst.protocol.lower()
         port = lst.port
-        # the port's catalogue entry and signature, by port: one lookup, not two calls
-        at_port = index.ports.get((protocol, port))
-        if at_port is None:
-            at_port = (self.catalogue.get(protocol, port), index.port_signature(port))
-            index.ports[(protocol, port)] = at_port
-        entry, signature = at_port
+        entry = self.catalogue.get(protocol, port)
+        signature = index.port_signature(port)
         probe = self.probes.get((protocol, lst.address, port)) if self.probes else None
         container = view.container or pv.container_id
         framework = (
