@@ -8,9 +8,7 @@ output passes every value through :func:`clean_text`, its equivalent for termina
 
 from __future__ import annotations
 
-import contextlib
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import CodeType
 from typing import Any
@@ -21,26 +19,21 @@ from markupsafe import Markup
 
 from exposure_audit.core.errors import ConfigError, shown
 from exposure_audit.core.resources import reports_dir
-from exposure_audit.core.termtext import terminal_text
+from exposure_audit.reporting.rendering import (
+    MAX_INT_BITS,
+    MAX_VALUE_CHARS,
+    Safe,
+    TemplateLimitError,
+    _finalize_terminal,
+    check_str_call,
+    check_widths,
+    clean_text,
+    render_bounded,
+    render_limits,
+    template_errors,
+)
 
-
-def clean_text(value: object) -> str:
-    """``value`` as text that cannot drive a terminal (core/termtext.terminal_text)."""
-    return terminal_text(value)
-
-
-class Safe(str):
-    """Terminal text already cleaned (and maybe coloured) by a filter: not re-cleaned."""
-
-    __slots__ = ()
-
-
-def _finalize_terminal(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, Safe):
-        return value
-    return clean_text(value)
+__all__ = ["Safe", "clean_text", "environment", "render_template"]
 
 
 def _finalize_html(value: object) -> object:
@@ -91,19 +84,6 @@ class ConfinedLoader(jinja2.BaseLoader):
         raise jinja2.TemplateNotFound(template)
 
 
-# Resource limits of a render (a template may be anyone's, rendered as root from cron).
-MAX_OUTPUT_CHARS = 128 * 1024 * 1024  # a 10,000-listener HTML report is ~20 MB
-MAX_VALUE_CHARS = 16 * 1024 * 1024  # one string or list made by * or % or a filter
-MAX_INT_BITS = 64 * 1024  # ** and * on integers
-MAX_RENDER_SECONDS = 30.0
-MAX_RENDER_MEMORY = 1024 * 1024 * 1024  # address space a render may add
-_WIDTH = re.compile(r"%[-#0 +]*(\*|\d{7,})|\{[^{}]*?(\d{7,})[^{}]*\}")
-
-
-class TemplateLimitError(Exception):
-    """A template went over a resource limit (see MAX_*)."""
-
-
 class LimitedSandbox(jinja2.sandbox.SandboxedEnvironment):
     """jinja2's sandbox (no attribute escapes, ranges of at most 100,000) with bounds on
     what one expression may allocate: repetition (``"x" * n``), powers, %-formatting and
@@ -128,13 +108,13 @@ class LimitedSandbox(jinja2.sandbox.SandboxedEnvironment):
                 if right > 0 and right * left.bit_length() > MAX_INT_BITS:
                     raise TemplateLimitError("a power too large")
         elif operator == "%" and isinstance(left, str):
-            _check_widths(left)
+            check_widths(left)
         return super().call_binop(context, operator, left, right)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         owner = getattr(value, "__self__", None)
         if isinstance(owner, str) and getattr(value, "__name__", "") in ("format", "format_map"):
-            _check_widths(owner)
+            check_widths(owner)
         return super().wrap_str_format(value)
 
     def call(
@@ -148,16 +128,9 @@ class LimitedSandbox(jinja2.sandbox.SandboxedEnvironment):
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):
             if name in ("format", "format_map"):
-                _check_widths(owner)
-            for v in (*args, *kwargs.values()):
-                if isinstance(v, int) and not isinstance(v, bool) and v > MAX_VALUE_CHARS:
-                    raise TemplateLimitError(f"str.{name} with a size over 16 MiB")
+                check_widths(owner)
+            check_str_call(name, (*args, *kwargs.values()))
         return super().call(__context, __obj, *args, **kwargs)
-
-
-def _check_widths(fmt: str) -> None:
-    if _WIDTH.search(fmt):
-        raise TemplateLimitError("a format width that is too large (or given by *)")
 
 
 def _bounded_filter(
@@ -167,7 +140,7 @@ def _bounded_filter(
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if fmt and args and isinstance(args[0], str):
-            _check_widths(args[0])
+            check_widths(args[0])
         for i in size_args:
             if i < len(args) and isinstance(args[i], int) and args[i] > MAX_VALUE_CHARS:
                 raise TemplateLimitError("a filter width over 16 MiB")
@@ -280,7 +253,7 @@ def render_template(
 ) -> str:
     """Render the built-in template ``name``, or the user's; template errors -> ConfigError."""
     label = str(user_template) if user_template else name
-    try:
+    with template_errors(label):
         if user_template is not None:
             from exposure_audit.core.safefs import read_input
 
@@ -300,85 +273,6 @@ def render_template(
             template = env.from_string(source)
         else:
             template = builtin_template(env, name)
-        with _render_limits():
-            return _render_bounded(template, context)
-    except TemplateLimitError as exc:
-        raise ConfigError(f"template {label}: over a limit: {exc}") from None
-    except RecursionError:
-        raise ConfigError(f"template {label}: recursion too deep") from None
-    except MemoryError:
-        raise ConfigError(
-            f"template {label}: over a limit: more than {MAX_RENDER_MEMORY >> 20} MiB of memory"
-        ) from None
-    except OverflowError as exc:
-        raise ConfigError(f"template {label}: over a limit: {exc}") from None
-    except jinja2.TemplateSyntaxError as exc:
-        raise ConfigError(f"template {label}, line {exc.lineno}: {exc.message}") from None
-    except jinja2.TemplateError as exc:
-        line = _template_line(exc)
-        where = f", line {line}" if line else ""
-        raise ConfigError(f"template {label}{where}: {exc}") from None
-    except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError) as exc:
-        raise ConfigError(f"template {label}: {type(exc).__name__}: {exc}") from None
-
-
-def _render_bounded(template: jinja2.Template, context: Mapping[str, Any]) -> str:
-    parts: list[str] = []
-    size = 0
-    for chunk in template.generate(**context):
-        size += len(chunk)
-        if size > MAX_OUTPUT_CHARS:
-            raise TemplateLimitError(f"output larger than {MAX_OUTPUT_CHARS >> 20} MiB")
-        parts.append(chunk)
-    return "".join(parts)
-
-
-@contextlib.contextmanager
-def _render_limits() -> Iterator[None]:
-    """A time bound (SIGALRM, main thread only) and an address-space bound (the soft
-    RLIMIT_AS lowered to what the process uses now plus MAX_RENDER_MEMORY, restored
-    after: an unprivileged process may raise its soft limit back up to the hard one)."""
-    import resource
-    import signal
-
-    def expired(_signum: int, _frame: Any) -> None:
-        raise TemplateLimitError(f"rendering took longer than {MAX_RENDER_SECONDS:g} s")
-
-    old_handler = None
-    with contextlib.suppress(ValueError):  # not the main thread: no time bound
-        old_handler = signal.signal(signal.SIGALRM, expired)
-        signal.setitimer(signal.ITIMER_REAL, MAX_RENDER_SECONDS)
-    old_as = None
-    try:
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        with open("/proc/self/statm", "rb") as fh:
-            in_use = int(fh.read().split()[0]) * resource.getpagesize()
-        bound = in_use + MAX_RENDER_MEMORY
-        if (soft == resource.RLIM_INFINITY or soft > bound) and (
-            hard == resource.RLIM_INFINITY or hard >= bound
-        ):
-            resource.setrlimit(resource.RLIMIT_AS, (bound, hard))
-            old_as = (soft, hard)
-    except (OSError, ValueError):
-        pass
-    try:
-        yield
-    finally:
-        if old_as is not None:
-            with contextlib.suppress(OSError, ValueError):
-                resource.setrlimit(resource.RLIMIT_AS, old_as)
-        if old_handler is not None:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old_handler)
-
-
-def _template_line(exc: BaseException) -> int | None:
-    tb = exc.__traceback__
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename in (
-            "<template>",
-        ) or tb.tb_frame.f_code.co_filename.endswith(".j2"):
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
+        with render_limits():
+            text = render_bounded(template.generate(**context))
+    return text

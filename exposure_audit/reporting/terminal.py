@@ -14,7 +14,8 @@ from typing import Any
 
 from exposure_audit.reporting import RenderContext
 from exposure_audit.reporting.grouping import endpoint
-from exposure_audit.reporting.templating import Safe, clean_text, environment, render_template
+from exposure_audit.reporting.rendering import Safe, clean_text
+from exposure_audit.reporting.templating import environment, render_template
 from exposure_audit.reporting.view import build_view
 
 TEMPLATE = "terminal.txt.j2"
