@@ -16,6 +16,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent.parent
 TARGET = HERE / "exposure_audit" / "reporting" / "precompiled"
@@ -34,19 +35,68 @@ def entries() -> dict[str, tuple[str, str, str, str]]:
     """Template name -> (jinja2 version, source digest, environment, Python code)."""
     import jinja2
 
-    from exposure_audit.reporting import RenderContext, html, terminal
+    from exposure_audit.reporting import RenderContext, compiled, html, terminal
     from exposure_audit.reporting.templating import env_fingerprint, environment, source_digest
 
     out = {}
+    terminal_filters = unfoldable(terminal._filters(RenderContext()))
     for name, env in (
-        (terminal.TEMPLATE, environment("terminal", None, terminal._filters(RenderContext()))),
-        (html.TEMPLATE, environment("html", None, html.filters())),
+        (terminal.TEMPLATE, environment("terminal", None, terminal_filters)),
+        (html.TEMPLATE, environment("html", None, unfoldable(html.filters()))),
     ):
         assert env.loader is not None
         source, filename, _uptodate = env.loader.get_source(env, name)
         code = env.compile(source, name, filename, raw=True)
-        out[name] = (jinja2.__version__, source_digest(source), env_fingerprint(env), code)
+        version = jinja2.__version__
+        if name == terminal.TEMPLATE:
+            code, version = for_builtin_runtime(code, set(terminal_filters)), compiled.RUNTIME
+        out[name] = (version, source_digest(source), env_fingerprint(env), code)
     return out
+
+
+def unfoldable(filters: dict[str, Any]) -> dict[str, Any]:
+    """The report's filters as jinja2 must see them when it compiles code to keep:
+    failing if called. jinja2 folds a filter of constants into its value while compiling
+    (``"exposure-audit"|c("bold")``), with the filter of the moment: ``c`` of a render
+    without colour would be stored as plain text for every run. A filter that fails is
+    left to be called when rendering."""
+
+    def fail(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a report filter is not called while compiling")
+
+    return dict.fromkeys(filters, fail)
+
+
+JINJA2_IMPORT = "from jinja2.runtime import "
+
+
+def for_builtin_runtime(code: str, own_filters: set[str]) -> str:
+    """``code`` (a template jinja2 compiled for the terminal environment) importing
+    reporting/compiled.py instead of jinja2's runtime; SystemExit when it uses what
+    that runtime does not have (a template edited to use more of jinja2: add it there,
+    with a test, or leave the template to jinja2)."""
+    import re
+
+    from exposure_audit.reporting import compiled
+
+    first, _newline, rest = code.partition("\n")
+    if not first.startswith(JINJA2_IMPORT):
+        raise SystemExit(f"unexpected first line of generated code: {first!r}")
+    wrong = []
+    for pattern, allowed in (
+        (r"\benvironment\.(\w+)", compiled.ENVIRONMENT_USED),
+        (r"\bcontext\.(\w+)", compiled.CONTEXT_USED),
+        (r"\benvironment\.filters\['(\w+)'\]", compiled.FILTERS | own_filters),
+        (r"\benvironment\.tests\['(\w+)'\]", compiled.TESTS),
+    ):
+        wrong += sorted(set(re.findall(pattern, rest)) - allowed)
+    wrong += [n for n in compiled.UNAVAILABLE if re.search(rf"\b{n}\b", rest)]
+    if "cond_expr_undefined(" in rest:
+        wrong.append("an if expression without else")
+    if wrong:
+        raise SystemExit(f"the built-in runtime lacks: {', '.join(wrong)}")
+    module = "from exposure_audit.reporting.compiled import "
+    return module + first.removeprefix(JINJA2_IMPORT) + "\n" + rest
 
 
 def files(data: dict[str, tuple[str, str, str, str]]) -> dict[str, str]:

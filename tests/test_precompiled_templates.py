@@ -3,17 +3,16 @@ what a run uses, and is never used once it no longer matches the template."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
-from typing import Any
 
 import jinja2
+import precompile_script
 import pytest
 import report_fixture
 
 from exposure_audit.core.resources import reports_dir
-from exposure_audit.reporting import RenderContext, html, terminal
+from exposure_audit.reporting import RenderContext, compiled, html, terminal
 from exposure_audit.reporting.document import build_report
 from exposure_audit.reporting.precompiled import TEMPLATES
 from exposure_audit.reporting.templating import (
@@ -27,16 +26,6 @@ from exposure_audit.reporting.view import build_view
 ROOT = Path(__file__).resolve().parent.parent
 PRECOMPILED = ROOT / "exposure_audit" / "reporting" / "precompiled"
 STAMP = "2026-11-27T14:00:05Z"
-
-
-def _script() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "precompile_templates", ROOT / "scripts" / "precompile_templates.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _terminal_env(user_template: Path | None = None) -> jinja2.Environment:
@@ -57,7 +46,7 @@ def test_entries_match_the_templates() -> None:
 
 
 def test_code_is_what_this_jinja2_generates() -> None:
-    script = _script()
+    script = precompile_script.load()
     wanted = script.files(script.entries())
     assert sorted(p.name for p in PRECOMPILED.glob("*.py")) == sorted(wanted)
     for name, (version, _digest, _fingerprint, module) in TEMPLATES.items():
@@ -74,24 +63,22 @@ def test_code_is_what_this_jinja2_generates() -> None:
             assert env.cache is not None and len(env.cache) == 1
 
 
-def test_a_run_uses_the_precompiled_code() -> None:
-    env = _terminal_env()
-    version, *_ = TEMPLATES[terminal.TEMPLATE]
-    template = builtin_template(env, terminal.TEMPLATE)
-    # get_template (parse + generate) keeps what it compiled in env.cache: nothing here
+def test_a_run_uses_the_precompiled_code(tmp_path: Path) -> None:
+    """The HTML report: jinja2 runs the stored code (nothing is compiled: env.cache stays
+    empty) and it renders what the template compiled afresh does. The terminal
+    template's code is run by reporting/compiled.py instead (test_compiled_runtime.py)."""
+    env = environment("html", None, html.filters())
+    version, *_ = TEMPLATES[html.TEMPLATE]
+    builtin_template(env, html.TEMPLATE)
     assert env.cache is not None
     assert len(env.cache) == (0 if version == jinja2.__version__ else 1)
+    assert TEMPLATES[terminal.TEMPLATE][0] == compiled.RUNTIME
     report = build_report(report_fixture.build(), generated_at=STAMP)
-    compiled = env.get_template(terminal.TEMPLATE)
-    context = {
-        "report": report,
-        "summary": report["summary"],
-        "view": build_view(report),
-        "width": 100,
-        "quiet": False,
-        "color": False,
-    }
-    assert template.render(**context) == compiled.render(**context)
+    copy = tmp_path / "copy.html.j2"
+    shutil.copy(reports_dir() / html.TEMPLATE, copy)
+    stored = html.render(report, RenderContext())
+    assert stored == html.render(report, RenderContext(template=copy))
+    assert stored.count("<article") > 3 or stored.count("<tr") > 3
 
 
 def test_an_edited_template_is_compiled_not_replaced(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import re
 import sys
 from collections.abc import Iterable, Iterator
+from types import CodeType
 from typing import Any
 
 from exposure_audit.core.errors import ConfigError
@@ -28,13 +29,15 @@ class Safe(str):
     __slots__ = ()
 
 
-def _finalize_terminal(value: object) -> object:
+def finalize_terminal(value: object) -> object:
     if value is None:
         return ""
     if isinstance(value, Safe):
         return value
     return clean_text(value)
 
+
+MAX_TEMPLATE_BYTES = 1024 * 1024
 
 # Resource limits of a render (a template may be anyone's, rendered as root from cron).
 MAX_OUTPUT_CHARS = 128 * 1024 * 1024  # a 10,000-listener HTML report is ~20 MB
@@ -162,3 +165,19 @@ def _template_line(exc: BaseException) -> int | None:
             line = tb.tb_lineno
         tb = tb.tb_next
     return line
+
+
+def source_digest(source: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def module_code(module: str) -> CodeType | None:
+    """The code object of ``module`` (from its cached bytecode when current), not run."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    get_code = getattr(spec.loader if spec is not None else None, "get_code", None)
+    code = get_code(module) if get_code is not None else None
+    return code if isinstance(code, CodeType) else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import CodeType
 from typing import Any
 
 import jinja2
@@ -21,15 +20,18 @@ from exposure_audit.core.errors import ConfigError, shown
 from exposure_audit.core.resources import reports_dir
 from exposure_audit.reporting.rendering import (
     MAX_INT_BITS,
+    MAX_TEMPLATE_BYTES,
     MAX_VALUE_CHARS,
     Safe,
     TemplateLimitError,
-    _finalize_terminal,
     check_str_call,
     check_widths,
     clean_text,
+    finalize_terminal,
+    module_code,
     render_bounded,
     render_limits,
+    source_digest,
     template_errors,
 )
 
@@ -42,9 +44,6 @@ def _finalize_html(value: object) -> object:
     if isinstance(value, str) and not isinstance(value, Markup):
         return clean_text(value)
     return value
-
-
-MAX_TEMPLATE_BYTES = 1024 * 1024
 
 
 class ConfinedLoader(jinja2.BaseLoader):
@@ -174,7 +173,7 @@ def environment(
     if kind == "html":
         env = LimitedSandbox(autoescape=True, finalize=_finalize_html, **common)
     else:
-        env = LimitedSandbox(autoescape=False, finalize=_finalize_terminal, **common)
+        env = LimitedSandbox(autoescape=False, finalize=finalize_terminal, **common)
     for name, size_args, fmt in (
         ("center", (1,), False),
         ("indent", (1,), False),
@@ -202,12 +201,6 @@ def env_fingerprint(env: jinja2.Environment) -> str:
     )
 
 
-def source_digest(source: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()
-
-
 def builtin_template(env: jinja2.Environment, name: str) -> jinja2.Template:
     """The built-in template ``name``. Parsing and generating its code is ~40 ms a run,
     compiling the generated source ~15 ms more: exposure_audit/reporting/precompiled/
@@ -224,7 +217,7 @@ def builtin_template(env: jinja2.Environment, name: str) -> jinja2.Template:
         if version == jinja2.__version__ and fingerprint == env_fingerprint(env):
             source, _filename, uptodate = env.loader.get_source(env, name)
             if source_digest(source) == digest:
-                code = _module_code(f"exposure_audit.reporting.precompiled.{module}")
+                code = module_code(f"exposure_audit.reporting.precompiled.{module}")
                 if code is not None:
                     # from_code runs it in a namespace of this template's own, so the
                     # templates of several environments never share a module's globals
@@ -236,16 +229,6 @@ def builtin_template(env: jinja2.Environment, name: str) -> jinja2.Template:
                     template.filename = name
                     return template
     return env.get_template(name)
-
-
-def _module_code(module: str) -> CodeType | None:
-    """The code object of ``module`` (from its cached bytecode when current), not run."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(module)
-    get_code = getattr(spec.loader if spec is not None else None, "get_code", None)
-    code = get_code(module) if get_code is not None else None
-    return code if isinstance(code, CodeType) else None
 
 
 def render_template(

@@ -14,8 +14,7 @@ from typing import Any
 
 from exposure_audit.reporting import RenderContext
 from exposure_audit.reporting.grouping import endpoint
-from exposure_audit.reporting.rendering import Safe, clean_text
-from exposure_audit.reporting.templating import environment, render_template
+from exposure_audit.reporting.rendering import Safe, clean_text, finalize_terminal
 from exposure_audit.reporting.view import build_view
 
 TEMPLATE = "terminal.txt.j2"
@@ -105,7 +104,7 @@ def _plain(arg: str) -> bool:
 
 
 def render(report: Mapping[str, Any], ctx: RenderContext) -> str:
-    env = environment("terminal", ctx.template, _filters(ctx))
+    filters = _filters(ctx)
     context = {
         "report": report,
         "summary": report["summary"],
@@ -114,6 +113,15 @@ def render(report: Mapping[str, Any], ctx: RenderContext) -> str:
         "quiet": ctx.quiet,
         "color": ctx.color,
     }
-    text = render_template(env, TEMPLATE, ctx.template, context)
+    text = None
+    if ctx.template is None:  # the built-in template: its precompiled code, no jinja2
+        from exposure_audit.reporting.compiled import render_builtin
+
+        text = render_builtin(TEMPLATE, context, filters, finalize_terminal)
+    if text is None:
+        from exposure_audit.reporting.templating import environment, render_template
+
+        env = environment("terminal", ctx.template, filters)
+        text = render_template(env, TEMPLATE, ctx.template, context)
     # a label whose text moved to the next line leaves trailing blanks: drop them
     return "\n".join(line.rstrip(" ") for line in text.split("\n"))

@@ -8,9 +8,9 @@ environment)."""
 # template name -> (jinja2 version, sha256 of the source, environment, module)
 TEMPLATES: dict[str, tuple[str, str, str, str]] = {
     "terminal.txt.j2": (
-        "3.1.6",
+        "exposure-audit",
         "c499b31ff8bd9633c10f4039a38db2e07f855d86aa7e22b0776429d4b1c71b4d",
-        "LimitedSandbox autoescape=False finalize=_finalize_terminal extensions=[] binops=['%', '*', '**'] newline=True trim=False lstrip=False",
+        "LimitedSandbox autoescape=False finalize=finalize_terminal extensions=[] binops=['%', '*', '**'] newline=True trim=False lstrip=False",
         "tpl_terminal_txt",
     ),
     "report.html.j2": (

@@ -1,4 +1,4 @@
-from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
+from exposure_audit.reporting.compiled import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
 name = 'terminal.txt.j2'
 
 def root(context, missing=missing, environment=environment):
@@ -142,7 +142,8 @@ def root(context, missing=missing, environment=environment):
         yield ')\n'
     else:
         pass
-        yield 'exposure-audit '
+        yield str(environment.finalize(t_1('exposure-audit', 'bold')))
+        yield ' '
         yield str(environment.finalize(t_12(str_join((str_join((environment.getattr(environment.getattr((undefined(name='report') if l_0_report is missing else l_0_report), 'tool'), 'version'), ' · ', environment.getattr(environment.getattr((undefined(name='report') if l_0_report is missing else l_0_report), 'host'), 'hostname'), ' · ', environment.getattr((undefined(name='report') if l_0_report is missing else l_0_report), 'generated_at'), )), (str_join((' · from ', environment.getattr(environment.getattr((undefined(name='report') if l_0_report is missing else l_0_report), 'options'), 'facts_file'), )) if environment.getattr(environment.getattr((undefined(name='report') if l_0_report is missing else l_0_report), 'options'), 'facts_file') else ''), )), (undefined(name='width') if l_0_width is missing else l_0_width), 2, 15, lines=3)))
         if (not environment.getattr(environment.getattr((undefined(name='report') if l_0_report is missing else l_0_report), 'host'), 'privileged')):
             pass
@@ -202,15 +203,21 @@ def root(context, missing=missing, environment=environment):
                     yield str(environment.finalize(t_1(t_12((undefined(name='extra') if l_1_extra is missing else l_1_extra), (undefined(name='width') if l_0_width is missing else l_0_width), 10), 'dim')))
                 if ((undefined(name='p') if l_1_p is missing else l_1_p) and environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'cmdline')):
                     pass
-                    yield '\n  what  '
+                    yield '\n  '
+                    yield str(environment.finalize(t_1('what', 'dim')))
+                    yield '  '
                     yield str(environment.finalize(t_12(str_join(((str_join(('pid ', environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'pid'), ' (the others alike but for their ports): ', )) if (environment.getattr(l_1_b, 'processes') > 1) else ''), t_3(environment.getattr((undefined(name='p') if l_1_p is missing else l_1_p), 'cmdline')), )), (undefined(name='width') if l_0_width is missing else l_0_width), 8, lines=4)))
                 elif ((not (undefined(name='p') if l_1_p is missing else l_1_p)) and environment.getattr((undefined(name='x') if l_1_x is missing else l_1_x), 'notes')):
                     pass
-                    yield '\n  what  '
+                    yield '\n  '
+                    yield str(environment.finalize(t_1('what', 'dim')))
+                    yield '  '
                     yield str(environment.finalize(t_12(environment.getitem(environment.getattr((undefined(name='x') if l_1_x is missing else l_1_x), 'notes'), 0), (undefined(name='width') if l_0_width is missing else l_0_width), 8)))
                 elif (not (undefined(name='p') if l_1_p is missing else l_1_p)):
                     pass
-                    yield '\n  what  '
+                    yield '\n  '
+                    yield str(environment.finalize(t_1('what', 'dim')))
+                    yield '  '
                     yield str(environment.finalize(t_12(str_join(((str_join(('process unknown (socket owner uid ', environment.getattr((undefined(name='x') if l_1_x is missing else l_1_x), 'uid'), '); ', )) if (not t_14(environment.getattr((undefined(name='x') if l_1_x is missing else l_1_x), 'uid'))) else 'process unknown; '), t_8(environment.getattr(environment.getattr((undefined(name='report') if l_0_report is missing else l_0_report), 'host'), 'os'), 'short'), ' to see it', )), (undefined(name='width') if l_0_width is missing else l_0_width), 8)))
                 l_2_loop = missing
                 for l_2_r, l_2_loop in LoopContext(environment.getattr(l_1_b, 'from'), undefined):
@@ -223,7 +230,9 @@ def root(context, missing=missing, environment=environment):
                 l_2_loop = l_2_r = missing
                 if (not environment.getattr(l_1_b, 'from')):
                     pass
-                    yield '\n  from  this machine only'
+                    yield '\n  '
+                    yield str(environment.finalize(t_1('from', 'dim')))
+                    yield '  this machine only'
                 if (undefined(name='blocked') if l_1_blocked is missing else l_1_blocked):
                     pass
                     yield '\n        '
@@ -256,7 +265,9 @@ def root(context, missing=missing, environment=environment):
                 l_2_loop = l_2_f = missing
                 if (((not environment.getattr(l_1_b, 'findings')) and (not environment.getattr(l_1_b, 'waived'))) and (not (undefined(name='blocked') if l_1_blocked is missing else l_1_blocked))):
                     pass
-                    yield '\n  why   '
+                    yield '\n  '
+                    yield str(environment.finalize(t_1('why ', 'dim')))
+                    yield '  '
                     yield str(environment.finalize(t_12('no rule flags it, but it is reachable beyond this machine', (undefined(name='width') if l_0_width is missing else l_0_width), 8)))
                 l_2_loop = missing
                 for l_2_fix, l_2_loop in LoopContext(environment.getattr(l_1_b, 'fixes'), undefined):
@@ -269,7 +280,9 @@ def root(context, missing=missing, environment=environment):
                 l_2_loop = l_2_fix = missing
                 if (((not environment.getattr(l_1_b, 'fixes')) and (not environment.getattr(l_1_b, 'waived'))) and (not (undefined(name='blocked') if l_1_blocked is missing else l_1_blocked))):
                     pass
-                    yield '\n  fix   '
+                    yield '\n  '
+                    yield str(environment.finalize(t_1('fix ', 'green')))
+                    yield '  '
                     yield str(environment.finalize(t_12((str_join(('if only this machine uses it, publish it on loopback only: ', environment.getattr((undefined(name='x') if l_1_x is missing else l_1_x), 'published_by'), ' run -p 127.0.0.1:', (environment.getattr((undefined(name='x') if l_1_x is missing else l_1_x), 'port') if (environment.getattr(l_1_b, 'count') == 1) else 'PORT'), ':...', )) if environment.getattr((undefined(name='x') if l_1_x is missing else l_1_x), 'published_by') else 'if only this machine uses it, bind it to 127.0.0.1 (or ::1)'), (undefined(name='width') if l_0_width is missing else l_0_width), 8)))
             else:
                 pass
@@ -281,7 +294,9 @@ def root(context, missing=missing, environment=environment):
                 yield str(environment.finalize(t_1(t_12(str_join(('router forwards port ', environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'external_port'), '/', environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'protocol'), ' to ', environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'internal_client'), ':', environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'internal_port'), ', where nothing listens', )), (undefined(name='width') if l_0_width is missing else l_0_width), 10, lines=3), 'bold')))
                 if environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'description'):
                     pass
-                    yield '\n  what  '
+                    yield '\n  '
+                    yield str(environment.finalize(t_1('what', 'dim')))
+                    yield '  '
                     yield str(environment.finalize(t_12(str_join(('UPnP mapping "', environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'description'), '"', )), (undefined(name='width') if l_0_width is missing else l_0_width), 8, lines=2)))
                 l_2_loop = missing
                 for l_2_f, l_2_loop in LoopContext(environment.getattr(l_1_b, 'findings'), undefined):
@@ -311,7 +326,9 @@ def root(context, missing=missing, environment=environment):
                 l_2_loop = l_2_f = missing
                 if (not environment.getattr(l_1_b, 'waived')):
                     pass
-                    yield '\n  fix   '
+                    yield '\n  '
+                    yield str(environment.finalize(t_1('fix ', 'green')))
+                    yield '  '
                     yield str(environment.finalize(t_12((environment.getitem(environment.getattr(l_1_b, 'fixes'), 0) if environment.getattr(l_1_b, 'fixes') else str_join(('delete the mapping: upnpc -d ', environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'external_port'), ' ', t_11(environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'protocol')), ))), (undefined(name='width') if l_0_width is missing else l_0_width), 8)))
         l_1_loop = l_1_b = l_1_blocked = l_1_label = l_1_style = l_1_x = l_1_p = l_1_extra = l_1_reserve = l_1_name = l_1_head = l_1_m = missing
         l_0_upnp_note = (environment.getattr(environment.getattr((undefined(name='report') if l_0_report is missing else l_0_report), 'facts'), 'upnp') and (environment.getattr(environment.getattr(environment.getattr((undefined(name='report') if l_0_report is missing else l_0_report), 'facts'), 'upnp'), 'status') != 'ok'))
@@ -391,6 +408,6 @@ def root(context, missing=missing, environment=environment):
         yield '\n'
 
 blocks = {}
-debug_info = '11=109&12=112&13=121&15=123&16=126&18=129&19=132&20=135&21=137&23=146&24=147&25=150&27=152&28=163&29=165&30=167&31=169&32=171&33=173&35=175&36=177&38=181&40=183&41=185&42=187&44=189&46=192&47=195&48=199&49=202&51=203&52=206&53=207&54=210&55=211&56=214&58=216&59=220&61=224&64=227&65=230&67=232&68=236&69=243&70=246&73=249&74=253&76=257&77=260&79=262&80=266&82=270&83=273&86=276&88=279&89=282&90=285&92=287&93=291&94=298&95=301&98=304&99=308&101=312&102=315&106=317&107=320&109=323&110=326&111=329&112=331&113=334&114=336&115=339&116=341&118=346&121=349&122=352&124=356&125=358&127=360&128=362&130=364&131=366&133=368&134=370&135=373&137=375&138=377&140=379&141=382&143=386&144=390'
+debug_info = '11=109&12=112&13=121&15=123&16=126&18=129&19=132&20=135&21=137&23=145&24=148&25=151&27=153&28=164&29=166&30=168&31=170&32=172&33=174&35=176&36=178&38=182&40=184&41=186&42=188&44=190&46=193&47=196&48=200&49=203&51=204&52=207&53=210&54=213&55=216&56=219&58=223&59=227&61=231&62=234&64=236&65=239&67=241&68=245&69=252&70=255&73=258&74=262&76=266&77=269&79=273&80=277&82=281&83=284&86=289&88=292&89=295&90=298&92=302&93=306&94=313&95=316&98=319&99=323&101=327&102=330&106=334&107=337&109=340&110=343&111=346&112=348&113=351&114=353&115=356&116=358&118=363&121=366&122=369&124=373&125=375&127=377&128=379&130=381&131=383&133=385&134=387&135=390&137=392&138=394&140=396&141=399&143=403&144=407'
 
 # Generated by scripts/precompile_templates.py from reports/terminal.txt.j2: do not edit.
