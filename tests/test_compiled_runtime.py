@@ -205,6 +205,10 @@ def _outcome(fn: Any) -> tuple[str, str]:
         return (type(exc).__name__, str(exc))
 
 
+def _line_of() -> None:
+    """A function whose internals a lookup must not reach."""
+
+
 LOOKUPS: list[tuple[Any, Any]] = [
     ({"a": 1}, "a"),
     ({"a": 1}, "b"),
@@ -217,6 +221,12 @@ LOOKUPS: list[tuple[Any, Any]] = [
     ("text", "__class__"),
     (None, "x"),
     (5, "real"),
+    (int, "mro"),
+    (int, "bit_length"),
+    ((i for i in ()), "gi_frame"),
+    ((i for i in ()), "gi_running"),
+    (_line_of, "__code__"),
+    (_line_of.__code__, "co_name"),
 ]
 
 

@@ -6,8 +6,9 @@ import all of jinja2, about 26 ms, a quarter of a 100-listener ``run``. This mod
 the part of the runtime that code uses, with the rules of the environment templating.py
 gives jinja2 for the terminal:
 
-- the sandbox's: no attribute starting with ``_``; ``str.format`` and ``format_map``
-  are refused (templating's sandbox bounds them; the built-in template calls neither);
+- the sandbox's: no attribute starting with ``_`` nor any of Python's internals
+  (frames, code, ``mro``); ``str.format`` and ``format_map`` are refused
+  (templating's sandbox bounds them; the built-in template calls neither);
 - StrictUndefined's: any use of an undefined value is an error naming it;
 - the same filters and tests: the report's own (terminal._filters, ``privilege``),
   and jinja2's ``format`` (bounded), ``length``, ``list``, ``selectattr``, ``upper``,
@@ -272,6 +273,20 @@ class Context:
 
 
 _FORMAT_METHODS = ("format", "format_map")
+_UNSAFE_ATTRIBUTES = (
+    (types.GeneratorType, frozenset({"gi_frame", "gi_code"})),
+    (types.CoroutineType, frozenset({"cr_frame", "cr_code"})),
+    (types.AsyncGeneratorType, frozenset({"ag_code", "ag_frame"})),
+)
+
+
+def _internal(obj: Any, name: str) -> bool:
+    """jinja2.sandbox.is_internal_attribute (less its ``__`` rule: no ``_`` at all here)."""
+    if isinstance(obj, type):
+        return name == "mro"
+    if isinstance(obj, (types.CodeType, types.TracebackType, types.FrameType)):
+        return True
+    return any(isinstance(obj, kind) and name in names for kind, names in _UNSAFE_ATTRIBUTES)
 
 
 class Environment:
@@ -303,7 +318,7 @@ class Environment:
                 getattr(value, "__self__", None), str
             ):
                 return _unavailable("str.format in the built-in template")
-        if isinstance(name, str) and name.startswith("_"):
+        if isinstance(name, str) and (name.startswith("_") or _internal(obj, name)):
             return Undefined(
                 f"access to attribute {name!r} of {type(obj).__name__!r} object is unsafe.",
                 obj,
