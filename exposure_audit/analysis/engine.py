@@ -1361,13 +1361,15 @@ def _run_rules(
         )
         groups.append((key, findings))
     groups.sort(key=operator.itemgetter(0))
+    flat = [f for _key, findings in groups for f in findings]
+    if len({f.fingerprint for f in flat}) == len(flat):
+        return flat
     # Sockets identical in all the fingerprint covers (SO_REUSEPORT siblings, one socket
     # per interface with SO_BINDTODEVICE) give one finding: the worst exposure's.
     seen: set[str] = set()
     out: list[Finding] = []
-    for _key, findings in groups:
-        for f in findings:
-            if f.fingerprint not in seen:
-                seen.add(f.fingerprint)
-                out.append(f)
+    for f in flat:
+        if f.fingerprint not in seen:
+            seen.add(f.fingerprint)
+            out.append(f)
     return out
