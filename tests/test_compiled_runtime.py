@@ -120,7 +120,9 @@ def test_a_terminal_run_does_not_import_jinja2(tmp_path: Path) -> None:
         "print('JINJA2' if 'jinja2' in sys.modules else 'NO-JINJA2', file=sys.stderr)\n"
         "raise SystemExit(rc)\n"
     )
-    argv = [sys.executable, "-c", probe, "run", "--facts", str(facts), "--fail-on", "none"]
+    # --facts replays saved facts (no discovery, no probe); the flags say so anyway
+    argv = [sys.executable, "-c", probe, "run", "--facts", str(facts), "--no-upnp", "--no-probe"]
+    argv += ["--fail-on", "none"]
     plain = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert plain.returncode == 0, plain.stderr
     assert plain.stderr.strip().endswith("NO-JINJA2")
@@ -144,9 +146,10 @@ def test_the_cli_output_is_jinja2_s(tmp_path: Path) -> None:
     copy = tmp_path / "copy.txt.j2"
     shutil.copy(reports_dir() / terminal.TEMPLATE, copy)
     outs = []
+    run = [*cli_argv(), "run", "--facts", str(facts), "--no-upnp", "--no-probe"]
     for extra in ([], ["--template", f"terminal={copy}"]):
         proc = subprocess.run(
-            [*cli_argv(), "run", "--facts", str(facts), "--fail-on", "none", *extra],
+            [*run, *extra, "--fail-on", "none"],
             capture_output=True,
             text=True,
             timeout=60,
