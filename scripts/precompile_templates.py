@@ -36,7 +36,8 @@ def entries() -> dict[str, tuple[str, str, str, str]]:
     import jinja2
 
     from exposure_audit.reporting import RenderContext, compiled, html, terminal
-    from exposure_audit.reporting.templating import env_fingerprint, environment, source_digest
+    from exposure_audit.reporting.rendering import source_digest
+    from exposure_audit.reporting.templating import env_fingerprint, environment
 
     out = {}
     terminal_filters = unfoldable(terminal._filters(RenderContext()))

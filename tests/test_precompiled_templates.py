@@ -15,11 +15,11 @@ from exposure_audit.core.resources import reports_dir
 from exposure_audit.reporting import RenderContext, compiled, html, terminal
 from exposure_audit.reporting.document import build_report
 from exposure_audit.reporting.precompiled import TEMPLATES
+from exposure_audit.reporting.rendering import source_digest
 from exposure_audit.reporting.templating import (
     builtin_template,
     env_fingerprint,
     environment,
-    source_digest,
 )
 from exposure_audit.reporting.view import build_view
 

@@ -15,7 +15,7 @@ from exposure_audit.core import records
 from exposure_audit.core.errors import ConfigError
 from exposure_audit.reporting import Format, RenderContext, render
 from exposure_audit.reporting.document import build_report
-from exposure_audit.reporting.templating import clean_text
+from exposure_audit.reporting.rendering import clean_text
 
 STAMP = "2026-11-27T14:00:05Z"
 SGR = re.compile(r"\x1b\[[0-9;]*m")

@@ -1296,17 +1296,6 @@ def run_rules(
     today: _dt.date,
 ) -> list[Finding]:
     """Every rule over every exposure and dangling mapping, ``waivers`` applied."""
-    return _run_rules(ruleset, facts, exposures, dangling, waivers, today)
-
-
-def _run_rules(
-    ruleset: RuleSet,
-    facts: Facts,
-    exposures: Sequence[Exposure],
-    dangling: Sequence[DanglingMapping],
-    waivers: Sequence[Waiver],
-    today: _dt.date,
-) -> list[Finding]:
     ctx = _Context(ruleset, facts)
     listener_rules = _RuleIndex([_compile(r) for r in ruleset.rules if r.kind == "listener"])
     dangling_rules = _RuleIndex(

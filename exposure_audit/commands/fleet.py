@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
 
     failed = [p for p in doc["problems"] if p["kind"] == "failed"]
     if args.output != "-" or fmt != "terminal":
-        from exposure_audit.reporting.templating import clean_text
+        from exposure_audit.reporting.rendering import clean_text
 
         for p in failed[:20]:
             print(

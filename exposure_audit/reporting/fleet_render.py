@@ -16,7 +16,8 @@ from markupsafe import Markup
 from exposure_audit.core.model import SEVERITIES
 from exposure_audit.core.wording import SCOPE_LABELS, SCOPE_PHRASES
 from exposure_audit.reporting import RenderContext
-from exposure_audit.reporting.templating import clean_text, environment, render_template
+from exposure_audit.reporting.rendering import clean_text
+from exposure_audit.reporting.templating import environment, render_template
 from exposure_audit.reporting.terminal import STYLES
 
 TEMPLATE = "fleet.html.j2"

@@ -22,7 +22,6 @@ from exposure_audit.reporting.rendering import (
     MAX_INT_BITS,
     MAX_TEMPLATE_BYTES,
     MAX_VALUE_CHARS,
-    Safe,
     TemplateLimitError,
     check_str_call,
     check_widths,
@@ -34,8 +33,6 @@ from exposure_audit.reporting.rendering import (
     source_digest,
     template_errors,
 )
-
-__all__ = ["Safe", "clean_text", "environment", "render_template"]
 
 
 def _finalize_html(value: object) -> object:
