@@ -1,8 +1,9 @@
-"""The engine's rule index (rules by port, protocol and tags, matches remembered per
-subject key) gives exactly what testing every rule's every condition against every
-subject gives: a differential test over many generated subjects, with the built-in
-rules and with rules written to stress the index (no port condition, port ranges,
-protocol only, tags only, negations, ``unless`` on port, protocol and tags).
+"""The engine's rule index (rules by port, protocol and tags, candidates remembered per
+port signature, protocol and tags) gives exactly what testing every rule's every
+condition against every subject gives: a differential test over many generated
+subjects, with the built-in rules and with rules written to stress the index (no port
+condition, port ranges, protocol only, tags only, negations, ``unless`` on port,
+protocol and tags).
 
 The reference below reads the rules' conditions as loaded (``Rule.conditions`` and
 ``Rule.unless``), not the engine's compiled form, so an index that dropped or skipped a

@@ -12,17 +12,20 @@ import datetime as _dt
 import fnmatch
 import functools
 import ipaddress
+import itertools
 import operator
 import re
 import string
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from exposure_audit.analysis import identity as ident
 from exposure_audit.analysis.fingerprint import (
     dangling_fingerprint,
+    listener_fingerprint_head,
     listener_fingerprint_of,
     listener_fingerprint_parts,
+    listener_fingerprint_tail,
 )
 from exposure_audit.core import records
 from exposure_audit.core.addresses import parse_ip
@@ -60,6 +63,7 @@ UPNP_BLOCKED = "what the router's UPnP mappings forward"
 _CMDLINE_SHOWN = 200
 
 _Tests = tuple[tuple[Callable[[Any, Subject], bool], Any], ...]
+_F = TypeVar("_F", bound=dict[str, str])
 
 
 @record
@@ -103,29 +107,20 @@ def _matches(c: _Compiled, s: Subject) -> bool:
     return True
 
 
-# Everything a condition can read of a subject but its port (which the port signature
-# stands for) and its framework (a property: added to the key by name).
-_SUBJECT_KEY = operator.attrgetter(
-    *(a for a in Subject.__slots__ if not a.startswith("_") and a != "port")
-)
-
-
 class _RuleIndex:
     """Rules by port, protocol and tags: the candidates for a subject are the rules
     whose port, protocol and tags conditions all hold for it; only the candidates'
     other conditions and ``unless`` groups are tested. Candidates depend on a subject's
     protocol, tags and which port conditions its port meets (its port signature), so
     they are worked out once per such key, with the conditions' own tests, in rule
-    order. The rules that match are then remembered per subject key: everything a
-    condition reads, the port again as its signature (thousands of listeners of one
-    process differ in their port alone)."""
+    order. (The engine asks once per plan: _Context.plan.)"""
 
     def __init__(self, compiled: Sequence[_Compiled]) -> None:
         self.compiled = tuple(compiled)
         tests = [t for c in compiled for t in (*c.indexed, *c.tests)]
         tests += [t for c in compiled for group in c.unless for t in group]
         self.port_tests = tuple(dict.fromkeys(tv for tv in tests if tv[0] is _PORT_TEST))
-        self._signatures: dict[int | None, tuple[bool, ...]] = {}
+        self.signatures: dict[int | None, tuple[bool, ...]] = {}  # by port_signature
         self._stretches: dict[int, tuple[bool, ...]] = {}
         self._bounds: list[int] | None = None
         if all(isinstance(v, PortSet) for _t, v in self.port_tests):
@@ -133,7 +128,6 @@ class _RuleIndex:
                 {b for _t, v in self.port_tests for lo, hi in v.intervals for b in (lo, hi + 1)}
             )
         self._candidates: dict[tuple[Any, ...], tuple[_Compiled, ...]] = {}
-        self._matched: dict[tuple[Any, ...], tuple[Rule, ...]] = {}
 
     def _signature(self, s: Subject) -> tuple[bool, ...]:
         return self.port_signature(s.port)
@@ -142,7 +136,7 @@ class _RuleIndex:
         """Which port conditions ``port`` meets: what the port stands for in matching.
         Ports between two consecutive bounds of the conditions' intervals meet the same
         ones: worked out once per such stretch, not per port."""
-        sig = self._signatures.get(port)
+        sig = self.signatures.get(port)
         if sig is None:
             if self._bounds is not None and type(port) is int:
                 stretch = bisect.bisect_right(self._bounds, port)
@@ -153,7 +147,7 @@ class _RuleIndex:
             else:
                 s = Subject(port=port)
                 sig = tuple(t(v, s) for t, v in self.port_tests)
-            self._signatures[port] = sig
+            self.signatures[port] = sig
         return sig
 
     def candidates(self, s: Subject) -> tuple[_Compiled, ...]:
@@ -165,12 +159,7 @@ class _RuleIndex:
 
     def matching(self, s: Subject) -> list[Rule]:
         """The rules that match ``s``, in rule order."""
-        key = (self._signature(s), _SUBJECT_KEY(s), s.framework_id)
-        rules = self._matched.get(key)
-        if rules is None:
-            rules = tuple(c.rule for c in self.candidates(s) if _matches(c, s))
-            self._matched[key] = rules
-        return list(rules)
+        return [c.rule for c in self.candidates(s) if _matches(c, s)]
 
 
 # --------------------------------------------------------------------------- waivers
@@ -354,9 +343,6 @@ class _ProcText:
     python: str
 
 
-_Parsed = tuple[tuple[str, str | None], ...]
-
-
 @record
 class _Frameworks:
     candidates: tuple[Framework, ...]  # matched on process, command line, environment
@@ -461,6 +447,7 @@ class _Context:
 
     def __init__(self, ruleset: RuleSet, facts: Facts) -> None:
         self.catalogue = ruleset.catalogue
+        self.entries = ruleset.catalogue.entries
         self.frameworks = ruleset.frameworks
         self.iface_kind = {i.name: i.kind for i in facts.interfaces}
         self.words = Wording.of(facts)
@@ -468,7 +455,7 @@ class _Context:
         self.upnp_audience = self.words.upnp_audience()[0]
         self._fw_cache: dict[tuple[str | None, str | None, str, bool], _Frameworks] = {}
         self._set_cache: dict[tuple[str, ...], frozenset[str]] = {}
-        self._reach_cache: dict[tuple[Any, ...], str] = {}
+        self._reach_cache: dict[tuple[Any, ...], tuple[tuple[Reach, ...], str]] = {}
         self.probes = {(p.protocol, p.address, p.port): p for p in facts.probes}
         # by command line and environment: what listeners of one process share
         self._proc_cache: dict[Any, _ProcText] = {}
@@ -482,9 +469,9 @@ class _Context:
             tuple[Any, ...], tuple[object, dict[str, str], tuple[str, ...] | None]
         ] = {}
         self._sorted: dict[frozenset[str], tuple[str, ...]] = {}
-        # key -> [the reach (kept: its id is in the key), the plan, listeners planned]
-        self._plans: dict[tuple[Any, ...], list[Any]] = {}
-        self.parsed: dict[str, _Parsed | None] = {}  # templates, by _parse
+        # key -> (the reach, kept: its id is in the key; the plan)
+        self._plans: dict[tuple[Any, ...], tuple[tuple[Reach, ...], _Plan]] = {}
+        self.slots: dict[str, _Slots | None] = {}  # templates, by _slots
         self._per_rule: dict[
             tuple[int, int, int, str | None],
             tuple[tuple[str, ...], list[_WaiverMatcher], bool],
@@ -525,17 +512,15 @@ class _Context:
             s = self._set_cache[items] = frozenset(items)
         return s
 
-    def framework(
-        self,
-        process: str | None,
-        cmdline: str | None,
-        container: bool,
-        port: int,
-        env: str = "",
-        probe: ProbeResult | None = None,
+    def framework_of(
+        self, pv: _Proc, container: bool, port: int, probe: ProbeResult | None
     ) -> Framework | None:
-        table = self._frameworks(process, cmdline, env, container)
-        return _framework_in(table, cmdline, env, port, probe)
+        """The framework of ``pv``'s listener on ``port``."""
+        table = pv.frameworks[container] or self.frameworks_of(pv, container)
+        any_port = table.any_port
+        if probe is None and any_port is not _BY_PORT:
+            return cast(Framework | None, any_port)
+        return _framework_in(table, pv.text.match, pv.text.env, port, probe)
 
     def _frameworks(
         self, process: str | None, cmdline: str | None, env: str, container: bool
@@ -639,24 +624,17 @@ class _Context:
         return got
 
     def listener_subject(
-        self, exp: Exposure
-    ) -> tuple[Subject, PortEntry | None, _Proc, ProbeResult | None]:
-        """The subject rules test, the port's catalogue entry, the process and the
-        listener's probe result."""
+        self,
+        exp: Exposure,
+        pv: _Proc,
+        protocol: str,
+        entry: PortEntry | None,
+        container: str | None,
+        framework: Framework | None,
+    ) -> Subject:
+        """The subject rules test, from what plan() worked out of the listener: its
+        process, its port's catalogue entry, its container and its framework."""
         lst = exp.listener
-        protocol = lst.protocol.lower()
-        port = lst.port
-        entry = self.catalogue.get(protocol, port)
-        pv = self.proc(lst.process, lst.uid)
-        text = pv.text
-        cmdline = text.match
-        container = exp.container or pv.container_id
-        probe = self.probes.get((protocol, lst.address, port)) if self.probes else None
-        framework = (
-            self.framework(pv.name, cmdline, container is not None, port, text.env, probe)
-            if self.frameworks
-            else None
-        )
         # What the process says it is wins over the catalogue's guess for the port.
         tags = (
             self._set(framework.tags)
@@ -669,8 +647,8 @@ class _Context:
         def find_framework() -> Framework | None:
             return framework
 
-        subject = Subject(
-            port=port,
+        return Subject(
+            port=lst.port,
             protocol=protocol,
             family=lst.family,
             tags=tags,
@@ -680,15 +658,14 @@ class _Context:
             scopes=self._set(exp.scopes),
             kinds=self._set(exp.interface_kinds),
             process=pv.name,
-            cmdline=cmdline,
+            cmdline=pv.text.match,
             user=pv.user,
             container=container,
             upnp_mapped=bool(exp.upnp_mappings),
             firewall=exp.firewall,
             published_by=exp.published_by,
-            find_framework=find_framework if self.frameworks else None,
+            find_framework=find_framework,
         )
-        return subject, entry, pv, probe
 
     def dangling_subject(self, d: DanglingMapping) -> tuple[Subject, PortEntry | None]:
         m = d.mapping
@@ -709,12 +686,13 @@ class _Context:
     # ------------------------------------------------------------------ reach_desc
 
     def reach_desc(self, exp: Exposure, blocked: tuple[str, ...] = ()) -> str:
-        # resolve() shares one reach tuple between listeners bound alike: describe it once.
-        key = (exp.reach, exp.upnp_mappings, exp.widest_scope, bool(exp.scopes), blocked)
-        text = self._reach_cache.get(key)
-        if text is None:
-            text = self._reach_cache[key] = self.words.reach_sentence(exp, blocked)
-        return text
+        # resolve() shares one reach tuple between listeners bound alike: describe it
+        # once (keyed by identity, and kept in the value so no other tuple takes its id)
+        key = (id(exp.reach), exp.upnp_mappings, exp.widest_scope, bool(exp.scopes), blocked)
+        got = self._reach_cache.get(key)
+        if got is None or got[0] is not exp.reach:
+            got = self._reach_cache[key] = (exp.reach, self.words.reach_sentence(exp, blocked))
+        return got[1]
 
     def mapping_desc(self, mappings: Sequence[UpnpMapping]) -> str:
         return self.words.mappings_desc(mappings)
@@ -778,29 +756,21 @@ class _Context:
             hit[1] if hit is not None and hit[0] is lst.process else self.proc(lst.process, lst.uid)
         )
         pv.seen += 1
-        if pv.seen == 1:
-            # Its process's first: nothing to share yet, and a process with one socket
-            # (each its own command line) would only fill the memos.
-            subject, entry, pv, probe = self.listener_subject(view)
-            hits = index.matching(subject)
-            return _make_plan(self, hits, view, blocked, subject, entry, pv, probe), pv
         protocol = lst.protocol.lower()
         port = lst.port
-        entry = self.catalogue.get(protocol, port)
-        signature = index.port_signature(port)
+        entry = self.entries.get((protocol, port))  # self.catalogue.get, inlined
         probe = self.probes.get((protocol, lst.address, port)) if self.probes else None
         container = view.container or pv.container_id
-        framework = (
-            _framework_in(
-                self.frameworks_of(pv, container is not None),
-                pv.text.match,
-                pv.text.env,
-                port,
-                probe,
-            )
-            if self.frameworks
-            else None
-        )
+        framework = self.framework_of(pv, container is not None, port, probe)
+        if pv.seen == 1 or entry is not None:
+            # Its process's first: nothing to share yet, and a process with one socket
+            # (each its own command line) would only fill the memos. A catalogued port
+            # has an entry of its own: no other socket of the process and bind address
+            # has the same (but an SO_REUSEPORT sibling, worked out again).
+            subject = self.listener_subject(view, pv, protocol, entry, container, framework)
+            hits = index.matching(subject)
+            return _make_plan(self, hits, view, blocked, subject, entry, pv, probe), pv
+        signature = index.signatures.get(port) or index.port_signature(port)
         # (the bind address stands for the family too)
         key = (
             id(pv),
@@ -822,16 +792,10 @@ class _Context:
         )
         got = self._plans.get(key)
         if got is None or got[0] is not view.reach:
-            subject, entry, pv, probe = self.listener_subject(view)
+            subject = self.listener_subject(view, pv, protocol, entry, container, framework)
             hits = index.matching(subject)
             plan = _make_plan(self, hits, view, blocked, subject, entry, pv, probe)
-            self._plans[key] = [view.reach, plan, 1]
-            return plan, pv
-        uses = got[2]
-        if uses < _EXACT_FROM:
-            got[2] = uses + 1
-            if uses + 1 == _EXACT_FROM:
-                got[1] = _exact(self, got[1])
+            got = self._plans[key] = (view.reach, _exact(self, plan))
         return got[1], pv
 
     def sorted_tags(self, tags: frozenset[str]) -> tuple[str, ...]:
@@ -876,10 +840,16 @@ class _SafeFields(dict[str, str]):
 
 
 def _generic_fix(address: str, port: int) -> str:
+    return str(port).join(_generic_fix_pieces(address))
+
+
+def _generic_fix_pieces(address: str) -> tuple[str, ...]:
+    """The fix where no framework or catalogue entry has one, as the text between the
+    ports (see _pieces)."""
     ip = _ip(address)
     if ip is not None and ip.is_loopback:
-        return f"stop it when you are not using it (port {port})"
-    return f"bind it to 127.0.0.1 (or ::1) instead of {address}"
+        return ("stop it when you are not using it (port ", ")")
+    return (f"bind it to 127.0.0.1 (or ::1) instead of {address}",)
 
 
 # --------------------------------------------------------------------------- findings
@@ -904,75 +874,91 @@ def _expired_note(message: str, verdict: _Verdict) -> str:
 
 
 _NOT_WAIVED = _Verdict()
-# From its how-manieth listener a plan's templates are filled in but for the varying
-# fields (_exact): that costs about what formatting the whole templates does for three
-# listeners; most plans of catalogued ports serve one or two.
-_EXACT_FROM = 4
-# Fields that differ between listeners with one plan (_Context.plan): the rest of a
-# template is filled in once per plan.
-_VARYING = frozenset({"port", "endpoint", "evidence", "fix"})
-_VARYING_IN_FIX = frozenset({"port", "endpoint", "evidence"})  # {fix} in a fix: as is
 
 
-def _parse(template: str) -> _Parsed | None:
-    """``template`` as (literal, field name) pairs, the literal escaped again for a
-    template; None where a field has a format spec, a conversion, an index or an
-    attribute (the loader rejects them), or the template does not parse."""
+@record
+class _Slots:
+    """Where a template's text varies between the listeners of a plan: how many fields
+    name the port ({port}, {endpoint}) and the fix, and whether it names the evidence."""
+
+    port: int
+    fix: int
+    evidence: bool
+
+
+def _slots(template: str) -> _Slots | None:
+    """None where a field has a format spec, a conversion, an index or an attribute
+    (the loader rejects them), or the template does not parse."""
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError:
         return None
-    out: list[tuple[str, str | None]] = []
-    for literal, name, spec, conversion in parsed:
-        if name is not None and (spec or conversion or not name.isidentifier()):
-            return None
-        out.append((literal.replace("{", "{{").replace("}", "}}"), name))
-    return tuple(out)
+    names = []
+    for _literal, name, spec, conversion in parsed:
+        if name is not None:
+            if spec or conversion or not name.isidentifier():
+                return None
+            names.append(name)
+    return _Slots(
+        names.count("port") + names.count("endpoint"), names.count("fix"), "evidence" in names
+    )
 
 
-def _partial(
-    ctx: _Context, template: str, fields: dict[str, str], varying: frozenset[str]
-) -> str | None:
-    """``template`` with every field but ``varying`` filled in from ``fields``, as a
-    template of the varying ones: formatting it with them gives what formatting
-    ``template`` with all the fields gives. None for a template ``_parse`` cannot do."""
-    if template in ctx.parsed:
-        parsed = ctx.parsed[template]
+# What stands for the port while a template is filled in for a whole plan (_pieces).
+# No character repeats in it, so two of it never overlap: where it is found as often as
+# the template places it, it is found only where it was placed.
+_PORT_MARK = "\x00\x01\x02\x03\x04\x05\x06"
+
+
+def _pieces(
+    ctx: _Context, template: str, values: _SafeFields, fix: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    """``template`` filled in for every listener of a plan (they differ in their port
+    alone), as the text between the ports: ``str(port).join(pieces)`` is what
+    formatting it for the listener on ``port`` gives. ``values``: _plan_values';
+    ``fix``: the fix's own pieces. None for a template ``_slots`` cannot do, one naming
+    the evidence where it is not the same for all, or a value holding _PORT_MARK."""
+    if template in ctx.slots:
+        slots = ctx.slots[template]
     else:
-        parsed = ctx.parsed[template] = _parse(template)
-    if parsed is None:
+        slots = ctx.slots[template] = _slots(template)
+    if slots is None or (slots.evidence and values.get("evidence") is None):
         return None
-    out: list[str] = []
-    for literal, name in parsed:
-        out.append(literal)
-        if name is None:
-            continue
-        if name in varying:
-            out.append("{" + name + "}")
-        else:
-            value = fields.get(name)
-            if value is None:  # as _SafeFields shows a field that is not there
-                out.append("{{" + name + "}}")
-            else:
-                out.append(value.replace("{", "{{").replace("}", "}}"))
-    return "".join(out)
+    values["fix"] = _PORT_MARK.join(fix)
+    pieces = template.format_map(values).split(_PORT_MARK)
+    if len(pieces) != 1 + slots.port + slots.fix * (len(fix) - 1):
+        return None
+    return tuple(pieces)
+
+
+def _plan_values(rp: _RulePlan, plan: _Plan) -> _SafeFields:
+    """A rule plan's fields with _PORT_MARK for the port, for _pieces (no evidence
+    where it is not the same for all the plan's listeners)."""
+    values = _rule_fields(rp, _SafeFields())
+    values["port"] = _PORT_MARK
+    values["endpoint"] = plan.endpoint + _PORT_MARK
+    if plan.evidence is not None:
+        values["evidence"] = plan.evidence
+    return values
 
 
 @record
 class _RulePlan:
-    """One matched rule's part of a plan: its templates already filled in with all
-    but the varying fields (``exact``), else the rule's own templates and ``fields``."""
+    """One matched rule's part of a plan: its message and remediation filled in for all
+    the plan's ports (``message``/``remediation``: _pieces; from _exact on), else its
+    own templates and ``fields``: the plan's, every field but the rule's and the
+    listener's own (_rule_fields, the varying ones)."""
 
     rule: Rule
     severity: str
     references: tuple[str, ...]
     matchers: tuple[_WaiverMatcher, ...]
     protected: bool
-    exact: bool
-    message: str
-    remediation: str
     fix: str | None  # None: the generic fix
-    fields: dict[str, str] | None = None  # all but the varying fields, when not exact
+    fields: dict[str, str]
+    fingerprint: bytes  # what its fingerprints hash before the port
+    message: tuple[str, ...] | None = None
+    remediation: tuple[str, ...] | None = None
 
 
 @record
@@ -989,10 +975,11 @@ class _Plan:
     service: str | None  # the finding's service
     who: Identity | None  # when the same for all (no catalogue entry names the port)
     evidence: str | None  # who's evidence as a field; None: per listener
-    # the text around the port in the endpoint and in the fingerprinted text: a plan's
-    # listeners share protocol, bind address and process (see _Context.plan)
+    # the text before the port in the endpoint, and after it in the fingerprinted text:
+    # a plan's listeners share protocol, bind address and process (see _Context.plan)
     endpoint: str = ""
-    around: tuple[str, str, str] = ("", "", "")
+    after: str = ""
+    address: str = ""
 
 
 _NO_FINDINGS = _Plan((), "", None, None, None, (), None, None, None)  # no rule matches
@@ -1035,13 +1022,10 @@ def _make_plan(
         fix = framework.rebind_fix if framework.rebind_fix and moved else framework.fix
     elif entry and entry.fix:
         fix = entry.fix
+    before, after = listener_fingerprint_parts(protocol, lst.address, pv.name)
     rules = []
     for rule in hits:
         severity = _severity(rule, view.widest_scope)
-        own = dict(fields)
-        own["rule_id"] = rule.id
-        own["severity"] = severity
-        own["title"] = rule.title
         references, matchers, protected = ctx.per_rule(rule, entry, framework, pv.exe)
         rules.append(
             _RulePlan(
@@ -1050,11 +1034,9 @@ def _make_plan(
                 references,
                 tuple(matchers),
                 protected,
-                False,
-                rule.message,
-                rule.remediation,
                 fix,
-                own,
+                fields,
+                listener_fingerprint_head(rule.id, before),
             )
         )
     # worst first (as the findings of one listener are listed): no sorting per listener
@@ -1070,40 +1052,43 @@ def _make_plan(
         who,
         evidence,
         _endpoint_prefix(lst.address),
-        listener_fingerprint_parts(protocol, lst.address, pv.name),
+        after,
+        lst.address,
     )
 
 
+def _rule_fields(rp: _RulePlan, fields: _F) -> _F:
+    """``fields`` (empty) filled in with a rule plan's fields, the plan's and the
+    rule's own."""
+    fields.update(rp.fields)
+    fields["rule_id"] = rp.rule.id
+    fields["severity"] = rp.severity
+    fields["title"] = rp.rule.title
+    return fields
+
+
 def _exact(ctx: _Context, plan: _Plan) -> _Plan:
-    """``plan`` with its templates filled in but for the varying fields (``_partial``):
-    worth it from a plan's second listener on."""
+    """``plan`` with its messages and remediations filled in for all its ports
+    (``_pieces``): for the plans that serve many listeners (see _Context.plan)."""
     if not plan.rules:
         return plan
     rules = []
     for rp in plan.rules:
-        own = rp.fields
-        if rp.exact or own is None:
+        values = _plan_values(rp, plan)
+        fix: tuple[str, ...] | None = _generic_fix_pieces(plan.address)
+        if rp.fix is not None:  # {fix} in a fix stays as it is
+            fix = _pieces(ctx, rp.fix, values, ("{fix}",))
+        message = remediation = None
+        if fix is not None:
+            message = _pieces(ctx, rp.rule.message, values, fix)
+            remediation = _pieces(ctx, rp.rule.remediation, values, fix)
+        if message is None or remediation is None:
             rules.append(rp)
             continue
-        message = _partial(ctx, rp.message, own, _VARYING)
-        remediation = _partial(ctx, rp.remediation, own, _VARYING)
-        fix = _partial(ctx, rp.fix, own, _VARYING_IN_FIX) if rp.fix is not None else None
-        if message is None or remediation is None or (rp.fix is not None and fix is None):
-            rules.append(rp)
-            continue
-        rules.append(
-            _RulePlan(
-                rp.rule,
-                rp.severity,
-                rp.references,
-                rp.matchers,
-                rp.protected,
-                True,
-                message,
-                remediation,
-                fix,
-            )
-        )
+        # (sentence() of the whole text is sentence() of its first piece: a port is
+        # digits, never part of the words sentence() looks for)
+        message = (sentence(message[0]), *message[1:])
+        rules.append(records.replace(rp, message=message, remediation=remediation))
     return records.replace(plan, rules=tuple(rules))
 
 
@@ -1127,29 +1112,25 @@ def _plan_findings(
         who = pv.identity(plan.framework, port, plan.entry, plan.probe)
         evidence = "; ".join(who.evidence) if who else "nothing identifies it"
     sport = str(port)
-    varying = {"port": sport, "endpoint": plan.endpoint + sport, "evidence": evidence}
-    head, before, after = plan.around
-    around = (head, before + sport + after)
+    tail = listener_fingerprint_tail(sport, plan.after)
+    varying: _SafeFields | None = None
     out = []
     for rp in rules:
         rule = rp.rule
-        if rp.exact:
-            fix = rp.fix
-            varying["fix"] = (
-                fix.format_map(varying) if fix is not None else _generic_fix(address, port)
-            )
-            message = rp.message.format_map(varying)
-            remediation = rp.remediation.format_map(varying)
+        if rp.message is not None and rp.remediation is not None:
+            message = sport.join(rp.message)
+            remediation = sport.join(rp.remediation)
         else:
-            assert rp.fields is not None
-            fields = _SafeFields(rp.fields)
+            if varying is None:
+                varying = _SafeFields(port=sport, endpoint=plan.endpoint + sport, evidence=evidence)
+            fields = _rule_fields(rp, _SafeFields())
             fields.update(varying)
             fields.pop("fix", None)
             fields["fix"] = (
                 rp.fix.format_map(fields) if rp.fix is not None else _generic_fix(address, port)
             )
-            message = rp.message.format_map(fields)
-            remediation = rp.remediation.format_map(fields)
+            message = sentence(rule.message.format_map(fields))
+            remediation = rule.remediation.format_map(fields)
         verdict = (
             _verdict(
                 rp.matchers, today, rule.id, protocol, port, address, pv.name, pv.exe, rp.protected
@@ -1157,7 +1138,6 @@ def _plan_findings(
             if rp.matchers
             else _NOT_WAIVED
         )
-        message = sentence(message)
         if verdict.expired:
             message = _expired_note(message, verdict)
         out.append(
@@ -1167,7 +1147,7 @@ def _plan_findings(
                 rule.title,
                 message if note is None else message + note,
                 remediation,
-                listener_fingerprint_of(rule.id, around),
+                listener_fingerprint_of(rp.fingerprint, tail),
                 rp.references,
                 exp,
                 None,
@@ -1287,6 +1267,9 @@ def _by_severity(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.rule_id))
 
 
+_FINGERPRINT = operator.attrgetter("fingerprint")
+
+
 def run_rules(
     ruleset: RuleSet,
     facts: Facts,
@@ -1350,8 +1333,8 @@ def run_rules(
         )
         groups.append((key, findings))
     groups.sort(key=operator.itemgetter(0))
-    flat = [f for _key, findings in groups for f in findings]
-    if len({f.fingerprint for f in flat}) == len(flat):
+    flat = list(itertools.chain.from_iterable(findings for _key, findings in groups))
+    if len(set(map(_FINGERPRINT, flat))) == len(flat):
         return flat
     # Sockets identical in all the fingerprint covers (SO_REUSEPORT siblings, one socket
     # per interface with SO_BINDTODEVICE) give one finding: the worst exposure's.

@@ -25,45 +25,47 @@ def _normal_address(address: str) -> str:
 
 
 def _digest(parts: tuple[str, ...]) -> str:
-    return hashlib.sha256(_SEP.join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return hashlib.sha256(_encode(_SEP.join(parts))).hexdigest()[:16]
 
 
 def listener_fingerprint(
     rule_id: str, protocol: str, port: int, address: str, process: str | None
 ) -> str:
     """rule id + protocol + port + bind address + process name (empty when unknown)."""
+    before, after = listener_fingerprint_parts(protocol, address, process)
     return listener_fingerprint_of(
-        rule_id, listener_fingerprinter(protocol, port, address, process)
+        listener_fingerprint_head(rule_id, before), listener_fingerprint_tail(port, after)
     )
 
 
-def listener_fingerprinter(
-    protocol: str, port: int, address: str, process: str | None
-) -> tuple[str, str]:
-    """What a listener's fingerprints hash around the rule id: "v1", "listener", the
-    rule id, protocol, port, bind address, process, joined by _SEP (worked out once
-    for all the rules that match one listener)."""
-    head, before, after = listener_fingerprint_parts(protocol, address, process)
-    return head, f"{before}{port}{after}"
-
-
-def listener_fingerprint_parts(
-    protocol: str, address: str, process: str | None
-) -> tuple[str, str, str]:
-    """listener_fingerprinter's text but for the port: what goes before the rule id,
-    and before and after the port (the same for all the ports of one process and
-    bind address)."""
+def listener_fingerprint_parts(protocol: str, address: str, process: str | None) -> tuple[str, str]:
+    """What a listener's fingerprints hash between the rule id and the port, and after
+    the port: "v1", "listener", the rule id, protocol, port, bind address and process
+    joined by _SEP (the same for all the ports of one process and bind address)."""
     return (
-        _SEP.join(("v1", "listener", "")),
         _SEP.join(("", protocol.lower(), "")),
         _SEP.join(("", _normal_address(address), process or "")),
     )
 
 
-def listener_fingerprint_of(rule_id: str, around: tuple[str, str]) -> str:
-    """The fingerprint of ``rule_id`` on the listener ``around`` is of."""
-    text = around[0] + rule_id + around[1]
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+def listener_fingerprint_head(rule_id: str, before: str) -> bytes:
+    """The hashed bytes up to the port (``before``: listener_fingerprint_parts')."""
+    return _encode(_SEP.join(("v1", "listener", rule_id)) + before)
+
+
+def listener_fingerprint_tail(port: int | str, after: str) -> bytes:
+    """The hashed bytes from the port on (``after``: listener_fingerprint_parts')."""
+    return _encode(f"{port}{after}")
+
+
+def listener_fingerprint_of(head: bytes, tail: bytes) -> str:
+    """The fingerprint of a rule (``head``) on a listener (``tail``). Encoding the text
+    in two parts gives its bytes: surrogates are encoded one by one (surrogatepass)."""
+    return hashlib.sha256(head + tail).hexdigest()[:16]
+
+
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 def dangling_fingerprint(
