@@ -474,8 +474,9 @@ class _Context:
         self.slots: dict[str, _Slots | None] = {}  # templates, by _slots
         self._per_rule: dict[
             tuple[int, int, int, str | None],
-            tuple[tuple[str, ...], list[_WaiverMatcher], bool],
+            tuple[tuple[str, ...], tuple[_WaiverMatcher, ...], bool],
         ] = {}
+        self._matchers: dict[tuple[int, bool, str | None], tuple[_WaiverMatcher, ...]] = {}
         self.matchers: Sequence[_WaiverMatcher] = ()
 
     def proc_text(self, proc: ProcessInfo | None) -> _ProcText:
@@ -785,7 +786,6 @@ class _Context:
             view.published_by,
             container,
             blocked,
-            id(entry),
             signature,
             id(framework),
             id(probe),
@@ -806,7 +806,7 @@ class _Context:
 
     def per_rule(
         self, rule: Rule, entry: PortEntry | None, framework: Framework | None, exe: str | None
-    ) -> tuple[tuple[str, ...], list[_WaiverMatcher], bool]:
+    ) -> tuple[tuple[str, ...], tuple[_WaiverMatcher, ...], bool]:
         """A finding's references, the waivers that may apply to it (not the others:
         another rule, a built-in waiver it is protected from, another executable) and
         whether it is protected from built-in waivers."""
@@ -815,14 +815,17 @@ class _Context:
         if got is None:
             fid = framework.id if framework else None
             protected = _protected(rule.id, entry.tags if entry else (), fid)
-            # the checks of _WaiverMatcher.applies that read none of these, in its order
-            matchers = [
-                m
-                for m in self.matchers
-                if m.rule.match(rule.id)
-                and not (m.waiver.source == "builtin" and (protected or not m.exe))
-                and not (m.exe and (exe is None or not any(p.match(exe) for p in m.exe)))
-            ]
+            mkey = (id(rule), protected, exe)
+            matchers = self._matchers.get(mkey)
+            if matchers is None:
+                # the checks of _WaiverMatcher.applies that read none of these, in its order
+                matchers = self._matchers[mkey] = tuple(
+                    m
+                    for m in self.matchers
+                    if m.rule.match(rule.id)
+                    and not (m.waiver.source == "builtin" and (protected or not m.exe))
+                    and not (m.exe and (exe is None or not any(p.match(exe) for p in m.exe)))
+                )
             got = self._per_rule[key] = (_references(rule, entry, framework), matchers, protected)
         return got
 
@@ -1032,7 +1035,7 @@ def _make_plan(
                 rule,
                 severity,
                 references,
-                tuple(matchers),
+                matchers,
                 protected,
                 fix,
                 fields,
@@ -1040,7 +1043,8 @@ def _make_plan(
             )
         )
     # worst first (as the findings of one listener are listed): no sorting per listener
-    rules.sort(key=lambda rp: (-SEVERITY_RANK.get(rp.severity, 0), rp.rule.id))
+    if len(rules) > 1:
+        rules.sort(key=lambda rp: (-SEVERITY_RANK.get(rp.severity, 0), rp.rule.id))
     return _Plan(
         tuple(rules),
         protocol,
@@ -1113,12 +1117,15 @@ def _plan_findings(
         evidence = "; ".join(who.evidence) if who else "nothing identifies it"
     sport = str(port)
     tail = listener_fingerprint_tail(sport, plan.after)
+    fingerprint_of = listener_fingerprint_of
+    tags, service = plan.tags, plan.service
     varying: _SafeFields | None = None
     out = []
     for rp in rules:
         rule = rp.rule
-        if rp.message is not None and rp.remediation is not None:
-            message = sport.join(rp.message)
+        pieces = rp.message
+        if pieces is not None and rp.remediation is not None:
+            message = sport.join(pieces)
             remediation = sport.join(rp.remediation)
         else:
             if varying is None:
@@ -1131,31 +1138,31 @@ def _plan_findings(
             )
             message = sentence(rule.message.format_map(fields))
             remediation = rule.remediation.format_map(fields)
-        verdict = (
-            _verdict(
+        verdict = _NOT_WAIVED
+        if rp.matchers:
+            verdict = _verdict(
                 rp.matchers, today, rule.id, protocol, port, address, pv.name, pv.exe, rp.protected
             )
-            if rp.matchers
-            else _NOT_WAIVED
-        )
-        if verdict.expired:
-            message = _expired_note(message, verdict)
+            if verdict.expired:
+                message = _expired_note(message, verdict)
+        if note is not None:
+            message += note
         out.append(
             Finding(
                 rule.id,
                 rp.severity if note is None else "info",
                 rule.title,
-                message if note is None else message + note,
+                message,
                 remediation,
-                listener_fingerprint_of(rp.fingerprint, tail),
+                fingerprint_of(rp.fingerprint, tail),
                 rp.references,
                 exp,
                 None,
                 verdict.waived,
                 verdict.reason,
                 verdict.expired,
-                plan.tags,
-                plan.service,
+                tags,
+                service,
                 who,
             )
         )
