@@ -513,16 +513,6 @@ class _Context:
             s = self._set_cache[items] = frozenset(items)
         return s
 
-    def framework_of(
-        self, pv: _Proc, container: bool, port: int, probe: ProbeResult | None
-    ) -> Framework | None:
-        """The framework of ``pv``'s listener on ``port``."""
-        table = pv.frameworks[container] or self.frameworks_of(pv, container)
-        any_port = table.any_port
-        if probe is None and any_port is not _BY_PORT:
-            return cast(Framework | None, any_port)
-        return _framework_in(table, pv.text.match, pv.text.env, port, probe)
-
     def _frameworks(
         self, process: str | None, cmdline: str | None, env: str, container: bool
     ) -> _Frameworks:
@@ -762,7 +752,14 @@ class _Context:
         entry = self.entries.get((protocol, port))  # self.catalogue.get, inlined
         probe = self.probes.get((protocol, lst.address, port)) if self.probes else None
         container = view.container or pv.container_id
-        framework = self.framework_of(pv, container is not None, port, probe)
+        table = pv.frameworks[container is not None] or self.frameworks_of(
+            pv, container is not None
+        )
+        framework = (
+            cast(Framework | None, table.any_port)
+            if probe is None and table.any_port is not _BY_PORT
+            else _framework_in(table, pv.text.match, pv.text.env, port, probe)
+        )
         if pv.seen == 1 or entry is not None:
             # Its process's first: nothing to share yet, and a process with one socket
             # (each its own command line) would only fill the memos. A catalogued port
