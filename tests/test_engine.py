@@ -4,6 +4,7 @@ frameworks, fingerprints. No sockets: the engine is pure over its inputs."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -618,6 +619,18 @@ def test_fingerprint_ignores_pid_and_time_but_not_identity(tmp_path: Path) -> No
     assert fp(exposure(8000, protocol="udp", process=proc("python3"))) != base
     assert base == listener_fingerprint("T-1", "tcp", 8000, "0.0.0.0", "python3")
     assert len(base) == 16 and int(base, 16) >= 0
+
+
+def test_fingerprints_are_sha256_as_documented() -> None:
+    """The fingerprint text's SHA-256 (analysis/fingerprint.py takes CPython's own where
+    there is one): worked out here with hashlib, surrogates and all."""
+    for process in ("python3", "n\udcffode", "x" * 500, None):
+        got = listener_fingerprint("EA-DEV-001", "tcp", 8000, "::ffff:10.0.0.1", process)
+        text = "\x1f".join(
+            ("v1", "listener", "EA-DEV-001", "tcp", "8000", "::ffff:a00:1", process or "")
+        )
+        want = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        assert got == want
 
 
 def test_fingerprint_normalises_addresses() -> None:

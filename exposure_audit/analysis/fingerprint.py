@@ -8,11 +8,29 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import ipaddress
+from collections.abc import Callable
 
 from exposure_audit.core.addresses import split_zone
 
 _SEP = "\x1f"
+
+
+def _builtin_sha256() -> Callable[[bytes], hashlib._Hash]:
+    """CPython's own SHA-256 (_sha2 from 3.12, _sha256 before), else hashlib's: for the
+    ~60 bytes of a fingerprint, OpenSSL's setting up of a context per call is most of
+    the time (0.82 -> 0.56 us a digest here). The same function: the same digests."""
+    for name in ("_sha2", "_sha256"):
+        try:
+            found: Callable[[bytes], hashlib._Hash] = importlib.import_module(name).sha256
+        except (ImportError, AttributeError):
+            continue
+        return found
+    return hashlib.sha256
+
+
+_sha256 = _builtin_sha256()
 
 
 @functools.lru_cache(maxsize=4096)  # a few addresses stand for thousands of listeners
@@ -25,7 +43,7 @@ def _normal_address(address: str) -> str:
 
 
 def _digest(parts: tuple[str, ...]) -> str:
-    return hashlib.sha256(_encode(_SEP.join(parts))).hexdigest()[:16]
+    return _sha256(_encode(_SEP.join(parts))).hexdigest()[:16]
 
 
 def listener_fingerprint(
@@ -61,7 +79,7 @@ def listener_fingerprint_tail(port: int | str, after: str) -> bytes:
 def listener_fingerprint_of(head: bytes, tail: bytes) -> str:
     """The fingerprint of a rule (``head``) on a listener (``tail``). Encoding the text
     in two parts gives its bytes: surrogates are encoded one by one (surrogatepass)."""
-    return hashlib.sha256(head + tail).hexdigest()[:16]
+    return _sha256(head + tail).hexdigest()[:16]
 
 
 def _encode(text: str) -> bytes:
