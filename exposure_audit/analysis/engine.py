@@ -980,6 +980,9 @@ class _Plan:
     endpoint: str = ""
     after: str = ""
     address: str = ""
+    # where its listeners' findings go in the run's order (widest scope, worst severity
+    # first), unless the firewall blocks some of their reach (run_rules)
+    order: tuple[int, int] = (0, 0)
 
 
 _NO_FINDINGS = _Plan((), "", None, None, None, (), None, None, None)  # no rule matches
@@ -1055,6 +1058,7 @@ def _make_plan(
         _endpoint_prefix(lst.address),
         after,
         lst.address,
+        (-SCOPE_RANK.get(view.widest_scope, 0), -SEVERITY_RANK.get(rules[0].severity, 0)),
     )
 
 
@@ -1305,19 +1309,18 @@ def run_rules(
             found.extend(_filtered_findings(ctx, listener_rules, hits, exp, today))
         if not found:
             continue
-        # a plan's rules are worst first already: only the info findings of blocked
-        # reach join them out of order
-        findings = _by_severity(found) if blocked and len(found) > 1 else found
         lst = exp.listener
-        key = (
-            -SCOPE_RANK.get(view.widest_scope, 0),
-            -SEVERITY_RANK.get(findings[0].severity, 0),
-            0,
-            lst.port,
-            lst.protocol,
-            lst.address,
-        )
-        groups.append((key, findings))
+        if blocked:
+            # a plan's rules are worst first already: only the info findings of blocked
+            # reach join them out of order
+            found = _by_severity(found)
+            scope, severity = (
+                -SCOPE_RANK.get(view.widest_scope, 0),
+                -SEVERITY_RANK.get(found[0].severity, 0),
+            )
+        else:
+            scope, severity = plan.order
+        groups.append(((scope, severity, 0, lst.port, lst.protocol, lst.address), found))
     for d in dangling:
         subject, entry = ctx.dangling_subject(d)
         hits = dangling_rules.matching(subject)
