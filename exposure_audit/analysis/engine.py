@@ -58,6 +58,7 @@ from exposure_audit.policy.conditions import (
 from exposure_audit.policy.values import PortSet
 
 _EMPTY: frozenset[str] = frozenset()
+_PROTOCOLS = {p: p.lower() for p in ("tcp", "udp", "TCP", "UDP")}
 # How a blocked UPnP path is named where blocked interfaces are ("blocks this on ...").
 UPNP_BLOCKED = "what the router's UPnP mappings forward"
 _CMDLINE_SHOWN = 200
@@ -747,7 +748,8 @@ class _Context:
             hit[1] if hit is not None and hit[0] is lst.process else self.proc(lst.process, lst.uid)
         )
         pv.seen += 1
-        protocol = lst.protocol.lower()
+        # one string object per protocol: its hash is worked out once, not per listener
+        protocol = _PROTOCOLS.get(lst.protocol) or lst.protocol.lower()
         port = lst.port
         entry = self.entries.get((protocol, port))  # self.catalogue.get, inlined
         probe = self.probes.get((protocol, lst.address, port)) if self.probes else None
