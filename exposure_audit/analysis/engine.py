@@ -757,11 +757,7 @@ class _Context:
         table = pv.frameworks[container is not None] or self.frameworks_of(
             pv, container is not None
         )
-        framework = (
-            cast(Framework | None, table.any_port)
-            if probe is None and table.any_port is not _BY_PORT
-            else _framework_in(table, pv.text.match, pv.text.env, port, probe)
-        )
+        framework = _framework_in(table, pv.text.match, pv.text.env, port, probe)
         if pv.seen == 1 or entry is not None:
             # Its process's first: nothing to share yet, and a process with one socket
             # (each its own command line) would only fill the memos. A catalogued port
@@ -917,9 +913,10 @@ def _pieces(
 ) -> tuple[str, ...] | None:
     """``template`` filled in for every listener of a plan (they differ in their port
     alone), as the text between the ports: ``str(port).join(pieces)`` is what
-    formatting it for the listener on ``port`` gives. ``values``: _plan_values';
-    ``fix``: the fix's own pieces. None for a template ``_slots`` cannot do, one naming
-    the evidence where it is not the same for all, or a value holding _PORT_MARK."""
+    formatting it for the listener on ``port`` gives. ``values``: _plan_values', its
+    ``fix`` set here to ``fix``, the fix's own pieces. None for a template ``_slots``
+    cannot do, one naming the evidence where it is not the same for all, or a value
+    holding _PORT_MARK."""
     if template in ctx.slots:
         slots = ctx.slots[template]
     else:
@@ -1120,9 +1117,8 @@ def _plan_findings(
         evidence = "; ".join(who.evidence) if who else "nothing identifies it"
     sport = str(port)
     tail = listener_fingerprint_tail(sport, plan.after)
-    fingerprint_of = listener_fingerprint_of
     tags, service = plan.tags, plan.service
-    varying: _SafeFields | None = None
+    varying: dict[str, str] | None = None
     out = []
     for rp in rules:
         rule = rp.rule
@@ -1132,7 +1128,7 @@ def _plan_findings(
             remediation = sport.join(rp.remediation)
         else:
             if varying is None:
-                varying = _SafeFields(port=sport, endpoint=plan.endpoint + sport, evidence=evidence)
+                varying = {"port": sport, "endpoint": plan.endpoint + sport, "evidence": evidence}
             fields = _rule_fields(rp, _SafeFields())
             fields.update(varying)
             fields.pop("fix", None)
@@ -1157,7 +1153,7 @@ def _plan_findings(
                 rule.title,
                 message,
                 remediation,
-                fingerprint_of(rp.fingerprint, tail),
+                listener_fingerprint_of(rp.fingerprint, tail),
                 rp.references,
                 exp,
                 None,
