@@ -296,6 +296,64 @@ def test_one_finding_per_rule_grouped_by_listener_worst_first(tmp_path: Path) ->
     ]
 
 
+def test_order_by_scope_severity_then_listeners_before_mappings_then_port(
+    tmp_path: Path,
+) -> None:
+    """The documented order, worked out here from its definition, on listeners and
+    dangling mappings that tie on every part of it but one (ports 0 and 65535 too)."""
+    rs = rules_from(
+        tmp_path,
+        rule("LOW-1", 'protocol = ["tcp", "udp"]', severity="low")
+        + rule("HIGH-1", "port = [1, 2, 65535]", severity="high")
+        + """
+[[rule]]
+id = "D-1"
+title = "t D-1"
+severity = "high"
+kind = "dangling_mapping"
+message = "{endpoint}"
+remediation = "{delete_cmd}"
+[rule.match]
+protocol = ["tcp", "udp"]
+""",
+    )
+    m = UpnpMapping("tcp", 2, "192.168.1.50", 9)
+    # (a process per reach: the same socket seen from elsewhere would be one finding)
+    exposures = [
+        exposure(port, ifaces, protocol=protocol, address=address, mappings=maps, process=who)
+        for port in (65535, 2, 1, 0)
+        for ifaces, maps, who in (
+            (("lo", "wlan0"), (), proc("lan")),
+            (("lo", "eth1"), (), proc("public")),
+            (("lo", "wlan0"), (m,), proc("mapped")),
+        )
+        for protocol in ("udp", "tcp")
+        for address in ("0.0.0.0", "10.66.0.1", "::")
+    ]
+    dangling = [
+        DanglingMapping(UpnpMapping(protocol, external, "192.168.1.50", 9))
+        for external in (65535, 2, 0)
+        for protocol in ("udp", "tcp")
+    ]
+    findings = run_rules(rs, FACTS, exposures, dangling, NO_WAIVERS, TODAY)
+    sev = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+
+    def place(f: Finding) -> tuple[object, ...]:
+        if f.exposure is not None:
+            lst = f.exposure.listener
+            worst = max(sev[g.severity] for g in findings if g.exposure is f.exposure)
+            scope = SCOPE_ORDER.index(f.exposure.widest_scope)
+            return (-scope, -worst, 0, lst.port, lst.protocol, lst.address, -sev[f.severity])
+        assert f.dangling is not None
+        d = f.dangling.mapping
+        scope = SCOPE_ORDER.index("internet")
+        return (-scope, -sev[f.severity], 1, d.external_port, d.protocol, d.internal_client, 0)
+
+    assert len(findings) == 72 + 54 + 6
+    assert [place(f) for f in findings] == sorted(place(f) for f in findings)
+    assert {f.rule_id for f in findings} == {"LOW-1", "HIGH-1", "D-1"}
+
+
 def test_dangling_rules_and_their_fields(tmp_path: Path) -> None:
     text = (
         CATALOGUE

@@ -17,7 +17,7 @@ import operator
 import re
 import string
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from exposure_audit.analysis import identity as ident
 from exposure_audit.analysis.fingerprint import (
@@ -121,7 +121,7 @@ class _RuleIndex:
         tests = [t for c in compiled for t in (*c.indexed, *c.tests)]
         tests += [t for c in compiled for group in c.unless for t in group]
         self.port_tests = tuple(dict.fromkeys(tv for tv in tests if tv[0] is _PORT_TEST))
-        self.signatures: dict[int | None, tuple[bool, ...]] = {}  # by port_signature
+        self.signatures: dict[int | None, tuple[bool, ...]] = {}  # without _bounds
         self._stretches: dict[int, tuple[bool, ...]] = {}
         self._bounds: list[int] | None = None
         if all(isinstance(v, PortSet) for _t, v in self.port_tests):
@@ -137,18 +137,16 @@ class _RuleIndex:
         """Which port conditions ``port`` meets: what the port stands for in matching.
         Ports between two consecutive bounds of the conditions' intervals meet the same
         ones: worked out once per such stretch, not per port."""
+        if self._bounds is not None and type(port) is int:
+            stretch = bisect.bisect_right(self._bounds, port)
+            sig = self._stretches.get(stretch)
+            if sig is None:
+                sig = self._stretches[stretch] = tuple(port in v for _t, v in self.port_tests)
+            return sig
         sig = self.signatures.get(port)
         if sig is None:
-            if self._bounds is not None and type(port) is int:
-                stretch = bisect.bisect_right(self._bounds, port)
-                sig = self._stretches.get(stretch)
-                if sig is None:
-                    sig = tuple(port in v for _t, v in self.port_tests)
-                    self._stretches[stretch] = sig
-            else:
-                s = Subject(port=port)
-                sig = tuple(t(v, s) for t, v in self.port_tests)
-            self.signatures[port] = sig
+            s = Subject(port=port)
+            sig = self.signatures[port] = tuple(t(v, s) for t, v in self.port_tests)
         return sig
 
     def candidates(self, s: Subject) -> tuple[_Compiled, ...]:
@@ -349,18 +347,21 @@ class _Frameworks:
     candidates: tuple[Framework, ...]  # matched on process, command line, environment
     # those that need no probe: (framework, its ports, has a listen flag, the flag's port)
     unprobed: tuple[tuple[Framework, PortSet | None, bool, int | None], ...]
-    # without a probe, the framework whatever the port (None: none), or _BY_PORT
-    any_port: object = None
+    # without a probe: whether the framework depends on the port, and if not, which
+    by_port: bool = False
+    fixed: Framework | None = None
 
 
-_BY_PORT = object()  # _Frameworks.any_port: which framework depends on the port
-
-
-def _any_port(unprobed: tuple[tuple[Framework, PortSet | None, bool, int | None], ...]) -> object:
+def _frameworks_table(
+    candidates: tuple[Framework, ...],
+    unprobed: tuple[tuple[Framework, PortSet | None, bool, int | None], ...],
+) -> _Frameworks:
     if not unprobed:
-        return None
+        return _Frameworks(candidates, unprobed)
     f, ports, flagged, _flag_port = unprobed[0]
-    return f if ports is None and not flagged else _BY_PORT
+    if ports is None and not flagged:
+        return _Frameworks(candidates, unprobed, fixed=f)
+    return _Frameworks(candidates, unprobed, by_port=True)
 
 
 def _framework_in(
@@ -373,8 +374,8 @@ def _framework_in(
     """The framework of a listener on ``port`` of a process whose table is ``table``."""
     if probe is not None:
         return ident.matching(table.candidates, cmdline, env, port, probe)
-    if table.any_port is not _BY_PORT:
-        return cast(Framework | None, table.any_port)
+    if not table.by_port:
+        return table.fixed
     for f, ports, flagged, flag_port in table.unprobed:
         if ports is not None and port not in ports:
             continue
@@ -465,7 +466,7 @@ class _Context:
         # and waivers): a value is worked out the first time its inputs are seen, with
         # the same code, and is the same for every listener with those inputs.
         self._procs: dict[tuple[Any, ...], _Proc] = {}
-        self._procs_by_id: dict[tuple[int, int | None], tuple[object, _Proc]] = {}
+        self._procs_by_id: dict[int, tuple[object, int | None, _Proc]] = {}
         self._places: dict[
             tuple[Any, ...], tuple[object, dict[str, str], tuple[str, ...] | None]
         ] = {}
@@ -531,7 +532,7 @@ class _Context:
                 for f in candidates
                 if f.matches_probe(None, None)
             )
-            table = self._fw_cache[key] = _Frameworks(candidates, unprobed, _any_port(unprobed))
+            table = self._fw_cache[key] = _frameworks_table(candidates, unprobed)
         return table
 
     def frameworks_of(self, pv: _Proc, container: bool) -> _Frameworks:
@@ -587,11 +588,11 @@ class _Context:
     def proc(self, proc: ProcessInfo | None, uid: int | None) -> _Proc:
         # by identity first: a process's listeners share its ProcessInfo (hashing every
         # field of it, command line and all, for each of thousands of sockets cost more)
-        hit = self._procs_by_id.get((id(proc), uid))
-        if hit is not None and hit[0] is proc:
-            return hit[1]
+        hit = self._procs_by_id.get(id(proc))
+        if hit is not None and hit[0] is proc and hit[1] == uid:
+            return hit[2]
         got = self._proc(proc, uid)
-        self._procs_by_id[(id(proc), uid)] = (proc, got)
+        self._procs_by_id[id(proc)] = (proc, uid, got)
         return got
 
     def _proc(self, proc: ProcessInfo | None, uid: int | None) -> _Proc:
@@ -743,9 +744,10 @@ class _Context:
         in the key by identity are the run's own (the ruleset's, the Facts'), or kept
         in the value (the reach), so no other object can take their id meanwhile."""
         lst = view.listener
-        hit = self._procs_by_id.get((id(lst.process), lst.uid))  # self.proc, inlined
+        proc, uid = lst.process, lst.uid
+        hit = self._procs_by_id.get(id(proc))  # self.proc, inlined
         pv = (
-            hit[1] if hit is not None and hit[0] is lst.process else self.proc(lst.process, lst.uid)
+            hit[2] if hit is not None and hit[0] is proc and hit[1] == uid else self.proc(proc, uid)
         )
         pv.seen += 1
         # one string object per protocol: its hash is worked out once, not per listener
@@ -766,7 +768,7 @@ class _Context:
             subject = self.listener_subject(view, pv, protocol, entry, container, framework)
             hits = index.matching(subject)
             return _make_plan(self, hits, view, blocked, subject, entry, pv, probe), pv
-        signature = index.signatures.get(port) or index.port_signature(port)
+        signature = index.port_signature(port)
         # (the bind address stands for the family too)
         key = (
             id(pv),
