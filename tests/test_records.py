@@ -126,6 +126,28 @@ def test_replace_changes_one_field_and_checks_names() -> None:
         records.replace(object())
 
 
+def test_from_values_is_the_record_the_class_makes() -> None:
+    """The engine's way of making thousands of findings: another's values copied, the
+    differing fields set. The result is the record calling the class gives, and as
+    frozen, hashable, picklable and copyable as it."""
+    proto = model.Finding("EA-1", "high", "t", "", "", "", ("r",), tags=("x",))
+    values = proto.__dict__.copy()
+    values["message"] = "m"
+    values["fingerprint"] = "f" * 16
+    values["waived"] = True
+    made = records.from_values(model.Finding, values)
+    called = model.Finding("EA-1", "high", "t", "m", "", "f" * 16, ("r",), waived=True, tags=("x",))
+    assert type(made) is model.Finding
+    assert made == called and hash(made) == hash(called) and repr(made) == repr(called)
+    assert records.asdict(made) == records.asdict(called)
+    assert list(made.__dict__) == [f.name for f in records.fields(model.Finding)]
+    assert pickle.loads(pickle.dumps(made)) == called and copy.deepcopy(made) == called
+    assert records.replace(made, message="n").message == "n" and made.message == "m"
+    assert proto.message == ""  # the values were a copy
+    with pytest.raises(records.FrozenInstanceError):
+        made.message = "x"  # type: ignore[misc]  (frozen on purpose)
+
+
 def test_defaults_factories_and_declaration_errors() -> None:
     @records.record
     class Box:

@@ -873,9 +873,6 @@ def _expired_note(message: str, verdict: _Verdict) -> str:
     return message
 
 
-_NOT_WAIVED = _Verdict()
-
-
 @record
 class _Slots:
     """Where a template's text varies between the listeners of a plan: how many fields
@@ -958,6 +955,8 @@ class _RulePlan:
     fix: str | None  # None: the generic fix
     fields: dict[str, str]
     fingerprint: bytes  # what its fingerprints hash before the port
+    # its findings' fields but the listener's own (records.from_values of a copy)
+    finding: dict[str, Any]
     message: tuple[str, ...] | None = None
     remediation: tuple[str, ...] | None = None
 
@@ -1027,10 +1026,14 @@ def _make_plan(
     elif entry and entry.fix:
         fix = entry.fix
     before, after = listener_fingerprint_parts(protocol, lst.address, pv.name)
+    tags = ctx.sorted_tags(subject.tags)
+    shown = service if framework or entry else None
     rules = []
     for rule in hits:
         severity = _severity(rule, view.widest_scope)
         references, matchers, protected = ctx.per_rule(rule, entry, framework, pv.exe)
+        finding = Finding(rule.id, severity, rule.title, "", "", "", references)
+        finding = records.replace(finding, tags=tags, service=shown, identity=who)
         rules.append(
             _RulePlan(
                 rule,
@@ -1041,6 +1044,7 @@ def _make_plan(
                 fix,
                 fields,
                 listener_fingerprint_head(rule.id, before),
+                finding.__dict__,
             )
         )
     # worst first (as the findings of one listener are listed): no sorting per listener
@@ -1052,8 +1056,8 @@ def _make_plan(
         framework,
         entry,
         probe,
-        ctx.sorted_tags(subject.tags),
-        service if framework or entry else None,
+        tags,
+        shown,
         who,
         evidence,
         _endpoint_prefix(lst.address),
@@ -1119,7 +1123,6 @@ def _plan_findings(
         evidence = "; ".join(who.evidence) if who else "nothing identifies it"
     sport = str(port)
     tail = listener_fingerprint_tail(sport, plan.after)
-    tags, service = plan.tags, plan.service
     varying: dict[str, str] | None = None
     out = []
     for rp in rules:
@@ -1139,34 +1142,26 @@ def _plan_findings(
             )
             message = sentence(rule.message.format_map(fields))
             remediation = rule.remediation.format_map(fields)
-        verdict = _NOT_WAIVED
+        values = rp.finding.copy()
         if rp.matchers:
             verdict = _verdict(
                 rp.matchers, today, rule.id, protocol, port, address, pv.name, pv.exe, rp.protected
             )
             if verdict.expired:
                 message = _expired_note(message, verdict)
+            values["waived"] = verdict.waived
+            values["waiver_reason"] = verdict.reason
+            values["waiver_expired"] = verdict.expired
         if note is not None:
             message += note
-        out.append(
-            Finding(
-                rule.id,
-                rp.severity if note is None else "info",
-                rule.title,
-                message,
-                remediation,
-                listener_fingerprint_of(rp.fingerprint, tail),
-                rp.references,
-                exp,
-                None,
-                verdict.waived,
-                verdict.reason,
-                verdict.expired,
-                tags,
-                service,
-                who,
-            )
-        )
+            values["severity"] = "info"
+        values["message"] = message
+        values["remediation"] = remediation
+        values["fingerprint"] = listener_fingerprint_of(rp.fingerprint, tail)
+        values["exposure"] = exp
+        if who is not plan.who:
+            values["identity"] = who
+        out.append(records.from_values(Finding, values))
     return out
 
 
