@@ -21,6 +21,7 @@ from exposure_audit.core import jsonout, records
 from exposure_audit.core.jsonout import json_bytes, json_text, write_json
 from exposure_audit.core.model import Facts, Listener, ProcessInfo
 from exposure_audit.core.serialize import load_facts, to_jsonable
+from exposure_audit.reporting import document
 from exposure_audit.reporting.document import build_report
 
 FIXTURES = sorted(Path(__file__).resolve().parent.joinpath("fixtures", "facts").glob("*.json"))
@@ -76,11 +77,46 @@ def test_rows_alike_share_their_parts(scale_report: dict[str, Any]) -> None:
     rows = scale_report["exposures"]
     for key in ("notes", "interface_kinds", "process", "reach", "scopes"):
         assert len({id(x[key]) for x in rows}) < 40, key
+    # every value but id, port and findings: rows alike are copies of one row
+    fixed = [k for k in rows[0] if k not in ("id", "port", "findings")]
+    assert len({tuple(id(x[k]) for k in fixed) for x in rows}) < 40
     assert len({id(x["findings"]) for x in rows}) == len(rows)  # differs: fresh
     findings = scale_report["findings"]
     assert len(findings) > 5000
     for key in ("exposure", "references", "tags", "identity", "upnp_mappings"):
         assert len({id(f[key]) for f in findings}) < 40, key
+
+
+def test_rows_alike_are_the_rows_built_one_by_one() -> None:
+    """Each exposure's row is a copy of one made for the rows alike: the same as the row
+    built for it alone, for every listener of the 11,000 and of a host whose listeners
+    differ from their alikes in one field each."""
+    facts = scale_fixture.build()
+    odd: list[Listener] = []
+    for n, lst in enumerate(facts.listeners[:400]):
+        change: dict[str, Any] = [
+            {"v6only": True},
+            {"v6only": 1},  # equal to True, written otherwise
+            {"uid": 1},
+            {"uid": True},
+            {"zone": "eth0"},
+            {"bound_interface": "wlan0"},
+            {"notes": ("a note",)},
+            {"family": "ipv6", "address": "::"},
+            {"process": None},
+            {},
+        ][n % 10]
+        odd.append(records.replace(lst, **change))
+    for f in (facts, records.replace(facts, listeners=tuple(odd))):
+        evaluation = evaluate(f, EvaluateOptions())
+        report = build_report(evaluation, generated_at=STAMP)
+        words = document.Wording.of(f)
+        ids = document._exposure_ids(evaluation.exposures)
+        by_id = {x["id"]: x for x in report["exposures"]}
+        for i, x in enumerate(evaluation.exposures):
+            mine = [g for g in evaluation.findings if g.exposure is x]
+            alone = document._exposure_doc(x, ids[i], mine, words)
+            assert json.dumps(by_id[ids[i]]) == json.dumps(alone)
 
 
 def test_tricky_findings(scale_report: dict[str, Any]) -> None:
@@ -197,6 +233,37 @@ def test_tricky_rows(scale_report: dict[str, Any]) -> None:
     rows[k]["severity"] = "critical\u2028"
     want = _check(doc)
     assert b'"uid": true' in want and b'"uid": 1.0' in want and b'"uid": -0.0' in want
+
+
+def test_tricky_values_shared_by_rows(scale_report: dict[str, Any]) -> None:
+    """Rows alike share their values (document.py copies one row for all): values that
+    equal another's but are written otherwise (True, 1.0, -0.0, a list equal to
+    another), non-ASCII text and a lone surrogate, each the same object in several rows
+    alike, before and after rows that share nothing."""
+    doc = _copy(scale_report)
+    rows = doc["exposures"]
+    base = rows[100]
+    fixed = [k for k in base if k not in ("id", "port", "findings")]
+    alike = [i for i, x in enumerate(rows) if all(x[k] is base[k] for k in fixed)]
+    assert len(alike) > 200
+    shared: list[dict[str, Any]] = [
+        {"uid": True},
+        {"uid": 1.0},
+        {"uid": -0.0},
+        {"uid": 1},
+        {"notes": list(base["notes"])},
+        {"firewall_evidence": "Ünïcode ✓"},
+        {"firewall_evidence": "bad\udcff"},
+        {"firewall_evidence": jsonout._SENTINEL.format(1)},
+        {"process": None},
+    ]
+    for n, i in enumerate(alike[1:]):
+        if n < 9 * 12:
+            rows[i].update(shared[n % 9])  # the same objects, each in 12 rows
+        elif n < 9 * 12 + 80:
+            rows[i]["address"] = f"10.0.0.{n}"  # a shape of its own
+    want = _check(doc)
+    assert b'"uid": true' in want and b'"uid": 1.0' in want and b"\\udcff" in want
 
 
 def test_first_row_unlike_the_rest(scale_report: dict[str, Any]) -> None:

@@ -267,9 +267,44 @@ def _exposure_doc(
     places: dict[Any, Any] | None = None,
 ) -> dict[str, Any]:
     lst = x.listener
-    at = _places(x, words, {} if places is None else places)
     unwaived = [f for f in findings if not f.waived]
     worst = max((f.severity for f in unwaived), key=SEVERITY_RANK.__getitem__) if unwaived else None
+    if places is None:
+        return _exposure_row(x, xid, worst, findings, words, {})
+    # Listeners bound alike (thousands on a busy host) have the same document but for
+    # its id, port and findings: each is a copy of one made for all of them (the same
+    # values), so that rows alike share all but those (core/jsonout.py encodes rows
+    # alike once). The key holds everything the row is made of but those three; the
+    # process, reach and mappings by identity, as _process_doc and _places take them;
+    # the types of v6only and uid too (True == 1, but is written otherwise).
+    p, reach, mappings = lst.process, x.reach, x.upnp_mappings
+    key = (
+        "row", id(p), id(reach), id(mappings), lst.protocol, lst.family, lst.address,
+        lst.v6only, type(lst.v6only), lst.bound_interface, lst.zone, lst.uid,
+        type(lst.uid), lst.notes, x.widest_scope, x.scopes, x.interface_kinds, x.firewall,
+        x.firewall_evidence, x.upnp_firewall, x.upnp_firewall_evidence, x.published_by,
+        x.container, worst,
+    )  # fmt: skip
+    hit = places.get(key)
+    if hit is None or hit[0] is not p or hit[1] is not reach or hit[2] is not mappings:
+        hit = places[key] = (p, reach, mappings, _exposure_row(x, xid, worst, [], words, places))
+    row: dict[str, Any] = hit[3].copy()
+    row["id"] = xid
+    row["port"] = lst.port
+    row["findings"] = [f.fingerprint for f in findings]
+    return row
+
+
+def _exposure_row(
+    x: Exposure,
+    xid: str,
+    worst: str | None,
+    findings: list[Finding],
+    words: Wording,
+    places: dict[Any, Any],
+) -> dict[str, Any]:
+    lst = x.listener
+    at = _places(x, words, places)
     blocked = blocked_by_firewall(x)
     return {
         "id": xid,
