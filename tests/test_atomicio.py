@@ -183,13 +183,24 @@ def test_streamed_content_is_written_into_the_staged_file(
     assert streamed.size == 5
     assert capfd.readouterr().out == "out\n"
     assert _leftovers(tmp_path) == []
+    # in pieces of a kilobyte, several times the staged file's buffer
+    big = [bytes([65 + n % 26]) * 1000 for n in range(3 * atomicio.STAGED_BUFFER // 1000 + 7)]
+    streamed = _chunks(*big)
+    atomicio.publish([(a, streamed)])
+    assert a.read_bytes() == b"".join(big)
+    assert streamed.size == len(b"".join(big))
 
 
-def test_a_streamed_writer_that_starts_over_leaves_only_its_second_go(tmp_path: Path) -> None:
+# a first go within the staged file's buffer, and one of which most was written out
+@pytest.mark.parametrize("pieces", [1, 3 * atomicio.STAGED_BUFFER // 1000 + 7])
+def test_a_streamed_writer_that_starts_over_leaves_only_its_second_go(
+    tmp_path: Path, pieces: int
+) -> None:
     a = tmp_path / "a.json"
 
     def write(fh: Any) -> int:
-        fh.write(b"a first attempt that is longer")
+        for _ in range(pieces):
+            fh.write(b"a first attempt that is longer".ljust(1000, b"."))
         fh.seek(0)
         fh.truncate()
         return int(fh.write(b"second"))

@@ -140,6 +140,12 @@ def _temp_beside(target: str) -> tuple[int, str]:
     raise FileExistsError(f"no free temporary name beside {target}")
 
 
+# A Streamed content comes in pieces of about a row of its document (a kilobyte or
+# two): through io's default 8 KiB buffer an 18 MB report is 2,200 write calls, half
+# of the time it takes to write; through this one, 18.
+STAGED_BUFFER = 1 << 20
+
+
 def stage(target: str | Path, data: Content, mode: int = 0o644) -> str:
     """Write ``data`` (bytes, or Streamed: written into the file) to a fsynced
     temporary file beside ``target``; return its path.
@@ -155,7 +161,7 @@ def stage(target: str | Path, data: Content, mode: int = 0o644) -> str:
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(fd, "wb", buffering=STAGED_BUFFER) as fh:
             if isinstance(data, Streamed):
                 data.size = data.write(fh)
             else:
