@@ -356,3 +356,31 @@ def test_a_finding_on_an_equal_exposure_object_gets_its_id() -> None:
     by_value = build_report(records.replace(ev, findings=copies), generated_at=stamp)
     assert by_value == by_identity
     assert any(f["exposure_id"] for f in by_value["findings"])
+
+
+def test_scope_counts_are_counted_per_row() -> None:
+    """The summary's scope counts (one pass, each shared pair of scope lists weighed
+    once) are those of each row on its own: shared and unshared lists, equal lists that
+    are not the same object, a scope twice, a widest scope that is none of SCOPES."""
+    from exposure_audit.core.model import SCOPES
+    from exposure_audit.reporting.document import _scope_counts
+
+    shared_scopes, shared_open = ["loopback", "lan"], ["lan"]
+    rows: list[dict[str, Any]] = []
+    for n in range(60):
+        if n % 3 == 0:
+            scopes, open_to = shared_scopes, shared_open
+        elif n % 3 == 1:
+            scopes, open_to = ["loopback", "vpn", "vpn"], ["vpn", "loopback"]
+        else:
+            scopes, open_to = [], ["internet", "public"] if n % 2 else []
+        widest = ["lan", "vpn", "internet", "elsewhere", "loopback"][n % 5]
+        rows.append({"widest_scope": widest, "scopes": scopes, "reachable_scopes": open_to})
+    widest_want = {s: sum(1 for x in rows if x["widest_scope"] == s) for s in SCOPES}
+    reach_want = {
+        s: sum(
+            1 for x in rows if (s in x["reachable_scopes"] if s != "loopback" else s in x["scopes"])
+        )
+        for s in SCOPES
+    }
+    assert _scope_counts(rows) == (widest_want, reach_want)
