@@ -1032,8 +1032,18 @@ def _make_plan(
     for rule in hits:
         severity = _severity(rule, view.widest_scope)
         references, matchers, protected = ctx.per_rule(rule, entry, framework, pv.exe)
-        finding = Finding(rule.id, severity, rule.title, "", "", "", references)
-        finding = records.replace(finding, tags=tags, service=shown, identity=who)
+        finding = Finding(
+            rule.id,
+            severity,
+            rule.title,
+            "",
+            "",
+            "",
+            references,
+            tags=tags,
+            service=shown,
+            identity=who,
+        )
         rules.append(
             _RulePlan(
                 rule,
